@@ -1,0 +1,121 @@
+// Wire formats of DESIGN.md §3: request token claims, receipt claims, checkpoints, bus events.
+import { z } from 'zod';
+import { decimalString } from './decimal.ts';
+import { Identifier, Jti, Sha256 } from './ids.ts';
+import { Outcomes, ReasonCodes } from './codes.ts';
+import { createTxnSchema, DEFAULT_TXN_PRECISION, type TxnPrecision } from './txn.ts';
+
+export const WIRE_VERSION = 1;
+export const TokenTypes = {
+  REQUEST: 'txn+jwt',
+  RECEIPT: 'txn-receipt+jwt',
+  CHECKPOINT: 'txn-checkpoint+jwt',
+} as const;
+export type TokenType = (typeof TokenTypes)[keyof typeof TokenTypes];
+
+export const Algorithms = ['RS256', 'PS256', 'ES256', 'ES384'] as const;
+export type Algorithm = (typeof Algorithms)[number];
+export const AlgorithmSchema = z.enum(Algorithms, {
+  error: 'must be one of RS256, PS256, ES256, ES384',
+});
+
+/** Token lifetimes: default 60 s, never more than 300 s. */
+export const DEFAULT_LIFETIME_SEC = 60;
+export const MAX_LIFETIME_SEC = 300;
+
+const NumericDate = z.number().int().nonnegative().max(253402300799);
+
+export function createRequestClaimsSchema(precision: TxnPrecision = DEFAULT_TXN_PRECISION) {
+  return z.strictObject({
+    iss: Identifier,
+    sub: Identifier,
+    aud: Identifier,
+    iat: NumericDate,
+    nbf: NumericDate,
+    exp: NumericDate,
+    jti: Jti,
+    txn: createTxnSchema(precision),
+  });
+}
+export const RequestClaims = createRequestClaimsSchema();
+export type RequestClaims = z.infer<typeof RequestClaims>;
+
+export const Fill = z.strictObject({
+  quantity: decimalString({ intDigits: 12, fracDigits: 8 }),
+  price: decimalString({ intDigits: 12, fracDigits: 8 }),
+});
+export type Fill = z.infer<typeof Fill>;
+
+export const OutcomeSchema = z.enum([
+  Outcomes.EXECUTED,
+  Outcomes.REJECTED,
+  Outcomes.FAILED,
+  Outcomes.UNKNOWN,
+]);
+export const ReasonCodeSchema = z.enum(Object.values(ReasonCodes) as [string, ...string[]]);
+
+/** A stream is `<gatewayId>/<partition>`. */
+export const StreamId = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,64}\/[0-9]{1,4}$/, 'must be "<gatewayId>/<partition>"');
+
+export const ReceiptClaims = z
+  .strictObject({
+    v: z.literal(WIRE_VERSION),
+    iss: Identifier,
+    iat: NumericDate,
+    jti: Jti,
+    /** What was asked. Null ids when the token never verified (then `messageId` keys it). */
+    req: z.strictObject({
+      jti: Jti.nullable(),
+      iss: Identifier.nullable(),
+      sub: Identifier.nullable(),
+      sha256: Sha256,
+    }),
+    messageId: z.string().min(1).max(128),
+    outcome: OutcomeSchema,
+    reason: ReasonCodeSchema.optional(),
+    /** Free text for humans; never a token or a secret. */
+    detail: z.string().max(256).optional(),
+    fills: z.array(Fill).max(100),
+    /** The policy that authorized an EXECUTED order (audit re-checks it). */
+    policy: z
+      .strictObject({
+        version: Sha256,
+        maxNotional: decimalString({ intDigits: 20, fracDigits: 16 }),
+      })
+      .optional(),
+    /** Receipt id of an UNKNOWN receipt this one resolves. */
+    resolves: Jti.optional(),
+    stream: StreamId,
+    seq: z.number().int().min(1),
+    prev: Sha256,
+  })
+  .refine((r) => (r.outcome === 'EXECUTED') === (r.reason === undefined), {
+    message: 'reason is required exactly when outcome is not EXECUTED',
+    path: ['reason'],
+  });
+export type ReceiptClaims = z.infer<typeof ReceiptClaims>;
+
+/** Signed periodically by the gateway, stored outside the bus: catches tail truncation. */
+export const CheckpointClaims = z.strictObject({
+  v: z.literal(WIRE_VERSION),
+  iss: Identifier,
+  iat: NumericDate,
+  stream: StreamId,
+  seq: z.number().int().min(0),
+  head: Sha256,
+});
+export type CheckpointClaims = z.infer<typeof CheckpointClaims>;
+
+export const EVENT_SOURCE = 'countersign.gateway';
+export const EVENT_DETAIL_TYPE = 'TransactionReceipt';
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** EventBridge `detail` of a receipt event. Keep ≤ 256 KB. */
+export const ReceiptEventDetail = z.strictObject({
+  receipt: z.string().max(16_384).regex(COMPACT_JWS, 'must be a compact JWS'),
+  request: z.string().max(65_536).nullable(),
+  messageId: z.string().min(1).max(128),
+});
+export type ReceiptEventDetail = z.infer<typeof ReceiptEventDetail>;

@@ -1,0 +1,65 @@
+// The closed list of error and reason codes. One literal union shared by all packages, so
+// callers `switch (err.code)` and TypeScript narrows. Constants, not enums.
+
+/** Failures of token verification, in the order the verifier checks them. */
+export const VerificationCodes = {
+  TOKEN_TOO_LARGE: 'TOKEN_TOO_LARGE',
+  MALFORMED: 'MALFORMED',
+  UNSUPPORTED_HEADER: 'UNSUPPORTED_HEADER',
+  ALG_NOT_ALLOWED: 'ALG_NOT_ALLOWED',
+  TYP_MISMATCH: 'TYP_MISMATCH',
+  UNKNOWN_KID: 'UNKNOWN_KID',
+  BAD_SIGNATURE: 'BAD_SIGNATURE',
+  CLAIMS_INVALID: 'CLAIMS_INVALID',
+  ISSUER_NOT_TRUSTED: 'ISSUER_NOT_TRUSTED',
+  AUDIENCE_MISMATCH: 'AUDIENCE_MISMATCH',
+  NOT_YET_VALID: 'NOT_YET_VALID',
+  EXPIRED: 'EXPIRED',
+  LIFETIME_TOO_LONG: 'LIFETIME_TOO_LONG',
+} as const;
+export type VerificationCode = (typeof VerificationCodes)[keyof typeof VerificationCodes];
+
+/** Why the gateway refused to execute (the `reason` of a REJECTED receipt) or could not. */
+export const ReasonCodes = {
+  ...VerificationCodes,
+  REPLAYED: 'REPLAYED',
+  ACCOUNT_NOT_ALLOWED: 'ACCOUNT_NOT_ALLOWED',
+  SYMBOL_NOT_ALLOWED: 'SYMBOL_NOT_ALLOWED',
+  SIDE_NOT_ALLOWED: 'SIDE_NOT_ALLOWED',
+  NOTIONAL_TOO_HIGH: 'NOTIONAL_TOO_HIGH',
+  RATE_LIMITED: 'RATE_LIMITED',
+  NO_POLICY: 'NO_POLICY',
+  POISON_MESSAGE: 'POISON_MESSAGE',
+  EXCHANGE_REJECTED: 'EXCHANGE_REJECTED',
+  EXCHANGE_TIMEOUT: 'EXCHANGE_TIMEOUT',
+} as const;
+export type ReasonCode = (typeof ReasonCodes)[keyof typeof ReasonCodes];
+
+/** Everything else a countersign component can fail with. */
+export const ErrorCodes = {
+  ...ReasonCodes,
+  REQUEST_INVALID: 'REQUEST_INVALID',
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  DER_INVALID: 'DER_INVALID',
+  KEY_MISMATCH: 'KEY_MISMATCH',
+  KEY_UNAVAILABLE: 'KEY_UNAVAILABLE',
+  SIGNING_FAILED: 'SIGNING_FAILED',
+  QUEUE_FAILED: 'QUEUE_FAILED',
+  BUS_FAILED: 'BUS_FAILED',
+  NONCE_CONFLICT: 'NONCE_CONFLICT',
+  STORE_FAILED: 'STORE_FAILED',
+  CHAIN_CONFLICT: 'CHAIN_CONFLICT',
+  AUTH_REQUIRED: 'AUTH_REQUIRED',
+  FORBIDDEN: 'FORBIDDEN',
+  IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+} as const;
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export const Outcomes = {
+  EXECUTED: 'EXECUTED',
+  REJECTED: 'REJECTED',
+  FAILED: 'FAILED',
+  UNKNOWN: 'UNKNOWN',
+} as const;
+export type Outcome = (typeof Outcomes)[keyof typeof Outcomes];

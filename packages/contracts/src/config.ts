@@ -1,0 +1,276 @@
+// One configuration schema for every part, read from env and an optional JSON file.
+// Env wins over the file. Errors name the env variable (or the file path) of each bad field.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { AlgorithmSchema, DEFAULT_LIFETIME_SEC, MAX_LIFETIME_SEC } from './claims.ts';
+import { decimalString } from './decimal.ts';
+import { Identifier } from './ids.ts';
+import { SYMBOL, Sides } from './txn.ts';
+import { formatPath, type FieldIssue } from './validation.ts';
+import { CountersignError } from './errors.ts';
+
+const Port = z.coerce.number().int().min(0).max(65535);
+const PositiveInt = z.coerce.number().int().positive();
+
+/** What a requester may do at the gateway. `version` is derived (sha256 of the canonical policy). */
+export const RequesterPolicy = z.strictObject({
+  id: Identifier,
+  accounts: z.array(Identifier).min(1),
+  symbols: z.array(z.string().regex(SYMBOL, 'must look like "BTC-USD"')).min(1),
+  sides: z
+    .array(z.enum(Sides))
+    .min(1)
+    .default([...Sides]),
+  maxNotional: decimalString({ intDigits: 20, fracDigits: 16 }),
+  maxOrdersPerMinute: PositiveInt.default(600),
+  /** Trusted public keys (JWKS: current and previous). Inline, or `keysFile`. */
+  jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
+  jwksFile: z.string().min(1).optional(),
+});
+export type RequesterPolicy = z.infer<typeof RequesterPolicy>;
+
+/** A bearer API key of the requester HTTP API, stored as its SHA-256 (hex). */
+export const ApiKeyEntry = z.strictObject({
+  name: z.string().min(1).max(64),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex SHA-256 of the key'),
+  accounts: z.array(Identifier).min(1),
+});
+export type ApiKeyEntry = z.infer<typeof ApiKeyEntry>;
+
+const Bool = z.union([
+  z.boolean(),
+  z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
+]);
+
+export const CountersignConfig = z.strictObject({
+  mode: z.enum(['embedded', 'aws'], { error: 'must be "embedded" or "aws"' }).default('embedded'),
+  dataDir: z.string().min(1).default('.countersign'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  requester: z
+    .strictObject({
+      id: Identifier.default('demo-requester'),
+      alg: AlgorithmSchema.default('ES256'),
+      kmsKeyId: z.string().min(1).optional(),
+      lifetimeSec: z.coerce
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_LIFETIME_SEC)
+        .default(DEFAULT_LIFETIME_SEC),
+      host: z.string().min(1).default('127.0.0.1'),
+      port: Port.default(8787),
+      maxBodyBytes: PositiveInt.default(65_536),
+      signConcurrency: PositiveInt.default(16),
+      apiKeys: z.array(ApiKeyEntry).default([]),
+    })
+    .prefault({}),
+  gateway: z
+    .strictObject({
+      id: Identifier.default('demo-gateway'),
+      alg: AlgorithmSchema.default('ES256'),
+      kmsKeyId: z.string().min(1).optional(),
+      partitions: z.coerce.number().int().min(1).max(1024).default(1),
+      concurrency: PositiveInt.default(8),
+      clockSkewSec: z.coerce.number().int().min(0).max(300).default(30),
+      maxTokenBytes: PositiveInt.default(8192),
+      checkpointEvery: PositiveInt.default(100),
+      policies: z.array(RequesterPolicy).default([]),
+    })
+    .prefault({}),
+  queue: z
+    .strictObject({
+      url: z.string().url().optional(),
+      visibilityTimeoutSec: PositiveInt.default(30),
+      maxReceives: PositiveInt.default(5),
+    })
+    .prefault({}),
+  bus: z
+    .strictObject({
+      name: z.string().min(1).default('countersign'),
+      archiveArn: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      queueUrl: z.string().url().optional(),
+      failOnFindings: Bool.default(true),
+    })
+    .prefault({}),
+  nonce: z.strictObject({ table: z.string().min(1).optional() }).prefault({}),
+});
+export type CountersignConfig = z.infer<typeof CountersignConfig>;
+export type ConfigInput = z.input<typeof CountersignConfig>;
+
+/** Env variable of each scalar config field. */
+export const CONFIG_ENV = {
+  COUNTERSIGN_MODE: ['mode'],
+  COUNTERSIGN_DATA_DIR: ['dataDir'],
+  COUNTERSIGN_LOG_LEVEL: ['logLevel'],
+  COUNTERSIGN_REQUESTER_ID: ['requester', 'id'],
+  COUNTERSIGN_REQUESTER_ALG: ['requester', 'alg'],
+  COUNTERSIGN_REQUESTER_KMS_KEY_ID: ['requester', 'kmsKeyId'],
+  COUNTERSIGN_TOKEN_LIFETIME_SEC: ['requester', 'lifetimeSec'],
+  COUNTERSIGN_HTTP_HOST: ['requester', 'host'],
+  COUNTERSIGN_HTTP_PORT: ['requester', 'port'],
+  COUNTERSIGN_MAX_BODY_BYTES: ['requester', 'maxBodyBytes'],
+  COUNTERSIGN_SIGN_CONCURRENCY: ['requester', 'signConcurrency'],
+  COUNTERSIGN_API_KEYS: ['requester', 'apiKeys'],
+  COUNTERSIGN_GATEWAY_ID: ['gateway', 'id'],
+  COUNTERSIGN_GATEWAY_ALG: ['gateway', 'alg'],
+  COUNTERSIGN_GATEWAY_KMS_KEY_ID: ['gateway', 'kmsKeyId'],
+  COUNTERSIGN_PARTITIONS: ['gateway', 'partitions'],
+  COUNTERSIGN_CONCURRENCY: ['gateway', 'concurrency'],
+  COUNTERSIGN_CLOCK_SKEW_SEC: ['gateway', 'clockSkewSec'],
+  COUNTERSIGN_MAX_TOKEN_BYTES: ['gateway', 'maxTokenBytes'],
+  COUNTERSIGN_CHECKPOINT_EVERY: ['gateway', 'checkpointEvery'],
+  COUNTERSIGN_POLICIES: ['gateway', 'policies'],
+  COUNTERSIGN_QUEUE_URL: ['queue', 'url'],
+  COUNTERSIGN_VISIBILITY_TIMEOUT_SEC: ['queue', 'visibilityTimeoutSec'],
+  COUNTERSIGN_MAX_RECEIVES: ['queue', 'maxReceives'],
+  COUNTERSIGN_EVENT_BUS: ['bus', 'name'],
+  COUNTERSIGN_ARCHIVE_ARN: ['bus', 'archiveArn'],
+  COUNTERSIGN_AUDIT_QUEUE_URL: ['audit', 'queueUrl'],
+  COUNTERSIGN_NONCE_TABLE: ['nonce', 'table'],
+} as const satisfies Record<string, readonly string[]>;
+
+/** Fields that must be set in AWS mode, by the part being started. */
+export const Parts = ['requester', 'gateway', 'audit', 'all'] as const;
+export type Part = (typeof Parts)[number];
+const AWS_REQUIRED: Record<Part, readonly (keyof typeof CONFIG_ENV)[]> = {
+  requester: ['COUNTERSIGN_REQUESTER_KMS_KEY_ID', 'COUNTERSIGN_QUEUE_URL'],
+  gateway: ['COUNTERSIGN_GATEWAY_KMS_KEY_ID', 'COUNTERSIGN_QUEUE_URL', 'COUNTERSIGN_NONCE_TABLE'],
+  audit: ['COUNTERSIGN_AUDIT_QUEUE_URL'],
+  all: [
+    'COUNTERSIGN_REQUESTER_KMS_KEY_ID',
+    'COUNTERSIGN_GATEWAY_KMS_KEY_ID',
+    'COUNTERSIGN_QUEUE_URL',
+    'COUNTERSIGN_NONCE_TABLE',
+    'COUNTERSIGN_AUDIT_QUEUE_URL',
+  ],
+};
+
+const JSON_FIELDS = new Set<string>(['COUNTERSIGN_API_KEYS', 'COUNTERSIGN_POLICIES']);
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  path.slice(0, -1).forEach((key) => {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  });
+  node[path[path.length - 1]!] = value;
+}
+
+function getPath(source: unknown, path: readonly string[]): unknown {
+  return path.reduce<unknown>(
+    (node, key) =>
+      typeof node === 'object' && node !== null
+        ? (node as Record<string, unknown>)[key]
+        : undefined,
+    source,
+  );
+}
+
+function envNameFor(path: readonly PropertyKey[]): string | undefined {
+  const dotted = path.map(String).join('.');
+  for (const [name, p] of Object.entries(CONFIG_ENV)) {
+    if (
+      dotted === p.join('.') ||
+      dotted.startsWith(`${p.join('.')}.`) ||
+      dotted.startsWith(`${p.join('.')}[`)
+    ) {
+      return dotted === p.join('.') ? name : `${name} ${dotted.slice(p.join('.').length)}`;
+    }
+  }
+  return undefined;
+}
+
+export class ConfigError extends CountersignError<'CONFIG_INVALID'> {
+  readonly issues: readonly FieldIssue[];
+  constructor(issues: readonly FieldIssue[]) {
+    super(
+      'CONFIG_INVALID',
+      `invalid configuration:\n${issues.map((i) => `${i.path}: ${i.message}`).join('\n')}`,
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+export interface ConfigSources {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Parsed JSON of the config file, if any (see `readConfigFile`). */
+  readonly file?: unknown;
+  readonly part?: Part;
+}
+
+/** Pure: merges file and env, validates, returns the config or throws a ConfigError. */
+export function parseConfig({ env, file, part = 'all' }: ConfigSources): CountersignConfig {
+  const issues: FieldIssue[] = [];
+  const merged: Record<string, unknown> =
+    typeof file === 'object' && file !== null && !Array.isArray(file)
+      ? structuredClone(file as Record<string, unknown>)
+      : {};
+  if (file !== undefined && (typeof file !== 'object' || file === null || Array.isArray(file))) {
+    issues.push({ path: 'COUNTERSIGN_CONFIG_FILE', message: 'must contain a JSON object' });
+  }
+  for (const [name, path] of Object.entries(CONFIG_ENV)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    if (JSON_FIELDS.has(name)) {
+      try {
+        setPath(merged, path, JSON.parse(raw));
+      } catch {
+        issues.push({ path: name, message: 'must be valid JSON' });
+      }
+    } else {
+      setPath(merged, path, raw);
+    }
+  }
+  const res = CountersignConfig.safeParse(merged);
+  if (!res.success) {
+    for (const i of res.error.issues) {
+      issues.push({ path: envNameFor(i.path) ?? formatPath(i.path), message: i.message });
+    }
+    throw new ConfigError(issues);
+  }
+  if (res.data.mode === 'aws') {
+    for (const name of AWS_REQUIRED[part]) {
+      if (getPath(res.data, CONFIG_ENV[name]) === undefined)
+        issues.push({ path: name, message: 'required in aws mode' });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return res.data;
+}
+
+/** Reads COUNTERSIGN_CONFIG_FILE (JSON) when set. */
+export function readConfigFile(env: Readonly<Record<string, string | undefined>>): unknown {
+  const path = env.COUNTERSIGN_CONFIG_FILE;
+  if (!path) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([
+      {
+        path: 'COUNTERSIGN_CONFIG_FILE',
+        message: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      },
+    ]);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ConfigError([
+      { path: 'COUNTERSIGN_CONFIG_FILE', message: `${path} is not valid JSON` },
+    ]);
+  }
+}
+
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  part: Part = 'all',
+): CountersignConfig {
+  return parseConfig({ env, file: readConfigFile(env), part });
+}

@@ -1,0 +1,60 @@
+// @countersign/contracts: wire formats, schemas, codes and configuration. Imports nothing of ours.
+export { VerificationCodes, ReasonCodes, ErrorCodes, Outcomes } from './codes.ts';
+export type { VerificationCode, ReasonCode, ErrorCode, Outcome } from './codes.ts';
+export { CountersignError, isCountersignError } from './errors.ts';
+export type { SafeDetails } from './errors.ts';
+export {
+  decimalString,
+  toScaled,
+  fromScaled,
+  multiplyDecimals,
+  compareDecimals,
+  addDecimals,
+} from './decimal.ts';
+export type { DecimalPrecision } from './decimal.ts';
+export { IDENTIFIER, JTI, SHA256_B64U, Identifier, Jti, Sha256, GENESIS_PREV } from './ids.ts';
+export {
+  createTxnSchema,
+  TransactionRequest,
+  DEFAULT_TXN_PRECISION,
+  Sides,
+  TimesInForce,
+  SYMBOL,
+} from './txn.ts';
+export type { TxnPrecision } from './txn.ts';
+export {
+  WIRE_VERSION,
+  TokenTypes,
+  Algorithms,
+  AlgorithmSchema,
+  DEFAULT_LIFETIME_SEC,
+  MAX_LIFETIME_SEC,
+  createRequestClaimsSchema,
+  RequestClaims,
+  Fill,
+  OutcomeSchema,
+  ReasonCodeSchema,
+  StreamId,
+  ReceiptClaims,
+  CheckpointClaims,
+  EVENT_SOURCE,
+  EVENT_DETAIL_TYPE,
+  ReceiptEventDetail,
+} from './claims.ts';
+export type { TokenType, Algorithm } from './claims.ts';
+export { formatPath, fieldIssues, safeParse } from './validation.ts';
+export type { FieldIssue, Parsed } from './validation.ts';
+export {
+  CountersignConfig,
+  RequesterPolicy,
+  ApiKeyEntry,
+  CONFIG_ENV,
+  Parts,
+  ConfigError,
+  parseConfig,
+  readConfigFile,
+  loadConfig,
+} from './config.ts';
+export type { ConfigInput, ConfigSources, Part } from './config.ts';
+export { systemClock } from './clock.ts';
+export type { Clock } from './clock.ts';

@@ -1,0 +1,86 @@
+// The NonceStore port: the single source of truth for "has this request been handled".
+//
+//   claim(key)            complete(key, receipt)                      expiresAt (TTL)
+//  ────●──── IN_PROGRESS ─────●──── COMPLETED (receipt stored) ─────────●── gone
+//       lease ──────▶│
+//                    └ lease expired: a new claimer takes over, but must first reconcile
+//                      with the exchange by client order id (= jti) before executing.
+//
+// A redelivery that finds COMPLETED re-publishes the stored receipt; one that finds
+// IN_PROGRESS with a live lease leaves the message for later.
+
+export interface StoredReceipt {
+  /** The receipt JWS. */
+  readonly receipt: string;
+  /** The request token that travels beside it (null when it could not be kept). */
+  readonly request: string | null;
+  readonly messageId: string;
+}
+
+export type NonceRecord =
+  | {
+      readonly key: string;
+      readonly state: 'IN_PROGRESS';
+      readonly owner: string;
+      readonly leaseUntil: number;
+      readonly expiresAt: number;
+      /** How many times the key was claimed (1 = first). */
+      readonly attempts: number;
+    }
+  | {
+      readonly key: string;
+      readonly state: 'COMPLETED';
+      readonly expiresAt: number;
+      readonly stored: StoredReceipt;
+    };
+
+export type ClaimResult =
+  | { readonly claimed: true; readonly takeover: false }
+  /** The previous holder's lease expired: reconcile before executing. */
+  | {
+      readonly claimed: true;
+      readonly takeover: true;
+      readonly previous: NonceRecord & { state: 'IN_PROGRESS' };
+    }
+  | { readonly claimed: false; readonly existing: NonceRecord };
+
+export interface ClaimOptions {
+  /** Epoch ms after which the record may be dropped (exp + skew). */
+  readonly expiresAt: number;
+  readonly leaseMs: number;
+  /** Who claims (worker id); used to check completes. */
+  readonly owner: string;
+  /** Epoch ms now (injected clock). */
+  readonly now: number;
+}
+
+/** Head of a receipt stream: last seq and the sha256 (base64url) of its receipt token. */
+export interface ChainHead {
+  readonly stream: string;
+  readonly seq: number;
+  readonly hash: string;
+}
+
+export interface CompleteOptions {
+  readonly owner: string;
+  readonly stored: StoredReceipt;
+  /** Advance this stream's head from `seq - 1` to `seq` in the same atomic write. */
+  readonly head: ChainHead;
+  /** Keep the record until then (may extend the claim's expiresAt). */
+  readonly expiresAt: number;
+}
+
+export interface NonceStore {
+  claim(key: string, options: ClaimOptions): Promise<ClaimResult>;
+  /**
+   * Stores the receipt (COMPLETED) and advances the chain head atomically. Throws a
+   * CountersignError CHAIN_CONFLICT when the head is not at `head.seq - 1`, and NONCE_CONFLICT
+   * when the key is not IN_PROGRESS for this owner (unless it is a fresh key: rejected messages
+   * that never claimed are completed directly).
+   */
+  complete(key: string, options: CompleteOptions): Promise<void>;
+  get(key: string): Promise<NonceRecord | undefined>;
+  /** Current head of a stream; seq 0 and the genesis hash when empty. */
+  head(stream: string): Promise<ChainHead>;
+  close?(): Promise<void>;
+}

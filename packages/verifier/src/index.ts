@@ -1,0 +1,2 @@
+// @countersign/verifier: local JWS verification with cached public keys.
+export {};

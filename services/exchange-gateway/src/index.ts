@@ -1,0 +1,2 @@
+// @countersign/exchange-gateway
+export {};

@@ -1,0 +1,2 @@
+// @countersign/requester
+export {};
