@@ -58,3 +58,5 @@ export {
 export type { ConfigInput, ConfigSources, Part } from './config.ts';
 export { systemClock } from './clock.ts';
 export type { Clock } from './clock.ts';
+export { embeddedPaths, EmbeddedKeyNames } from './paths.ts';
+export type { EmbeddedPaths } from './paths.ts';

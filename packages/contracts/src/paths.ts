@@ -1,0 +1,42 @@
+// File layout of the embedded runtime's data directory (`.countersign/` by default).
+// One place, so the requester, gateway, audit and CLI always agree.
+import { join } from 'node:path';
+
+export interface EmbeddedPaths {
+  readonly root: string;
+  readonly keysDir: string;
+  /** Requests queue (+ its DLQ) and the requester's idempotency records. */
+  readonly queueDb: string;
+  /** Event bus = archive, and live consumer cursors. */
+  readonly busDb: string;
+  /** Nonce records and chain heads. */
+  readonly nonceDb: string;
+  /** Requester HTTP API state (idempotency keys). */
+  readonly requesterDb: string;
+  /** Paper exchange orders. */
+  readonly exchangeDb: string;
+  /** Audit's own state (live chain positions, findings). */
+  readonly auditDb: string;
+  /** Signed checkpoints, one file per stream. */
+  readonly checkpointsDir: string;
+  /** Generated embedded config (API keys, policies). */
+  readonly configFile: string;
+}
+
+/** Key names inside keysDir: `<name>.pem` (PKCS#8, 0600) and `<name>.jwks.json`. */
+export const EmbeddedKeyNames = { REQUESTER: 'requester', GATEWAY: 'gateway' } as const;
+
+export function embeddedPaths(dataDir: string): EmbeddedPaths {
+  return {
+    root: dataDir,
+    keysDir: join(dataDir, 'keys'),
+    queueDb: join(dataDir, 'queue.sqlite'),
+    busDb: join(dataDir, 'bus.sqlite'),
+    nonceDb: join(dataDir, 'nonces.sqlite'),
+    requesterDb: join(dataDir, 'requester.sqlite'),
+    exchangeDb: join(dataDir, 'exchange.sqlite'),
+    auditDb: join(dataDir, 'audit.sqlite'),
+    checkpointsDir: join(dataDir, 'checkpoints'),
+    configFile: join(dataDir, 'config.json'),
+  };
+}
