@@ -172,14 +172,10 @@ function getPath(source: unknown, path: readonly string[]): unknown {
 }
 
 function envNameFor(path: readonly PropertyKey[]): string | undefined {
-  const dotted = path.map(String).join('.');
-  for (const [name, p] of Object.entries(CONFIG_ENV)) {
-    if (
-      dotted === p.join('.') ||
-      dotted.startsWith(`${p.join('.')}.`) ||
-      dotted.startsWith(`${p.join('.')}[`)
-    ) {
-      return dotted === p.join('.') ? name : `${name} ${dotted.slice(p.join('.').length)}`;
+  for (const [name, envPath] of Object.entries(CONFIG_ENV)) {
+    if (envPath.every((seg, i) => path[i] === seg)) {
+      const rest = path.slice(envPath.length);
+      return rest.length === 0 ? name : `${name} ${formatPath(rest)}`;
     }
   }
   return undefined;

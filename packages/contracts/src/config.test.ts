@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from './config.ts';
+
+function issues(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues.map((i) => `${i.path}: ${i.message}`);
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('has working embedded defaults', () => {
+    const cfg = parseConfig({ env: {} });
+    expect(cfg.mode).toBe('embedded');
+    expect(cfg.gateway.id).toBe('demo-gateway');
+    expect(cfg.requester.lifetimeSec).toBe(60);
+    expect(cfg.gateway.clockSkewSec).toBe(30);
+  });
+
+  it('reads env over the file', () => {
+    const cfg = parseConfig({
+      env: { COUNTERSIGN_GATEWAY_ID: 'gw-env', COUNTERSIGN_PARTITIONS: '16' },
+      file: { gateway: { id: 'gw-file', concurrency: 4 } },
+    });
+    expect(cfg.gateway).toMatchObject({ id: 'gw-env', partitions: 16, concurrency: 4 });
+  });
+
+  it('names each bad env variable', () => {
+    expect(
+      issues(() =>
+        parseConfig({
+          env: {
+            COUNTERSIGN_GATEWAY_ID: 'bad id!',
+            COUNTERSIGN_HTTP_PORT: 'eighty',
+            COUNTERSIGN_TOKEN_LIFETIME_SEC: '900',
+          },
+        }),
+      ),
+    ).toEqual([
+      'COUNTERSIGN_TOKEN_LIFETIME_SEC: Too big: expected number to be <=300',
+      'COUNTERSIGN_HTTP_PORT: Invalid input: expected number, received NaN',
+      'COUNTERSIGN_GATEWAY_ID: must match [A-Za-z0-9._:-]{1,64}',
+    ]);
+  });
+
+  it('requires the AWS resources of the part being started', () => {
+    expect(
+      issues(() => parseConfig({ env: { COUNTERSIGN_MODE: 'aws' }, part: 'gateway' })),
+    ).toEqual([
+      'COUNTERSIGN_GATEWAY_KMS_KEY_ID: required in aws mode',
+      'COUNTERSIGN_QUEUE_URL: required in aws mode',
+      'COUNTERSIGN_NONCE_TABLE: required in aws mode',
+    ]);
+  });
+
+  it('rejects malformed JSON env values and unknown file fields', () => {
+    expect(issues(() => parseConfig({ env: { COUNTERSIGN_POLICIES: '[{' } }))).toEqual([
+      'COUNTERSIGN_POLICIES: must be valid JSON',
+    ]);
+    expect(issues(() => parseConfig({ env: {}, file: { gatway: {} } }))[0]).toMatch(/gatway/);
+  });
+
+  it('validates policies with paths into the JSON', () => {
+    const lines = issues(() =>
+      parseConfig({
+        env: {
+          COUNTERSIGN_POLICIES: JSON.stringify([
+            { id: 'bot', accounts: ['a'], symbols: ['btc'], maxNotional: '1e6' },
+          ]),
+        },
+      }),
+    );
+    expect(lines).toContain('COUNTERSIGN_POLICIES [0].symbols[0]: must look like "BTC-USD"');
+    expect(lines.some((l) => l.startsWith('COUNTERSIGN_POLICIES [0].maxNotional:'))).toBe(true);
+  });
+});
