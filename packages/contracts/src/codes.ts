@@ -43,6 +43,8 @@ export const ErrorCodes = {
   DER_INVALID: 'DER_INVALID',
   KEY_MISMATCH: 'KEY_MISMATCH',
   KEY_UNAVAILABLE: 'KEY_UNAVAILABLE',
+  /** A key file already exists: generation never overwrites. */
+  KEY_EXISTS: 'KEY_EXISTS',
   SIGNING_FAILED: 'SIGNING_FAILED',
   QUEUE_FAILED: 'QUEUE_FAILED',
   BUS_FAILED: 'BUS_FAILED',
