@@ -26,6 +26,7 @@ const step = (name, cmd, args) => {
 step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
 step('lint', 'npx', ['eslint', '--max-warnings', '0', '.']);
 step('emulator (moto server into .venv)', 'bash', ['scripts/moto-venv.sh']);
+step('browser (chromium for the HTML report test)', 'bash', ['scripts/ensure-chromium.sh']);
 
 console.log('\n== tests (unit + integration)');
 mkdirSync('.reports', { recursive: true });
