@@ -60,3 +60,16 @@ export { systemClock } from './clock.ts';
 export type { Clock } from './clock.ts';
 export { embeddedPaths, EmbeddedKeyNames } from './paths.ts';
 export type { EmbeddedPaths } from './paths.ts';
+export {
+  FindingCodes,
+  FindingCodeSchema,
+  AUDIT_REPORT_VERSION,
+  Finding,
+  PartyTotals,
+  TimelineBin,
+  StreamSummary,
+  AuditSource,
+  AuditSummary,
+  AuditReport,
+} from './audit-report.ts';
+export type { FindingCode } from './audit-report.ts';

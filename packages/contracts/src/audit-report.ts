@@ -1,0 +1,146 @@
+// The audit report (JSON output of `countersign audit`): a stable, versioned, machine-readable
+// summary plus the list of integrity findings. Finding codes are a closed union: add, never rename.
+import { z } from 'zod';
+import { Outcomes } from './codes.ts';
+
+/**
+ * Every integrity problem audit can report. Any finding makes the audit fail (exit code 3).
+ * - BAD_RECEIPT_SIGNATURE: the receipt does not verify with the gateway's keys (tampered, forged
+ *   with another key, unknown kid, malformed JWS).
+ * - UNTRUSTED_GATEWAY: the receipt is validly signed but its `iss` is not a trusted gateway.
+ * - RECEIPT_INVALID: signature fine, claims do not match the receipt schema (or wrong typ).
+ * - REQUEST_INVALID: the request token inside a non-REJECTED receipt fails verification as of the
+ *   receipt's time (the finding carries the verifier code), or is missing.
+ * - REQUEST_HASH_MISMATCH: `req.sha256` is not the SHA-256 of the request token that travelled.
+ * - REQUEST_MISMATCH: `req.jti/iss/sub` differ from the request's claims, or its `aud` is not the
+ *   receipt's gateway.
+ * - OUTSIDE_VALIDITY_WINDOW: the receipt's `iat` lies outside the request's [nbf − skew, exp + skew].
+ * - SEQ_GAP: seqs missing in a stream (one finding per missing range).
+ * - CHAIN_BROKEN: a receipt's `prev` is not the hash of the previous receipt of its stream.
+ * - CONFLICTING_SEQ: two different receipts carry one seq in one stream.
+ * - TAIL_TRUNCATED: a signed checkpoint names a seq beyond the last receipt seen.
+ * - CHECKPOINT_INVALID: a checkpoint does not verify with the gateway's keys or cannot be parsed.
+ * - CHECKPOINT_MISMATCH: the receipt at the checkpoint's seq does not hash to the checkpoint head.
+ * - POLICY_VIOLATION: an EXECUTED receipt whose request exceeds (or lacks) the recorded policy.
+ * - MALFORMED_EVENT: the bus event is not a ReceiptEventDetail.
+ */
+export const FindingCodes = {
+  BAD_RECEIPT_SIGNATURE: 'BAD_RECEIPT_SIGNATURE',
+  UNTRUSTED_GATEWAY: 'UNTRUSTED_GATEWAY',
+  RECEIPT_INVALID: 'RECEIPT_INVALID',
+  REQUEST_INVALID: 'REQUEST_INVALID',
+  REQUEST_HASH_MISMATCH: 'REQUEST_HASH_MISMATCH',
+  REQUEST_MISMATCH: 'REQUEST_MISMATCH',
+  OUTSIDE_VALIDITY_WINDOW: 'OUTSIDE_VALIDITY_WINDOW',
+  SEQ_GAP: 'SEQ_GAP',
+  CHAIN_BROKEN: 'CHAIN_BROKEN',
+  CONFLICTING_SEQ: 'CONFLICTING_SEQ',
+  TAIL_TRUNCATED: 'TAIL_TRUNCATED',
+  CHECKPOINT_INVALID: 'CHECKPOINT_INVALID',
+  CHECKPOINT_MISMATCH: 'CHECKPOINT_MISMATCH',
+  POLICY_VIOLATION: 'POLICY_VIOLATION',
+  MALFORMED_EVENT: 'MALFORMED_EVENT',
+} as const;
+export type FindingCode = (typeof FindingCodes)[keyof typeof FindingCodes];
+export const FindingCodeSchema = z.enum(
+  Object.values(FindingCodes) as [FindingCode, ...FindingCode[]],
+);
+
+export const AUDIT_REPORT_VERSION = 1;
+
+export const Finding = z.strictObject({
+  code: FindingCodeSchema,
+  /** Null when the event could not be attributed to a stream (malformed, unparseable). */
+  stream: z.string().nullable(),
+  seq: z.number().int().nullable(),
+  /** Receipt id; null when unknown (e.g. a gap). Taken unverified for signature findings. */
+  jti: z.string().nullable(),
+  message: z.string(),
+  /** The verifier's code when a token failed verification (e.g. EXPIRED, BAD_SIGNATURE). */
+  verifierCode: z.string().optional(),
+});
+export type Finding = z.infer<typeof Finding>;
+
+const Count = z.number().int().nonnegative();
+/** Exact decimal string (sums of quantity × price). */
+const DecimalSum = z.string().regex(/^(0|[1-9][0-9]*)(\.[0-9]+)?$/);
+
+export const PartyTotals = z.strictObject({
+  id: z.string(),
+  receipts: Count,
+  executed: Count,
+  /** Sum of fill quantity × price over EXECUTED receipts, exact. */
+  notional: DecimalSum,
+});
+export type PartyTotals = z.infer<typeof PartyTotals>;
+
+export const TimelineBin = z.strictObject({
+  fromSeq: z.number().int(),
+  toSeq: z.number().int(),
+  /** Receipt times (epoch seconds) of the first and last receipt seen in the bin, if any. */
+  fromTime: z.number().int().nullable(),
+  toTime: z.number().int().nullable(),
+  executed: Count,
+  rejected: Count,
+  failed: Count,
+  unknown: Count,
+  missing: Count,
+  findings: Count,
+});
+export type TimelineBin = z.infer<typeof TimelineBin>;
+
+export const StreamSummary = z.strictObject({
+  stream: z.string(),
+  gateway: z.string(),
+  firstSeq: z.number().int().nullable(),
+  lastSeq: z.number().int().nullable(),
+  receipts: Count,
+  missing: Count,
+  checkpointSeq: z.number().int().nullable(),
+  /** ok: contiguous, linked, matches its checkpoint; broken: at least one finding in the stream. */
+  status: z.enum(['ok', 'broken']),
+  timeline: z.array(TimelineBin),
+});
+export type StreamSummary = z.infer<typeof StreamSummary>;
+
+export const AuditSource = z.strictObject({
+  kind: z.enum(['embedded-archive', 'embedded-live', 'sqs-live', 'eventbridge-replay', 'events']),
+  from: z.iso.datetime().nullable(),
+  to: z.iso.datetime().nullable(),
+  gateway: z.string().nullable(),
+});
+export type AuditSource = z.infer<typeof AuditSource>;
+
+export const AuditSummary = z.strictObject({
+  /** Events fed to the auditor, including duplicates and malformed ones. */
+  events: Count,
+  /** Distinct receipts that verified and were placed in their stream. */
+  receipts: Count,
+  /** Identical re-deliveries of a receipt already seen. */
+  duplicates: Count,
+  byOutcome: z.strictObject({
+    [Outcomes.EXECUTED]: Count,
+    [Outcomes.REJECTED]: Count,
+    [Outcomes.FAILED]: Count,
+    [Outcomes.UNKNOWN]: Count,
+  }),
+  rejectionsByReason: z.record(z.string(), Count),
+  accounts: z.array(PartyTotals),
+  requesters: z.array(PartyTotals),
+  findingsByCode: z.partialRecord(FindingCodeSchema, Count),
+  streams: z.array(StreamSummary),
+});
+export type AuditSummary = z.infer<typeof AuditSummary>;
+
+export const AuditReport = z.strictObject({
+  version: z.literal(AUDIT_REPORT_VERSION),
+  generatedAt: z.iso.datetime(),
+  source: AuditSource,
+  /** True when there is no finding at all. */
+  clean: z.boolean(),
+  summary: AuditSummary,
+  findings: z.array(Finding),
+  /** Findings counted in `findingsByCode` but left out of `findings` (memory bound). */
+  findingsOmitted: Count,
+});
+export type AuditReport = z.infer<typeof AuditReport>;
