@@ -1,0 +1,186 @@
+// Creates the AWS resources of one countersign deployment in moto (what the CDK app deploys),
+// and returns them as COUNTERSIGN_* env values for `loadConfig`.
+import { CreateAliasCommand, CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SetQueueAttributesCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import {
+  CreateArchiveCommand,
+  CreateEventBusCommand,
+  EventBridgeClient,
+  PutRuleCommand,
+  PutTargetsCommand,
+} from '@aws-sdk/client-eventbridge';
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
+import { clientConfig, uniqueName } from './aws.ts';
+
+export interface AwsStack {
+  readonly name: string;
+  readonly requesterKeyId: string;
+  readonly gatewayKeyId: string;
+  readonly queueUrl: string;
+  readonly dlqUrl: string;
+  readonly auditQueueUrl: string;
+  readonly busName: string;
+  readonly archiveArn: string;
+  readonly archiveName: string;
+  readonly tableName: string;
+  /** COUNTERSIGN_* variables for this stack (merge with process.env). */
+  readonly env: Record<string, string>;
+}
+
+export interface AwsStackOptions {
+  readonly keySpec?: 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'RSA_2048';
+  readonly maxReceives?: number;
+  readonly visibilityTimeoutSec?: number;
+}
+
+async function queueArn(sqs: SQSClient, url: string): Promise<string> {
+  const res = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+  );
+  return res.Attributes!.QueueArn!;
+}
+
+export async function createAwsStack(options: AwsStackOptions = {}): Promise<AwsStack> {
+  const cfg = clientConfig();
+  const kms = new KMSClient(cfg);
+  const sqs = new SQSClient(cfg);
+  const eb = new EventBridgeClient(cfg);
+  const ddb = new DynamoDBClient(cfg);
+  const name = uniqueName('cs');
+  const keySpec = options.keySpec ?? 'ECC_NIST_P256';
+  const maxReceives = options.maxReceives ?? 5;
+
+  const [requesterKey, gatewayKey] = await Promise.all(
+    ['requester', 'gateway'].map((role) =>
+      kms.send(
+        new CreateKeyCommand({
+          KeySpec: keySpec,
+          KeyUsage: 'SIGN_VERIFY',
+          Description: `${name} ${role}`,
+        }),
+      ),
+    ),
+  );
+  const requesterKeyId = requesterKey!.KeyMetadata!.KeyId!;
+  const gatewayKeyId = gatewayKey!.KeyMetadata!.KeyId!;
+  await kms.send(
+    new CreateAliasCommand({ AliasName: `alias/${name}/requester`, TargetKeyId: requesterKeyId }),
+  );
+  await kms.send(
+    new CreateAliasCommand({ AliasName: `alias/${name}/gateway`, TargetKeyId: gatewayKeyId }),
+  );
+
+  const dlq = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${name}-requests-dlq.fifo`,
+      Attributes: { FifoQueue: 'true' },
+    }),
+  );
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${name}-requests.fifo`,
+      Attributes: {
+        FifoQueue: 'true',
+        ContentBasedDeduplication: 'false',
+        VisibilityTimeout: String(options.visibilityTimeoutSec ?? 30),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: await queueArn(sqs, dlq.QueueUrl!),
+          maxReceiveCount: maxReceives,
+        }),
+      },
+    }),
+  );
+  const auditDlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-audit-dlq` }));
+  const audit = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-audit` }));
+  await sqs.send(
+    new SetQueueAttributesCommand({
+      QueueUrl: audit.QueueUrl,
+      Attributes: {
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: await queueArn(sqs, auditDlq.QueueUrl!),
+          maxReceiveCount: 10,
+        }),
+      },
+    }),
+  );
+
+  const bus = await eb.send(new CreateEventBusCommand({ Name: name }));
+  const archiveName = `${name}-archive`;
+  const archive = await eb.send(
+    new CreateArchiveCommand({
+      ArchiveName: archiveName,
+      EventSourceArn: bus.EventBusArn,
+      EventPattern: JSON.stringify({ source: ['countersign.gateway'] }),
+      RetentionDays: 30,
+    }),
+  );
+  await eb.send(
+    new PutRuleCommand({
+      Name: `${name}-receipts`,
+      EventBusName: name,
+      EventPattern: JSON.stringify({
+        source: ['countersign.gateway'],
+        'detail-type': ['TransactionReceipt'],
+      }),
+    }),
+  );
+  await eb.send(
+    new PutTargetsCommand({
+      Rule: `${name}-receipts`,
+      EventBusName: name,
+      Targets: [{ Id: 'audit', Arn: await queueArn(sqs, audit.QueueUrl!) }],
+    }),
+  );
+
+  const tableName = `${name}-nonces`;
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+    }),
+  );
+  await ddb.send(
+    new UpdateTimeToLiveCommand({
+      TableName: tableName,
+      TimeToLiveSpecification: { Enabled: true, AttributeName: 'ttl' },
+    }),
+  );
+
+  const alg = keySpec === 'RSA_2048' ? 'RS256' : keySpec === 'ECC_NIST_P384' ? 'ES384' : 'ES256';
+  return {
+    name,
+    requesterKeyId,
+    gatewayKeyId,
+    queueUrl: queue.QueueUrl!,
+    dlqUrl: dlq.QueueUrl!,
+    auditQueueUrl: audit.QueueUrl!,
+    busName: name,
+    archiveArn: archive.ArchiveArn!,
+    archiveName,
+    tableName,
+    env: {
+      COUNTERSIGN_MODE: 'aws',
+      COUNTERSIGN_REQUESTER_KMS_KEY_ID: requesterKeyId,
+      COUNTERSIGN_GATEWAY_KMS_KEY_ID: gatewayKeyId,
+      COUNTERSIGN_REQUESTER_ALG: alg,
+      COUNTERSIGN_GATEWAY_ALG: alg,
+      COUNTERSIGN_QUEUE_URL: queue.QueueUrl!,
+      COUNTERSIGN_MAX_RECEIVES: String(maxReceives),
+      COUNTERSIGN_EVENT_BUS: name,
+      COUNTERSIGN_ARCHIVE_ARN: archive.ArchiveArn!,
+      COUNTERSIGN_AUDIT_QUEUE_URL: audit.QueueUrl!,
+      COUNTERSIGN_NONCE_TABLE: tableName,
+    },
+  };
+}
