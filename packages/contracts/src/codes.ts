@@ -45,6 +45,8 @@ export const ErrorCodes = {
   KEY_UNAVAILABLE: 'KEY_UNAVAILABLE',
   /** A key file already exists: generation never overwrites. */
   KEY_EXISTS: 'KEY_EXISTS',
+  /** An EventBridge archive replay failed or was cancelled (audit replay). */
+  REPLAY_FAILED: 'REPLAY_FAILED',
   SIGNING_FAILED: 'SIGNING_FAILED',
   QUEUE_FAILED: 'QUEUE_FAILED',
   BUS_FAILED: 'BUS_FAILED',
