@@ -1,0 +1,272 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSqliteQueue, DEDUP_WINDOW_MS } from './sqlite-queue.ts';
+import type { SqliteQueue, SqliteQueueOptions } from './sqlite-queue.ts';
+
+let dir: string;
+let path: string;
+const open: SqliteQueue[] = [];
+let t = 1_700_000_000_000;
+const clock = { now: () => t };
+
+function queue(overrides: Partial<SqliteQueueOptions> = {}): SqliteQueue {
+  const q = createSqliteQueue({
+    path,
+    visibilityTimeoutSec: 30,
+    maxReceives: 3,
+    clock,
+    pollIntervalMs: 5,
+    ...overrides,
+  });
+  open.push(q);
+  return q;
+}
+
+const msg = (n: number, groupId = `g${n}`) => ({ body: `body-${n}`, groupId, dedupId: `d-${n}` });
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cs-queue-'));
+  path = join(dir, 'queue.db');
+  t = 1_700_000_000_000;
+});
+afterEach(async () => {
+  for (const q of open.splice(0)) await q.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('createSqliteQueue', () => {
+  it('round-trips a message with its attributes', async () => {
+    const q = queue();
+    const { messageId } = await q.send(msg(1));
+    const [got, ...rest] = await q.receive({ max: 10, waitMs: 0 });
+    expect(rest).toEqual([]);
+    expect(got).toMatchObject({
+      messageId,
+      body: 'body-1',
+      groupId: 'g1',
+      receiveCount: 1,
+      sentAt: t,
+    });
+    await q.delete(got!.receiptHandle);
+    expect(q.depth()).toEqual({ visible: 0, inFlight: 0, dlq: 0 });
+  });
+
+  it('keeps messages across close and reopen', async () => {
+    const q1 = queue();
+    const sent = await q1.sendBatch([msg(1), msg(2)]);
+    await q1.close();
+    const q2 = queue();
+    const got = await q2.receive({ max: 10, waitMs: 0 });
+    expect(got.map((m) => m.body)).toEqual(['body-1', 'body-2']);
+    expect(got.map((m) => m.messageId)).toEqual(sent.map((s) => (s.ok ? s.messageId : '')));
+  });
+
+  it('redelivers after the visibility timeout with receiveCount + 1 and a stable messageId', async () => {
+    const q = queue();
+    const { messageId } = await q.send(msg(1));
+    const [first] = await q.receive({ max: 1, waitMs: 0 });
+    expect(await q.receive({ max: 1, waitMs: 0 })).toEqual([]);
+    t += 29_999;
+    expect(await q.receive({ max: 1, waitMs: 0 })).toEqual([]);
+    t += 1;
+    const [second] = await q.receive({ max: 1, waitMs: 0 });
+    expect(second).toMatchObject({ messageId, receiveCount: 2 });
+    expect(second!.receiptHandle).not.toBe(first!.receiptHandle);
+  });
+
+  it('moves a message to the DLQ instead of delivering it past maxReceives', async () => {
+    const q = queue({ maxReceives: 3 });
+    const { messageId } = await q.send(msg(1));
+    for (let n = 1; n <= 3; n++) {
+      const [m] = await q.receive({ max: 1, waitMs: 0 });
+      expect(m?.receiveCount).toBe(n);
+      t += 30_000;
+    }
+    expect(await q.receive({ max: 10, waitMs: 0 })).toEqual([]);
+    expect(q.depth()).toEqual({ visible: 0, inFlight: 0, dlq: 1 });
+    expect(q.dlq()).toEqual([
+      expect.objectContaining({ messageId, body: 'body-1', receiveCount: 3, movedAt: t }),
+    ]);
+  });
+
+  it('fills the receive past a message it moved to the DLQ', async () => {
+    const q = queue({ maxReceives: 1 });
+    await q.send(msg(1));
+    await q.receive({ max: 1, waitMs: 0 });
+    t += 30_000;
+    await q.send(msg(2));
+    const got = await q.receive({ max: 1, waitMs: 0 });
+    expect(got.map((m) => m.body)).toEqual(['body-2']);
+    expect(q.depth().dlq).toBe(1);
+  });
+
+  it('delivers a group in order and nothing more of it while one is in flight', async () => {
+    const q = queue();
+    await q.sendBatch([msg(1, 'A'), msg(2, 'A'), msg(3, 'B'), msg(4, 'A')]);
+    const first = await q.receive({ max: 2, waitMs: 0 });
+    expect(first.map((m) => m.body)).toEqual(['body-1', 'body-2']);
+    // A is blocked while 1 and 2 are in flight; B is free.
+    const second = await q.receive({ max: 10, waitMs: 0 });
+    expect(second.map((m) => m.body)).toEqual(['body-3']);
+    await q.delete(first[0]!.receiptHandle);
+    expect(await q.receive({ max: 10, waitMs: 0 })).toEqual([]);
+    await q.delete(first[1]!.receiptHandle);
+    const third = await q.receive({ max: 10, waitMs: 0 });
+    expect(third.map((m) => m.body)).toEqual(['body-4']);
+  });
+
+  it('unblocks a group when the in-flight message’s visibility expires, redelivering it first', async () => {
+    const q = queue();
+    await q.sendBatch([msg(1, 'A'), msg(2, 'A')]);
+    await q.receive({ max: 1, waitMs: 0 });
+    t += 30_000;
+    const again = await q.receive({ max: 10, waitMs: 0 });
+    expect(again.map((m) => [m.body, m.receiveCount])).toEqual([
+      ['body-1', 2],
+      ['body-2', 1],
+    ]);
+  });
+
+  it('drops a duplicate dedupId within 5 minutes and answers the first id', async () => {
+    const q = queue();
+    const a = await q.send({ body: 'x', groupId: 'g', dedupId: 'same' });
+    t += DEDUP_WINDOW_MS - 1;
+    const b = await q.send({ body: 'y', groupId: 'g', dedupId: 'same' });
+    expect(b.messageId).toBe(a.messageId);
+    expect(q.depth().visible).toBe(1);
+    t += 1;
+    const c = await q.send({ body: 'z', groupId: 'g', dedupId: 'same' });
+    expect(c.messageId).not.toBe(a.messageId);
+    expect(q.depth().visible).toBe(2);
+  });
+
+  it('ignores a stale receipt handle: the newer delivery survives', async () => {
+    const q = queue();
+    await q.send(msg(1));
+    const [old] = await q.receive({ max: 1, waitMs: 0 });
+    t += 30_000;
+    const [fresh] = await q.receive({ max: 1, waitMs: 0 });
+    await q.delete(old!.receiptHandle);
+    expect(q.depth().inFlight).toBe(1);
+    await expect(q.changeVisibility(old!.receiptHandle, 60)).rejects.toMatchObject({
+      code: 'QUEUE_FAILED',
+      details: { code: 'MessageNotInflight' },
+    });
+    await q.delete(fresh!.receiptHandle);
+    expect(q.depth()).toEqual({ visible: 0, inFlight: 0, dlq: 0 });
+  });
+
+  it('changeVisibility extends the lease and 0 releases the message now', async () => {
+    const q = queue();
+    await q.send(msg(1));
+    const [m] = await q.receive({ max: 1, waitMs: 0 });
+    t += 20_000;
+    await q.changeVisibility(m!.receiptHandle, 60);
+    t += 59_000;
+    expect(await q.receive({ max: 1, waitMs: 0 })).toEqual([]);
+    await q.changeVisibility(m!.receiptHandle, 0);
+    const [again] = await q.receive({ max: 1, waitMs: 0 });
+    expect(again?.receiveCount).toBe(2);
+  });
+
+  it('long-polls until a message arrives', async () => {
+    const q = queue();
+    const other = queue();
+    const pending = q.receive({ max: 1, waitMs: 2000 });
+    setTimeout(() => void other.send(msg(7)), 30);
+    const got = await pending;
+    expect(got.map((m) => m.body)).toEqual(['body-7']);
+  });
+
+  it('returns nothing after waitMs when the queue stays empty', async () => {
+    const q = queue();
+    expect(await q.receive({ max: 1, waitMs: 30 })).toEqual([]);
+  });
+
+  it('an aborted long poll resolves empty at once', async () => {
+    const q = queue({ pollIntervalMs: 10 });
+    const ctl = new AbortController();
+    const started = performance.now();
+    const pending = q.receive({ max: 1, waitMs: 60_000, signal: ctl.signal });
+    setTimeout(() => ctl.abort(), 20);
+    expect(await pending).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('keeps named queues in one file apart', async () => {
+    const a = queue({ name: 'a' });
+    const b = queue({ name: 'b' });
+    await a.send(msg(1));
+    expect(await b.receive({ max: 10, waitMs: 0 })).toEqual([]);
+    expect((await a.receive({ max: 10, waitMs: 0 })).length).toBe(1);
+  });
+
+  it('two connections never receive the same message', async () => {
+    const q = queue();
+    const p = queue();
+    await q.sendBatch(Array.from({ length: 10 }, (_, i) => msg(i, `g${i % 3}`)));
+    await q.sendBatch(Array.from({ length: 10 }, (_, i) => msg(i + 10, `g${i % 3}`)));
+    const seen = new Set<string>();
+    for (let round = 0; round < 20; round++) {
+      for (const c of [q, p]) {
+        for (const m of await c.receive({ max: 3, waitMs: 0 })) {
+          expect(seen.has(m.messageId)).toBe(false);
+          seen.add(m.messageId);
+          await c.delete(m.receiptHandle);
+        }
+      }
+    }
+    expect(seen.size).toBe(20);
+  });
+
+  it('two processes draining one file get disjoint deliveries that cover every message', async () => {
+    const q = queue({ name: 'shared', clock: undefined });
+    const ids = new Set<string>();
+    for (let i = 0; i < 60; i++) {
+      const sent = await q.sendBatch(
+        Array.from({ length: 10 }, (_, j) => msg(i * 10 + j, `g${(i * 10 + j) % 25}`)),
+      );
+      for (const s of sent) if (s.ok) ids.add(s.messageId);
+    }
+    const child = fileURLToPath(new URL('./sqlite-queue.child.ts', import.meta.url));
+    const startChild = () => {
+      const proc = spawn(process.execPath, ['--import', 'tsx', child, path, 'shared'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      const ready = new Promise<void>((resolve) => {
+        proc.stderr.on('data', (b: Buffer) => {
+          err += b.toString();
+          if (err.includes('ready')) resolve();
+        });
+      });
+      proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      const done = new Promise<string[]>((resolve, reject) => {
+        proc.on('error', reject);
+        proc.on('exit', (code) =>
+          code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited ${code}: ${err}`)),
+        );
+      });
+      return { proc, ready, done };
+    };
+    const children = [startChild(), startChild()];
+    await Promise.all(children.map((c) => c.ready));
+    for (const c of children) c.proc.stdin.end('go\n');
+    const [a, b] = await Promise.all(children.map((c) => c.done));
+    const all = [...a, ...b];
+    expect(new Set(all).size).toBe(all.length);
+    expect(new Set(all)).toEqual(ids);
+    // Both children must have done some of the work for the test to mean anything.
+    expect(a.length).toBeGreaterThan(0);
+    expect(b.length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('rejects nonsense options', () => {
+    expect(() => queue({ maxReceives: 0 })).toThrow(/maxReceives/);
+  });
+});
