@@ -257,7 +257,7 @@ describe('createSqliteQueue', () => {
     const children = [startChild(), startChild()];
     await Promise.all(children.map((c) => c.ready));
     for (const c of children) c.proc.stdin.end('go\n');
-    const [a, b] = await Promise.all(children.map((c) => c.done));
+    const [a = [], b = []] = await Promise.all(children.map((c) => c.done));
     const all = [...a, ...b];
     expect(new Set(all).size).toBe(all.length);
     expect(new Set(all)).toEqual(ids);
