@@ -1,2 +1,33 @@
-// @countersign/requester
-export {};
+// @countersign/requester: sign transaction requests and enqueue them (library, HTTP API, CLI glue).
+export { createRequester, SEND_BATCH_SIZE, DEFAULT_SIGN_CONCURRENCY } from './requester.ts';
+export type {
+  Requester,
+  RequesterOptions,
+  Submitted,
+  SubmitItem,
+  ItemResult,
+  SubmitManyOptions,
+} from './requester.ts';
+export { RequesterError, requestInvalid } from './errors.ts';
+export type { RequesterErrorCode } from './errors.ts';
+export { newJti } from './jti.ts';
+export { hashApiKey, generateApiKey, createApiKeyAuthenticator, bearerToken } from './api-keys.ts';
+export type { ApiKeyPrincipal, ApiKeyAuthenticator } from './api-keys.ts';
+export {
+  createMemoryIdempotencyStore,
+  IDEMPOTENCY_TTL_MS,
+  IDEMPOTENCY_LEASE_MS,
+} from './idempotency-store.ts';
+export type {
+  IdempotencyStore,
+  IdempotencyStoreOptions,
+  BeginResult,
+  StoredResponse,
+} from './idempotency-store.ts';
+export { createSqliteIdempotencyStore } from './sqlite-idempotency-store.ts';
+export type { SqliteIdempotencyStoreOptions } from './sqlite-idempotency-store.ts';
+export { canonicalJson, canonicalSha256 } from './canonical-json.ts';
+export { createRequesterApp, MAX_BATCH_ITEMS } from './http-app.ts';
+export type { RequesterAppOptions } from './http-app.ts';
+export { problem, PROBLEM_CONTENT_TYPE } from './problem.ts';
+export type { Problem, ProblemKind } from './problem.ts';

@@ -1,0 +1,36 @@
+// Errors of the requester. Callers switch on `code`; messages never hold a key, a token or a secret.
+import { CountersignError, type FieldIssue } from '@countersign/contracts';
+
+export type RequesterErrorCode =
+  | 'REQUEST_INVALID'
+  | 'CONFIG_INVALID'
+  | 'SIGNING_FAILED'
+  | 'QUEUE_FAILED'
+  | 'AUTH_REQUIRED'
+  | 'FORBIDDEN'
+  | 'IDEMPOTENCY_CONFLICT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'STORE_FAILED';
+
+export class RequesterError<
+  C extends RequesterErrorCode = RequesterErrorCode,
+> extends CountersignError<C> {
+  /** Field paths of a REQUEST_INVALID, e.g. `txn.quantity`. */
+  readonly issues: readonly FieldIssue[];
+
+  constructor(
+    code: C,
+    message: string,
+    options: { cause?: unknown; issues?: readonly FieldIssue[] } = {},
+  ) {
+    super(code, message, options.cause === undefined ? {} : { cause: options.cause });
+    this.name = 'RequesterError';
+    this.issues = options.issues ?? [];
+  }
+}
+
+/** The request failed validation: nothing was signed. */
+export function requestInvalid(issues: readonly FieldIssue[]): RequesterError<'REQUEST_INVALID'> {
+  const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+  return new RequesterError('REQUEST_INVALID', `invalid request: ${summary}`, { issues });
+}

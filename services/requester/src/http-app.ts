@@ -1,0 +1,415 @@
+// The requester's HTTP API (Hono + @hono/zod-openapi). The same app runs on @hono/node-server
+// (main.ts) and as a Lambda handler (lambda.ts). The OpenAPI document at /openapi.json is
+// generated from the zod schemas below, which are also what validates requests.
+//
+// Order of checks for the POST routes: request id → API key (401) → body size (413) →
+// JSON + schema (422, every bad field path) → account binding (403) → Idempotency-Key
+// (replay or 409) → sign + enqueue. Answers carry { jti, messageId }, never the token.
+import { randomUUID } from 'node:crypto';
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { Logger } from 'pino';
+import {
+  Identifier,
+  TransactionRequest,
+  fieldIssues,
+  isCountersignError,
+} from '@countersign/contracts';
+import type { ApiKeyEntry, FieldIssue } from '@countersign/contracts';
+import { bearerToken, createApiKeyAuthenticator, type ApiKeyPrincipal } from './api-keys.ts';
+import { canonicalSha256 } from './canonical-json.ts';
+import type { IdempotencyStore, StoredResponse } from './idempotency-store.ts';
+import { problem, problemResponse, type Problem, type ProblemKind } from './problem.ts';
+import type { ItemResult, Requester } from './requester.ts';
+
+export const MAX_BATCH_ITEMS = 100;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface RequesterAppOptions {
+  readonly requester: Requester;
+  readonly apiKeys: readonly ApiKeyEntry[];
+  readonly idempotency: IdempotencyStore;
+  readonly logger: Logger;
+  /** Largest accepted request body (bytes). */
+  readonly maxBodyBytes: number;
+}
+
+type Env = {
+  Variables: { requestId: string; principal: ApiKeyPrincipal; log: Logger };
+};
+
+// ---- schemas (validation and OpenAPI document) ----
+
+const SubmitBody = z
+  .object({ account: Identifier, txn: TransactionRequest })
+  .strict()
+  .openapi('SubmitRequest');
+const BatchBody = z
+  .object({ items: z.array(SubmitBody).min(1).max(MAX_BATCH_ITEMS) })
+  .strict()
+  .openapi('BatchRequest');
+const Accepted = z
+  .object({
+    jti: z.string().openapi({ description: 'Token id (22 base64url chars); the order id' }),
+    messageId: z.string().openapi({ description: 'Queue message id' }),
+  })
+  .openapi('Accepted');
+const BatchItemResult = z
+  .union([
+    z.object({
+      index: z.number().int(),
+      ok: z.literal(true),
+      jti: z.string(),
+      messageId: z.string(),
+    }),
+    z.object({
+      index: z.number().int(),
+      ok: z.literal(false),
+      code: z.string(),
+      message: z.string(),
+    }),
+  ])
+  .openapi('BatchItemResult');
+const BatchResult = z
+  .object({ accepted: z.number().int(), failed: z.number().int(), items: z.array(BatchItemResult) })
+  .openapi('BatchResult');
+const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    requestId: z.string().optional(),
+  })
+  .openapi('Problem');
+const PostHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 printable ASCII characters')
+    .optional()
+    .openapi({
+      description:
+        'Retrying with the same key and body within 24 h returns the first answer without signing again',
+    }),
+});
+
+const problemContent = { 'application/problem+json': { schema: ProblemSchema } };
+const errorResponses = {
+  401: { description: 'Missing or unknown API key', content: problemContent },
+  403: { description: 'The API key may not act for this account', content: problemContent },
+  409: {
+    description: 'Idempotency-Key reused with another body, or still in progress',
+    content: problemContent,
+  },
+  413: { description: 'Body larger than the limit', content: problemContent },
+  415: { description: 'Body is not application/json', content: problemContent },
+  422: {
+    description: 'Invalid JSON or fields; `errors` lists each bad path',
+    content: problemContent,
+  },
+  503: { description: 'Signing or the queue is unavailable; retry', content: problemContent },
+} as const;
+
+const submitRoute = createRoute({
+  method: 'post',
+  path: '/v1/transactions',
+  summary: 'Sign one transaction request and enqueue it',
+  security: [{ apiKey: [] }],
+  request: {
+    headers: PostHeaders,
+    body: { content: { 'application/json': { schema: SubmitBody } }, required: true },
+  },
+  responses: {
+    202: {
+      description: 'Signed and enqueued',
+      content: { 'application/json': { schema: Accepted } },
+    },
+    ...errorResponses,
+  },
+});
+
+const batchRoute = createRoute({
+  method: 'post',
+  path: '/v1/transactions:batch',
+  summary: `Sign and enqueue up to ${MAX_BATCH_ITEMS} requests`,
+  description:
+    'The whole batch is validated first: any invalid item → 422 listing `items[i]...` paths and ' +
+    'nothing is signed; any item for an account the key may not use → 403. Then 202 when every ' +
+    'item was enqueued, or 207 with a result per item (in order) when some failed to sign or enqueue.',
+  security: [{ apiKey: [] }],
+  request: {
+    headers: PostHeaders,
+    body: { content: { 'application/json': { schema: BatchBody } }, required: true },
+  },
+  responses: {
+    202: {
+      description: 'Every item enqueued',
+      content: { 'application/json': { schema: BatchResult } },
+    },
+    207: {
+      description: 'Some items failed; see each item',
+      content: { 'application/json': { schema: BatchResult } },
+    },
+    ...errorResponses,
+  },
+});
+
+const healthRoute = createRoute({
+  method: 'get',
+  path: '/healthz',
+  summary: 'Liveness',
+  responses: {
+    200: {
+      description: 'Up',
+      content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } },
+    },
+  },
+});
+
+// ---- helpers ----
+
+function send(
+  c: Context<Env>,
+  kind: ProblemKind,
+  detail: string,
+  errors?: readonly FieldIssue[],
+): Response {
+  const p: Problem = problem(kind, detail, {
+    ...(errors ? { errors } : {}),
+    requestId: c.get('requestId'),
+  });
+  return problemResponse(
+    p,
+    kind === 'AUTH_REQUIRED' ? { 'www-authenticate': 'Bearer realm="countersign"' } : {},
+  );
+}
+
+function errorKind(err: unknown): ProblemKind {
+  if (!isCountersignError(err)) return 'INTERNAL';
+  switch (err.code) {
+    case 'REQUEST_INVALID':
+      return 'REQUEST_INVALID';
+    case 'SIGNING_FAILED':
+    case 'QUEUE_FAILED':
+    case 'KEY_UNAVAILABLE':
+    case 'STORE_FAILED':
+      return 'UNAVAILABLE';
+    default:
+      return 'INTERNAL';
+  }
+}
+
+function toPublicItem(r: ItemResult) {
+  return r.ok
+    ? { index: r.index, ok: true as const, jti: r.jti, messageId: r.messageId }
+    : { index: r.index, ok: false as const, code: r.code, message: r.message };
+}
+
+// ---- the app ----
+
+export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<Env> {
+  const { requester, idempotency, logger } = options;
+  const auth = createApiKeyAuthenticator(options.apiKeys);
+
+  const app = new OpenAPIHono<Env>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const source = result.target === 'header' ? 'header ' : '';
+        const errors = fieldIssues(result.error).map((i) => ({ ...i, path: `${source}${i.path}` }));
+        return send(c, 'REQUEST_INVALID', 'the request has invalid fields', errors);
+      }
+      return undefined;
+    },
+  });
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key from `requester.apiKeys` (configured as its SHA-256)',
+  });
+
+  // Request id + one structured log line per request (no headers, no bodies, no tokens).
+  app.use('*', async (c, next) => {
+    const offered = c.req.header('x-request-id');
+    const requestId = offered !== undefined && REQUEST_ID.test(offered) ? offered : randomUUID();
+    const log = logger.child({ reqId: requestId });
+    c.set('requestId', requestId);
+    c.set('log', log);
+    const started = performance.now();
+    await next();
+    c.res.headers.set('x-request-id', requestId);
+    log.info(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        apiKey: c.get('principal')?.name,
+      },
+      'request',
+    );
+  });
+
+  const authenticate: MiddlewareHandler<Env> = async (c, next) => {
+    const key = bearerToken(c.req.header('authorization'));
+    if (key === null)
+      return send(c, 'AUTH_REQUIRED', 'send an API key as "Authorization: Bearer <key>"');
+    const principal = auth.authenticate(key);
+    if (principal === null) return send(c, 'AUTH_REQUIRED', 'unknown API key');
+    c.set('principal', principal);
+    await next();
+    return undefined;
+  };
+  app.use('/v1/*', authenticate);
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: options.maxBodyBytes,
+      onError: (c) =>
+        send(
+          c as Context<Env>,
+          'PAYLOAD_TOO_LARGE',
+          `the body exceeds ${options.maxBodyBytes} bytes`,
+        ),
+    }),
+  );
+
+  /** Runs `work` at most once per (API key, Idempotency-Key, route + body). */
+  async function idempotent(
+    c: Context<Env>,
+    key: string | undefined,
+    body: unknown,
+    work: () => Promise<StoredResponse & { keep: boolean }>,
+  ): Promise<Response> {
+    if (key === undefined) {
+      const r = await work();
+      return c.json(r.body, r.status as 202);
+    }
+    const scope = c.get('principal').name;
+    const hash = canonicalSha256({ route: c.req.path, body });
+    const begun = await idempotency.begin(scope, key, hash);
+    switch (begun.state) {
+      case 'replay':
+        c.header('idempotent-replayed', 'true');
+        return c.json(begun.response.body, begun.response.status as 202);
+      case 'conflict':
+        return send(
+          c,
+          'IDEMPOTENCY_CONFLICT',
+          'this Idempotency-Key was used with a different body',
+        );
+      case 'in_progress':
+        return send(
+          c,
+          'IDEMPOTENCY_CONFLICT',
+          'a request with this Idempotency-Key is still in progress',
+        );
+      case 'new':
+        break;
+    }
+    let r: StoredResponse & { keep: boolean };
+    try {
+      r = await work();
+    } catch (err) {
+      await idempotency.release(scope, key);
+      throw err;
+    }
+    if (r.keep) await idempotency.complete(scope, key, { status: r.status, body: r.body });
+    else await idempotency.release(scope, key);
+    return c.json(r.body, r.status as 202);
+  }
+
+  app.openapi(submitRoute, async (c) => {
+    const body = c.req.valid('json');
+    if (!c.get('principal').accounts.has(body.account)) {
+      return send(c, 'FORBIDDEN', 'this API key may not act for that account', [
+        { path: 'account', message: 'not bound to this API key' },
+      ]) as never;
+    }
+    const res = await idempotent(c, c.req.valid('header')['idempotency-key'], body, async () => {
+      const { jti, messageId } = await requester.submit(body.txn, { account: body.account });
+      c.get('log').info({ jti, account: body.account }, 'enqueued');
+      return { status: 202, body: { jti, messageId }, keep: true };
+    });
+    return res as never;
+  });
+
+  app.openapi(batchRoute, async (c) => {
+    const { items } = c.req.valid('json');
+    const principal = c.get('principal');
+    const forbidden = items.flatMap((item, i) =>
+      principal.accounts.has(item.account)
+        ? []
+        : [{ path: `items[${i}].account`, message: 'not bound to this API key' }],
+    );
+    if (forbidden.length > 0) {
+      return send(c, 'FORBIDDEN', 'this API key may not act for some accounts', forbidden) as never;
+    }
+    const res = await idempotent(
+      c,
+      c.req.valid('header')['idempotency-key'],
+      { items },
+      async () => {
+        const results = await requester.submitMany(items);
+        const accepted = results.filter((r) => r.ok).length;
+        c.get('log').info({ accepted, failed: results.length - accepted }, 'batch enqueued');
+        return {
+          status: accepted === results.length ? 202 : 207,
+          body: { accepted, failed: results.length - accepted, items: results.map(toPublicItem) },
+          // A batch with nothing enqueued may be retried as new; otherwise replay what happened.
+          keep: accepted > 0,
+        };
+      },
+    );
+    return res as never;
+  });
+
+  app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200));
+
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'countersign requester',
+      version: '1.0.0',
+      description:
+        'Signs transaction requests (JWS, typ txn+jwt) with the requester key and enqueues them ' +
+        'for the exchange gateway. Errors are RFC 9457 problem details.',
+    },
+  });
+
+  app.notFound((c) => send(c, 'NOT_FOUND', 'no such route'));
+
+  app.onError((err, c) => {
+    if (err instanceof HTTPException) {
+      if (err.status === 400) {
+        return send(c, 'REQUEST_INVALID', 'the body is not valid JSON', [
+          { path: '(root)', message: 'malformed JSON' },
+        ]);
+      }
+      if (err.status === 415) return send(c, 'UNSUPPORTED_MEDIA_TYPE', 'send application/json');
+      if (err.status === 413) return send(c, 'PAYLOAD_TOO_LARGE', 'the body is too large');
+    }
+    const kind = errorKind(err);
+    const log = c.get('log') ?? logger;
+    log.error(
+      {
+        code: isCountersignError(err) ? err.code : undefined,
+        err: { message: err.message, name: err.name },
+      },
+      'request failed',
+    );
+    return send(
+      c,
+      kind,
+      kind === 'UNAVAILABLE'
+        ? 'signing or the queue is unavailable; retry later'
+        : 'internal error',
+    );
+  });
+
+  return app;
+}

@@ -1,0 +1,218 @@
+// The requester library: validate a transaction request, sign it (the only place a request gets
+// signed) and enqueue the token on the FIFO queue (group = account, dedup id = jti).
+//
+// An invalid request is never signed. `submitMany` signs with bounded concurrency (KMS is the
+// slow, quota-bound step) and sends in batches of 10 in input order, so one account's requests
+// reach its FIFO group in the order they were given.
+import pLimit from 'p-limit';
+import {
+  CountersignError,
+  Identifier,
+  MAX_LIFETIME_SEC,
+  TokenTypes,
+  TransactionRequest,
+  createRequestClaimsSchema,
+  isCountersignError,
+  safeParse,
+} from '@countersign/contracts';
+import type { Clock, FieldIssue, RequestClaims } from '@countersign/contracts';
+import { signJwt } from '@countersign/signing';
+import type { Signer } from '@countersign/signing';
+import type { OutgoingMessage, Queue } from '@countersign/transport';
+import { RequesterError, requestInvalid } from './errors.ts';
+import { newJti } from './jti.ts';
+
+/** SQS SendMessageBatch takes at most 10 entries. */
+export const SEND_BATCH_SIZE = 10;
+export const DEFAULT_SIGN_CONCURRENCY = 16;
+
+export interface RequesterOptions {
+  readonly signer: Signer;
+  readonly queue: Queue;
+  /** `iss`: this requester's id. */
+  readonly issuer: string;
+  /** `aud`: the gateway's id. */
+  readonly audience: string;
+  /** exp − iat, at most 300 s. */
+  readonly lifetimeSec: number;
+  readonly clock: Clock;
+  /** Signatures in flight at once in submitMany. Default 16. */
+  readonly signConcurrency?: number;
+}
+
+export interface Submitted {
+  readonly jti: string;
+  readonly messageId: string;
+  /** The signed request token; return it only to the caller that asked for it. */
+  readonly token: string;
+}
+
+export interface SubmitItem {
+  /** Unvalidated: checked against the contracts schema before anything is signed. */
+  readonly txn: unknown;
+  readonly account: unknown;
+}
+
+export type ItemResult =
+  | ({ readonly ok: true; readonly index: number } & Submitted)
+  | {
+      readonly ok: false;
+      readonly index: number;
+      readonly code: string;
+      readonly message: string;
+      readonly issues?: readonly FieldIssue[];
+    };
+
+export interface SubmitManyOptions {
+  /** Called after each batch is settled: items done (ok or not) and total. */
+  readonly onProgress?: (done: number, total: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface Requester {
+  submit(txn: unknown, options: { readonly account: unknown }): Promise<Submitted>;
+  submitMany(items: readonly SubmitItem[], options?: SubmitManyOptions): Promise<ItemResult[]>;
+}
+
+interface Prepared {
+  readonly claims: RequestClaims;
+}
+
+const ClaimsSchema = createRequestClaimsSchema();
+
+function failure(index: number, err: unknown): ItemResult {
+  if (isCountersignError(err)) {
+    const issues = (err as { issues?: readonly FieldIssue[] }).issues;
+    return err.code === 'REQUEST_INVALID' && issues !== undefined
+      ? { ok: false, index, code: err.code, message: err.message, issues }
+      : { ok: false, index, code: err.code, message: err.message };
+  }
+  return { ok: false, index, code: 'SIGNING_FAILED', message: 'unexpected error' };
+}
+
+export function createRequester(options: RequesterOptions): Requester {
+  const { signer, queue, issuer, audience, lifetimeSec, clock } = options;
+  if (!Number.isInteger(lifetimeSec) || lifetimeSec < 1 || lifetimeSec > MAX_LIFETIME_SEC) {
+    throw new RequesterError(
+      'CONFIG_INVALID',
+      `lifetimeSec must be an integer from 1 to ${MAX_LIFETIME_SEC}, got ${String(lifetimeSec)}`,
+    );
+  }
+  for (const [name, value] of [
+    ['issuer', issuer],
+    ['audience', audience],
+  ] as const) {
+    if (!Identifier.safeParse(value).success) {
+      throw new RequesterError('CONFIG_INVALID', `${name} must match [A-Za-z0-9._:-]{1,64}`);
+    }
+  }
+  const limit = pLimit(options.signConcurrency ?? DEFAULT_SIGN_CONCURRENCY);
+
+  /** Validates and builds the claims; throws REQUEST_INVALID with every bad field path. */
+  function prepare(txn: unknown, account: unknown): Prepared {
+    const issues: FieldIssue[] = [];
+    const acct = safeParse(Identifier, account, 'account');
+    if (!acct.ok) issues.push(...acct.issues);
+    const body = safeParse(TransactionRequest, txn, 'txn');
+    if (!body.ok) issues.push(...body.issues);
+    if (!acct.ok || !body.ok) throw requestInvalid(issues);
+    const iat = Math.floor(clock.now() / 1000);
+    const claims: RequestClaims = {
+      iss: issuer,
+      sub: acct.value,
+      aud: audience,
+      iat,
+      nbf: iat,
+      exp: iat + lifetimeSec,
+      jti: newJti(),
+      txn: body.value,
+    };
+    // Belt and braces: what we sign must match the wire contract exactly.
+    const checked = safeParse(ClaimsSchema, claims);
+    if (!checked.ok) throw requestInvalid(checked.issues);
+    return { claims: checked.value };
+  }
+
+  async function sign(claims: RequestClaims): Promise<string> {
+    try {
+      return await signJwt(signer, claims, { typ: TokenTypes.REQUEST });
+    } catch (err) {
+      if (isCountersignError(err)) throw err;
+      throw new RequesterError('SIGNING_FAILED', 'signing the request failed', { cause: err });
+    }
+  }
+
+  function message(claims: RequestClaims, token: string): OutgoingMessage {
+    return { body: token, groupId: claims.sub, dedupId: claims.jti };
+  }
+
+  return {
+    async submit(txn, { account }) {
+      const { claims } = prepare(txn, account);
+      const token = await limit(() => sign(claims));
+      const { messageId } = await queue.send(message(claims, token));
+      return { jti: claims.jti, messageId, token };
+    },
+
+    async submitMany(items, { onProgress, signal } = {}) {
+      const total = items.length;
+      const results: ItemResult[] = new Array<ItemResult>(total);
+      // Start every signature now (bounded by the limiter); send batches in order as they finish.
+      const signed = items.map((item, index) => {
+        let claims: RequestClaims;
+        try {
+          claims = prepare(item.txn, item.account).claims;
+        } catch (err) {
+          return Promise.resolve(failure(index, err));
+        }
+        return limit(async () => {
+          signal?.throwIfAborted();
+          return { claims, token: await sign(claims) };
+        }).catch((err: unknown) => failure(index, err));
+      });
+      for (let start = 0; start < total; start += SEND_BATCH_SIZE) {
+        const chunk = await Promise.all(signed.slice(start, start + SEND_BATCH_SIZE));
+        const ready: { index: number; claims: RequestClaims; token: string }[] = [];
+        chunk.forEach((entry, i) => {
+          if ('claims' in entry) ready.push({ index: start + i, ...entry });
+          else results[start + i] = entry;
+        });
+        if (ready.length > 0) {
+          try {
+            const sent = await queue.sendBatch(
+              ready.map((r) => message(r.claims, r.token)),
+              signal,
+            );
+            ready.forEach((r, i) => {
+              const res = sent[i];
+              results[r.index] =
+                res === undefined
+                  ? { ok: false, index: r.index, code: 'QUEUE_FAILED', message: 'no send result' }
+                  : res.ok
+                    ? {
+                        ok: true,
+                        index: r.index,
+                        jti: r.claims.jti,
+                        messageId: res.messageId,
+                        token: r.token,
+                      }
+                    : {
+                        ok: false,
+                        index: r.index,
+                        code: 'QUEUE_FAILED',
+                        message: `${res.code}: ${res.message}`,
+                      };
+            });
+          } catch (err) {
+            const code = isCountersignError(err) ? err.code : 'QUEUE_FAILED';
+            const msg = err instanceof CountersignError ? err.message : 'sending the batch failed';
+            for (const r of ready)
+              results[r.index] = { ok: false, index: r.index, code, message: msg };
+          }
+        }
+        onProgress?.(Math.min(total, start + SEND_BATCH_SIZE), total);
+      }
+      return results;
+    },
+  };
+}
