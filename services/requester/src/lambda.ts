@@ -1,5 +1,21 @@
-// Placeholder created by the infra helper so `cdk synth` can bundle this entry. The service
-// owner replaces it with the real Lambda composition root (reads env, wires the AWS adapters).
-export const handler = (): never => {
-  throw new Error('not wired yet');
-};
+// Lambda entry of the requester HTTP API (API Gateway / function URL events via hono's adapter).
+// The app is built lazily on the first invocation and reused by the container; nothing runs
+// at module load. Configuration comes from the function's environment (mode = aws).
+import { handle } from 'hono/aws-lambda';
+import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
+import { loadConfig } from '@countersign/contracts';
+import { createRequesterServiceFromConfig, type RequesterService } from './wiring.ts';
+
+let service: Promise<RequesterService> | undefined;
+let handler_: ReturnType<typeof handle> | undefined;
+
+export async function handler(event: LambdaEvent, context: LambdaContext) {
+  service ??= createRequesterServiceFromConfig(loadConfig(process.env, 'requester')).catch(
+    (err: unknown) => {
+      service = undefined; // a failed cold start is retried by the next invocation
+      throw err;
+    },
+  );
+  handler_ ??= handle((await service).app);
+  return handler_(event, context);
+}

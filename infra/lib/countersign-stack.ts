@@ -1,0 +1,490 @@
+// The whole countersign pipeline in one env-agnostic stack (DESIGN.md §1, §4, §6, §7):
+// requester API ─▶ requests.fifo ─▶ gateway ─▶ receipt bus (archive) ─▶ audit queue ─▶ audit.
+// Every role starts empty and gets named actions on named ARNs; the README has the matrix.
+import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { CountersignFunction } from './countersign-function.ts';
+import { acknowledgeNagFindings } from './nag-suppressions.ts';
+import { LAMBDA_ENTRIES } from './paths.ts';
+import { ReceiptBus } from './receipt-bus.ts';
+import { DEFAULT_SETTINGS, type CountersignSettings } from './settings.ts';
+import { SigningKeySet } from './signing-keys.ts';
+
+/** Custom metric the signers publish (EMF) on each kms:Sign ThrottlingException. */
+export const KMS_THROTTLE_METRIC = {
+  namespace: 'Countersign',
+  metricName: 'KmsSignThrottled',
+} as const;
+
+export interface CountersignStackProps extends StackProps {
+  /** Overrides of DEFAULT_SETTINGS (the app passes what it read from context). */
+  readonly settings?: Partial<CountersignSettings>;
+}
+
+export class CountersignStack extends Stack {
+  readonly settings: CountersignSettings;
+  readonly requesterKeys: SigningKeySet;
+  readonly gatewayKeys: SigningKeySet;
+  readonly requestQueue: sqs.Queue;
+  readonly requestDeadLetterQueue: sqs.Queue;
+  readonly auditQueue: sqs.Queue;
+  readonly auditDeadLetterQueue: sqs.Queue;
+  readonly receipts: ReceiptBus;
+  readonly nonceTable: dynamodb.Table;
+  readonly nonceTableKey: kms.Key | undefined;
+  readonly checkpointBucket: s3.Bucket | undefined;
+  readonly requester: CountersignFunction;
+  readonly gateway: CountersignFunction;
+  readonly audit: CountersignFunction;
+  readonly requesterUrl: lambda.FunctionUrl;
+  readonly alarms: readonly cloudwatch.Alarm[];
+
+  constructor(scope: Construct, id: string, props: CountersignStackProps = {}) {
+    super(scope, id, {
+      description: 'countersign: KMS-signed transaction requests, verified, receipted, audited',
+      ...props,
+    });
+    const s: CountersignSettings = { ...DEFAULT_SETTINGS, ...props.settings };
+    this.settings = s;
+    const gatewayTimeout = Duration.seconds(s.gatewayTimeoutSec);
+    const auditTimeout = Duration.seconds(60);
+
+    // ── Queues ───────────────────────────────────────────────────────────────────────────────
+    // SQS-managed SSE, not a customer KMS key: encryption at rest with no kms:GenerateDataKey /
+    // kms:Decrypt for the requester, the gateway, the audit and EventBridge, and no KMS quota
+    // spent next to kms:Sign on the hot path.
+    const queueDefaults = { encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true };
+    this.requestDeadLetterQueue = new sqs.Queue(this, 'RequestsDlq', {
+      ...queueDefaults,
+      fifo: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.requestQueue = new sqs.Queue(this, 'Requests', {
+      ...queueDefaults,
+      fifo: true,
+      // The requester sets MessageDeduplicationId = jti; a body hash would merge distinct orders.
+      contentBasedDeduplication: false,
+      // High-throughput FIFO: dedup and throughput per group (= account), jti is unique anyway.
+      deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+      // AWS's guidance for Lambda event sources: 6 x the function timeout, so retries of a
+      // throttled batch do not make messages visible again while still in flight.
+      visibilityTimeout: Duration.seconds(6 * s.gatewayTimeoutSec),
+      receiveMessageWaitTime: Duration.seconds(20),
+      deadLetterQueue: { queue: this.requestDeadLetterQueue, maxReceiveCount: s.maxReceiveCount },
+    });
+    // One DLQ for the audit side: it receives both audit-consumer failures (redrive) and events
+    // EventBridge could not deliver (rule DLQ). Both are the same event JSON: "a receipt the
+    // audit has not processed", redriven the same way.
+    this.auditDeadLetterQueue = new sqs.Queue(this, 'AuditDlq', {
+      ...queueDefaults,
+      retentionPeriod: Duration.days(14),
+    });
+    this.auditQueue = new sqs.Queue(this, 'Audit', {
+      ...queueDefaults,
+      visibilityTimeout: Duration.seconds(6 * auditTimeout.toSeconds()),
+      retentionPeriod: Duration.days(14),
+      deadLetterQueue: { queue: this.auditDeadLetterQueue, maxReceiveCount: s.maxReceiveCount },
+    });
+
+    // ── Receipt bus, archive, rule ────────────────────────────────────────────────────────
+    this.receipts = new ReceiptBus(this, 'Receipts', {
+      busName: s.busName,
+      archiveRetention: Duration.days(s.archiveRetentionDays),
+      auditQueue: this.auditQueue,
+      auditDeadLetterQueue: this.auditDeadLetterQueue,
+    });
+
+    // ── Nonce table (also holds the receipt chain heads, see README) ──────────────────────
+    this.nonceTableKey =
+      s.tableEncryption === 'customer-managed'
+        ? new kms.Key(this, 'NonceTableKey', {
+            description: 'countersign nonce table encryption',
+            enableKeyRotation: true,
+            removalPolicy: RemovalPolicy.RETAIN,
+          })
+        : undefined;
+    this.nonceTable = new dynamodb.Table(this, 'Nonces', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'ttl',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      ...(this.nonceTableKey
+        ? {
+            encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryptionKey: this.nonceTableKey,
+          }
+        : { encryption: dynamodb.TableEncryption.AWS_MANAGED }),
+      // Losing it forgets which requests ran: a replayed token would execute twice.
+      removalPolicy: RemovalPolicy.RETAIN,
+      deletionProtection: true,
+    });
+
+    // ── Optional checkpoint bucket (DESIGN.md §6a: catches tail truncation) ───────────────
+    this.checkpointBucket = s.checkpointBucket
+      ? new s3.Bucket(this, 'Checkpoints', {
+          objectLockEnabled: true,
+          objectLockDefaultRetention: s3.ObjectLockRetention.compliance(
+            Duration.days(s.checkpointRetentionDays),
+          ),
+          versioned: true,
+          enforceSSL: true,
+          blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+          encryption: s3.BucketEncryption.S3_MANAGED,
+          removalPolicy: RemovalPolicy.RETAIN,
+        })
+      : undefined;
+
+    // ── Functions ──────────────────────────────────────────────────────────────────────────
+    const common = {
+      COUNTERSIGN_MODE: 'aws',
+      COUNTERSIGN_LOG_LEVEL: 'info',
+      COUNTERSIGN_REQUESTER_ID: s.requesterId,
+      COUNTERSIGN_GATEWAY_ID: s.gatewayId,
+    };
+    const checkpointEnv: Record<string, string> = this.checkpointBucket
+      ? { COUNTERSIGN_CHECKPOINT_BUCKET: this.checkpointBucket.bucketName }
+      : {};
+    this.requester = new CountersignFunction(this, 'Requester', {
+      entry: LAMBDA_ENTRIES.requester,
+      description: 'signs transaction requests with KMS and enqueues them',
+      timeout: Duration.seconds(10),
+      memorySize: 512,
+      environment: { ...common, COUNTERSIGN_QUEUE_URL: this.requestQueue.queueUrl },
+    });
+    this.gateway = new CountersignFunction(this, 'Gateway', {
+      entry: LAMBDA_ENTRIES.gateway,
+      description: 'verifies, executes once, signs receipts',
+      timeout: gatewayTimeout,
+      memorySize: 1024,
+      environment: {
+        ...common,
+        ...checkpointEnv,
+        COUNTERSIGN_QUEUE_URL: this.requestQueue.queueUrl,
+        COUNTERSIGN_NONCE_TABLE: this.nonceTable.tableName,
+        COUNTERSIGN_EVENT_BUS: this.receipts.bus.eventBusName,
+        COUNTERSIGN_PARTITIONS: String(s.partitions),
+        COUNTERSIGN_VISIBILITY_TIMEOUT_SEC: String(6 * s.gatewayTimeoutSec),
+        COUNTERSIGN_MAX_RECEIVES: String(s.maxReceiveCount),
+        ...(s.gatewayPolicies === undefined ? {} : { COUNTERSIGN_POLICIES: s.gatewayPolicies }),
+      },
+    });
+    this.audit = new CountersignFunction(this, 'AuditConsumer', {
+      entry: LAMBDA_ENTRIES.audit,
+      description: 'verifies receipts and requests, checks the chains',
+      timeout: auditTimeout,
+      memorySize: 512,
+      environment: {
+        ...common,
+        ...checkpointEnv,
+        COUNTERSIGN_AUDIT_QUEUE_URL: this.auditQueue.queueUrl,
+        COUNTERSIGN_EVENT_BUS: this.receipts.bus.eventBusName,
+        COUNTERSIGN_ARCHIVE_ARN: this.receipts.archive.archiveArn,
+        COUNTERSIGN_PARTITIONS: String(s.partitions),
+      },
+    });
+
+    // ── Keys (after the roles: key policies name them) ─────────────────────────────────────
+    const admins: iam.IPrincipal[] =
+      s.keyAdminArns.length > 0
+        ? s.keyAdminArns.map((arn) => new iam.ArnPrincipal(arn))
+        : // Administration delegated to IAM policies of this account (this is how the
+          // CloudFormation deploy role passes KMS's lockout check); use is not delegated.
+          [new iam.AccountRootPrincipal()];
+    this.requesterKeys = new SigningKeySet(this, 'RequesterKey', {
+      name: 'requester',
+      versions: s.requesterKeys,
+      rsaAlg: s.rsaAlg,
+      admins,
+      signer: this.requester.role,
+      verifiers: [this.gateway.role, this.audit.role],
+    });
+    this.gatewayKeys = new SigningKeySet(this, 'GatewayKey', {
+      name: 'gateway',
+      versions: s.gatewayKeys,
+      rsaAlg: s.rsaAlg,
+      admins,
+      signer: this.gateway.role,
+      verifiers: [this.audit.role],
+    });
+    const requesterKeyEnv = {
+      COUNTERSIGN_REQUESTER_KMS_KEY_ID: this.requesterKeys.current.keyArn,
+      COUNTERSIGN_REQUESTER_ALG: this.requesterKeys.alg,
+    };
+    const gatewayKeyEnv = {
+      COUNTERSIGN_GATEWAY_KMS_KEY_ID: this.gatewayKeys.current.keyArn,
+      COUNTERSIGN_GATEWAY_ALG: this.gatewayKeys.alg,
+    };
+    for (const [fn, env] of [
+      [this.requester, requesterKeyEnv],
+      [this.gateway, { ...requesterKeyEnv, ...gatewayKeyEnv }],
+      [this.audit, { ...requesterKeyEnv, ...gatewayKeyEnv }],
+    ] as const) {
+      for (const [k, v] of Object.entries(env)) fn.fn.addEnvironment(k, v);
+    }
+
+    // ── IAM: exactly these actions on exactly these resources ──────────────────────────────
+    const requesterSigner = this.requesterKeys.current.keyArn;
+    const gatewaySigner = this.gatewayKeys.current.keyArn;
+
+    this.requester.allow(
+      new iam.PolicyStatement({
+        sid: 'SignRequests',
+        actions: ['kms:Sign', 'kms:GetPublicKey'],
+        resources: [requesterSigner],
+      }),
+    );
+    this.requester.allow(
+      new iam.PolicyStatement({
+        sid: 'EnqueueRequests',
+        actions: ['sqs:SendMessage'],
+        resources: [this.requestQueue.queueArn],
+      }),
+    );
+
+    this.gateway.allow(
+      new iam.PolicyStatement({
+        sid: 'ConsumeRequests',
+        actions: [
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueAttributes',
+        ],
+        resources: [this.requestQueue.queueArn],
+      }),
+    );
+    this.gateway.allow(
+      new iam.PolicyStatement({
+        sid: 'ReadRequesterPublicKeys',
+        actions: ['kms:GetPublicKey'],
+        resources: this.requesterKeys.keyArns(),
+      }),
+    );
+    this.gateway.allow(
+      new iam.PolicyStatement({
+        sid: 'SignReceipts',
+        actions: ['kms:Sign', 'kms:GetPublicKey'],
+        resources: [gatewaySigner],
+      }),
+    );
+    this.gateway.allow(
+      new iam.PolicyStatement({
+        sid: 'NoncesAndChainHeads',
+        // TransactWriteItems is authorized per item as PutItem / UpdateItem / ConditionCheckItem;
+        // there is no separate IAM action for it. No DeleteItem: records leave by TTL.
+        actions: [
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:ConditionCheckItem',
+        ],
+        resources: [this.nonceTable.tableArn],
+      }),
+    );
+    this.gateway.allow(
+      new iam.PolicyStatement({
+        sid: 'PublishReceipts',
+        actions: ['events:PutEvents'],
+        resources: [this.receipts.bus.eventBusArn],
+      }),
+    );
+    if (this.nonceTableKey) {
+      this.gateway.allow(
+        new iam.PolicyStatement({
+          sid: 'NonceTableEncryption',
+          actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+          resources: [this.nonceTableKey.keyArn],
+          // Only through DynamoDB: the role cannot use this key directly.
+          conditions: {
+            StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` },
+          },
+        }),
+      );
+    }
+    if (this.checkpointBucket) {
+      this.gateway.allow(
+        new iam.PolicyStatement({
+          sid: 'WriteCheckpoints',
+          actions: ['s3:PutObject'],
+          resources: [this.checkpointBucket.arnForObjects('checkpoints/*')],
+        }),
+      );
+    }
+
+    this.audit.allow(
+      new iam.PolicyStatement({
+        sid: 'ConsumeReceipts',
+        actions: [
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueAttributes',
+        ],
+        resources: [this.auditQueue.queueArn],
+      }),
+    );
+    this.audit.allow(
+      new iam.PolicyStatement({
+        sid: 'ReadPublicKeys',
+        actions: ['kms:GetPublicKey'],
+        resources: [...this.requesterKeys.keyArns(), ...this.gatewayKeys.keyArns()],
+      }),
+    );
+    if (s.auditReplay) {
+      this.audit.allow(
+        new iam.PolicyStatement({
+          sid: 'StartReplay',
+          // StartReplay is authorized on the archive; the replay re-sends to this bus.
+          actions: ['events:StartReplay'],
+          resources: [this.receipts.archive.archiveArn],
+        }),
+      );
+      this.audit.allow(
+        new iam.PolicyStatement({
+          sid: 'DescribeReplay',
+          // Replay names are chosen at StartReplay time, so the ARN is only known by prefix.
+          actions: ['events:DescribeReplay'],
+          resources: [`arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:replay/*`],
+        }),
+      );
+    }
+    if (this.checkpointBucket) {
+      this.audit.allow(
+        new iam.PolicyStatement({
+          sid: 'ReadCheckpoints',
+          actions: ['s3:GetObject'],
+          resources: [this.checkpointBucket.arnForObjects('checkpoints/*')],
+        }),
+      );
+      this.audit.allow(
+        new iam.PolicyStatement({
+          sid: 'ListCheckpoints',
+          actions: ['s3:ListBucket'],
+          resources: [this.checkpointBucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': ['checkpoints/*'] } },
+        }),
+      );
+    }
+
+    // ── Event sources and the requester URL ────────────────────────────────────────────────
+    // EventSourceMapping directly (not SqsEventSource): the latter grants sqs:GetQueueUrl too.
+    new lambda.EventSourceMapping(this, 'GatewayReadsRequests', {
+      target: this.gateway.fn,
+      eventSourceArn: this.requestQueue.queueArn,
+      batchSize: s.gatewayBatchSize,
+      reportBatchItemFailures: true,
+      maxConcurrency: s.gatewayMaxConcurrency,
+    });
+    new lambda.EventSourceMapping(this, 'AuditReadsReceipts', {
+      target: this.audit.fn,
+      eventSourceArn: this.auditQueue.queueArn,
+      batchSize: 10,
+      reportBatchItemFailures: true,
+      maxConcurrency: 2,
+    });
+    this.requesterUrl = this.requester.fn.addFunctionUrl({
+      authType: lambda.FunctionUrlAuthType.AWS_IAM,
+    });
+    for (const arn of s.requesterInvokerArns) {
+      this.requester.fn.grantInvokeUrl(new iam.ArnPrincipal(arn));
+    }
+
+    // ── Alarms ─────────────────────────────────────────────────────────────────────────────
+    this.alarms = this.createAlarms(s);
+
+    // ── Outputs: what an operator pastes into a local config ──────────────────────────────
+    const outputs: Record<string, string> = {
+      RequesterUrl: this.requesterUrl.url,
+      RequestQueueUrl: this.requestQueue.queueUrl,
+      AuditQueueUrl: this.auditQueue.queueUrl,
+      EventBusName: this.receipts.bus.eventBusName,
+      ArchiveArn: this.receipts.archive.archiveArn,
+      NonceTableName: this.nonceTable.tableName,
+      RequesterKeyArn: this.requesterKeys.current.keyArn,
+      GatewayKeyArn: this.gatewayKeys.current.keyArn,
+      ...(this.checkpointBucket ? { CheckpointBucket: this.checkpointBucket.bucketName } : {}),
+    };
+    for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
+
+    acknowledgeNagFindings(this);
+  }
+
+  private createAlarms(s: CountersignSettings): cloudwatch.Alarm[] {
+    const oneMinute = Duration.minutes(1);
+    const dlqAlarm = (id: string, queue: sqs.Queue, what: string): cloudwatch.Alarm =>
+      queue
+        .metricApproximateNumberOfMessagesVisible({ period: oneMinute, statistic: 'Maximum' })
+        .createAlarm(this, id, {
+          alarmDescription: `${what}: at least one message is in the DLQ`,
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+    return [
+      dlqAlarm(
+        'RequestsDlqNotEmpty',
+        this.requestDeadLetterQueue,
+        'Requests the gateway gave up on',
+      ),
+      dlqAlarm('AuditDlqNotEmpty', this.auditDeadLetterQueue, 'Receipts the audit did not process'),
+      this.requestQueue
+        .metricApproximateAgeOfOldestMessage({ period: oneMinute, statistic: 'Maximum' })
+        .createAlarm(this, 'RequestsTooOld', {
+          alarmDescription:
+            'The oldest request waits longer than a token lives: the gateway is behind and ' +
+            'requests will be rejected as EXPIRED',
+          threshold: s.oldestMessageAlarmSec,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 2,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      this.gateway.fn
+        .metricErrors({ period: oneMinute, statistic: 'Sum' })
+        .createAlarm(this, 'GatewayErrors', {
+          alarmDescription: 'The gateway function failed (whole invocations, not item failures)',
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      // KMS publishes no throttle metric per key. Throttles are seen by the signers, which
+      // publish this metric (EMF) on each ThrottlingException they retry.
+      new cloudwatch.Metric({
+        ...KMS_THROTTLE_METRIC,
+        period: oneMinute,
+        statistic: 'Sum',
+      }).createAlarm(this, 'KmsSignThrottled', {
+        alarmDescription: 'kms:Sign was throttled (custom metric from the signers)',
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      // The account-wide request rate is what KMS throttles on (shared by every key and caller):
+      // AWS/Usage CallCount for Sign, per minute, against 80 % of the configured quota.
+      new cloudwatch.Metric({
+        namespace: 'AWS/Usage',
+        metricName: 'CallCount',
+        dimensionsMap: { Service: 'KMS', Type: 'API', Resource: 'Sign', Class: 'None' },
+        period: oneMinute,
+        statistic: 'Sum',
+      }).createAlarm(this, 'KmsSignNearQuota', {
+        alarmDescription: `kms:Sign above 80 % of ${s.kmsSignQuotaPerSec}/s (account quota)`,
+        threshold: Math.floor(s.kmsSignQuotaPerSec * 60 * 0.8),
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+  }
+}
