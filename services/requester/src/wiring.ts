@@ -1,0 +1,158 @@
+// Builds the requester from validated configuration: the embedded runtime (local key in
+// `<dataDir>/keys`, SQLite queue) or AWS (KMS signer, SQS queue). Called only by composition
+// roots (main.ts, lambda.ts, the CLI); every adapter and SDK client can be injected instead.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { pino, type Logger } from 'pino';
+import { EmbeddedKeyNames, embeddedPaths, systemClock } from '@countersign/contracts';
+import type { Clock, CountersignConfig } from '@countersign/contracts';
+import { createKmsClient, createKmsSigner, ensureLocalSigner } from '@countersign/signing';
+import type { KmsSendClient, Signer } from '@countersign/signing';
+import { createSqliteQueue, createSqsQueue } from '@countersign/transport';
+import type { Queue } from '@countersign/transport';
+import { RequesterError } from './errors.ts';
+import { createRequesterApp } from './http-app.ts';
+import type { IdempotencyStore } from './idempotency-store.ts';
+import { createRequester, type Requester } from './requester.ts';
+import { createSqliteIdempotencyStore } from './sqlite-idempotency-store.ts';
+
+export interface RequesterOverrides {
+  readonly signer?: Signer;
+  readonly queue?: Queue;
+  readonly clock?: Clock;
+  readonly kmsClient?: KmsSendClient;
+  readonly sqsClient?: SQSClient;
+}
+
+export interface WiredRequester {
+  readonly requester: Requester;
+  readonly signer: Signer;
+  readonly queue: Queue;
+  /** Closes what this function opened (not injected adapters). */
+  close(): Promise<void>;
+}
+
+async function buildSigner(config: CountersignConfig, o: RequesterOverrides): Promise<Signer> {
+  if (o.signer) return o.signer;
+  const { alg, kmsKeyId, signConcurrency } = config.requester;
+  if (config.mode === 'embedded') {
+    return ensureLocalSigner(
+      embeddedPaths(config.dataDir).keysDir,
+      EmbeddedKeyNames.REQUESTER,
+      alg,
+    );
+  }
+  if (!kmsKeyId) {
+    throw new RequesterError(
+      'CONFIG_INVALID',
+      'COUNTERSIGN_REQUESTER_KMS_KEY_ID is required in aws mode',
+    );
+  }
+  return createKmsSigner({
+    client: o.kmsClient ?? createKmsClient(),
+    keyId: kmsKeyId,
+    alg,
+    maxConcurrency: signConcurrency,
+  });
+}
+
+function buildQueue(config: CountersignConfig, o: RequesterOverrides): Queue {
+  if (o.queue) return o.queue;
+  if (config.mode === 'embedded') {
+    return createSqliteQueue({
+      path: embeddedPaths(config.dataDir).queueDb,
+      visibilityTimeoutSec: config.queue.visibilityTimeoutSec,
+      maxReceives: config.queue.maxReceives,
+    });
+  }
+  if (!config.queue.url) {
+    throw new RequesterError('CONFIG_INVALID', 'COUNTERSIGN_QUEUE_URL is required in aws mode');
+  }
+  return createSqsQueue({
+    client: o.sqsClient ?? new SQSClient({}),
+    queueUrl: config.queue.url,
+    maxReceives: config.queue.maxReceives,
+  });
+}
+
+export async function createRequesterFromConfig(
+  config: CountersignConfig,
+  overrides: RequesterOverrides = {},
+): Promise<WiredRequester> {
+  const signer = await buildSigner(config, overrides);
+  const queue = buildQueue(config, overrides);
+  const requester = createRequester({
+    signer,
+    queue,
+    issuer: config.requester.id,
+    audience: config.gateway.id,
+    lifetimeSec: config.requester.lifetimeSec,
+    clock: overrides.clock ?? systemClock,
+    signConcurrency: config.requester.signConcurrency,
+  });
+  return {
+    requester,
+    signer,
+    queue,
+    close: async () => {
+      if (!overrides.queue) await queue.close?.();
+    },
+  };
+}
+
+/**
+ * Where Idempotency-Key records live: `<dataDir>/requester.sqlite` in the embedded mode; in AWS
+ * mode a SQLite file in the temp dir (per process / per Lambda container: retries that land on
+ * another container are not recognised; a DynamoDB adapter of the same port would close that).
+ */
+export function idempotencyDbPath(config: CountersignConfig): string {
+  return config.mode === 'embedded'
+    ? embeddedPaths(config.dataDir).requesterDb
+    : join(tmpdir(), 'countersign-requester-idempotency.sqlite');
+}
+
+export interface RequesterServiceOverrides extends RequesterOverrides {
+  readonly logger?: Logger;
+  readonly idempotency?: IdempotencyStore;
+}
+
+export interface RequesterService extends WiredRequester {
+  readonly app: ReturnType<typeof createRequesterApp>;
+  readonly logger: Logger;
+}
+
+/** The HTTP app with its requester, idempotency store and logger, from configuration. */
+export async function createRequesterServiceFromConfig(
+  config: CountersignConfig,
+  overrides: RequesterServiceOverrides = {},
+): Promise<RequesterService> {
+  const logger =
+    overrides.logger ?? pino({ level: config.logLevel, base: { service: 'requester' } });
+  const wired = await createRequesterFromConfig(config, overrides);
+  const idempotency =
+    overrides.idempotency ??
+    createSqliteIdempotencyStore({
+      path: idempotencyDbPath(config),
+      clock: overrides.clock ?? systemClock,
+    });
+  const app = createRequesterApp({
+    requester: wired.requester,
+    apiKeys: config.requester.apiKeys,
+    idempotency,
+    logger,
+    maxBodyBytes: config.requester.maxBodyBytes,
+  });
+  if (config.requester.apiKeys.length === 0) {
+    logger.warn('no API keys configured (COUNTERSIGN_API_KEYS): every request will get 401');
+  }
+  return {
+    ...wired,
+    app,
+    logger,
+    close: async () => {
+      await wired.close();
+      if (!overrides.idempotency) await idempotency.close?.();
+    },
+  };
+}
