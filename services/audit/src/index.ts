@@ -1,2 +1,20 @@
-// @countersign/audit
-export {};
+// @countersign/audit: verify every receipt and the request inside, check the chains, report.
+export { createAuditor, peekUnverified } from './auditor.ts';
+export type { Auditor, AuditorOptions, IngestResult } from './auditor.ts';
+export type { TokenVerifiers, CheckpointSource, StreamStart, FindingListener } from './ports.ts';
+export { createAuditVerifiers } from './verifiers.ts';
+export type { AuditVerifierOptions } from './verifiers.ts';
+export { directoryCheckpoints, staticCheckpoints } from './checkpoint-directory.ts';
+export { renderText, formatFinding } from './report-text.ts';
+export { renderHtml, escapeHtml } from './report-html.ts';
+export { sha256B64u } from './digest.ts';
+export { AuditError } from './errors.ts';
+export type { AuditErrorCode } from './errors.ts';
+export { createSyntheticGateway, createSyntheticKit } from './synthetic-gateway.ts';
+export type {
+  SyntheticGateway,
+  SyntheticGatewayOptions,
+  SyntheticKit,
+  EmitOptions,
+  EmittedReceipt,
+} from './synthetic-gateway.ts';

@@ -1,0 +1,95 @@
+// Plain-text rendering of an audit report: summary tables, then one line per finding.
+import type { AuditReport, Finding } from '@countersign/contracts';
+
+function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** One line: `CODE stream#seq jti: message`. Control characters are escaped. */
+export function formatFinding(f: Finding): string {
+  const where = f.stream === null ? '-' : `${f.stream}#${f.seq ?? '?'}`;
+  const verifier = f.verifierCode ? ` [${f.verifierCode}]` : '';
+  return `${f.code} ${where} ${f.jti ?? '-'}: ${f.message}${verifier}`.replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u001f\u007f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
+export function renderText(report: AuditReport): string {
+  const s = report.summary;
+  const out: string[] = [];
+  const src = report.source;
+  out.push(
+    `countersign audit (${src.kind}${src.from ? ` from ${src.from}` : ''}${src.to ? ` to ${src.to}` : ''}${src.gateway ? `, gateway ${src.gateway}` : ''}) at ${report.generatedAt}`,
+  );
+  out.push(
+    `${report.clean ? 'CLEAN' : 'FINDINGS'}: ${s.receipts} receipts, ${s.events} events, ${s.duplicates} duplicates, ${report.findings.length + report.findingsOmitted} findings`,
+  );
+  out.push('', 'Receipts by outcome');
+  out.push(
+    table(
+      ['outcome', 'receipts'],
+      Object.entries(s.byOutcome).map(([k, v]) => [k, String(v)]),
+    ),
+  );
+  const reasons = Object.entries(s.rejectionsByReason);
+  if (reasons.length > 0) {
+    out.push('', 'Not executed, by reason');
+    out.push(
+      table(
+        ['reason', 'receipts'],
+        reasons.map(([k, v]) => [k, String(v)]),
+      ),
+    );
+  }
+  for (const [title, parties] of [
+    ['Accounts', s.accounts],
+    ['Requesters', s.requesters],
+  ] as const) {
+    if (parties.length === 0) continue;
+    out.push('', title);
+    out.push(
+      table(
+        ['id', 'receipts', 'executed', 'notional'],
+        parties.map((p) => [p.id, String(p.receipts), String(p.executed), p.notional]),
+      ),
+    );
+  }
+  out.push('', 'Streams');
+  out.push(
+    table(
+      ['stream', 'first', 'last', 'receipts', 'missing', 'checkpoint', 'status'],
+      s.streams.map((st) => [
+        st.stream,
+        String(st.firstSeq ?? '-'),
+        String(st.lastSeq ?? '-'),
+        String(st.receipts),
+        String(st.missing),
+        String(st.checkpointSeq ?? '-'),
+        st.status,
+      ]),
+    ),
+  );
+  const codes = Object.entries(s.findingsByCode);
+  if (codes.length > 0) {
+    out.push('', 'Findings by code');
+    out.push(
+      table(
+        ['code', 'count'],
+        codes.map(([k, v]) => [k, String(v)]),
+      ),
+    );
+    out.push('', 'Findings');
+    for (const f of report.findings) out.push(formatFinding(f));
+    if (report.findingsOmitted > 0)
+      out.push(`... and ${report.findingsOmitted} more (counted above)`);
+  }
+  return `${out.join('\n')}\n`;
+}

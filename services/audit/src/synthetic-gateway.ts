@@ -1,0 +1,230 @@
+// A synthetic gateway: signs requests and chained receipts exactly as the exchange gateway does
+// (DESIGN §3), without a queue or an exchange. For audit tests, benchmarks and demos of tamper
+// detection; it is not on any production path.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import {
+  GENESIS_PREV,
+  type Algorithm,
+  TokenTypes,
+  type CheckpointClaims,
+  type Fill,
+  type Outcome,
+  type ReasonCode,
+  type ReceiptClaims,
+  type ReceiptEventDetail,
+  type RequestClaims,
+  type TransactionRequest,
+} from '@countersign/contracts';
+import { createLocalSigner, signJwt, type Jwks, type Signer } from '@countersign/signing';
+import { sha256B64u } from './digest.ts';
+
+export interface SyntheticGatewayOptions {
+  readonly gatewayId: string;
+  readonly gatewaySigner: Signer;
+  readonly requesterSigner: Signer;
+  readonly requesterId: string;
+  /** Epoch seconds of the first receipt; each receipt is one second later unless `iat` is given. */
+  readonly startTime: number;
+  readonly partitions?: number;
+  /** Recorded on EXECUTED receipts. */
+  readonly policy?: { readonly version: string; readonly maxNotional: string };
+  /** Sign one request per account and reuse it (fast bulk generation for benchmarks). */
+  readonly reuseRequests?: boolean;
+}
+
+export interface EmitOptions {
+  readonly account?: string;
+  readonly outcome?: Outcome;
+  readonly reason?: ReasonCode;
+  readonly txn?: Partial<TransactionRequest>;
+  readonly fills?: readonly Fill[];
+  readonly iat?: number;
+  /** Replace the request token in the event (the receipt still hashes the original). */
+  readonly tamperRequest?: (token: string) => string;
+  /** Sign the request with a lifetime ending before the receipt (for window tests). */
+  readonly requestExpiresBeforeReceipt?: boolean;
+  /** Override receipt claims after they are built (before signing). */
+  readonly mutateClaims?: (claims: ReceiptClaims) => ReceiptClaims;
+  /** Sign the receipt with this signer instead of the gateway's (forgery tests). */
+  readonly signWith?: Signer;
+  /** Record this policy instead of the default (null = none). */
+  readonly policy?: { readonly version: string; readonly maxNotional: string } | null;
+}
+
+export interface EmittedReceipt {
+  readonly detail: ReceiptEventDetail;
+  readonly claims: ReceiptClaims;
+  readonly hash: string;
+}
+
+export interface SyntheticGateway {
+  emit(options?: EmitOptions): Promise<EmittedReceipt>;
+  /** Signs a checkpoint of the stream's current head. */
+  checkpoint(stream: string): Promise<string>;
+  /** Streams written so far with their last seq and head. */
+  heads(): ReadonlyMap<string, { seq: number; head: string }>;
+}
+
+const DEFAULT_TXN: TransactionRequest = {
+  type: 'order',
+  side: 'buy',
+  symbol: 'BTC-USD',
+  quantity: '0.015',
+  limitPrice: '64000.10',
+  timeInForce: 'GTC',
+};
+
+function newJti(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+function partitionOf(account: string, partitions: number): number {
+  let h = 0;
+  for (const ch of account) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return h % partitions;
+}
+
+export function createSyntheticGateway(options: SyntheticGatewayOptions): SyntheticGateway {
+  const partitions = options.partitions ?? 1;
+  const heads = new Map<string, { seq: number; head: string }>();
+  const reused = new Map<string, { token: string; claims: RequestClaims }>();
+  let clock = options.startTime;
+
+  async function signRequest(
+    account: string,
+    iat: number,
+    txn: TransactionRequest,
+    expiresEarly: boolean,
+  ): Promise<{ token: string; claims: RequestClaims }> {
+    const claims: RequestClaims = {
+      iss: options.requesterId,
+      sub: account,
+      aud: options.gatewayId,
+      iat: expiresEarly ? iat - 200 : iat,
+      nbf: expiresEarly ? iat - 200 : iat,
+      exp: expiresEarly ? iat - 140 : iat + 60,
+      jti: newJti(),
+      txn,
+    };
+    const token = await signJwt(options.requesterSigner, claims, { typ: TokenTypes.REQUEST });
+    return { token, claims };
+  }
+
+  return {
+    async emit(o: EmitOptions = {}): Promise<EmittedReceipt> {
+      const account = o.account ?? 'acct-1';
+      const iat = o.iat ?? clock++;
+      const outcome = o.outcome ?? 'EXECUTED';
+      const txn: TransactionRequest = { ...DEFAULT_TXN, ...o.txn };
+      let req = options.reuseRequests && !o.txn ? reused.get(account) : undefined;
+      if (!req) {
+        // Reused requests are signed to be valid for every receipt time of a bench run.
+        req = options.reuseRequests
+          ? await (async () => {
+              const claims: RequestClaims = {
+                iss: options.requesterId,
+                sub: account,
+                aud: options.gatewayId,
+                iat: options.startTime,
+                nbf: options.startTime,
+                exp: options.startTime + 300,
+                jti: newJti(),
+                txn,
+              };
+              return {
+                token: await signJwt(options.requesterSigner, claims, { typ: TokenTypes.REQUEST }),
+                claims,
+              };
+            })()
+          : await signRequest(account, iat, txn, o.requestExpiresBeforeReceipt ?? false);
+        if (options.reuseRequests && !o.txn) reused.set(account, req);
+      }
+      const stream = `${options.gatewayId}/${partitionOf(account, partitions)}`;
+      const head = heads.get(stream) ?? { seq: 0, head: GENESIS_PREV };
+      const policy = o.policy === undefined ? options.policy : (o.policy ?? undefined);
+      let claims: ReceiptClaims = {
+        v: 1,
+        iss: options.gatewayId,
+        iat,
+        jti: newJti(),
+        req: {
+          jti: req.claims.jti,
+          iss: req.claims.iss,
+          sub: req.claims.sub,
+          sha256: sha256B64u(req.token),
+        },
+        messageId: `msg-${head.seq + 1}`,
+        outcome,
+        ...(outcome === 'EXECUTED' ? {} : { reason: o.reason ?? 'EXCHANGE_REJECTED' }),
+        fills: [
+          ...(o.fills ??
+            (outcome === 'EXECUTED' ? [{ quantity: txn.quantity, price: txn.limitPrice }] : [])),
+        ],
+        ...(outcome === 'EXECUTED' && policy ? { policy } : {}),
+        stream,
+        seq: head.seq + 1,
+        prev: head.head,
+      };
+      if (o.mutateClaims) claims = o.mutateClaims(claims);
+      const receipt = await signJwt(o.signWith ?? options.gatewaySigner, claims, {
+        typ: TokenTypes.RECEIPT,
+      });
+      const hash = sha256B64u(receipt);
+      heads.set(stream, { seq: claims.seq, head: hash });
+      return {
+        detail: {
+          receipt,
+          request: o.tamperRequest ? o.tamperRequest(req.token) : req.token,
+          messageId: claims.messageId,
+        },
+        claims,
+        hash,
+      };
+    },
+
+    async checkpoint(stream: string): Promise<string> {
+      const head = heads.get(stream) ?? { seq: 0, head: GENESIS_PREV };
+      const claims: CheckpointClaims = {
+        v: 1,
+        iss: options.gatewayId,
+        iat: clock,
+        stream,
+        seq: head.seq,
+        head: head.head,
+      };
+      return signJwt(options.gatewaySigner, claims, { typ: TokenTypes.CHECKPOINT });
+    },
+
+    heads: () => heads,
+  };
+}
+
+export interface SyntheticKit {
+  readonly gateway: SyntheticGateway;
+  readonly gatewaySigner: Signer;
+  readonly requesterSigner: Signer;
+  readonly gatewayJwks: Jwks;
+  readonly requesterJwks: Jwks;
+}
+
+/** Fresh local keys for a gateway and a requester, and a synthetic gateway signing with them. */
+export async function createSyntheticKit(
+  options: Omit<SyntheticGatewayOptions, 'gatewaySigner' | 'requesterSigner'> & {
+    readonly alg?: Algorithm;
+  },
+): Promise<SyntheticKit> {
+  const alg = options.alg ?? 'ES256';
+  const newKey = () =>
+    alg.startsWith('ES')
+      ? generateKeyPairSync('ec', { namedCurve: alg === 'ES384' ? 'P-384' : 'P-256' }).privateKey
+      : generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const gatewaySigner = await createLocalSigner({ privateKey: newKey(), alg });
+  const requesterSigner = await createLocalSigner({ privateKey: newKey(), alg });
+  return {
+    gateway: createSyntheticGateway({ ...options, gatewaySigner, requesterSigner }),
+    gatewaySigner,
+    requesterSigner,
+    gatewayJwks: { keys: [gatewaySigner.publicJwk] },
+    requesterJwks: { keys: [requesterSigner.publicJwk] },
+  };
+}
