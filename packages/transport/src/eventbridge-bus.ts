@@ -151,7 +151,7 @@ export function createEventBridgeBus(options: EventBridgeBusOptions): EventBus {
             continue;
           }
           const results = out.Entries ?? [];
-          if ((out.FailedEntryCount ?? 0) === 0 && results.length === batch.length) continue;
+          // FailedEntryCount is a summary; the per-entry results are the truth.
           batch.forEach((entryIndex, pos) => {
             const r = results[pos];
             // A missing result or one without EventId is not known to be accepted: resend it.

@@ -69,7 +69,8 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
     'SELECT min(id) AS id FROM bus_events WHERE time >= ?',
   );
   const page = db.prepare<[number, number, number, number], EventRow>(
-    'SELECT id, time, detail FROM bus_events WHERE id > ? AND time >= ? AND time < ? ORDER BY id LIMIT ?',
+    // `+time`: keep the planner on the primary key (a walk by id), not the time index plus a sort.
+    'SELECT id, time, detail FROM bus_events WHERE id > ? AND +time >= ? AND +time < ? ORDER BY id LIMIT ?',
   );
   const after = db.prepare<[number, number], EventRow>(
     'SELECT id, time, detail FROM bus_events WHERE id > ? ORDER BY id LIMIT ?',
