@@ -1,0 +1,124 @@
+// The receipt chain writer: one writer per stream inside this process.
+//
+// Under a per-stream async mutex: read the head → sign the receipt at head.seq + 1 with
+// prev = head.hash → nonceStore.complete(), which stores the receipt AND advances the head
+// in one atomic conditional write. Another process that advanced the head first makes the
+// write fail with CHAIN_CONFLICT: re-read the head and sign again (nothing else is redone).
+// Since the head advances only together with the stored receipt, a seq is never handed out
+// twice, whatever crashes when.
+import { TokenTypes } from '@countersign/contracts';
+import type { Clock, ReceiptClaims } from '@countersign/contracts';
+import type { ChainHead, NonceStore, StoredReceipt } from '@countersign/replay-guard';
+import { signJwt } from '@countersign/signing';
+import type { Signer } from '@countersign/signing';
+import { hasCode } from './errors.ts';
+import { buildReceiptClaims, newReceiptId, sha256B64u, type ReceiptDraft } from './receipts.ts';
+import { retrying, type RetryOptions } from './retry.ts';
+
+export interface ChainWriterOptions {
+  readonly gatewayId: string;
+  readonly nonceStore: NonceStore;
+  readonly signer: Signer;
+  readonly clock: Clock;
+  /** Owner id used in claims (completes are checked against it). */
+  readonly owner: string;
+  /** Retries of the receipt signature (KMS throttling); signing has no side effect. */
+  readonly signRetry?: RetryOptions;
+  /** How many CHAIN_CONFLICTs in a row before giving up. Default 20. */
+  readonly maxConflicts?: number;
+}
+
+export interface AppendInput {
+  /** Nonce store key this receipt completes (`iss#jti`, `msg#<id>` or `res#<receipt jti>`). */
+  readonly key: string;
+  readonly stream: string;
+  readonly draft: ReceiptDraft;
+  /** The request token that travels beside the receipt (null when it is not kept). */
+  readonly request: string | null;
+  /** Keep the nonce record until then (epoch ms). */
+  readonly expiresAt: number;
+}
+
+export interface Appended {
+  readonly stored: StoredReceipt;
+  readonly claims: ReceiptClaims;
+  readonly head: ChainHead;
+}
+
+export interface ChainWriter {
+  append(input: AppendInput): Promise<Appended>;
+}
+
+/** A FIFO async mutex per key. */
+export function createKeyedMutex(): <T>(key: string, fn: () => Promise<T>) => Promise<T> {
+  const tails = new Map<string, Promise<void>>();
+  return async (key, fn) => {
+    const before = tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = before.then(() => mine);
+    tails.set(key, tail);
+    await before;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (tails.get(key) === tail) tails.delete(key);
+    }
+  };
+}
+
+export function createChainWriter(options: ChainWriterOptions): ChainWriter {
+  const { nonceStore, signer, clock, gatewayId, owner } = options;
+  const maxConflicts = options.maxConflicts ?? 20;
+  const withStream = createKeyedMutex();
+  // Heads this process wrote last; a stale one only costs a CHAIN_CONFLICT and a re-read.
+  const heads = new Map<string, ChainHead>();
+
+  return {
+    append(input) {
+      return withStream(input.stream, async () => {
+        for (let conflicts = 0; ; conflicts += 1) {
+          const head = heads.get(input.stream) ?? (await nonceStore.head(input.stream));
+          const claims = buildReceiptClaims(input.draft, {
+            gatewayId,
+            iat: Math.floor(clock.now() / 1000),
+            jti: newReceiptId(),
+            stream: input.stream,
+            seq: head.seq + 1,
+            prev: head.hash,
+          });
+          const receipt = await retrying(
+            () => signJwt(signer, claims, { typ: TokenTypes.RECEIPT }),
+            options.signRetry,
+          );
+          const stored: StoredReceipt = {
+            receipt,
+            request: input.request,
+            messageId: input.draft.messageId,
+          };
+          const next: ChainHead = {
+            stream: input.stream,
+            seq: claims.seq,
+            hash: sha256B64u(receipt),
+          };
+          try {
+            await nonceStore.complete(input.key, {
+              owner,
+              stored,
+              head: next,
+              expiresAt: input.expiresAt,
+            });
+          } catch (err) {
+            // Unknown state (e.g. a timeout after the write landed): forget the cached head.
+            heads.delete(input.stream);
+            if (hasCode(err, 'CHAIN_CONFLICT') && conflicts < maxConflicts) continue;
+            throw err;
+          }
+          heads.set(input.stream, next);
+          return { stored, claims, head: next };
+        }
+      });
+    },
+  };
+}

@@ -1,0 +1,240 @@
+// The long-running worker: long-polls the queue and runs the pipeline with bounded concurrency.
+//
+// - FIFO: messages of one group (one account) run one after another, in receive order; when
+//   one fails (throws or is left), the rest of that group in the batch is left unprocessed (not
+//   deleted) so the queue redelivers them in order; other groups go on (group-aware short-circuit).
+// - A message is deleted only when the pipeline says so (its receipt is stored and published).
+// - Heartbeat: while a message is being handled its visibility is extended.
+// - stop() (or the `signal`) aborts the long poll, waits for in-flight messages, then returns.
+import pLimit from 'p-limit';
+import type { Outcome } from '@countersign/contracts';
+import type { Queue, ReceivedMessage } from '@countersign/transport';
+import type { Processor } from './pipeline.ts';
+import { silentLogger, type Logger } from './ports.ts';
+
+export interface WorkerOptions {
+  readonly queue: Queue;
+  readonly processor: Pick<Processor, 'process' | 'reconcileUnknown'>;
+  /** Messages handled at the same time (across groups). */
+  readonly concurrency: number;
+  /** Messages per receive, at most 10. Default 10. */
+  readonly batchSize?: number;
+  /** Long-poll wait. Default 20 s. */
+  readonly waitMs?: number;
+  readonly visibilityTimeoutSec: number;
+  /** Extend visibility while a message runs: true (every visibilityTimeout/3), an interval, or false. */
+  readonly heartbeat?: boolean | { readonly intervalMs: number };
+  /** Reconciliation pass over UNKNOWN receipts. Default every 5 s; 0 disables. */
+  readonly reconcileIntervalMs?: number;
+  readonly signal?: AbortSignal;
+  readonly logger?: Logger;
+}
+
+export interface WorkerCounters {
+  received: number;
+  deleted: number;
+  /** Left for a later delivery (in progress elsewhere, UNKNOWN, poison, failure). */
+  left: number;
+  failed: number;
+  /** Not processed because an earlier message of their group failed in the same batch. */
+  skipped: number;
+  republished: number;
+  heartbeats: number;
+  receiveErrors: number;
+  deleteErrors: number;
+  reconciled: number;
+  outcomes: Record<Outcome, number>;
+}
+
+export interface Worker {
+  /** Runs until stop() or the signal; resolves when in-flight messages are done. */
+  run(): Promise<void>;
+  stop(): Promise<void>;
+  counters(): Readonly<WorkerCounters>;
+}
+
+function isAbort(err: unknown, signal: AbortSignal): boolean {
+  return signal.aborted || (err instanceof Error && err.name === 'AbortError');
+}
+
+export function createWorker(options: WorkerOptions): Worker {
+  const { queue, processor } = options;
+  const logger = options.logger ?? silentLogger;
+  const batchSize = Math.min(10, Math.max(1, options.batchSize ?? 10));
+  const waitMs = options.waitMs ?? 20_000;
+  const heartbeatMs =
+    options.heartbeat === false
+      ? 0
+      : typeof options.heartbeat === 'object'
+        ? options.heartbeat.intervalMs
+        : Math.max(1000, Math.floor((options.visibilityTimeoutSec * 1000) / 3));
+  const reconcileMs = options.reconcileIntervalMs ?? 5000;
+  const limit = pLimit(Math.max(1, options.concurrency));
+  const stopper = new AbortController();
+  const onExternalAbort = () => stopper.abort();
+  options.signal?.addEventListener('abort', onExternalAbort, { once: true });
+  if (options.signal?.aborted) stopper.abort();
+
+  const counters: WorkerCounters = {
+    received: 0,
+    deleted: 0,
+    left: 0,
+    failed: 0,
+    skipped: 0,
+    republished: 0,
+    heartbeats: 0,
+    receiveErrors: 0,
+    deleteErrors: 0,
+    reconciled: 0,
+    outcomes: { EXECUTED: 0, REJECTED: 0, FAILED: 0, UNKNOWN: 0 },
+  };
+  let busy = 0;
+  let waiters: (() => void)[] = [];
+  const notify = () => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const freed = () => new Promise<void>((r) => waiters.push(r));
+
+  /** True when the group may go on. */
+  async function handleOne(message: ReceivedMessage): Promise<boolean> {
+    const timer =
+      heartbeatMs > 0
+        ? setInterval(() => {
+            counters.heartbeats += 1;
+            queue
+              .changeVisibility(message.receiptHandle, options.visibilityTimeoutSec)
+              .catch((err: unknown) =>
+                logger.warn({ messageId: message.messageId, err }, 'heartbeat failed'),
+              );
+          }, heartbeatMs)
+        : undefined;
+    try {
+      const result = await processor.process(message);
+      if (result.action === 'delete') {
+        counters.outcomes[result.outcome] += 1;
+        if (result.republished) counters.republished += 1;
+        try {
+          await queue.delete(message.receiptHandle);
+          counters.deleted += 1;
+        } catch (err) {
+          // The receipt is stored and published: a redelivery only re-publishes it.
+          counters.deleteErrors += 1;
+          logger.warn({ messageId: message.messageId, err }, 'delete failed');
+        }
+        return true;
+      }
+      counters.left += 1;
+      if (result.visibilitySec !== undefined) {
+        await queue
+          .changeVisibility(message.receiptHandle, result.visibilitySec)
+          .catch((err: unknown) =>
+            logger.warn({ messageId: message.messageId, err }, 'changeVisibility failed'),
+          );
+      }
+      return false;
+    } catch (err) {
+      counters.failed += 1;
+      counters.left += 1;
+      logger.error(
+        { messageId: message.messageId, receiveCount: message.receiveCount, err },
+        'message failed',
+      );
+      return false;
+    } finally {
+      if (timer) clearInterval(timer);
+    }
+  }
+
+  async function handleBatch(messages: readonly ReceivedMessage[]): Promise<void> {
+    const groups = new Map<string, ReceivedMessage[]>();
+    for (const m of messages) {
+      const id = m.groupId ?? `\u0000${m.messageId}`;
+      const list = groups.get(id);
+      if (list) list.push(m);
+      else groups.set(id, [m]);
+    }
+    await Promise.all(
+      [...groups.values()].map(async (list) => {
+        for (let i = 0; i < list.length; i += 1) {
+          const ok = await limit(() => handleOne(list[i]!));
+          busy -= 1;
+          notify();
+          if (!ok) {
+            const rest = list.length - i - 1;
+            counters.skipped += rest;
+            busy -= rest;
+            notify();
+            return;
+          }
+        }
+      }),
+    );
+  }
+
+  let running: Promise<void> | undefined;
+  let reconciling = false;
+  const reconcileTick = () => {
+    if (reconciling) return;
+    reconciling = true;
+    processor
+      .reconcileUnknown()
+      .then((n) => (counters.reconciled += n))
+      .catch((err: unknown) => logger.warn({ err }, 'reconciliation pass failed'))
+      .finally(() => (reconciling = false));
+  };
+
+  async function loop(): Promise<void> {
+    const signal = stopper.signal;
+    const inflight = new Set<Promise<void>>();
+    const stopped = aborted(signal);
+    const reconcileTimer = reconcileMs > 0 ? setInterval(reconcileTick, reconcileMs) : undefined;
+    try {
+      while (!signal.aborted) {
+        while (busy >= options.concurrency && !signal.aborted)
+          await Promise.race([freed(), stopped]);
+        if (signal.aborted) break;
+        let messages: ReceivedMessage[];
+        try {
+          messages = await queue.receive({ max: batchSize, waitMs, signal });
+        } catch (err) {
+          if (isAbort(err, signal)) break;
+          counters.receiveErrors += 1;
+          logger.error({ err }, 'receive failed');
+          await Promise.race([new Promise((r) => setTimeout(r, 1000)), stopped]);
+          continue;
+        }
+        if (messages.length === 0) continue;
+        counters.received += messages.length;
+        busy += messages.length;
+        const p = handleBatch(messages).finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+    } finally {
+      if (reconcileTimer) clearInterval(reconcileTimer);
+      // Graceful: finish what was received (deletes are not aborted).
+      await Promise.allSettled([...inflight]);
+      options.signal?.removeEventListener('abort', onExternalAbort);
+    }
+  }
+
+  return {
+    run() {
+      running ??= loop();
+      return running;
+    },
+    async stop() {
+      stopper.abort();
+      await running;
+    },
+    counters: () => counters,
+  };
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
