@@ -54,6 +54,8 @@ export type IngestResult = 'accepted' | 'duplicate' | 'finding' | 'skipped';
 export interface Auditor {
   /** Audits one bus event detail (unvalidated). Never throws for bad data: bad data is a finding. */
   ingest(detail: unknown): Promise<IngestResult>;
+  /** Records a delivery that is not even an event (unparseable queue message). */
+  malformed(message: string): void;
   /** Adds a signed checkpoint (the latest per stream wins). */
   addCheckpoint(token: string): Promise<void>;
   /** Contiguous audited head of each stream (for resuming a live audit). */
@@ -628,5 +630,10 @@ export function createAuditor(options: AuditorOptions): Auditor {
     };
   }
 
-  return { ingest, addCheckpoint, heads, findingCount: () => findingTotal, finish };
+  function malformed(message: string): void {
+    events++;
+    report({ code: 'MALFORMED_EVENT', stream: null, seq: null, jti: null, message });
+  }
+
+  return { ingest, malformed, addCheckpoint, heads, findingCount: () => findingTotal, finish };
 }

@@ -1,0 +1,259 @@
+// Where receipt events come from: the embedded archive (replay) and cursor (live), the SQS audit
+// queue fed by the EventBridge rule (live), and an EventBridge archive replay into that queue.
+// Each source feeds an Auditor; acknowledgement (commit / delete) happens only after the event
+// was audited and the audit state was persisted.
+import {
+  DescribeEventBusCommand,
+  DescribeReplayCommand,
+  StartReplayCommand,
+  type EventBridgeClient,
+} from '@aws-sdk/client-eventbridge';
+import type { EventArchive, Queue, ReceivedMessage } from '@countersign/transport';
+import { parseEventBridgeEnvelope } from '@countersign/transport';
+import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type Clock } from '@countersign/contracts';
+import type { Auditor } from './auditor.ts';
+import { AuditError } from './errors.ts';
+import type { StreamStart } from './ports.ts';
+
+export type ProgressListener = (audited: number) => void;
+
+/** Persists the audited heads so a restarted live consumer resumes its chains. */
+export interface AuditStateStore {
+  load(): Promise<Map<string, StreamStart>>;
+  save(heads: ReadonlyMap<string, StreamStart>): Promise<void>;
+}
+
+export interface ArchiveReplayOptions {
+  readonly archive: EventArchive;
+  readonly auditor: Auditor;
+  /** Epoch ms, inclusive. */
+  readonly from?: number;
+  /** Epoch ms, exclusive. */
+  readonly to?: number;
+  readonly onProgress?: ProgressListener;
+  readonly signal?: AbortSignal;
+}
+
+/** Streams the embedded archive through the auditor; returns the number of events read. */
+export async function replayEmbeddedArchive(options: ArchiveReplayOptions): Promise<number> {
+  let n = 0;
+  const range = {
+    ...(options.from === undefined ? {} : { from: options.from }),
+    ...(options.to === undefined ? {} : { to: options.to }),
+  };
+  for await (const event of options.archive.read(range)) {
+    options.signal?.throwIfAborted();
+    await options.auditor.ingest(event.detail);
+    n++;
+    if (options.onProgress && n % 1000 === 0) options.onProgress(n);
+  }
+  options.onProgress?.(n);
+  return n;
+}
+
+export interface EmbeddedLiveOptions {
+  readonly archive: EventArchive;
+  readonly auditor: Auditor;
+  readonly consumer?: string;
+  readonly state?: AuditStateStore;
+  readonly signal: AbortSignal;
+  readonly batch?: number;
+  readonly waitMs?: number;
+}
+
+/** Follows the embedded bus with a durable cursor until the signal aborts. */
+export async function runEmbeddedLive(options: EmbeddedLiveOptions): Promise<number> {
+  const consumer = options.consumer ?? 'audit';
+  let n = 0;
+  while (!options.signal.aborted) {
+    let events;
+    try {
+      events = await options.archive.poll(consumer, {
+        max: options.batch ?? 100,
+        waitMs: options.waitMs ?? 1000,
+        signal: options.signal,
+      });
+    } catch (err) {
+      if (options.signal.aborted) break;
+      throw err;
+    }
+    if (events.length === 0) continue;
+    for (const e of events) await options.auditor.ingest(e.detail);
+    n += events.length;
+    await options.state?.save(options.auditor.heads());
+    await options.archive.commit(consumer, events[events.length - 1]!.id);
+  }
+  return n;
+}
+
+/** Audits one SQS message of the audit queue (an EventBridge event envelope). */
+export async function auditQueueMessage(
+  auditor: Auditor,
+  message: Pick<ReceivedMessage, 'body' | 'messageId'>,
+): Promise<{ replayName: string | undefined }> {
+  let envelope;
+  try {
+    envelope = parseEventBridgeEnvelope(message.body);
+  } catch (err) {
+    auditor.malformed(
+      `queue message ${message.messageId.slice(0, 64)} is not an EventBridge event: ${(err as Error).message}`,
+    );
+    return { replayName: undefined };
+  }
+  if (envelope.source !== EVENT_SOURCE || envelope.detailType !== EVENT_DETAIL_TYPE) {
+    auditor.malformed(
+      `event ${envelope.eventId.slice(0, 64)} has source/detail-type ${String(envelope.source).slice(0, 64)}/${String(envelope.detailType).slice(0, 64)}`,
+    );
+    return { replayName: envelope.replayName };
+  }
+  await auditor.ingest(envelope.detail);
+  return { replayName: envelope.replayName };
+}
+
+export interface SqsLiveOptions {
+  readonly queue: Queue;
+  readonly auditor: Auditor;
+  readonly state?: AuditStateStore;
+  readonly signal: AbortSignal;
+  readonly waitMs?: number;
+}
+
+/** Consumes the audit queue until the signal aborts; deletes each message once audited + saved. */
+export async function runSqsLive(options: SqsLiveOptions): Promise<number> {
+  let n = 0;
+  while (!options.signal.aborted) {
+    let messages: ReceivedMessage[];
+    try {
+      messages = await options.queue.receive({
+        max: 10,
+        waitMs: options.waitMs ?? 10_000,
+        signal: options.signal,
+      });
+    } catch (err) {
+      if (options.signal.aborted) break;
+      throw err;
+    }
+    if (messages.length === 0) continue;
+    for (const m of messages) await auditQueueMessage(options.auditor, m);
+    await options.state?.save(options.auditor.heads());
+    // Not with the abort signal: a batch that was audited and saved should be acknowledged.
+    await Promise.all(messages.map((m) => options.queue.delete(m.receiptHandle)));
+    n += messages.length;
+  }
+  return n;
+}
+
+export interface EventBridgeReplayOptions {
+  readonly client: Pick<EventBridgeClient, 'send'>;
+  readonly queue: Queue;
+  readonly auditor: Auditor;
+  readonly archiveArn: string;
+  readonly busName: string;
+  /** Epoch ms. */
+  readonly from: number;
+  readonly to: number;
+  readonly replayName: string;
+  readonly clock: Clock;
+  /** Stop once this many replayed events were audited (e.g. the archive's event count). */
+  readonly expected?: number;
+  /** Stop after the replay completed and the queue stayed empty this long. Default 5 s. */
+  readonly quietMs?: number;
+  /** Give up after this long. Default 15 min. */
+  readonly timeoutMs?: number;
+  readonly onProgress?: ProgressListener;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Replays the EventBridge archive into its bus for [from, to]; the rule delivers the events to
+ * the audit queue, which this consumes until the replay completed and the queue is quiet (or
+ * `expected` events arrived). Replayed events carry `replay-name`: only ours are audited and
+ * deleted; others (live traffic) are released for the live consumer.
+ * Real EventBridge replays out of order and at its own pace; moto replays synchronously inside
+ * StartReplay, in archive order, ignoring the time range (see README).
+ */
+export async function replayEventBridgeArchive(options: EventBridgeReplayOptions): Promise<number> {
+  const { client, queue, auditor, clock } = options;
+  let busArn: string | undefined;
+  try {
+    busArn = (await client.send(new DescribeEventBusCommand({ Name: options.busName }))).Arn;
+    await client.send(
+      new StartReplayCommand({
+        ReplayName: options.replayName,
+        EventSourceArn: options.archiveArn,
+        EventStartTime: new Date(options.from),
+        EventEndTime: new Date(options.to),
+        Destination: { Arn: busArn },
+      }),
+    );
+  } catch (cause) {
+    throw new AuditError(
+      'REPLAY_FAILED',
+      `could not start replay ${options.replayName}: ${(cause as Error).message}`,
+      {
+        cause,
+        details: { replayName: options.replayName },
+      },
+    );
+  }
+  const quietMs = options.quietMs ?? 5000;
+  const deadline = clock.now() + (options.timeoutMs ?? 15 * 60_000);
+  let audited = 0;
+  let lastMessageAt = clock.now();
+  let state = 'STARTING';
+  for (;;) {
+    options.signal?.throwIfAborted();
+    if (state !== 'COMPLETED') {
+      const d = await client.send(new DescribeReplayCommand({ ReplayName: options.replayName }));
+      state = d.State ?? 'STARTING';
+      if (state === 'FAILED' || state === 'CANCELLED' || state === 'CANCELLING') {
+        throw new AuditError(
+          'REPLAY_FAILED',
+          `replay ${options.replayName} ended ${state}: ${d.StateReason ?? 'no reason given'}`,
+          {
+            details: { replayName: options.replayName, state },
+          },
+        );
+      }
+    }
+    if (options.expected !== undefined && audited >= options.expected) break;
+    if (state === 'COMPLETED' && clock.now() - lastMessageAt >= quietMs) break;
+    if (clock.now() > deadline) {
+      throw new AuditError(
+        'REPLAY_FAILED',
+        `replay ${options.replayName}: gave up waiting after ${audited} events`,
+        {
+          details: { replayName: options.replayName, audited },
+        },
+      );
+    }
+    const messages = await queue.receive({
+      max: 10,
+      waitMs: Math.min(1000, quietMs),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (messages.length > 0) lastMessageAt = clock.now();
+    for (const m of messages) {
+      const peek = peekReplayName(m.body);
+      if (peek !== options.replayName) {
+        // Live traffic or another replay: not ours to acknowledge.
+        await queue.changeVisibility(m.receiptHandle, 0);
+        continue;
+      }
+      await auditQueueMessage(auditor, m);
+      await queue.delete(m.receiptHandle);
+      audited++;
+      if (options.onProgress && audited % 100 === 0) options.onProgress(audited);
+    }
+  }
+  options.onProgress?.(audited);
+  return audited;
+}
+
+function peekReplayName(body: string): string | undefined {
+  try {
+    return parseEventBridgeEnvelope(body).replayName;
+  } catch {
+    return undefined;
+  }
+}
