@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import type { ReceivedMessage } from '@countersign/transport';
+import type { ProcessResult } from './pipeline.ts';
+import { handleSqsBatch, recordToMessage } from './sqs-batch.ts';
+
+function record(id: string, group: string, receiveCount = 1): SQSRecord {
+  return {
+    messageId: id,
+    receiptHandle: `h-${id}`,
+    body: `body-${id}`,
+    attributes: {
+      ApproximateReceiveCount: String(receiveCount),
+      SentTimestamp: '1700000000000',
+      SenderId: 's',
+      ApproximateFirstReceiveTimestamp: '1700000000001',
+      MessageGroupId: group,
+      MessageDeduplicationId: id,
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:requests.fifo',
+    awsRegion: 'us-east-1',
+  };
+}
+
+const ok = (m: ReceivedMessage): ProcessResult => ({
+  action: 'delete',
+  receiptId: m.messageId,
+  outcome: 'EXECUTED',
+  republished: false,
+});
+
+describe('SQS batch handler', () => {
+  it('maps records to messages', () => {
+    expect(recordToMessage(record('m1', 'g', 3))).toEqual({
+      messageId: 'm1',
+      body: 'body-m1',
+      groupId: 'g',
+      receiveCount: 3,
+      receiptHandle: 'h-m1',
+      sentAt: 1700000000000,
+    });
+  });
+
+  it('reports the failed record and the rest of its group, other groups succeed', async () => {
+    const event: SQSEvent = {
+      Records: [
+        record('a1', 'A'),
+        record('b1', 'B'),
+        record('a2', 'A'),
+        record('b2', 'B'),
+        record('a3', 'A'),
+      ],
+    };
+    const seen: string[] = [];
+    const res = await handleSqsBatch(event, {
+      process: (m) => {
+        seen.push(m.messageId);
+        if (m.messageId === 'a2') return Promise.reject(new Error('boom'));
+        return Promise.resolve(ok(m));
+      },
+    });
+    expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'a2' }, { itemIdentifier: 'a3' }]);
+    expect(seen).not.toContain('a3');
+    expect(seen).toEqual(expect.arrayContaining(['a1', 'b1', 'b2']));
+  });
+
+  it('a message left for later (IN_PROGRESS, UNKNOWN, poison) is a failure so Lambda keeps it', async () => {
+    const res = await handleSqsBatch(
+      { Records: [record('x', 'X'), record('y', 'X')] },
+      {
+        process: (m) =>
+          Promise.resolve(
+            m.messageId === 'x' ? { action: 'leave', why: 'UNRESOLVED', visibilitySec: 5 } : ok(m),
+          ),
+      },
+    );
+    expect(res.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['x', 'y']);
+  });
+});

@@ -1,0 +1,175 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSqliteQueue } from '@countersign/transport';
+import type { ReceivedMessage } from '@countersign/transport';
+import type { Processor, ProcessResult } from './pipeline.ts';
+import { createWorker } from './worker.ts';
+
+const queues: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const q of queues.splice(0)) await q.close();
+});
+
+function newQueue(visibilityTimeoutSec = 30) {
+  const q = createSqliteQueue({
+    path: join(mkdtempSync(join(tmpdir(), 'worker-')), 'q.sqlite'),
+    visibilityTimeoutSec,
+    maxReceives: 5,
+    pollIntervalMs: 10,
+  });
+  queues.push(q);
+  return q;
+}
+
+const done = (m: ReceivedMessage): ProcessResult => ({
+  action: 'delete',
+  receiptId: m.messageId,
+  outcome: 'EXECUTED',
+  republished: false,
+});
+
+function processor(
+  fn: (m: ReceivedMessage) => Promise<ProcessResult>,
+): Pick<Processor, 'process' | 'reconcileUnknown'> {
+  return { process: fn, reconcileUnknown: () => Promise.resolve(0) };
+}
+
+describe('worker', () => {
+  it('processes and deletes every message, FIFO within a group', async () => {
+    const q = newQueue();
+    for (let i = 0; i < 30; i += 1)
+      await q.send({ body: `m${i}`, groupId: `g${i % 3}`, dedupId: `d${i}` });
+    const seen: string[] = [];
+    const stop = new AbortController();
+    const worker = createWorker({
+      queue: q,
+      processor: processor(async (m) => {
+        seen.push(m.body);
+        await new Promise((r) => setTimeout(r, Math.random() * 5));
+        if (seen.length === 30) stop.abort();
+        return done(m);
+      }),
+      concurrency: 4,
+      waitMs: 50,
+      visibilityTimeoutSec: 30,
+      signal: stop.signal,
+    });
+    await worker.run();
+    expect(worker.counters()).toMatchObject({ received: 30, deleted: 30, failed: 0 });
+    for (const g of [0, 1, 2]) {
+      const order = seen.filter((b) => Number(b.slice(1)) % 3 === g).map((b) => Number(b.slice(1)));
+      expect(order).toEqual([...order].sort((a, b) => a - b));
+    }
+    expect(q.depth()).toMatchObject({ visible: 0, inFlight: 0 });
+  });
+
+  it('group-aware short-circuit: after a failure the rest of that group is left, other groups go on', async () => {
+    const q = newQueue();
+    for (const [body, groupId] of [
+      ['a1', 'A'],
+      ['a2', 'A'],
+      ['a3', 'A'],
+      ['b1', 'B'],
+      ['b2', 'B'],
+    ] as const) {
+      await q.send({ body, groupId, dedupId: body });
+    }
+    const seen: string[] = [];
+    const stop = new AbortController();
+    const worker = createWorker({
+      queue: q,
+      processor: processor((m) => {
+        seen.push(m.body);
+        if (m.body === 'b2') stop.abort();
+        if (m.body === 'a2') return Promise.reject(new Error('fails'));
+        return Promise.resolve(done(m));
+      }),
+      concurrency: 2,
+      batchSize: 10,
+      waitMs: 50,
+      visibilityTimeoutSec: 30,
+      signal: stop.signal,
+    });
+    await worker.run();
+    expect(seen.sort()).toEqual(['a1', 'a2', 'b1', 'b2']); // a3 never handed to the pipeline
+    expect(worker.counters()).toMatchObject({ deleted: 3, failed: 1, skipped: 1 });
+    expect(q.depth()).toMatchObject({ inFlight: 2 }); // a2 and a3, not deleted
+  });
+
+  it('leave with a visibility: the message comes back after it', async () => {
+    const q = newQueue();
+    await q.send({ body: 'x', groupId: 'g', dedupId: 'x' });
+    const counts: number[] = [];
+    const stop = new AbortController();
+    const worker = createWorker({
+      queue: q,
+      processor: processor((m) => {
+        counts.push(m.receiveCount);
+        if (m.receiveCount === 1)
+          return Promise.resolve({ action: 'leave', why: 'IN_PROGRESS', visibilitySec: 1 });
+        stop.abort();
+        return Promise.resolve(done(m));
+      }),
+      concurrency: 1,
+      waitMs: 50,
+      visibilityTimeoutSec: 30,
+      signal: stop.signal,
+    });
+    const started = Date.now();
+    await worker.run();
+    expect(counts).toEqual([1, 2]);
+    expect(Date.now() - started).toBeLessThan(10_000); // not the 30 s visibility timeout
+  });
+
+  it('heartbeat keeps a slow message invisible; stop() waits for it', async () => {
+    const q = newQueue(1);
+    await q.send({ body: 'slow', groupId: 'g', dedupId: 's' });
+    let calls = 0;
+    let release!: () => void;
+    const started = new Promise<void>((r) => (release = r));
+    const worker = createWorker({
+      queue: q,
+      processor: processor(async (m) => {
+        calls += 1;
+        release();
+        await new Promise((r) => setTimeout(r, 1800));
+        return done(m);
+      }),
+      concurrency: 2,
+      waitMs: 50,
+      visibilityTimeoutSec: 1,
+      heartbeat: { intervalMs: 300 },
+    });
+    const run = worker.run();
+    await started;
+    await worker.stop(); // aborts the poll, waits for the in-flight message
+    await run;
+    expect(calls).toBe(1); // never redelivered while running
+    expect(worker.counters().heartbeats).toBeGreaterThanOrEqual(3);
+    expect(worker.counters().deleted).toBe(1);
+    expect(q.depth()).toMatchObject({ visible: 0, inFlight: 0 });
+  });
+
+  it('runs the reconciliation pass periodically', async () => {
+    const q = newQueue();
+    let passes = 0;
+    const worker = createWorker({
+      queue: q,
+      processor: {
+        process: (m) => Promise.resolve(done(m)),
+        reconcileUnknown: () => Promise.resolve(++passes),
+      },
+      concurrency: 1,
+      waitMs: 20,
+      visibilityTimeoutSec: 30,
+      reconcileIntervalMs: 20,
+    });
+    const run = worker.run();
+    await new Promise((r) => setTimeout(r, 200));
+    await worker.stop();
+    await run;
+    expect(passes).toBeGreaterThanOrEqual(3);
+  });
+});
