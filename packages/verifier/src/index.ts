@@ -1,2 +1,15 @@
 // @countersign/verifier: local JWS verification with cached public keys.
-export {};
+export { createVerifier } from './verifier.ts';
+export type {
+  DefaultClaims,
+  Verified,
+  VerifiedHeader,
+  Verifier,
+  VerifierOptions,
+  VerifyOptions,
+} from './verifier.ts';
+export { VerificationError, isVerificationError } from './errors.ts';
+export { staticKeys, jwksFile, kmsPublicKeys, combineKeys } from './key-resolvers.ts';
+export type { KeyEntry, KeyResolver, KmsKeyRef } from './key-resolvers.ts';
+export { parseStrictJson } from './strict-json.ts';
+export type { StrictJsonResult } from './strict-json.ts';

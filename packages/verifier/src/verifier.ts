@@ -1,0 +1,322 @@
+// createVerifier: local JWS verification, checks in the order of DESIGN.md §5, each failure its
+// own code. Nothing from the token is trusted before the signature verified: the header is only
+// used to pick a key and an alg (both pinned by us), and the payload is parsed after.
+// Speed: node:crypto over cached KeyObjects; a verified header is cached by its exact bytes.
+import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import type { z } from 'zod';
+import {
+  Algorithms,
+  CheckpointClaims,
+  CountersignError,
+  MAX_LIFETIME_SEC,
+  ReceiptClaims,
+  RequestClaims,
+  systemClock,
+  TokenTypes,
+  type Algorithm,
+  type Clock,
+  type TokenType,
+} from '@countersign/contracts';
+import { ALGORITHMS, cryptoKeyOptions } from '@countersign/signing';
+import { excerpt, VerificationError } from './errors.ts';
+import type { KeyEntry, KeyResolver } from './key-resolvers.ts';
+import { parseStrictJson } from './strict-json.ts';
+
+/** The claims type each token type verifies to by default. */
+export type DefaultClaims<Y extends TokenType> = Y extends 'txn+jwt'
+  ? RequestClaims
+  : Y extends 'txn-receipt+jwt'
+    ? ReceiptClaims
+    : Y extends 'txn-checkpoint+jwt'
+      ? CheckpointClaims
+      : never;
+
+export interface VerifierOptions<Y extends TokenType, T> {
+  readonly keys: KeyResolver;
+  /** Trusted `iss` values; `null` turns the check off (explicitly, never by omission). */
+  readonly issuers: readonly string[] | null;
+  /** Required `aud`; `null` for tokens without an audience (receipts, checkpoints). */
+  readonly audience: string | null;
+  readonly typ: Y;
+  /** Claims schema; defaults to the schema of `typ`. */
+  readonly claims?: z.ZodType<T>;
+  /** Allowed algs (default: RS256, PS256, ES256, ES384). */
+  readonly algorithms?: readonly Algorithm[];
+  /** Allowed clock skew, seconds (default 30, max 300). */
+  readonly clockSkewSec?: number;
+  /** Max `exp − iat`, seconds (default 300). */
+  readonly maxLifetimeSec?: number;
+  /** Max token length (default 8192). */
+  readonly maxTokenBytes?: number;
+  readonly clock?: Clock;
+  /**
+   * Where signatures are checked: 'auto' (default) verifies inline when calls come one at a
+   * time and on libuv's thread pool when several are in flight; 'inline' or 'threadpool' force.
+   */
+  readonly cryptoMode?: 'auto' | 'inline' | 'threadpool';
+}
+
+export interface VerifiedHeader {
+  readonly alg: Algorithm;
+  readonly kid: string;
+  readonly typ: TokenType;
+}
+
+export interface Verified<T> {
+  readonly header: VerifiedHeader;
+  readonly claims: T;
+  readonly key: KeyEntry;
+}
+
+export interface VerifyOptions {
+  /** Verify as of this time (epoch ms) instead of now: used by audit to re-check old tokens. */
+  readonly at?: number;
+}
+
+export interface Verifier<T> {
+  verify(token: string, options?: VerifyOptions): Promise<Verified<T>>;
+}
+
+const DEFAULT_SCHEMAS: Readonly<Record<TokenType, z.ZodType<unknown>>> = {
+  [TokenTypes.REQUEST]: RequestClaims,
+  [TokenTypes.RECEIPT]: ReceiptClaims,
+  [TokenTypes.CHECKPOINT]: CheckpointClaims,
+};
+
+const HEADER_MEMBERS = new Set(['alg', 'kid', 'typ']);
+const HEADER_CACHE_MAX = 1024;
+
+function fail(code: VerificationError['code'], message: string, claim?: string): never {
+  throw new VerificationError(code, message, claim === undefined ? {} : { claim });
+}
+
+function isCanonical(segment: string): boolean {
+  return Buffer.from(segment, 'base64url').toString('base64url') === segment;
+}
+
+function decodeJson(bytes: Buffer, what: 'header' | 'payload'): unknown {
+  const code = what === 'header' ? 'MALFORMED' : 'CLAIMS_INVALID';
+  if (!isUtf8(bytes)) fail(code, `${what} is not valid UTF-8`);
+  const parsed = parseStrictJson(bytes.toString('utf8'));
+  if (!parsed.ok) fail(code, `${what}: ${parsed.reason}`);
+  const v = parsed.value;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    fail(code, `${what} is not a JSON object`);
+  }
+  return v;
+}
+
+interface PreparedKey {
+  readonly hash: 'sha256' | 'sha384';
+  readonly options: ReturnType<typeof cryptoKeyOptions>;
+  readonly signatureBytes: number;
+}
+const prepared = new WeakMap<KeyEntry, PreparedKey>();
+
+function prepare(entry: KeyEntry): PreparedKey {
+  let p = prepared.get(entry);
+  if (!p) {
+    const spec = ALGORITHMS[entry.alg];
+    const key: KeyObject = entry.key;
+    p = {
+      hash: spec.hash,
+      options: cryptoKeyOptions(key, entry.alg),
+      signatureBytes:
+        spec.kty === 'EC'
+          ? spec.componentBytes! * 2
+          : Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8),
+    };
+    prepared.set(entry, p);
+  }
+  return p;
+}
+
+function verifyOnThreadPool(p: PreparedKey, data: Buffer, sig: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    cryptoVerify(p.hash, data, p.options, sig, (err, ok) => resolve(err ? false : ok));
+  });
+}
+
+function numericClaim(claims: Record<string, unknown>, name: string): number | undefined {
+  const v = claims[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    fail('CLAIMS_INVALID', `claim ${name}: must be a number`, name);
+  return v;
+}
+
+function checkOptions<Y extends TokenType, T>(o: VerifierOptions<Y, T>): void {
+  const bad = (msg: string) => {
+    throw new CountersignError('CONFIG_INVALID', `createVerifier: ${msg}`);
+  };
+  if (!o || typeof o.keys?.resolve !== 'function') bad('keys must be a KeyResolver');
+  if (o.issuers !== null && !Array.isArray(o.issuers)) bad('issuers must be an array or null');
+  if (o.audience !== null && typeof o.audience !== 'string')
+    bad('audience must be a string or null');
+  if (!Object.hasOwn(DEFAULT_SCHEMAS, o.typ)) bad(`unknown typ ${String(o.typ)}`);
+  const skew = o.clockSkewSec ?? 30;
+  if (!Number.isInteger(skew) || skew < 0 || skew > 300) bad('clockSkewSec must be 0..300');
+  const life = o.maxLifetimeSec ?? MAX_LIFETIME_SEC;
+  if (!Number.isInteger(life) || life < 1) bad('maxLifetimeSec must be a positive integer');
+  const size = o.maxTokenBytes ?? 8192;
+  if (!Number.isInteger(size) || size < 64) bad('maxTokenBytes must be an integer ≥ 64');
+  for (const a of o.algorithms ?? []) {
+    if (!(Algorithms as readonly string[]).includes(a)) bad(`unsupported alg ${String(a)}`);
+  }
+}
+
+export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
+  options: VerifierOptions<Y, T>,
+): Verifier<T> {
+  checkOptions(options);
+  const { keys, typ } = options;
+  const schema = (options.claims ?? DEFAULT_SCHEMAS[typ]) as z.ZodType<T>;
+  const issuers = options.issuers === null ? null : new Set(options.issuers);
+  const audience = options.audience;
+  const algorithms = new Set<string>(options.algorithms ?? Algorithms);
+  const skew = options.clockSkewSec ?? 30;
+  const maxLifetime = options.maxLifetimeSec ?? MAX_LIFETIME_SEC;
+  const maxBytes = options.maxTokenBytes ?? 8192;
+  const clock = options.clock ?? systemClock;
+  const mode = options.cryptoMode ?? 'auto';
+  // Headers that passed the header checks, by their exact base64url text.
+  const headers = new Map<string, VerifiedHeader>();
+  let started = 0;
+  let onPool = 0;
+
+  function parseHeader(segment: string): VerifiedHeader {
+    const unverifiedHeader = decodeJson(Buffer.from(segment, 'base64url'), 'header') as Record<
+      string,
+      unknown
+    >;
+    for (const name of Object.keys(unverifiedHeader)) {
+      if (!HEADER_MEMBERS.has(name)) {
+        fail('UNSUPPORTED_HEADER', `header parameter "${excerpt(name)}" is not supported`);
+      }
+    }
+    const { alg, kid, typ: tokenTyp } = unverifiedHeader;
+    if (typeof alg !== 'string' || !algorithms.has(alg)) {
+      fail('ALG_NOT_ALLOWED', `alg ${excerpt(alg)} is not allowed`);
+    }
+    if (tokenTyp !== typ) fail('TYP_MISMATCH', `typ must be "${typ}", got ${excerpt(tokenTyp)}`);
+    if (typeof kid !== 'string' || kid.length === 0)
+      fail('UNKNOWN_KID', 'kid missing or not a string');
+    const header: VerifiedHeader = { alg: alg as Algorithm, kid, typ };
+    if (headers.size >= HEADER_CACHE_MAX) headers.clear();
+    headers.set(segment, header);
+    return header;
+  }
+
+  async function checkSignature(p: PreparedKey, data: Buffer, sig: Buffer): Promise<boolean> {
+    if (mode === 'inline') return cryptoVerify(p.hash, data, p.options, sig);
+    if (mode === 'auto') {
+      // One microtask: if other verifies started meanwhile or are on the pool, we are under
+      // concurrency and the pool wins (crypto leaves the event loop); otherwise inline is faster.
+      const me = ++started;
+      await Promise.resolve();
+      if (me === started && onPool === 0) return cryptoVerify(p.hash, data, p.options, sig);
+    }
+    onPool++;
+    try {
+      return await verifyOnThreadPool(p, data, sig);
+    } finally {
+      onPool--;
+    }
+  }
+
+  async function verify(token: string, opts?: VerifyOptions): Promise<Verified<T>> {
+    // 1. size
+    if (typeof token !== 'string') fail('MALFORMED', 'token must be a string');
+    if (token.length > maxBytes) fail('TOKEN_TOO_LARGE', `token longer than ${maxBytes} bytes`);
+    // 2. three non-empty segments of strict, canonical base64url: decoding and re-encoding
+    //    must give the same text (no padding, no +/, no whitespace, zero padding bits)
+    const d1 = token.indexOf('.');
+    const d2 = token.indexOf('.', d1 + 1);
+    if (d1 < 1 || d2 < d1 + 2 || d2 === token.length - 1 || token.indexOf('.', d2 + 1) !== -1) {
+      fail('MALFORMED', 'not a compact JWS of three non-empty segments');
+    }
+    const headerSegment = token.slice(0, d1);
+    let header = headers.get(headerSegment);
+    if (!header && !isCanonical(headerSegment))
+      fail('MALFORMED', 'header is not canonical base64url');
+    const payloadSegment = token.slice(d1 + 1, d2);
+    const payloadBytes = Buffer.from(payloadSegment, 'base64url');
+    const sigSegment = token.slice(d2 + 1);
+    const sig = Buffer.from(sigSegment, 'base64url');
+    if (
+      payloadBytes.toString('base64url') !== payloadSegment ||
+      sig.toString('base64url') !== sigSegment
+    ) {
+      fail('MALFORMED', 'not canonical base64url');
+    }
+    // 3. header: only alg/kid/typ, alg allowed, typ exact
+    header ??= parseHeader(headerSegment);
+    // 4. key by kid, and the key's pinned alg
+    const key = await keys.resolve(header.kid);
+    if (!key) fail('UNKNOWN_KID', `no trusted key with kid ${excerpt(header.kid)}`);
+    if (key.alg !== header.alg) {
+      fail(
+        'ALG_NOT_ALLOWED',
+        `kid ${excerpt(key.kid)} is pinned to ${key.alg}, token says ${header.alg}`,
+      );
+    }
+    // 5. signature
+    const p = prepare(key);
+    if (sig.length !== p.signatureBytes) {
+      fail('BAD_SIGNATURE', `signature must be ${p.signatureBytes} bytes for ${key.alg}`);
+    }
+    const data = Buffer.from(token.slice(0, d2), 'latin1');
+    if (!(await checkSignature(p, data, sig))) fail('BAD_SIGNATURE', 'signature does not verify');
+    // 6. claims: strict JSON, then the schema
+    const payload = decodeJson(payloadBytes, 'payload');
+    const res = schema.safeParse(payload);
+    if (!res.success) {
+      const issue = res.error.issues[0];
+      const claim = issue ? issue.path.map(String).join('.') : '';
+      fail('CLAIMS_INVALID', `claim ${claim || '(root)'}: ${issue?.message ?? 'invalid'}`, claim);
+    }
+    const claims = res.data as Record<string, unknown>;
+    // 7. issuer (and the key's bound issuer), audience
+    const iss = claims.iss;
+    if (issuers !== null && (typeof iss !== 'string' || !issuers.has(iss))) {
+      fail('ISSUER_NOT_TRUSTED', `iss ${excerpt(iss)} is not trusted`, 'iss');
+    }
+    if (key.issuer !== undefined && iss !== key.issuer) {
+      fail('ISSUER_NOT_TRUSTED', `kid ${excerpt(key.kid)} may only sign for ${key.issuer}`, 'iss');
+    }
+    if (audience !== null) {
+      const aud = claims.aud;
+      if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) {
+        fail('AUDIENCE_MISMATCH', `aud must be ${audience}`, 'aud');
+      }
+    }
+    // 8. time
+    const now = (opts?.at ?? clock.now()) / 1000;
+    const iat = numericClaim(claims, 'iat');
+    const nbf = numericClaim(claims, 'nbf');
+    const exp = numericClaim(claims, 'exp');
+    if (iat !== undefined && iat > now + skew) fail('NOT_YET_VALID', 'iat is in the future', 'iat');
+    if (nbf !== undefined && nbf > now + skew) fail('NOT_YET_VALID', 'not valid yet (nbf)', 'nbf');
+    if (exp !== undefined) {
+      if (exp <= now - skew) fail('EXPIRED', 'token expired', 'exp');
+      if (iat === undefined) fail('CLAIMS_INVALID', 'claim iat: required with exp', 'iat');
+      if (exp - iat > maxLifetime) {
+        fail('LIFETIME_TOO_LONG', `exp − iat exceeds ${maxLifetime} s`, 'exp');
+      }
+    }
+    return { header, claims: res.data, key };
+  }
+
+  return {
+    async verify(token: string, opts?: VerifyOptions): Promise<Verified<T>> {
+      try {
+        return await verify(token, opts);
+      } catch (err) {
+        if (err instanceof VerificationError || err instanceof CountersignError) throw err;
+        // Anything unexpected on untrusted input is a malformed token, not a crash.
+        throw new VerificationError('MALFORMED', 'token could not be processed');
+      }
+    },
+  };
+}
