@@ -8,3 +8,10 @@ export type {
   CompleteOptions,
   NonceStore,
 } from './ports.ts';
+export { createSqliteNonceStore } from './sqlite-nonce-store.ts';
+export type { SqliteNonceStore, SqliteNonceStoreOptions } from './sqlite-nonce-store.ts';
+export { createDynamoNonceStore, ttlSeconds } from './dynamo-nonce-store.ts';
+export type { DynamoNonceStoreOptions } from './dynamo-nonce-store.ts';
+export { createDynamoNonceTable } from './dynamo-nonce-table.ts';
+export { nonceConflict, chainConflict, storeError, fromSdkError } from './errors.ts';
+export type { NonceConflictError, ChainConflictError, StoreError } from './errors.ts';

@@ -1,0 +1,76 @@
+// Errors of the nonce stores. Callers switch on `code`:
+//  NONCE_CONFLICT  complete() by someone who does not hold the claim (or the key is COMPLETED)
+//  CHAIN_CONFLICT  complete() whose stream head is not at seq - 1 (nothing was written)
+//  STORE_FAILED    the database failed; details { code, retryable, requestId } for DynamoDB
+import { CountersignError } from '@countersign/contracts';
+import type { SafeDetails } from '@countersign/contracts';
+
+export type NonceConflictError = CountersignError<'NONCE_CONFLICT'>;
+export type ChainConflictError = CountersignError<'CHAIN_CONFLICT'>;
+export type StoreError = CountersignError<'STORE_FAILED'>;
+
+export function nonceConflict(
+  key: string,
+  state: string,
+  details: SafeDetails = {},
+): NonceConflictError {
+  return new CountersignError(
+    'NONCE_CONFLICT',
+    `the nonce is ${state}, not IN_PROGRESS for this owner`,
+    { details: { key, state, ...details } },
+  );
+}
+
+export function chainConflict(
+  stream: string,
+  expectedSeq: number,
+  actualSeq: number | null,
+): ChainConflictError {
+  return new CountersignError(
+    'CHAIN_CONFLICT',
+    actualSeq === null
+      ? `stream ${stream} is not at seq ${expectedSeq}`
+      : `stream ${stream} is at seq ${actualSeq}, expected ${expectedSeq}`,
+    { details: { stream, expectedSeq, actualSeq } },
+  );
+}
+
+export function storeError(
+  message: string,
+  details: SafeDetails = {},
+  cause?: unknown,
+): StoreError {
+  return new CountersignError('STORE_FAILED', message, { details, cause });
+}
+
+interface SdkErrorLike {
+  name?: unknown;
+  $fault?: unknown;
+  $retryable?: unknown;
+  $metadata?: { httpStatusCode?: unknown; requestId?: unknown };
+}
+
+const RETRYABLE = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'TransactionConflictException',
+  'TransactionInProgressException',
+  'TimeoutError',
+]);
+
+/** Converts an AWS SDK error at the adapter boundary into STORE_FAILED. */
+export function fromSdkError(operation: string, err: unknown): StoreError {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorLike;
+  const code = typeof e.name === 'string' && e.name !== '' ? e.name : 'UnknownError';
+  const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : 0;
+  const retryable =
+    (e.$retryable !== undefined && e.$retryable !== null) ||
+    e.$fault === 'server' ||
+    status >= 500 ||
+    RETRYABLE.has(code);
+  const requestId = typeof e.$metadata?.requestId === 'string' ? e.$metadata.requestId : null;
+  return storeError(`DynamoDB ${operation} failed: ${code}`, { code, retryable, requestId }, err);
+}

@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createSqliteNonceStore } from './sqlite-nonce-store.ts';
+import type { SqliteNonceStore } from './sqlite-nonce-store.ts';
+import { describeNonceStoreContract } from './testing/nonce-store-contract.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'cs-nonce-'));
+const opened: SqliteNonceStore[] = [];
+let n = 0;
+afterAll(async () => {
+  for (const s of opened) await s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function open(path: string): SqliteNonceStore {
+  const store = createSqliteNonceStore({ path });
+  opened.push(store);
+  return store;
+}
+
+describeNonceStoreContract('SQLite', () => {
+  const path = join(dir, `nonces-${++n}.db`);
+  const store = open(path);
+  return Promise.resolve({
+    store,
+    async reopen() {
+      await store.close();
+      return open(path);
+    },
+  });
+});
+
+describe('createSqliteNonceStore', () => {
+  it('two connections to one file: exactly one claim wins', async () => {
+    const path = join(dir, 'shared.db');
+    const a = open(path);
+    const b = open(path);
+    const opts = { expiresAt: 2e12, leaseMs: 1000, now: 1e12 };
+    const [ra, rb] = await Promise.all([
+      a.claim('iss#k', { ...opts, owner: 'a' }),
+      b.claim('iss#k', { ...opts, owner: 'b' }),
+    ]);
+    expect([ra.claimed, rb.claimed].sort()).toEqual([false, true]);
+  });
+
+  it('purgeExpired drops only records past expiresAt', async () => {
+    const store = open(join(dir, 'purge.db'));
+    await store.claim('iss#old', { expiresAt: 1000, leaseMs: 10, owner: 'a', now: 0 });
+    await store.claim('iss#new', { expiresAt: 5000, leaseMs: 10, owner: 'a', now: 0 });
+    expect(store.purgeExpired(2000)).toBe(1);
+    expect(await store.get('iss#old')).toBeUndefined();
+    expect(await store.get('iss#new')).toBeDefined();
+  });
+
+  it('rejects a head seq below 1', async () => {
+    const store = open(join(dir, 'seq.db'));
+    await expect(
+      store.complete('msg#1', {
+        owner: 'a',
+        stored: { receipt: 'r', request: null, messageId: 'm' },
+        head: { stream: 'gw/0', seq: 0, hash: 'h' },
+        expiresAt: 1,
+      }),
+    ).rejects.toMatchObject({ code: 'STORE_FAILED' });
+  });
+
+  it('a closed store fails with STORE_FAILED', async () => {
+    const store = open(join(dir, 'closed.db'));
+    await store.close();
+    await expect(store.get('x')).rejects.toMatchObject({ code: 'STORE_FAILED' });
+  });
+});

@@ -1,0 +1,211 @@
+// The embedded NonceStore on SQLite (WAL, shared by several processes). Every state change is
+// one BEGIN IMMEDIATE transaction, so two processes never both win a claim or a takeover, and a
+// completion writes the COMPLETED record and the stream's new head together or not at all.
+//
+// Expiry: records are kept until `expiresAt` (exp + skew) and `purgeExpired(now)` drops older
+// ones (the embedded stand-in for DynamoDB TTL). Until purged, an expired record still answers
+// like a live one: a COMPLETED record keeps refusing, which is the safe side (the token is
+// dead anyway, so nothing legitimate needs it gone).
+import { GENESIS_PREV, systemClock } from '@countersign/contracts';
+import type { Clock } from '@countersign/contracts';
+import Database from 'better-sqlite3';
+import type {
+  ChainHead,
+  ClaimOptions,
+  ClaimResult,
+  CompleteOptions,
+  NonceRecord,
+  NonceStore,
+} from './ports.ts';
+import { chainConflict, nonceConflict, storeError } from './errors.ts';
+
+export interface SqliteNonceStoreOptions {
+  readonly path: string;
+  /** Used by purgeExpired() when no time is given. */
+  readonly clock?: Clock;
+  readonly busyTimeoutMs?: number;
+}
+
+export interface SqliteNonceStore extends NonceStore {
+  /** Deletes records whose expiresAt is before `now`; returns how many. */
+  purgeExpired(now?: number): number;
+  close(): Promise<void>;
+}
+
+interface NonceRow {
+  key: string;
+  state: 'IN_PROGRESS' | 'COMPLETED';
+  owner: string | null;
+  lease_until: number | null;
+  expires_at: number;
+  attempts: number;
+  receipt: string | null;
+  request: string | null;
+  message_id: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS nonces (
+  key TEXT PRIMARY KEY,
+  state TEXT NOT NULL CHECK (state IN ('IN_PROGRESS', 'COMPLETED')),
+  owner TEXT,
+  lease_until INTEGER,
+  expires_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  receipt TEXT,
+  request TEXT,
+  message_id TEXT
+);
+CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
+CREATE TABLE IF NOT EXISTS chain_heads (
+  stream TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL
+);
+`;
+
+export function toRecord(row: NonceRow): NonceRecord {
+  if (row.state === 'COMPLETED') {
+    return {
+      key: row.key,
+      state: 'COMPLETED',
+      expiresAt: row.expires_at,
+      stored: {
+        receipt: row.receipt ?? '',
+        request: row.request,
+        messageId: row.message_id ?? '',
+      },
+    };
+  }
+  return {
+    key: row.key,
+    state: 'IN_PROGRESS',
+    owner: row.owner ?? '',
+    leaseUntil: row.lease_until ?? 0,
+    expiresAt: row.expires_at,
+    attempts: row.attempts,
+  };
+}
+
+export function createSqliteNonceStore(options: SqliteNonceStoreOptions): SqliteNonceStore {
+  const clock = options.clock ?? systemClock;
+  const db = new Database(options.path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+  db.exec(SCHEMA);
+
+  const insertClaim = db.prepare(
+    `INSERT INTO nonces (key, state, owner, lease_until, expires_at, attempts)
+     VALUES (?, 'IN_PROGRESS', ?, ?, ?, 1) ON CONFLICT (key) DO NOTHING`,
+  );
+  const select = db.prepare<[string], NonceRow>('SELECT * FROM nonces WHERE key = ?');
+  const takeOver = db.prepare(
+    `UPDATE nonces SET owner = ?, lease_until = ?, attempts = attempts + 1,
+       expires_at = max(expires_at, ?)
+     WHERE key = ? AND state = 'IN_PROGRESS' AND lease_until <= ?`,
+  );
+  const markCompleted = db.prepare(
+    `UPDATE nonces SET state = 'COMPLETED', owner = NULL, lease_until = NULL,
+       expires_at = max(expires_at, ?), receipt = ?, request = ?, message_id = ?
+     WHERE key = ?`,
+  );
+  const insertCompleted = db.prepare(
+    `INSERT INTO nonces (key, state, expires_at, attempts, receipt, request, message_id)
+     VALUES (?, 'COMPLETED', ?, 0, ?, ?, ?)`,
+  );
+  const selectHead = db.prepare<[string], { seq: number; hash: string }>(
+    'SELECT seq, hash FROM chain_heads WHERE stream = ?',
+  );
+  const upsertHead = db.prepare(
+    `INSERT INTO chain_heads (stream, seq, hash) VALUES (?, ?, ?)
+     ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
+  );
+  const purge = db.prepare('DELETE FROM nonces WHERE expires_at < ?');
+
+  const claimTx = db.transaction((key: string, o: ClaimOptions): ClaimResult => {
+    const leaseUntil = o.now + o.leaseMs;
+    if (insertClaim.run(key, o.owner, leaseUntil, o.expiresAt).changes === 1) {
+      return { claimed: true, takeover: false };
+    }
+    const existing = toRecord(select.get(key)!);
+    if (existing.state === 'IN_PROGRESS' && existing.leaseUntil <= o.now) {
+      takeOver.run(o.owner, leaseUntil, o.expiresAt, key, o.now);
+      return { claimed: true, takeover: true, previous: existing };
+    }
+    return { claimed: false, existing };
+  });
+
+  const completeTx = db.transaction((key: string, o: CompleteOptions) => {
+    const row = select.get(key);
+    if (row && !(row.state === 'IN_PROGRESS' && row.owner === o.owner)) {
+      throw nonceConflict(
+        key,
+        row.state === 'IN_PROGRESS' ? 'IN_PROGRESS for another owner' : row.state,
+      );
+    }
+    const head = selectHead.get(o.head.stream);
+    const currentSeq = head?.seq ?? 0;
+    if (currentSeq !== o.head.seq - 1) {
+      throw chainConflict(o.head.stream, o.head.seq - 1, currentSeq);
+    }
+    const { receipt, request, messageId } = o.stored;
+    if (row) markCompleted.run(o.expiresAt, receipt, request, messageId, key);
+    else insertCompleted.run(key, o.expiresAt, receipt, request, messageId);
+    upsertHead.run(o.head.stream, o.head.seq, o.head.hash);
+  });
+
+  let closed = false;
+  const guard = <T>(what: string, fn: () => T): Promise<T> => {
+    try {
+      if (closed) throw storeError('the nonce store is closed');
+      return Promise.resolve(fn());
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === 'NONCE_CONFLICT' || code === 'CHAIN_CONFLICT' || code === 'STORE_FAILED') {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      return Promise.reject(
+        storeError(
+          `${what} failed on the embedded nonce store`,
+          {
+            code: typeof code === 'string' ? code : 'SQLITE_ERROR',
+            retryable: code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED',
+          },
+          err,
+        ),
+      );
+    }
+  };
+
+  return {
+    claim: (key, o) => guard('claim', () => claimTx.immediate(key, o)),
+    complete: (key, o) => {
+      if (!Number.isInteger(o.head.seq) || o.head.seq < 1) {
+        return Promise.reject(storeError('head.seq must be an integer ≥ 1', { seq: o.head.seq }));
+      }
+      return guard('complete', () => completeTx.immediate(key, o));
+    },
+    get: (key) =>
+      guard('get', () => {
+        const row = select.get(key);
+        return row ? toRecord(row) : undefined;
+      }),
+    head: (stream): Promise<ChainHead> =>
+      guard('head', () => {
+        const row = selectHead.get(stream);
+        return { stream, seq: row?.seq ?? 0, hash: row?.hash ?? GENESIS_PREV };
+      }),
+    purgeExpired(now = clock.now()) {
+      if (closed) throw storeError('the nonce store is closed');
+      return purge.run(now).changes;
+    },
+    close() {
+      if (!closed) {
+        closed = true;
+        db.close();
+      }
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,313 @@
+// The NonceStore contract, written once and run against every adapter (SQLite in the unit
+// project, DynamoDB on moto in the integration project). Keys and streams are unique per test,
+// so adapters may share one table or file across tests.
+import { randomUUID } from 'node:crypto';
+import { GENESIS_PREV } from '@countersign/contracts';
+import { describe, expect, it } from 'vitest';
+import type { ChainHead, NonceStore, StoredReceipt } from '../ports.ts';
+
+export interface NonceStoreHarness {
+  readonly store: NonceStore;
+  /** Closes the store and opens a new one on the same data (omit if not meaningful). */
+  reopen?(): Promise<NonceStore>;
+}
+
+const T0 = 1_800_000_000_000;
+const LEASE = 30_000;
+const EXPIRES = T0 + 330_000;
+const HASH = (c: string) => c.repeat(43).slice(0, 43);
+
+const stored = (n: string, request: string | null = `req.${n}.sig`): StoredReceipt => ({
+  receipt: `rcpt.${n}.sig`,
+  request,
+  messageId: `msg-${n}`,
+});
+const claimOpts = (owner: string, now = T0) => ({
+  expiresAt: EXPIRES,
+  leaseMs: LEASE,
+  owner,
+  now,
+});
+const head = (stream: string, seq: number, c = 'h'): ChainHead => ({
+  stream,
+  seq,
+  hash: HASH(c),
+});
+
+export function describeNonceStoreContract(
+  name: string,
+  setup: () => Promise<NonceStoreHarness>,
+): void {
+  describe(`NonceStore contract: ${name}`, () => {
+    const key = () => `iss-1#${randomUUID().replace(/-/g, '').slice(0, 22)}`;
+    const stream = () => `gw-${randomUUID().slice(0, 8)}/0`;
+
+    it('claims a fresh key, and get shows it IN_PROGRESS with its lease', async () => {
+      const { store } = await setup();
+      const k = key();
+      expect(await store.claim(k, claimOpts('A'))).toEqual({ claimed: true, takeover: false });
+      expect(await store.get(k)).toEqual({
+        key: k,
+        state: 'IN_PROGRESS',
+        owner: 'A',
+        leaseUntil: T0 + LEASE,
+        expiresAt: EXPIRES,
+        attempts: 1,
+      });
+    });
+
+    it('a second claim while the lease is live sees IN_PROGRESS and does not change it', async () => {
+      const { store } = await setup();
+      const k = key();
+      await store.claim(k, claimOpts('A'));
+      const second = await store.claim(k, claimOpts('B', T0 + LEASE - 1));
+      expect(second).toEqual({
+        claimed: false,
+        existing: expect.objectContaining({
+          state: 'IN_PROGRESS',
+          owner: 'A',
+          attempts: 1,
+        }) as unknown,
+      });
+      expect(await store.get(k)).toMatchObject({ owner: 'A', attempts: 1 });
+    });
+
+    it('takes over an expired lease, counting attempts, and reports the previous holder', async () => {
+      const { store } = await setup();
+      const k = key();
+      await store.claim(k, claimOpts('A'));
+      const takeover = await store.claim(k, claimOpts('B', T0 + LEASE));
+      expect(takeover).toEqual({
+        claimed: true,
+        takeover: true,
+        previous: expect.objectContaining({
+          state: 'IN_PROGRESS',
+          owner: 'A',
+          attempts: 1,
+        }) as unknown,
+      });
+      expect(await store.get(k)).toMatchObject({
+        state: 'IN_PROGRESS',
+        owner: 'B',
+        attempts: 2,
+        leaseUntil: T0 + 2 * LEASE,
+      });
+      // B's lease is live now: C gets nothing.
+      expect(await store.claim(k, claimOpts('C', T0 + LEASE + 1))).toMatchObject({
+        claimed: false,
+      });
+      // ...and A, whose lease ran out, can no longer complete.
+      const s = stream();
+      await expect(
+        store.complete(k, {
+          owner: 'A',
+          stored: stored('a'),
+          head: head(s, 1),
+          expiresAt: EXPIRES,
+        }),
+      ).rejects.toMatchObject({ code: 'NONCE_CONFLICT' });
+      expect((await store.head(s)).seq).toBe(0);
+    });
+
+    it('completes with the receipt and advances the stream head in one write', async () => {
+      const { store } = await setup();
+      const s = stream();
+      expect(await store.head(s)).toEqual({ stream: s, seq: 0, hash: GENESIS_PREV });
+      const k1 = key();
+      const k2 = key();
+      await store.claim(k1, claimOpts('A'));
+      await store.claim(k2, claimOpts('A'));
+      await store.complete(k1, {
+        owner: 'A',
+        stored: stored('1'),
+        head: head(s, 1, 'a'),
+        expiresAt: EXPIRES + 1000,
+      });
+      expect(await store.head(s)).toEqual(head(s, 1, 'a'));
+      expect(await store.get(k1)).toEqual({
+        key: k1,
+        state: 'COMPLETED',
+        expiresAt: EXPIRES + 1000,
+        stored: stored('1'),
+      });
+      await store.complete(k2, {
+        owner: 'A',
+        stored: stored('2', null),
+        head: head(s, 2, 'b'),
+        expiresAt: EXPIRES,
+      });
+      expect(await store.head(s)).toEqual(head(s, 2, 'b'));
+      expect(await store.get(k2)).toMatchObject({ stored: stored('2', null) });
+    });
+
+    it('CHAIN_CONFLICT when the head is not at seq - 1, and nothing is written', async () => {
+      const { store } = await setup();
+      const s = stream();
+      const k0 = key();
+      await store.complete(k0, {
+        owner: 'A',
+        stored: stored('0'),
+        head: head(s, 1, 'a'),
+        expiresAt: EXPIRES,
+      });
+      const k = key();
+      await store.claim(k, claimOpts('A'));
+      for (const seq of [1, 3]) {
+        await expect(
+          store.complete(k, {
+            owner: 'A',
+            stored: stored('x'),
+            head: head(s, seq, 'z'),
+            expiresAt: EXPIRES,
+          }),
+        ).rejects.toMatchObject({
+          code: 'CHAIN_CONFLICT',
+          details: { stream: s, expectedSeq: seq - 1, actualSeq: 1 },
+        });
+      }
+      expect(await store.head(s)).toEqual(head(s, 1, 'a'));
+      expect(await store.get(k)).toMatchObject({ state: 'IN_PROGRESS', owner: 'A' });
+      // A fresh key that fails on the chain is not created either.
+      const fresh = key();
+      await expect(
+        store.complete(fresh, {
+          owner: 'A',
+          stored: stored('f'),
+          head: head(s, 5),
+          expiresAt: EXPIRES,
+        }),
+      ).rejects.toMatchObject({ code: 'CHAIN_CONFLICT' });
+      expect(await store.get(fresh)).toBeUndefined();
+    });
+
+    it('a later claim of a completed key returns the stored receipt', async () => {
+      const { store } = await setup();
+      const k = key();
+      await store.claim(k, claimOpts('A'));
+      await store.complete(k, {
+        owner: 'A',
+        stored: stored('r'),
+        head: head(stream(), 1),
+        expiresAt: EXPIRES,
+      });
+      // Even long after every lease: COMPLETED is final.
+      expect(await store.claim(k, claimOpts('B', T0 + 10 * LEASE))).toEqual({
+        claimed: false,
+        existing: { key: k, state: 'COMPLETED', expiresAt: EXPIRES, stored: stored('r') },
+      });
+    });
+
+    it('completes a never-claimed key directly, once', async () => {
+      const { store } = await setup();
+      const k = `msg#${randomUUID()}`;
+      const s = stream();
+      await store.complete(k, {
+        owner: 'gw-1',
+        stored: stored('rej', null),
+        head: head(s, 1),
+        expiresAt: EXPIRES,
+      });
+      expect(await store.get(k)).toMatchObject({ state: 'COMPLETED', stored: stored('rej', null) });
+      await expect(
+        store.complete(k, {
+          owner: 'gw-1',
+          stored: stored('rej2', null),
+          head: head(s, 2),
+          expiresAt: EXPIRES,
+        }),
+      ).rejects.toMatchObject({ code: 'NONCE_CONFLICT', details: { state: 'COMPLETED' } });
+      expect((await store.head(s)).seq).toBe(1);
+      expect(await store.get(k)).toMatchObject({ stored: stored('rej', null) });
+    });
+
+    it('NONCE_CONFLICT for another owner, and nothing is written', async () => {
+      const { store } = await setup();
+      const k = key();
+      const s = stream();
+      await store.claim(k, claimOpts('A'));
+      await expect(
+        store.complete(k, {
+          owner: 'B',
+          stored: stored('b'),
+          head: head(s, 1),
+          expiresAt: EXPIRES,
+        }),
+      ).rejects.toMatchObject({ code: 'NONCE_CONFLICT' });
+      expect(await store.head(s)).toEqual({ stream: s, seq: 0, hash: GENESIS_PREV });
+      expect(await store.get(k)).toMatchObject({ state: 'IN_PROGRESS', owner: 'A' });
+    });
+
+    it('get of an unknown key is undefined', async () => {
+      const { store } = await setup();
+      expect(await store.get(key())).toBeUndefined();
+    });
+
+    it('concurrent claims of one key: exactly one wins', async () => {
+      const { store } = await setup();
+      const k = key();
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => store.claim(k, claimOpts(`w${i}`))),
+      );
+      expect(results.filter((r) => r.claimed)).toHaveLength(1);
+      const winner = results.findIndex((r) => r.claimed);
+      for (const r of results) {
+        if (!r.claimed) expect(r.existing).toMatchObject({ owner: `w${winner}` });
+      }
+    });
+
+    it('concurrent takeovers of one expired lease: exactly one wins', async () => {
+      const { store } = await setup();
+      const k = key();
+      await store.claim(k, claimOpts('A'));
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => store.claim(k, claimOpts(`t${i}`, T0 + LEASE))),
+      );
+      expect(results.filter((r) => r.claimed && r.takeover)).toHaveLength(1);
+      expect(await store.get(k)).toMatchObject({ attempts: 2 });
+    });
+
+    it('concurrent completes on one stream: exactly one advances each seq', async () => {
+      const { store } = await setup();
+      const s = stream();
+      const keys = Array.from({ length: 5 }, key);
+      for (const k of keys) await store.claim(k, claimOpts('A'));
+      const settled = await Promise.allSettled(
+        keys.map((k, i) =>
+          store.complete(k, {
+            owner: 'A',
+            stored: stored(String(i)),
+            head: head(s, 1, String(i)),
+            expiresAt: EXPIRES,
+          }),
+        ),
+      );
+      expect(settled.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of settled) {
+        if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'CHAIN_CONFLICT' });
+      }
+      expect((await store.head(s)).seq).toBe(1);
+    });
+
+    it('survives a reopen', async () => {
+      const harness = await setup();
+      if (!harness.reopen) return;
+      const k = key();
+      const done = key();
+      const s = stream();
+      await harness.store.claim(k, claimOpts('A'));
+      await harness.store.complete(done, {
+        owner: 'A',
+        stored: stored('d'),
+        head: head(s, 1, 'd'),
+        expiresAt: EXPIRES,
+      });
+      const again = await harness.reopen();
+      expect(await again.get(k)).toMatchObject({ state: 'IN_PROGRESS', owner: 'A' });
+      expect(await again.claim(done, claimOpts('B'))).toMatchObject({
+        claimed: false,
+        existing: { state: 'COMPLETED', stored: stored('d') },
+      });
+      expect(await again.head(s)).toEqual(head(s, 1, 'd'));
+    });
+  });
+}
