@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { Command } from 'commander';
+import { ConfigError } from '@countersign/contracts';
+import type { RunGatewayOptions, WorkerCounters } from '@countersign/exchange-gateway';
+import { gatewayCommand, gatewayEnv, register } from './gateway.ts';
+
+const counters: WorkerCounters = {
+  received: 3,
+  deleted: 3,
+  left: 0,
+  failed: 0,
+  skipped: 0,
+  republished: 0,
+  heartbeats: 0,
+  receiveErrors: 0,
+  deleteErrors: 0,
+  reconciled: 0,
+  outcomes: { EXECUTED: 2, REJECTED: 1, FAILED: 0, UNKNOWN: 0 },
+};
+
+describe('countersign gateway', () => {
+  it('flags override env', () => {
+    expect(
+      gatewayEnv({ COUNTERSIGN_CONCURRENCY: '2', X: 'y' }, { concurrency: '8', partitions: '4' }),
+    ).toEqual({
+      COUNTERSIGN_CONCURRENCY: '8',
+      COUNTERSIGN_PARTITIONS: '4',
+      X: 'y',
+    });
+  });
+
+  it('runs the worker through commander and prints the counters', async () => {
+    let seen: RunGatewayOptions | undefined;
+    let err = '';
+    const program = new Command().exitOverride();
+    register(program, {
+      env: { COUNTERSIGN_GATEWAY_ID: 'g1' },
+      stderr: { write: (t: string) => (err += t) },
+      run: (o) => {
+        seen = o;
+        return Promise.resolve(counters);
+      },
+    });
+    await program.parseAsync(['node', 'countersign', 'gateway', '--concurrency', '3']);
+    expect(seen?.env).toMatchObject({ COUNTERSIGN_GATEWAY_ID: 'g1', COUNTERSIGN_CONCURRENCY: '3' });
+    expect(err).toContain('2 executed, 1 rejected');
+    expect(process.exitCode).toBe(0);
+    process.exitCode = 0;
+  });
+
+  it('bad configuration exits 2 with the message', async () => {
+    let err = '';
+    const code = await gatewayCommand(
+      {},
+      {
+        env: {},
+        stderr: { write: (t: string) => (err += t) },
+        run: () =>
+          Promise.reject(
+            new ConfigError([{ path: 'COUNTERSIGN_CONCURRENCY', message: 'must be positive' }]),
+          ),
+      },
+    );
+    expect(code).toBe(2);
+    expect(err).toContain('COUNTERSIGN_CONCURRENCY: must be positive');
+  });
+});

@@ -1,0 +1,60 @@
+// Composition root of the long-running gateway worker (`npm start`, `countersign gateway`).
+// Reads env, wires adapters, runs until SIGTERM/SIGINT, then finishes in-flight messages.
+import { pathToFileURL } from 'node:url';
+import { loadConfig } from '@countersign/contracts';
+import { createWorker, type WorkerCounters } from './worker.ts';
+import { createGatewayFromConfig } from './wiring.ts';
+
+export interface RunGatewayOptions {
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Stop when aborted; by default SIGTERM and SIGINT stop the worker. */
+  readonly signal?: AbortSignal;
+}
+
+export async function runGateway(options: RunGatewayOptions = {}): Promise<WorkerCounters> {
+  const config = loadConfig(options.env ?? process.env, 'gateway');
+  const gw = await createGatewayFromConfig(config);
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    gw.logger.info({ signal: sig }, 'stopping: finishing in-flight messages');
+    stop.abort();
+  };
+  options.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  const worker = createWorker({
+    queue: gw.queue,
+    processor: gw.processor,
+    concurrency: config.gateway.concurrency,
+    visibilityTimeoutSec: config.queue.visibilityTimeoutSec,
+    waitMs: config.mode === 'aws' ? 20_000 : 1000,
+    signal: stop.signal,
+    logger: gw.logger,
+  });
+  gw.logger.info(
+    {
+      gatewayId: config.gateway.id,
+      mode: config.mode,
+      kid: gw.signer.kid,
+      partitions: config.gateway.partitions,
+    },
+    'gateway started',
+  );
+  try {
+    await worker.run();
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await gw.close();
+    gw.logger.info({ counters: worker.counters() }, 'gateway stopped');
+  }
+  return worker.counters();
+}
+
+// Run directly: `tsx services/exchange-gateway/src/main.ts`.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  runGateway().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

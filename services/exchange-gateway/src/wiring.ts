@@ -1,0 +1,286 @@
+// Builds a gateway from configuration: the only difference between the embedded and the AWS
+// runtime is which adapters get wired here. Callers (main.ts, lambda.ts, the CLI, tests) pass
+// the config and may override any adapter. AWS clients honour AWS_ENDPOINT_URL by themselves.
+import { existsSync } from 'node:fs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import pino from 'pino';
+import {
+  EmbeddedKeyNames,
+  embeddedPaths,
+  MAX_LIFETIME_SEC,
+  systemClock,
+  TokenTypes,
+} from '@countersign/contracts';
+import type { Clock, CountersignConfig } from '@countersign/contracts';
+import { createDynamoNonceStore, createSqliteNonceStore } from '@countersign/replay-guard';
+import type { NonceStore } from '@countersign/replay-guard';
+import { createKmsSigner, ensureLocalSigner, keyFilePaths } from '@countersign/signing';
+import type { Signer } from '@countersign/signing';
+import {
+  createEventBridgeBus,
+  createSqliteEventBus,
+  createSqliteQueue,
+  createSqsQueue,
+} from '@countersign/transport';
+import type { EventBus, Queue } from '@countersign/transport';
+import {
+  combineKeys,
+  createVerifier,
+  jwksFile,
+  kmsPublicKeys,
+  staticKeys,
+} from '@countersign/verifier';
+import type { KeyResolver } from '@countersign/verifier';
+import { createChainWriter } from './chain.ts';
+import { createCheckpointer, createFileCheckpointStore } from './checkpoints.ts';
+import { GatewayError } from './errors.ts';
+import { createPaperExchange } from './paper-exchange.ts';
+import { createProcessor, newOwnerId, type Processor, type RequestVerifier } from './pipeline.ts';
+import { createAuthorizer } from './policy.ts';
+import type { CheckpointStore, Exchange, Logger } from './ports.ts';
+import type { RetryOptions } from './retry.ts';
+
+export interface GatewayClients {
+  readonly kms?: KMSClient;
+  readonly sqs?: SQSClient;
+  readonly eventBridge?: EventBridgeClient;
+  readonly dynamodb?: DynamoDBClient;
+}
+
+/** Everything is optional: what is not given is built from the config. */
+export interface GatewayOverrides {
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly signer?: Signer;
+  readonly queue?: Queue;
+  readonly bus?: EventBus;
+  readonly nonceStore?: NonceStore;
+  readonly exchange?: Exchange;
+  /** null: no checkpoints. */
+  readonly checkpointStore?: CheckpointStore | null;
+  readonly verifier?: RequestVerifier;
+  /** Extra trusted keys (each bound to its issuer by the resolver). */
+  readonly keys?: KeyResolver;
+  readonly clients?: GatewayClients;
+  readonly owner?: string;
+  readonly leaseMs?: number;
+  readonly exchangeTimeoutMs?: number;
+  readonly reconcileDelaySec?: number;
+  readonly receiptRetentionSec?: number;
+  readonly signRetry?: RetryOptions;
+}
+
+export interface Gateway {
+  readonly config: CountersignConfig;
+  readonly processor: Processor;
+  readonly queue: Queue;
+  readonly bus: EventBus;
+  readonly nonceStore: NonceStore;
+  readonly exchange: Exchange;
+  readonly signer: Signer;
+  readonly logger: Logger;
+  readonly owner: string;
+  /** Final checkpoints, then closes what this wiring opened. */
+  close(): Promise<void>;
+}
+
+function required<T>(value: T | undefined, env: string): T {
+  if (value === undefined) {
+    throw new GatewayError('CONFIG_INVALID', `${env} is required in aws mode`, {
+      details: { env },
+    });
+  }
+  return value;
+}
+
+/** Trusted request keys: each policy's JWKS (inline or file) bound to that requester id. */
+export function policyKeys(config: CountersignConfig, clock: Clock): KeyResolver[] {
+  return config.gateway.policies.flatMap((p): KeyResolver[] => {
+    const out: KeyResolver[] = [];
+    if (p.jwks) out.push(staticKeys(p.jwks, { issuer: p.id }));
+    if (p.jwksFile) out.push(jwksFile(p.jwksFile, { issuer: p.id, clock }));
+    return out;
+  });
+}
+
+export async function createGatewayFromConfig(
+  config: CountersignConfig,
+  overrides: GatewayOverrides = {},
+): Promise<Gateway> {
+  const clock = overrides.clock ?? systemClock;
+  const logger: Logger =
+    overrides.logger ?? pino({ level: config.logLevel, base: { service: 'exchange-gateway' } });
+  const gw = config.gateway;
+  const aws = config.mode === 'aws';
+  const paths = embeddedPaths(config.dataDir);
+  const opened: { close?(): Promise<void> }[] = [];
+  const clients = {
+    kms: () => overrides.clients?.kms ?? new KMSClient({}),
+    sqs: () => overrides.clients?.sqs ?? new SQSClient({}),
+    eventBridge: () => overrides.clients?.eventBridge ?? new EventBridgeClient({}),
+    dynamodb: () => overrides.clients?.dynamodb ?? new DynamoDBClient({}),
+  };
+  const kms = aws ? clients.kms() : undefined;
+
+  const signer =
+    overrides.signer ??
+    (kms
+      ? await createKmsSigner({
+          client: kms,
+          keyId: required(gw.kmsKeyId, 'COUNTERSIGN_GATEWAY_KMS_KEY_ID'),
+          alg: gw.alg,
+        })
+      : await ensureLocalSigner(paths.keysDir, EmbeddedKeyNames.GATEWAY, gw.alg));
+
+  const queue =
+    overrides.queue ??
+    (aws
+      ? createSqsQueue({
+          client: clients.sqs(),
+          queueUrl: required(config.queue.url, 'COUNTERSIGN_QUEUE_URL'),
+          maxReceives: config.queue.maxReceives,
+        })
+      : createSqliteQueue({
+          path: paths.queueDb,
+          visibilityTimeoutSec: config.queue.visibilityTimeoutSec,
+          maxReceives: config.queue.maxReceives,
+          clock,
+        }));
+  if (!overrides.queue) opened.push(queue);
+
+  const bus =
+    overrides.bus ??
+    (aws
+      ? createEventBridgeBus({ client: clients.eventBridge(), busName: config.bus.name })
+      : createSqliteEventBus({ path: paths.busDb, clock }));
+  if (!overrides.bus) opened.push(bus);
+
+  const nonceStore =
+    overrides.nonceStore ??
+    (aws
+      ? createDynamoNonceStore({
+          client: clients.dynamodb(),
+          tableName: required(config.nonce.table, 'COUNTERSIGN_NONCE_TABLE'),
+        })
+      : createSqliteNonceStore({ path: paths.nonceDb, clock }));
+  if (!overrides.nonceStore) opened.push(nonceStore);
+
+  // PaperExchange: shared SQLite file in embedded mode. In AWS mode it is per container
+  // (/tmp), i.e. a demo only: a real exchange adapter dedups by client order id server-side.
+  const exchange =
+    overrides.exchange ??
+    createPaperExchange({ path: aws ? '/tmp/countersign-exchange.sqlite' : paths.exchangeDb });
+  if (!overrides.exchange) opened.push(exchange);
+
+  const resolvers = policyKeys(config, clock);
+  if (overrides.keys) resolvers.push(overrides.keys);
+  const issuers = new Set(config.gateway.policies.map((p) => p.id));
+  // The requester of this deployment: its KMS key (AWS) or its local JWKS file (embedded).
+  if (kms && config.requester.kmsKeyId) {
+    resolvers.push(
+      kmsPublicKeys({
+        client: kms,
+        keyIds: [config.requester.kmsKeyId],
+        issuer: config.requester.id,
+        clock,
+      }),
+    );
+    issuers.add(config.requester.id);
+  } else if (!aws) {
+    const file = keyFilePaths(paths.keysDir, EmbeddedKeyNames.REQUESTER).jwksPath;
+    if (existsSync(file)) {
+      resolvers.push(jwksFile(file, { issuer: config.requester.id, clock }));
+      issuers.add(config.requester.id);
+    }
+  }
+  const verifier: RequestVerifier =
+    overrides.verifier ??
+    createVerifier({
+      keys: combineKeys(...resolvers),
+      issuers: [...issuers],
+      audience: gw.id,
+      typ: TokenTypes.REQUEST,
+      clockSkewSec: gw.clockSkewSec,
+      maxLifetimeSec: MAX_LIFETIME_SEC,
+      maxTokenBytes: gw.maxTokenBytes,
+      clock,
+    });
+
+  const owner = overrides.owner ?? newOwnerId(gw.id);
+  const chain = createChainWriter({
+    gatewayId: gw.id,
+    nonceStore,
+    signer,
+    clock,
+    owner,
+    ...(overrides.signRetry ? { signRetry: overrides.signRetry } : {}),
+  });
+  const checkpointStore =
+    overrides.checkpointStore === undefined
+      ? aws
+        ? null // S3 (Object Lock) adapter: not built yet; the port is CheckpointStore.
+        : createFileCheckpointStore(paths.checkpointsDir)
+      : overrides.checkpointStore;
+  const checkpointer = checkpointStore
+    ? createCheckpointer({
+        gatewayId: gw.id,
+        signer,
+        store: checkpointStore,
+        every: gw.checkpointEvery,
+        clock,
+        logger,
+      })
+    : undefined;
+
+  const processor = createProcessor({
+    gatewayId: gw.id,
+    partitions: gw.partitions,
+    verifier,
+    nonceStore,
+    exchange,
+    bus,
+    chain,
+    authorizer: createAuthorizer({ policies: gw.policies, clock }),
+    clock,
+    owner,
+    maxTokenBytes: gw.maxTokenBytes,
+    maxReceives: config.queue.maxReceives,
+    clockSkewSec: gw.clockSkewSec,
+    leaseMs:
+      overrides.leaseMs ??
+      Math.max(1000, Math.floor((config.queue.visibilityTimeoutSec * 1000) / 2)),
+    ...(overrides.exchangeTimeoutMs === undefined
+      ? {}
+      : { exchangeTimeoutMs: overrides.exchangeTimeoutMs }),
+    ...(overrides.reconcileDelaySec === undefined
+      ? {}
+      : { reconcileDelaySec: overrides.reconcileDelaySec }),
+    ...(overrides.receiptRetentionSec === undefined
+      ? {}
+      : { receiptRetentionSec: overrides.receiptRetentionSec }),
+    ...(checkpointer ? { checkpointer } : {}),
+    logger,
+  });
+
+  let closed = false;
+  return {
+    config,
+    processor,
+    queue,
+    bus,
+    nonceStore,
+    exchange,
+    signer,
+    logger,
+    owner,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await processor.close();
+      for (const part of opened.reverse()) await part.close?.();
+    },
+  };
+}
