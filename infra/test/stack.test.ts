@@ -1,0 +1,400 @@
+// The resources of the stack as CloudFormation will see them: counts, queue wiring, bus,
+// archive and rule, table, functions and their event sources, alarms.
+import { CONFIG_ENV } from '@countersign/contracts';
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { KMS_THROTTLE_METRIC } from '../lib/countersign-stack.ts';
+import {
+  BUILD_TIMEOUT_MS,
+  build,
+  refsIn,
+  resourcesOfType,
+  type Built,
+} from './template-helpers.ts';
+
+const getAtt = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+
+describe('stack, default settings', () => {
+  let b: Built;
+  beforeAll(() => {
+    b = build();
+  }, BUILD_TIMEOUT_MS);
+
+  it('has exactly the expected resources', () => {
+    const counts: Record<string, number> = {
+      'AWS::KMS::Key': 2,
+      'AWS::KMS::Alias': 2,
+      'AWS::SQS::Queue': 4,
+      'AWS::SQS::QueuePolicy': 4,
+      'AWS::Events::EventBus': 1,
+      'AWS::Events::Archive': 1,
+      'AWS::Events::Rule': 1,
+      'AWS::DynamoDB::Table': 1,
+      'AWS::Logs::LogGroup': 3,
+      'AWS::IAM::Role': 3,
+      'AWS::IAM::Policy': 3,
+      'AWS::Lambda::Function': 3,
+      'AWS::Lambda::Url': 1,
+      'AWS::Lambda::EventSourceMapping': 2,
+      'AWS::CloudWatch::Alarm': 6,
+      'AWS::S3::Bucket': 0,
+      'AWS::Lambda::Permission': 0,
+    };
+    for (const [type, n] of Object.entries(counts)) b.template.resourceCountIs(type, n);
+    // Nothing unexpected (no custom resources, no log-retention helper Lambda).
+    const types = new Set(Object.values(b.json.Resources).map((r) => r.Type));
+    types.delete('AWS::CDK::Metadata');
+    expect([...types].sort()).toEqual(
+      Object.keys(counts)
+        .filter((t) => counts[t]! > 0)
+        .sort(),
+    );
+  });
+
+  it('makes the request queue FIFO with explicit dedup, SSE, a FIFO DLQ and 6x visibility', () => {
+    const dlq = b.id(b.stack.requestDeadLetterQueue);
+    b.template.hasResourceProperties('AWS::SQS::Queue', {
+      FifoQueue: true,
+      ContentBasedDeduplication: false,
+      DeduplicationScope: 'messageGroup',
+      FifoThroughputLimit: 'perMessageGroupId',
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 180,
+      ReceiveMessageWaitTimeSeconds: 20,
+      RedrivePolicy: { deadLetterTargetArn: getAtt(dlq), maxReceiveCount: 5 },
+    });
+    expect(b.json.Resources[dlq]!.Properties).toMatchObject({
+      FifoQueue: true,
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1_209_600,
+    });
+  });
+
+  it('gives the standard audit queue its own DLQ', () => {
+    const audit = b.json.Resources[b.id(b.stack.auditQueue)]!.Properties!;
+    expect(audit.FifoQueue).toBeUndefined();
+    expect(audit.RedrivePolicy).toEqual({
+      deadLetterTargetArn: getAtt(b.id(b.stack.auditDeadLetterQueue)),
+      maxReceiveCount: 5,
+    });
+    expect(audit.SqsManagedSseEnabled).toBe(true);
+  });
+
+  it('denies non-TLS access on every queue', () => {
+    const queues = resourcesOfType(b.json, 'AWS::SQS::Queue');
+    const covered = resourcesOfType(b.json, 'AWS::SQS::QueuePolicy').flatMap((id) => {
+      const p = b.json.Resources[id]!.Properties as {
+        Queues: unknown;
+        PolicyDocument: { Statement: { Effect: string; Condition?: unknown }[] };
+      };
+      const denies = p.PolicyDocument.Statement.some(
+        (s) =>
+          s.Effect === 'Deny' &&
+          JSON.stringify(s.Condition) === '{"Bool":{"aws:SecureTransport":"false"}}',
+      );
+      return denies ? refsIn(p.Queues) : [];
+    });
+    expect(covered.sort()).toEqual(queues.sort());
+  });
+
+  it('creates the bus, an archive of gateway events with 365-day retention, and the rule', () => {
+    const bus = b.id(b.stack.receipts.bus);
+    b.template.hasResourceProperties('AWS::Events::EventBus', { Name: 'countersign' });
+    b.template.hasResourceProperties('AWS::Events::Archive', {
+      SourceArn: getAtt(bus),
+      RetentionDays: 365,
+      EventPattern: { source: ['countersign.gateway'] },
+    });
+    b.template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: bus },
+      EventPattern: { source: ['countersign.gateway'], 'detail-type': ['TransactionReceipt'] },
+      State: 'ENABLED',
+      Targets: [
+        {
+          Arn: getAtt(b.id(b.stack.auditQueue)),
+          Id: Match.anyValue(),
+          DeadLetterConfig: { Arn: getAtt(b.id(b.stack.auditDeadLetterQueue)) },
+          RetryPolicy: { MaximumEventAgeInSeconds: 86_400, MaximumRetryAttempts: 185 },
+        },
+      ],
+    });
+  });
+
+  it('keys the nonce table on pk with TTL, PITR, encryption, on-demand, retained', () => {
+    b.template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: {
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+        DeletionProtectionEnabled: true,
+      },
+    });
+  });
+
+  it('creates asymmetric SIGN_VERIFY keys (P-256 by default), retained, with aliases', () => {
+    for (const key of [b.stack.requesterKeys.current, b.stack.gatewayKeys.current]) {
+      expect(b.json.Resources[b.id(key)]).toMatchObject({
+        DeletionPolicy: 'Retain',
+        Properties: { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' },
+      });
+      expect(b.json.Resources[b.id(key)]!.Properties!.EnableKeyRotation).toBeUndefined();
+    }
+    b.template.hasResourceProperties('AWS::KMS::Alias', {
+      AliasName: 'alias/countersign/requester',
+      TargetKeyId: getAtt(b.id(b.stack.requesterKeys.current)),
+    });
+    b.template.hasResourceProperties('AWS::KMS::Alias', {
+      AliasName: 'alias/countersign/gateway',
+      TargetKeyId: getAtt(b.id(b.stack.gatewayKeys.current)),
+    });
+  });
+
+  it('runs three Node 22 ESM functions with their own log groups', () => {
+    for (const f of [b.stack.requester, b.stack.gateway, b.stack.audit]) {
+      expect(b.json.Resources[b.id(f.fn)]!.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Handler: 'index.handler',
+        Architectures: ['arm64'],
+        Role: getAtt(b.id(f.role)),
+        LoggingConfig: { LogGroup: { Ref: b.id(f.logGroup) } },
+      });
+    }
+    b.template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'verifies, executes once, signs receipts',
+      Timeout: 30,
+    });
+  });
+
+  it('configures each function through the CONFIG_ENV names, with only what it needs', () => {
+    const env = (f: { fn: unknown }) =>
+      (
+        b.json.Resources[b.id(f.fn as never)]!.Properties as {
+          Environment: { Variables: Record<string, unknown> };
+        }
+      ).Environment.Variables;
+    const known = new Set<string>([
+      ...Object.keys(CONFIG_ENV),
+      // Proposed additions (see infra/README.md), plus the one CDK sets for source maps.
+      'COUNTERSIGN_CHECKPOINT_BUCKET',
+      'NODE_OPTIONS',
+    ]);
+    for (const f of [b.stack.requester, b.stack.gateway, b.stack.audit]) {
+      for (const name of Object.keys(env(f))) expect(known, name).toContain(name);
+      expect(env(f).COUNTERSIGN_MODE).toBe('aws');
+      expect(env(f).NODE_OPTIONS).toBe('--enable-source-maps');
+    }
+    const requesterKey = getAtt(b.id(b.stack.requesterKeys.current));
+    const gatewayKey = getAtt(b.id(b.stack.gatewayKeys.current));
+    expect(env(b.stack.requester)).toEqual({
+      COUNTERSIGN_MODE: 'aws',
+      COUNTERSIGN_LOG_LEVEL: 'info',
+      COUNTERSIGN_REQUESTER_ID: 'countersign-requester',
+      COUNTERSIGN_GATEWAY_ID: 'countersign-gateway',
+      COUNTERSIGN_QUEUE_URL: { Ref: b.id(b.stack.requestQueue) },
+      COUNTERSIGN_REQUESTER_KMS_KEY_ID: requesterKey,
+      COUNTERSIGN_REQUESTER_ALG: 'ES256',
+      NODE_OPTIONS: '--enable-source-maps',
+    });
+    expect(env(b.stack.gateway)).toMatchObject({
+      COUNTERSIGN_QUEUE_URL: { Ref: b.id(b.stack.requestQueue) },
+      COUNTERSIGN_NONCE_TABLE: { Ref: b.id(b.stack.nonceTable) },
+      COUNTERSIGN_EVENT_BUS: { Ref: b.id(b.stack.receipts.bus) },
+      COUNTERSIGN_PARTITIONS: '16',
+      COUNTERSIGN_VISIBILITY_TIMEOUT_SEC: '180',
+      COUNTERSIGN_MAX_RECEIVES: '5',
+      COUNTERSIGN_REQUESTER_KMS_KEY_ID: requesterKey,
+      COUNTERSIGN_GATEWAY_KMS_KEY_ID: gatewayKey,
+      COUNTERSIGN_GATEWAY_ALG: 'ES256',
+    });
+    expect(env(b.stack.gateway).COUNTERSIGN_AUDIT_QUEUE_URL).toBeUndefined();
+    expect(env(b.stack.audit)).toMatchObject({
+      COUNTERSIGN_AUDIT_QUEUE_URL: { Ref: b.id(b.stack.auditQueue) },
+      COUNTERSIGN_ARCHIVE_ARN: getAtt(b.id(b.stack.receipts.archive)),
+      COUNTERSIGN_REQUESTER_KMS_KEY_ID: requesterKey,
+      COUNTERSIGN_GATEWAY_KMS_KEY_ID: gatewayKey,
+    });
+    expect(env(b.stack.audit).COUNTERSIGN_QUEUE_URL).toBeUndefined();
+    expect(env(b.stack.audit).COUNTERSIGN_NONCE_TABLE).toBeUndefined();
+  });
+
+  it('feeds the gateway from the request queue in batches of 10 with item failures', () => {
+    b.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: b.id(b.stack.gateway.fn) },
+      EventSourceArn: getAtt(b.id(b.stack.requestQueue)),
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 16 },
+    });
+    b.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: b.id(b.stack.audit.fn) },
+      EventSourceArn: getAtt(b.id(b.stack.auditQueue)),
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+
+  it('exposes the requester through a function URL with IAM auth', () => {
+    b.template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'AWS_IAM',
+      TargetFunctionArn: getAtt(b.id(b.stack.requester.fn)),
+    });
+  });
+
+  it('alarms on both DLQs, the age of the oldest request, gateway errors and KMS', () => {
+    const alarms = resourcesOfType(b.json, 'AWS::CloudWatch::Alarm').map(
+      (id) => b.json.Resources[id]!.Properties as Record<string, unknown>,
+    );
+    const find = (metric: string, dim?: string) =>
+      alarms.filter(
+        (a) => a.MetricName === metric && (dim === undefined || refsIn(a.Dimensions).includes(dim)),
+      );
+    for (const q of [b.stack.requestDeadLetterQueue, b.stack.auditDeadLetterQueue]) {
+      expect(find('ApproximateNumberOfMessagesVisible', b.id(q))).toEqual([
+        expect.objectContaining({
+          Namespace: 'AWS/SQS',
+          Threshold: 0,
+          ComparisonOperator: 'GreaterThanThreshold',
+        }),
+      ]);
+    }
+    expect(find('ApproximateAgeOfOldestMessage', b.id(b.stack.requestQueue))).toEqual([
+      expect.objectContaining({ Threshold: 60, ComparisonOperator: 'GreaterThanThreshold' }),
+    ]);
+    expect(find('Errors', b.id(b.stack.gateway.fn))).toEqual([
+      expect.objectContaining({ Namespace: 'AWS/Lambda', Threshold: 0 }),
+    ]);
+    expect(find(KMS_THROTTLE_METRIC.metricName)).toEqual([
+      expect.objectContaining({ Namespace: 'Countersign', Threshold: 0, Statistic: 'Sum' }),
+    ]);
+    expect(find('CallCount')).toEqual([
+      expect.objectContaining({
+        Namespace: 'AWS/Usage',
+        Threshold: 300 * 60 * 0.8,
+        Dimensions: expect.arrayContaining([
+          { Name: 'Service', Value: 'KMS' },
+          { Name: 'Resource', Value: 'Sign' },
+        ]),
+      }),
+    ]);
+  });
+
+  it('outputs what a local config needs', () => {
+    for (const name of [
+      'RequesterUrl',
+      'RequestQueueUrl',
+      'AuditQueueUrl',
+      'EventBusName',
+      'ArchiveArn',
+      'NonceTableName',
+      'RequesterKeyArn',
+      'GatewayKeyArn',
+    ]) {
+      b.template.hasOutput(name, {});
+    }
+  });
+});
+
+describe('stack, settings', () => {
+  let b: Built;
+  beforeAll(() => {
+    b = build({
+      keyAdminArns: [],
+      requesterKeys: [{ version: 1, keySpec: 'RSA_2048' }],
+      gatewayKeys: [{ version: 3, keySpec: 'ECC_NIST_P384' }],
+      maxReceiveCount: 3,
+      gatewayTimeoutSec: 20,
+      gatewayMaxConcurrency: 4,
+      gatewayBatchSize: 5,
+      archiveRetentionDays: 30,
+      partitions: 4,
+      busName: 'cs-test',
+      checkpointBucket: true,
+      checkpointRetentionDays: 400,
+      tableEncryption: 'customer-managed',
+      gatewayPolicies: JSON.stringify([{ id: 'r1' }]),
+      requesterInvokerArns: ['arn:aws:iam::111122223333:role/Trader'],
+    });
+  }, BUILD_TIMEOUT_MS);
+
+  it('follows the key specs and derives the algorithms', () => {
+    b.template.hasResourceProperties('AWS::KMS::Key', { KeySpec: 'RSA_2048' });
+    b.template.hasResourceProperties('AWS::KMS::Key', {
+      KeySpec: 'ECC_NIST_P384',
+      Description: Match.stringLikeRegexp('gateway signing key v3 \\(ES384\\)'),
+    });
+    b.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          COUNTERSIGN_REQUESTER_ALG: 'RS256',
+          COUNTERSIGN_GATEWAY_ALG: 'ES384',
+          COUNTERSIGN_PARTITIONS: '4',
+          COUNTERSIGN_POLICIES: '[{"id":"r1"}]',
+        }),
+      },
+    });
+  });
+
+  it('sizes the queue and the event source from the settings', () => {
+    b.template.hasResourceProperties('AWS::SQS::Queue', {
+      FifoQueue: true,
+      VisibilityTimeout: 120,
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: 3 }),
+    });
+    b.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 5,
+      ScalingConfig: { MaximumConcurrency: 4 },
+    });
+    b.template.hasResourceProperties('AWS::Events::EventBus', { Name: 'cs-test' });
+    b.template.hasResourceProperties('AWS::Events::Archive', { RetentionDays: 30 });
+  });
+
+  it('adds an Object Lock bucket in compliance mode, TLS-only, private, versioned', () => {
+    b.template.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      Properties: {
+        ObjectLockEnabled: true,
+        ObjectLockConfiguration: {
+          ObjectLockEnabled: 'Enabled',
+          Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 400 } },
+        },
+        VersioningConfiguration: { Status: 'Enabled' },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+      },
+    });
+    b.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('encrypts the table with a rotating customer key', () => {
+    const key = b.id(b.stack.nonceTableKey!);
+    b.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: getAtt(key) },
+    });
+    expect(b.json.Resources[key]!.Properties!.EnableKeyRotation).toBe(true);
+  });
+
+  it('lets only the listed principals invoke the requester URL', () => {
+    b.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunctionUrl',
+      Principal: 'arn:aws:iam::111122223333:role/Trader',
+      FunctionUrlAuthType: 'AWS_IAM',
+    });
+  });
+});

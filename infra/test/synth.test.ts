@@ -1,0 +1,60 @@
+// The CDK CLI path a fresh clone takes: `npx cdk synth --quiet` from the repo root, no AWS
+// credentials, real esbuild bundling. Asserts the template and ESM bundles land in the output.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../lib/paths.ts';
+
+describe('npx cdk synth', () => {
+  let out: string;
+  let result: ReturnType<typeof spawnSync>;
+  beforeAll(() => {
+    out = mkdtempSync(join(tmpdir(), 'countersign-synth-'));
+    // No AWS_* variables at all: synth must not need an account, a region or credentials.
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('CDK_')),
+    );
+    result = spawnSync('npx', ['cdk', 'synth', '--quiet', '--no-notices', '--output', out], {
+      cwd: REPO_ROOT,
+      env: { ...env, CDK_DISABLE_CLI_TELEMETRY: 'true' },
+      encoding: 'utf8',
+      timeout: 150_000,
+    });
+  }, 180_000);
+  afterAll(() => {
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it('exits 0 and writes the template', () => {
+    expect(result.status, `${String(result.stderr)}`.slice(-3000)).toBe(0);
+    const template = join(out, 'Countersign.template.json');
+    expect(existsSync(template)).toBe(true);
+    const json = JSON.parse(readFileSync(template, 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    const functions = Object.values(json.Resources).filter(
+      (r) => r.Type === 'AWS::Lambda::Function',
+    );
+    expect(functions).toHaveLength(3);
+    // cdk-nag ran as a validation plugin and passed (a violation fails the synth above).
+    expect(existsSync(join(out, 'validation-report.json'))).toBe(true);
+  });
+
+  it('bundles each handler as an ESM .mjs with a require shim', () => {
+    const assets = readdirSync(out).filter((d) => d.startsWith('asset.'));
+    expect(assets).toHaveLength(3);
+    for (const dir of assets) {
+      const files = readdirSync(join(out, dir));
+      expect(files).toContain('index.mjs');
+      expect(files).toContain('index.mjs.map');
+      const code = readFileSync(join(out, dir, 'index.mjs'), 'utf8');
+      expect(code.startsWith('import { createRequire as __countersignCreateRequire }')).toBe(true);
+      expect(code).toMatch(/export\s*\{[^}]*\bhandler\b[^}]*\}/);
+      // The AWS SDK is the runtime's; nothing else is left as a bare import.
+      const bare = [...code.matchAll(/\bfrom\s*"([^"./][^"]*)"/g)].map((m) => m[1]!);
+      expect(bare.filter((m) => !m.startsWith('@aws-sdk/') && !m.startsWith('node:'))).toEqual([]);
+    }
+  });
+});
