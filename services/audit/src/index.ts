@@ -18,3 +18,21 @@ export type {
   EmitOptions,
   EmittedReceipt,
 } from './synthetic-gateway.ts';
+export {
+  replayEmbeddedArchive,
+  runEmbeddedLive,
+  runSqsLive,
+  replayEventBridgeArchive,
+  auditQueueMessage,
+} from './sources.ts';
+export type {
+  AuditStateStore,
+  ProgressListener,
+  ArchiveReplayOptions,
+  EmbeddedLiveOptions,
+  SqsLiveOptions,
+  EventBridgeReplayOptions,
+} from './sources.ts';
+export { jsonFileAuditState } from './state-file.ts';
+export { createAuditFromConfig } from './wiring.ts';
+export type { AuditOverrides, AuditRuntime, ReplayRequest, LiveRequest } from './wiring.ts';

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { KMSClient } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import {
   ConfigError,
@@ -30,7 +30,9 @@ import {
   staticKeys,
   type KeyResolver,
 } from '@countersign/verifier';
+import { readJwksFile } from '@countersign/signing';
 import { createAuditor, type Auditor, type AuditorOptions } from './auditor.ts';
+import { AuditError } from './errors.ts';
 import { directoryCheckpoints } from './checkpoint-directory.ts';
 import type { CheckpointSource, FindingListener, TokenVerifiers } from './ports.ts';
 import {
@@ -186,6 +188,29 @@ export function createAuditFromConfig(
   const newAuditor = (options: Partial<AuditorOptions> = {}): Auditor =>
     createAuditor({ verifiers, clockSkewSec: config.gateway.clockSkewSec, clock, ...options });
 
+  /**
+   * Fail fast when a trusted key cannot be loaded: otherwise every receipt would be reported as
+   * a bad signature (unknown kid), which reads like tampering but is a setup problem.
+   */
+  async function preflight(): Promise<void> {
+    if (overrides.verifiers) return;
+    try {
+      if (aws) {
+        await kms!.send(new GetPublicKeyCommand({ KeyId: config.gateway.kmsKeyId }));
+      } else {
+        for (const name of [EmbeddedKeyNames.GATEWAY, EmbeddedKeyNames.REQUESTER]) {
+          await readJwksFile(join(paths.keysDir, `${name}.jwks.json`));
+        }
+      }
+    } catch (cause) {
+      throw new AuditError(
+        'KEY_UNAVAILABLE',
+        `cannot load the trusted public keys: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+  }
+
   async function loadCheckpoints(auditor: Auditor): Promise<void> {
     for (const c of await checkpoints.list()) await auditor.addCheckpoint(c.token);
   }
@@ -196,6 +221,7 @@ export function createAuditFromConfig(
     createAuditor: newAuditor,
 
     async replay(request) {
+      await preflight();
       const auditor = newAuditor({
         window: { checkpointsUntil: Math.floor(request.to / 1000) },
         ...(request.gateway ? { gateway: request.gateway } : {}),
@@ -245,6 +271,7 @@ export function createAuditFromConfig(
     },
 
     async live(request) {
+      await preflight();
       const state = overrides.state ?? jsonFileAuditState(join(paths.root, 'audit-heads.json'));
       const starts = await state.load();
       const auditor = newAuditor({

@@ -1,0 +1,290 @@
+// `countersign audit live|replay`: the audit service from the command line.
+// Exit codes (usable from cron or CI): 0 clean, 3 integrity findings, 2 bad arguments or
+// configuration, 1 when the audit itself could not run (unreadable archive, failed replay).
+import { writeFile } from 'node:fs/promises';
+import { Command, type CommanderError } from 'commander';
+import cliProgress from 'cli-progress';
+import {
+  ConfigError,
+  isCountersignError,
+  loadConfig,
+  type AuditReport,
+  type CountersignConfig,
+} from '@countersign/contracts';
+import {
+  createAuditFromConfig,
+  formatFinding,
+  renderHtml,
+  renderText,
+  type AuditRuntime,
+} from '@countersign/audit';
+
+export const AuditExitCodes = { CLEAN: 0, FAILED: 1, BAD_ARGUMENTS: 2, FINDINGS: 3 } as const;
+export type AuditExitCode = (typeof AuditExitCodes)[keyof typeof AuditExitCodes];
+
+export const ReportFormats = ['text', 'json', 'html'] as const;
+export type ReportFormat = (typeof ReportFormats)[number];
+
+interface Output {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+}
+
+export interface AuditCommandIO {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdout: Output;
+  readonly stderr: Output;
+  /** Builds the runtime from validated config (tests inject adapters here). */
+  readonly createRuntime: (config: CountersignConfig) => AuditRuntime;
+  readonly writeFile: (path: string, data: string) => Promise<void>;
+}
+
+export interface ReplayCliOptions {
+  readonly from?: string;
+  readonly to?: string;
+  readonly gateway?: string;
+  readonly format?: string;
+  readonly out?: string;
+}
+
+export interface LiveCliOptions {
+  readonly format?: string;
+}
+
+function defaultIO(): AuditCommandIO {
+  return {
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    createRuntime: (config) => createAuditFromConfig(config),
+    writeFile: (path, data) => writeFile(path, data, 'utf8'),
+  };
+}
+
+const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+function parseInstant(value: string | undefined, name: string): Checked<number> {
+  if (value === undefined) {
+    return { ok: false, problem: `--${name} is required (ISO 8601, e.g. 2026-11-25T00:00:00Z)` };
+  }
+  const ms = Date.parse(value);
+  if (!ISO.test(value) || Number.isNaN(ms)) {
+    return {
+      ok: false,
+      problem: `--${name} must be an ISO 8601 date or time, got "${value.slice(0, 40)}"`,
+    };
+  }
+  return { ok: true, value: ms };
+}
+
+type Checked<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
+
+function parseFormat(value: string | undefined): Checked<ReportFormat> {
+  const f = value ?? 'text';
+  const known = ReportFormats.find((x) => x === f);
+  return known
+    ? { ok: true, value: known }
+    : {
+        ok: false,
+        problem: `--format must be one of ${ReportFormats.join(', ')}, got "${f.slice(0, 20)}"`,
+      };
+}
+
+export function renderReport(report: AuditReport, format: ReportFormat): string {
+  if (format === 'json') return `${JSON.stringify(report, null, 2)}\n`;
+  if (format === 'html') return renderHtml(report);
+  return renderText(report);
+}
+
+function loadAuditConfig(io: AuditCommandIO): CountersignConfig | number {
+  try {
+    return loadConfig(io.env, 'audit');
+  } catch (err) {
+    if (err instanceof ConfigError || (isCountersignError(err) && err.code === 'CONFIG_INVALID')) {
+      const issues = (err as ConfigError).issues ?? [];
+      for (const i of issues) io.stderr.write(`countersign audit: ${i.path}: ${i.message}\n`);
+      if (issues.length === 0) io.stderr.write(`countersign audit: ${(err as Error).message}\n`);
+      return AuditExitCodes.BAD_ARGUMENTS;
+    }
+    throw err;
+  }
+}
+
+function failure(io: AuditCommandIO, err: unknown): AuditExitCode {
+  if (err instanceof ConfigError) {
+    for (const i of err.issues) io.stderr.write(`countersign audit: ${i.path}: ${i.message}\n`);
+    return AuditExitCodes.BAD_ARGUMENTS;
+  }
+  const code = isCountersignError(err) ? `${err.code}: ` : '';
+  io.stderr.write(
+    `countersign audit: ${code}${err instanceof Error ? err.message : String(err)}\n`,
+  );
+  return AuditExitCodes.FAILED;
+}
+
+function exitFor(report: AuditReport, runtime: AuditRuntime): AuditExitCode {
+  return report.clean || !runtime.failOnFindings ? AuditExitCodes.CLEAN : AuditExitCodes.FINDINGS;
+}
+
+/** `countersign audit replay`: returns the exit code. */
+export async function auditReplayCommand(
+  options: ReplayCliOptions,
+  io: AuditCommandIO = defaultIO(),
+  signal?: AbortSignal,
+): Promise<AuditExitCode> {
+  const from = parseInstant(options.from, 'from');
+  const to = parseInstant(options.to, 'to');
+  const format = parseFormat(options.format);
+  const problems: string[] = [];
+  for (const c of [from, to, format]) if (!c.ok) problems.push(c.problem);
+  if (from.ok && to.ok && from.value >= to.value) problems.push('--from must be before --to');
+  if (options.gateway !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(options.gateway)) {
+    problems.push('--gateway must match [A-Za-z0-9._:-]{1,64}');
+  }
+  if (problems.length > 0 || !from.ok || !to.ok || !format.ok) {
+    for (const p of problems) io.stderr.write(`countersign audit replay: ${p}\n`);
+    return AuditExitCodes.BAD_ARGUMENTS;
+  }
+  const config = loadAuditConfig(io);
+  if (typeof config === 'number') return AuditExitCodes.BAD_ARGUMENTS;
+
+  let runtime: AuditRuntime;
+  try {
+    runtime = io.createRuntime(config);
+  } catch (err) {
+    return failure(io, err);
+  }
+  // A progress bar only for a human watching a terminal; never in pipes, files or CI logs.
+  const bar = io.stderr.isTTY
+    ? new cliProgress.SingleBar(
+        {
+          format: 'audit replay {value} events | {findings} findings | {duration_formatted}',
+          stream: io.stderr as NodeJS.WritableStream,
+          hideCursor: true,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  let findings = 0;
+  bar?.start(Number.MAX_SAFE_INTEGER, 0, { findings });
+  try {
+    const report = await runtime.replay({
+      from: from.value,
+      to: to.value,
+      ...(options.gateway ? { gateway: options.gateway } : {}),
+      onFinding: () => void findings++,
+      onProgress: (n) => bar?.update(n, { findings }),
+      ...(signal ? { signal } : {}),
+    });
+    bar?.stop();
+    const text = renderReport(report, format.value);
+    if (options.out) await io.writeFile(options.out, text);
+    else io.stdout.write(text);
+    if (options.out) {
+      io.stderr.write(
+        `countersign audit: ${report.clean ? 'clean' : `${report.findings.length + report.findingsOmitted} findings`}, report written to ${options.out}\n`,
+      );
+    }
+    return exitFor(report, runtime);
+  } catch (err) {
+    bar?.stop();
+    return failure(io, err);
+  } finally {
+    await runtime.close();
+  }
+}
+
+/** `countersign audit live`: runs until the signal aborts (SIGINT/SIGTERM), then summarizes. */
+export async function auditLiveCommand(
+  options: LiveCliOptions,
+  signal: AbortSignal,
+  io: AuditCommandIO = defaultIO(),
+): Promise<AuditExitCode> {
+  const format = parseFormat(options.format);
+  if (!format.ok) {
+    io.stderr.write(`countersign audit live: ${format.problem}\n`);
+    return AuditExitCodes.BAD_ARGUMENTS;
+  }
+  const config = loadAuditConfig(io);
+  if (typeof config === 'number') return AuditExitCodes.BAD_ARGUMENTS;
+  let runtime: AuditRuntime;
+  try {
+    runtime = io.createRuntime(config);
+  } catch (err) {
+    return failure(io, err);
+  }
+  io.stderr.write(`countersign audit: live (${config.mode}), stop with Ctrl-C\n`);
+  try {
+    const report = await runtime.live({
+      signal,
+      onFinding: (f) => io.stdout.write(`${formatFinding(f)}\n`),
+    });
+    io.stdout.write(renderReport(report, format.value));
+    return exitFor(report, runtime);
+  } catch (err) {
+    return failure(io, err);
+  } finally {
+    await runtime.close();
+  }
+}
+
+/** Bad arguments from commander itself (unknown option, missing value) exit 2, help exits 0. */
+function exitTwoOnUsageError(err: CommanderError): never {
+  process.exit(err.exitCode === 0 ? 0 : AuditExitCodes.BAD_ARGUMENTS);
+}
+
+export function register(program: Command, io?: Partial<AuditCommandIO>): void {
+  const resolved = (): AuditCommandIO => ({ ...defaultIO(), ...io });
+  const audit = program
+    .command('audit')
+    .description('verify every receipt and the request inside, check the chains, report');
+
+  audit
+    .command('replay')
+    .description('audit a time range of the archive (embedded SQLite, or EventBridge in aws mode)')
+    .option('--from <iso>', 'start of the range (ISO 8601, inclusive)')
+    .option('--to <iso>', 'end of the range (ISO 8601, exclusive)')
+    .option('--gateway <id>', 'only this gateway')
+    .option('--format <format>', 'text | json | html', 'text')
+    .option('--out <file>', 'write the report here instead of stdout')
+    .exitOverride(exitTwoOnUsageError)
+    .action(async (opts: ReplayCliOptions) => {
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        process.exitCode = await auditReplayCommand(opts, resolved(), controller.signal);
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    });
+
+  audit
+    .command('live')
+    .description('audit receipts as they arrive until SIGINT/SIGTERM, then print the summary')
+    .option('--format <format>', 'summary format: text | json | html', 'text')
+    .exitOverride(exitTwoOnUsageError)
+    .action(async (opts: LiveCliOptions) => {
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        process.exitCode = await auditLiveCommand(opts, controller.signal, resolved());
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    });
+}
+
+/** For tests: a program with only the audit commands. */
+export function createAuditProgram(io?: Partial<AuditCommandIO>): Command {
+  const program = new Command('countersign');
+  register(program, io);
+  return program;
+}
