@@ -1,9 +1,9 @@
 // The CDK CLI path a fresh clone takes: `npx cdk synth --quiet` from the repo root, no AWS
 // credentials, real esbuild bundling. Asserts the template and ESM bundles land in the output.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../lib/paths.ts';
 
@@ -11,7 +11,10 @@ describe('npx cdk synth', () => {
   let out: string;
   let result: ReturnType<typeof spawnSync>;
   beforeAll(() => {
-    out = mkdtempSync(join(tmpdir(), 'countersign-synth-'));
+    // Inside the repo (infra/cdk.out is git-ignored) so the bundles can resolve the AWS SDK
+    // from node_modules when the last test imports them, as the Lambda runtime provides it.
+    mkdirSync(join(REPO_ROOT, 'infra', 'cdk.out'), { recursive: true });
+    out = mkdtempSync(join(REPO_ROOT, 'infra', 'cdk.out', 'test-synth-'));
     // No AWS_* variables at all: synth must not need an account, a region or credentials.
     const env = Object.fromEntries(
       Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('CDK_')),
@@ -55,6 +58,15 @@ describe('npx cdk synth', () => {
       // The AWS SDK is the runtime's; nothing else is left as a bare import.
       const bare = [...code.matchAll(/\bfrom\s*"([^"./][^"]*)"/g)].map((m) => m[1]!);
       expect(bare.filter((m) => !m.startsWith('@aws-sdk/') && !m.startsWith('node:'))).toEqual([]);
+    }
+  });
+
+  it('loads each bundle as a module exporting a handler function', async () => {
+    for (const dir of readdirSync(out).filter((d) => d.startsWith('asset.'))) {
+      const mod = (await import(pathToFileURL(join(out, dir, 'index.mjs')).href)) as {
+        handler?: unknown;
+      };
+      expect(typeof mod.handler, dir).toBe('function');
     }
   });
 });
