@@ -20,9 +20,9 @@ import {
   createRequesterApp,
   createSqliteIdempotencyStore,
   generateApiKey,
+  startHttpServer,
 } from '@countersign/requester';
-import type { Requester } from '@countersign/requester';
-import { startHttpServer, type RunningServer } from '../services/requester/src/server.ts';
+import type { Requester, RunningServer } from '@countersign/requester';
 
 const txn = {
   type: 'order',

@@ -31,3 +31,18 @@ export { createRequesterApp, MAX_BATCH_ITEMS } from './http-app.ts';
 export type { RequesterAppOptions } from './http-app.ts';
 export { problem, PROBLEM_CONTENT_TYPE } from './problem.ts';
 export type { Problem, ProblemKind } from './problem.ts';
+export {
+  createRequesterFromConfig,
+  createRequesterServiceFromConfig,
+  idempotencyDbPath,
+} from './wiring.ts';
+export type {
+  RequesterOverrides,
+  WiredRequester,
+  RequesterServiceOverrides,
+  RequesterService,
+} from './wiring.ts';
+export { startHttpServer } from './server.ts';
+export type { RunningServer } from './server.ts';
+export { runRequesterServer } from './run-server.ts';
+export type { RunningRequester } from './run-server.ts';
