@@ -1,0 +1,313 @@
+// CLI commands of the requester:
+//   countersign request submit --file orders.json|-   sign + enqueue a JSON array or NDJSON file
+//   countersign requester                             run the HTTP API (like services/requester main)
+//   countersign keys generate [--name] [--alg]         create a local key pair in <dataDir>/keys
+//   countersign keys jwks [--name]                     print the public JWKS (local file, or KMS)
+// Exit codes: 0 ok, 1 some request failed (or the command could not run), 2 bad arguments or
+// configuration.
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import {
+  AlgorithmSchema,
+  EmbeddedKeyNames,
+  embeddedPaths,
+  isCountersignError,
+  loadConfig,
+} from '@countersign/contracts';
+import type { CountersignConfig, FieldIssue, Part } from '@countersign/contracts';
+import {
+  createKmsClient,
+  createKmsSigner,
+  generateKeyFiles,
+  keyFilePaths,
+  readJwksFile,
+  toJwks,
+} from '@countersign/signing';
+import type { Jwks } from '@countersign/signing';
+import {
+  createRequesterFromConfig,
+  runRequesterServer,
+  type ItemResult,
+  type SubmitItem,
+  type WiredRequester,
+} from '@countersign/requester';
+
+export const RequesterExitCodes = { OK: 0, FAILED: 1, BAD_ARGUMENTS: 2 } as const;
+
+interface Output {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+}
+
+export interface RequesterCommandIO {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdout: Output;
+  readonly stderr: Output;
+  readonly readInput: (file: string) => Promise<string>;
+  /** Builds the requester from validated config (tests inject adapters here). */
+  readonly createRequester: (config: CountersignConfig) => Promise<WiredRequester>;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function defaultIO(): RequesterCommandIO {
+  return {
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    readInput: (file) => (file === '-' ? readStdin() : readFile(file, 'utf8')),
+    createRequester: (config) => createRequesterFromConfig(config),
+  };
+}
+
+class UsageError extends Error {}
+
+export interface ParsedInput {
+  readonly items: SubmitItem[];
+  /** Lines (NDJSON) or entries that are not `{ account, txn }` objects. */
+  readonly errors: FieldIssue[];
+}
+
+function asItem(value: unknown): SubmitItem | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return 'must be an object { account, txn }';
+  }
+  const { account, txn, ...rest } = value as Record<string, unknown>;
+  const extra = Object.keys(rest);
+  if (extra.length > 0) return `unknown field(s): ${extra.join(', ')}`;
+  return { account, txn };
+}
+
+/**
+ * Parses a JSON array of `{ account, txn }`, or NDJSON (one per line, blank lines ignored).
+ * Structural errors are reported by position (`[3]` or `line 4`); field validation is the
+ * requester's, so every bad field path is reported per item.
+ */
+export function parseSubmitInput(text: string): ParsedInput {
+  const trimmed = text.trim();
+  if (trimmed === '') return { items: [], errors: [{ path: '(input)', message: 'no requests' }] };
+  if (trimmed.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch (err) {
+      return {
+        items: [],
+        errors: [{ path: '(input)', message: `not valid JSON: ${(err as Error).message}` }],
+      };
+    }
+    const items: SubmitItem[] = [];
+    const errors: FieldIssue[] = [];
+    (parsed as unknown[]).forEach((v, i) => {
+      const item = asItem(v);
+      if (typeof item === 'string') errors.push({ path: `[${i}]`, message: item });
+      else items.push(item);
+    });
+    return { items, errors };
+  }
+  const items: SubmitItem[] = [];
+  const errors: FieldIssue[] = [];
+  trimmed.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() === '') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      errors.push({ path: `line ${i + 1}`, message: 'not valid JSON' });
+      return;
+    }
+    const item = asItem(value);
+    if (typeof item === 'string') errors.push({ path: `line ${i + 1}`, message: item });
+    else items.push(item);
+  });
+  return { items, errors };
+}
+
+function loadConfigOr(io: RequesterCommandIO, part: Part): CountersignConfig {
+  try {
+    return loadConfig(io.env, part);
+  } catch (err) {
+    if (isCountersignError(err) && err.code === 'CONFIG_INVALID') {
+      const issues = (err as { issues?: readonly FieldIssue[] }).issues ?? [];
+      throw new UsageError(issues.map((i) => `config: ${i.path}: ${i.message}`).join('\n'));
+    }
+    throw err;
+  }
+}
+
+function describeFailure(r: Extract<ItemResult, { ok: false }>): string {
+  const paths = r.issues?.map((i) => `${i.path}: ${i.message}`).join('; ');
+  return `#${r.index}: ${r.code}${paths ? ` (${paths})` : `: ${r.message}`}`;
+}
+
+export async function requestSubmitCommand(
+  options: { file?: string; tokens?: boolean },
+  io: RequesterCommandIO,
+): Promise<number> {
+  if (!options.file) throw new UsageError('--file is required (a path, or - for stdin)');
+  const config = loadConfigOr(io, 'requester');
+  const input = parseSubmitInput(await io.readInput(options.file));
+  if (input.errors.length > 0) {
+    for (const e of input.errors) io.stderr.write(`${e.path}: ${e.message}\n`);
+    io.stderr.write(`nothing submitted: fix the ${input.errors.length} malformed entries above\n`);
+    return RequesterExitCodes.FAILED;
+  }
+  const wired = await io.createRequester(config);
+  const total = input.items.length;
+  const bar =
+    io.stderr.isTTY && total >= 20
+      ? new cliProgress.SingleBar(
+          {
+            stream: io.stderr as NodeJS.WritableStream,
+            format: 'signing {bar} {value}/{total} {percentage}% | {eta}s left',
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : undefined;
+  let results: ItemResult[];
+  const started = performance.now();
+  try {
+    bar?.start(total, 0);
+    results = await wired.requester.submitMany(input.items, {
+      onProgress: (done) => bar?.update(done),
+    });
+  } finally {
+    bar?.stop();
+    await wired.close();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  let failed = 0;
+  for (const r of results) {
+    if (r.ok) {
+      const line = { index: r.index, jti: r.jti, messageId: r.messageId };
+      io.stdout.write(`${JSON.stringify(options.tokens ? { ...line, token: r.token } : line)}\n`);
+    } else {
+      failed++;
+      io.stderr.write(`${describeFailure(r)}\n`);
+    }
+  }
+  io.stderr.write(
+    `submitted ${total - failed} of ${total} requests in ${seconds.toFixed(1)} s` +
+      `${failed > 0 ? `, ${failed} failed` : ''} (iss ${config.requester.id}, kid ${wired.signer.kid})\n`,
+  );
+  return failed > 0 ? RequesterExitCodes.FAILED : RequesterExitCodes.OK;
+}
+
+const KEY_NAMES = Object.values(EmbeddedKeyNames) as string[];
+
+function keyName(name: string | undefined): 'requester' | 'gateway' {
+  const n = name ?? EmbeddedKeyNames.REQUESTER;
+  if (!KEY_NAMES.includes(n)) throw new UsageError(`--name must be one of ${KEY_NAMES.join(', ')}`);
+  return n as 'requester' | 'gateway';
+}
+
+export async function keysGenerateCommand(
+  options: { name?: string; alg?: string },
+  io: RequesterCommandIO,
+): Promise<number> {
+  const name = keyName(options.name);
+  const config = loadConfigOr(io, name);
+  const alg = AlgorithmSchema.safeParse(options.alg ?? config[name].alg);
+  if (!alg.success) throw new UsageError('--alg must be one of RS256, PS256, ES256, ES384');
+  if (config.mode === 'aws') {
+    throw new UsageError(
+      'keys generate makes local keys (embedded mode); in AWS the key lives in KMS',
+    );
+  }
+  const generated = await generateKeyFiles(embeddedPaths(config.dataDir).keysDir, name, alg.data);
+  io.stdout.write(
+    `${JSON.stringify({ name, alg: alg.data, kid: generated.signer.kid, privateKey: generated.privateKeyPath, jwks: generated.jwksPath })}\n`,
+  );
+  return RequesterExitCodes.OK;
+}
+
+export async function keysJwksCommand(
+  options: { name?: string },
+  io: RequesterCommandIO,
+): Promise<number> {
+  const name = keyName(options.name);
+  const config = loadConfigOr(io, name);
+  let jwks: Jwks;
+  if (config.mode === 'aws') {
+    const keyId = config[name].kmsKeyId;
+    if (!keyId) throw new UsageError(`no KMS key configured for ${name}`);
+    const signer = await createKmsSigner({
+      client: createKmsClient(),
+      keyId,
+      alg: config[name].alg,
+    });
+    jwks = toJwks([signer]);
+  } else {
+    jwks = await readJwksFile(keyFilePaths(embeddedPaths(config.dataDir).keysDir, name).jwksPath);
+  }
+  io.stdout.write(`${JSON.stringify(jwks, null, 2)}\n`);
+  return RequesterExitCodes.OK;
+}
+
+/** Runs a command body; maps usage/config errors to exit 2 and other failures to exit 1. */
+async function run(io: RequesterCommandIO, body: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await body();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`${err.message}\n`);
+      process.exitCode = RequesterExitCodes.BAD_ARGUMENTS;
+      return;
+    }
+    const code = isCountersignError(err) ? `${err.code}: ` : '';
+    io.stderr.write(`${code}${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = RequesterExitCodes.FAILED;
+  }
+}
+
+export function register(program: Command, overrides: Partial<RequesterCommandIO> = {}): void {
+  const io = (): RequesterCommandIO => ({ ...defaultIO(), ...overrides });
+
+  const request = program.command('request').description('sign and enqueue transaction requests');
+  request
+    .command('submit')
+    .description('sign every { account, txn } of a JSON array or NDJSON file and enqueue it')
+    .requiredOption('-f, --file <path>', 'orders file, or - for stdin')
+    .option('--tokens', 'also print each signed token (they are bearer credentials)')
+    .action((opts: { file?: string; tokens?: boolean }) =>
+      run(io(), () => requestSubmitCommand(opts, io())),
+    );
+
+  program
+    .command('requester')
+    .description('run the requester HTTP API (COUNTERSIGN_HTTP_HOST / COUNTERSIGN_HTTP_PORT)')
+    .action(() =>
+      run(io(), async () => {
+        const config = loadConfigOr(io(), 'requester');
+        const running = await runRequesterServer(config);
+        io().stderr.write(`requester listening on ${running.url}\n`);
+        await new Promise<void>((resolve) => {
+          const stop = () => void running.stop().finally(resolve);
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        return RequesterExitCodes.OK;
+      }),
+    );
+
+  const keys = program.command('keys').description('local signing keys and public JWKS');
+  keys
+    .command('generate')
+    .description('generate a key pair in <dataDir>/keys (refuses to overwrite)')
+    .option('--name <name>', `${KEY_NAMES.join(' | ')}`, EmbeddedKeyNames.REQUESTER)
+    .option('--alg <alg>', 'RS256 | PS256 | ES256 | ES384 (default: the configured alg)')
+    .action((opts: { name?: string; alg?: string }) =>
+      run(io(), () => keysGenerateCommand(opts, io())),
+    );
+  keys
+    .command('jwks')
+    .description('print the public JWKS of a key (local file, or KMS GetPublicKey in aws mode)')
+    .option('--name <name>', `${KEY_NAMES.join(' | ')}`, EmbeddedKeyNames.REQUESTER)
+    .action((opts: { name?: string }) => run(io(), () => keysJwksCommand(opts, io())));
+}
