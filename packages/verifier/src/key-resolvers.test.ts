@@ -1,0 +1,180 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetPublicKeyCommand } from '@aws-sdk/client-kms';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { toJwks } from '@countersign/signing';
+import { combineKeys, jwksFile, kmsPublicKeys, staticKeys } from './key-resolvers.ts';
+import { createVerifier } from './verifier.ts';
+import { fixture, NOW_MS, requestToken, type Fixture } from './test-helpers.ts';
+
+let es: Fixture, rs: Fixture, ps: Fixture, es384: Fixture;
+beforeAll(async () => {
+  [es, rs, ps, es384] = await Promise.all([
+    fixture('ES256'),
+    fixture('RS256'),
+    fixture('PS256'),
+    fixture('ES384'),
+  ]);
+});
+
+/** A manual clock. */
+function manualClock(start = NOW_MS) {
+  let t = start;
+  return { now: () => t, advance: (ms: number) => void (t += ms) };
+}
+
+/** A KMS stub answering GetPublicKey for the given keys; counts calls, can fail or stall. */
+function kmsStub(keys: Record<string, { f: Fixture; spec: string }>) {
+  const stub = {
+    calls: 0,
+    fail: false,
+    gate: undefined as Promise<void> | undefined,
+    async send(cmd: unknown) {
+      if (!(cmd instanceof GetPublicKeyCommand)) throw new Error('unexpected command');
+      stub.calls++;
+      if (stub.gate) await stub.gate;
+      if (stub.fail) throw Object.assign(new Error('down'), { name: 'KMSInternalException' });
+      const k = keys[cmd.input.KeyId!];
+      if (!k) throw Object.assign(new Error('nope'), { name: 'NotFoundException' });
+      return {
+        KeyId: cmd.input.KeyId,
+        KeyUsage: 'SIGN_VERIFY',
+        CustomerMasterKeySpec: k.spec, // moto style: no KeySpec
+        PublicKey: new Uint8Array(k.f.publicKey.export({ format: 'der', type: 'spki' })),
+      };
+    },
+  };
+  return stub;
+}
+
+describe('staticKeys', () => {
+  it('resolves by kid, binds an issuer, refuses bad JWKS at creation', async () => {
+    const r = staticKeys(toJwks([es.signer, rs.signer]), { issuer: 'req-1' });
+    expect(await r.resolve(es.signer.kid)).toMatchObject({
+      kid: es.signer.kid,
+      alg: 'ES256',
+      issuer: 'req-1',
+    });
+    expect(await r.resolve('nope')).toBeUndefined();
+    expect(() => staticKeys({ keys: [{ kty: 'oct', k: 'AAAA', kid: 'x', alg: 'HS256' }] })).toThrow(
+      /private key member|alg/,
+    );
+    expect(() => staticKeys({ keys: [{ ...es.signer.publicJwk, alg: 'RS256' }] })).toThrow();
+  });
+});
+
+describe('kmsPublicKeys', () => {
+  const make = (clock = manualClock()) => {
+    const kms = kmsStub({
+      'alias/es': { f: es, spec: 'ECC_NIST_P256' },
+      'alias/es384': { f: es384, spec: 'ECC_NIST_P384' },
+      'alias/rs': { f: rs, spec: 'RSA_2048' },
+      'alias/ps': { f: ps, spec: 'RSA_2048' },
+    });
+    const keys = kmsPublicKeys({
+      client: kms,
+      keyIds: ['alias/es', 'alias/es384', 'alias/rs', { keyId: 'alias/ps', alg: 'PS256' }],
+      issuer: 'req-1',
+      ttlMs: 60_000,
+      minRefreshIntervalMs: 5_000,
+      clock,
+    });
+    return { kms, keys, clock };
+  };
+
+  it('loads every key once and makes ZERO KMS calls per verified token', async () => {
+    const { kms, keys, clock } = make();
+    const v = createVerifier({ keys, issuers: ['req-1'], audience: 'gw-1', typ: 'txn+jwt', clock });
+    const tokens = await Promise.all([es, es384, rs, ps].map((f) => requestToken(f.signer)));
+    for (let i = 0; i < 100; i++) await v.verify(tokens[i % tokens.length]!);
+    expect(kms.calls).toBe(4);
+    expect(keys.kmsCalls).toBe(4);
+    const psEntry = await keys.resolve(ps.signer.kid);
+    expect(psEntry?.alg).toBe('PS256'); // pinned by the explicit ref; RSA defaults to RS256
+    expect((await keys.resolve(rs.signer.kid))?.alg).toBe('RS256');
+  });
+
+  it('single-flight: concurrent first resolves share one load', async () => {
+    const { kms, keys } = make();
+    let open!: () => void;
+    kms.gate = new Promise((r) => (open = r));
+    const pending = Array.from({ length: 20 }, () => keys.resolve(es.signer.kid));
+    open();
+    const got = await Promise.all(pending);
+    expect(got.every((e) => e?.kid === es.signer.kid)).toBe(true);
+    expect(kms.calls).toBe(4);
+  });
+
+  it('penalty box: unknown kids trigger at most one refresh per interval', async () => {
+    const { kms, keys, clock } = make();
+    await keys.resolve(es.signer.kid);
+    expect(kms.calls).toBe(4);
+    for (let i = 0; i < 50; i++) expect(await keys.resolve(`made-up-${i}`)).toBeUndefined();
+    expect(kms.calls).toBe(4); // within minRefreshIntervalMs of the initial load
+    clock.advance(5_000);
+    for (let i = 0; i < 50; i++) expect(await keys.resolve(`made-up-${i}`)).toBeUndefined();
+    expect(kms.calls).toBe(8); // exactly one refresh (4 keys)
+  });
+
+  it('TTL: refreshes in the background and keeps serving cached keys when KMS fails', async () => {
+    const { kms, keys, clock } = make();
+    await keys.resolve(es.signer.kid);
+    clock.advance(61_000);
+    kms.fail = true;
+    expect((await keys.resolve(es.signer.kid))?.kid).toBe(es.signer.kid);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(kms.calls).toBe(8);
+    expect((await keys.resolve(es.signer.kid))?.kid).toBe(es.signer.kid);
+  });
+
+  it('first load failing throws KEY_UNAVAILABLE and does not hammer KMS', async () => {
+    const { kms, keys } = make();
+    kms.fail = true;
+    await expect(keys.resolve(es.signer.kid)).rejects.toMatchObject({ code: 'KEY_UNAVAILABLE' });
+    await expect(keys.resolve(es.signer.kid)).rejects.toMatchObject({ code: 'KEY_UNAVAILABLE' });
+    expect(kms.calls).toBe(4);
+  });
+
+  it('a key whose spec does not fit the requested alg is not trusted', async () => {
+    const kms = kmsStub({ 'alias/es': { f: es, spec: 'ECC_NIST_P256' } });
+    const keys = kmsPublicKeys({
+      client: kms,
+      keyIds: [{ keyId: 'alias/es', alg: 'RS256' }],
+      clock: manualClock(),
+    });
+    await expect(keys.resolve(es.signer.kid)).rejects.toMatchObject({ code: 'KEY_MISMATCH' });
+  });
+});
+
+describe('jwksFile', () => {
+  it('reads the file once, reloads after TTL or for an unknown kid (rate-limited)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cs-jwks-'));
+    const path = join(dir, 'trusted.jwks.json');
+    await writeFile(path, JSON.stringify(toJwks([es.signer])));
+    const clock = manualClock();
+    const keys = jwksFile(path, {
+      issuer: 'req-1',
+      ttlMs: 60_000,
+      minRefreshIntervalMs: 1_000,
+      clock,
+    });
+    expect((await keys.resolve(es.signer.kid))?.issuer).toBe('req-1');
+    // Rotation: the new key appears in the file.
+    await writeFile(path, JSON.stringify(toJwks([es.signer, rs.signer])));
+    expect(await keys.resolve(rs.signer.kid)).toBeUndefined(); // penalty box
+    clock.advance(1_000);
+    expect((await keys.resolve(rs.signer.kid))?.alg).toBe('RS256');
+  });
+});
+
+describe('combineKeys', () => {
+  it('first resolver that knows the kid wins', async () => {
+    const a = staticKeys(toJwks([es.signer]), { issuer: 'a' });
+    const b = staticKeys(toJwks([es.signer, rs.signer]), { issuer: 'b' });
+    const c = combineKeys(a, b);
+    expect((await c.resolve(es.signer.kid))?.issuer).toBe('a');
+    expect((await c.resolve(rs.signer.kid))?.issuer).toBe('b');
+    expect(await c.resolve('x')).toBeUndefined();
+  });
+});
