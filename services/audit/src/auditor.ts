@@ -7,6 +7,7 @@ import {
   AUDIT_REPORT_VERSION,
   GENESIS_PREV,
   ReceiptEventDetail,
+  VerificationCodes,
   compareDecimals,
   fromScaled,
   multiplyDecimals,
@@ -52,7 +53,10 @@ export interface AuditorOptions {
 export type IngestResult = 'accepted' | 'duplicate' | 'finding' | 'skipped';
 
 export interface Auditor {
-  /** Audits one bus event detail (unvalidated). Never throws for bad data: bad data is a finding. */
+  /**
+   * Audits one bus event detail (unvalidated). Bad data is a finding, never an exception; it
+   * throws only when it could not audit (e.g. a key store is unreachable): retry those.
+   */
   ingest(detail: unknown): Promise<IngestResult>;
   /** Records a delivery that is not even an event (unparseable queue message). */
   malformed(message: string): void;
@@ -80,6 +84,17 @@ interface StreamState {
   readonly table: StreamTable;
   findings: number;
 }
+
+/**
+ * Verification failures become findings; anything else (a key store down, a bug) is thrown so
+ * the caller retries instead of reporting tampering that did not happen.
+ */
+function rethrowUnlessVerificationFailure(err: unknown): void {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !VERIFICATION_CODES.has(code)) throw err;
+}
+
+const VERIFICATION_CODES = new Set<string>(Object.values(VerificationCodes));
 
 function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
@@ -202,6 +217,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
     try {
       req = await verifiers.request(request, { audience: claims.iss, at: claims.iat * 1000 });
     } catch (err) {
+      rethrowUnlessVerificationFailure(err);
       const code = errorCode(err);
       const timing = code === 'EXPIRED' || code === 'NOT_YET_VALID';
       found.push({
@@ -359,6 +375,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
     try {
       claims = await verifiers.receipt(receipt);
     } catch (err) {
+      rethrowUnlessVerificationFailure(err);
       const at = peekUnverified(receipt);
       if (options.gateway && at.stream !== null && gatewayOf(at.stream) !== options.gateway)
         return 'skipped';
@@ -445,6 +462,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
     try {
       cp = await verifiers.checkpoint(token);
     } catch (err) {
+      rethrowUnlessVerificationFailure(err);
       const at = peekUnverified(token);
       if (options.gateway && at.stream !== null && gatewayOf(at.stream) !== options.gateway) return;
       report({

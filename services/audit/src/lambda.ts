@@ -1,5 +1,29 @@
-// Placeholder created by the infra helper so `cdk synth` can bundle this entry. The service
-// owner replaces it with the real Lambda composition root (reads env, wires the AWS adapters).
-export const handler = (): never => {
-  throw new Error('not wired yet');
-};
+// Lambda composition root for the audit queue (SQS event source, ReportBatchItemFailures on).
+// The only place of this runtime that reads env; the runtime (KMS public keys, verifiers) is
+// built on the first invocation, never at module load, and reused by the container.
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { loadConfig } from '@countersign/contracts';
+import { handleAuditBatch } from './sqs-handler.ts';
+import { createAuditFromConfig, type AuditRuntime } from './wiring.ts';
+
+let runtime: Promise<AuditRuntime> | undefined;
+
+function init(): Promise<AuditRuntime> {
+  runtime ??= (async () => {
+    const rt = createAuditFromConfig(loadConfig(process.env, 'audit'));
+    await rt.preflight();
+    return rt;
+  })().catch((err: unknown) => {
+    runtime = undefined; // the next invocation tries again
+    throw err;
+  });
+  return runtime;
+}
+
+export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+  const rt = await init();
+  return handleAuditBatch(event, {
+    createAuditor: (options) => rt.createAuditor(options),
+    log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
+  });
+}

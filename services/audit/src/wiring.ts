@@ -84,6 +84,8 @@ export interface AuditRuntime {
   replay(request: ReplayRequest): Promise<AuditReport>;
   /** Audits live traffic until the signal aborts, then reports. */
   live(request: LiveRequest): Promise<AuditReport>;
+  /** Loads the trusted keys once; throws KEY_UNAVAILABLE when they cannot be loaded. */
+  preflight(): Promise<void>;
   /** An auditor with this runtime's keys (e.g. for the Lambda handler). */
   createAuditor(options?: Partial<AuditorOptions>): Auditor;
   close(): Promise<void>;
@@ -219,6 +221,7 @@ export function createAuditFromConfig(
     mode: config.mode,
     failOnFindings: config.audit.failOnFindings,
     createAuditor: newAuditor,
+    preflight,
 
     async replay(request) {
       await preflight();

@@ -1,0 +1,48 @@
+// Composition root of the live audit consumer process: reads env, wires adapters, audits until
+// SIGINT/SIGTERM, prints findings as they come and the summary at stop.
+// Exit: 0 clean, 3 findings (when audit.failOnFindings), 2 bad configuration, 1 failure.
+import { ConfigError, loadConfig, type CountersignConfig } from '@countersign/contracts';
+import { formatFinding, renderText } from './index.ts';
+import { createAuditFromConfig } from './wiring.ts';
+
+async function main(): Promise<number> {
+  let config: CountersignConfig;
+  try {
+    config = loadConfig(process.env, 'audit');
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const i of err.issues)
+        process.stderr.write(`countersign audit: ${i.path}: ${i.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const runtime = createAuditFromConfig(config);
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  process.once('SIGTERM', () => controller.abort());
+  process.stderr.write(`countersign audit: live (${config.mode}), stop with SIGINT/SIGTERM\n`);
+  try {
+    const report = await runtime.live({
+      signal: controller.signal,
+      onFinding: (f) => process.stdout.write(`${formatFinding(f)}\n`),
+    });
+    process.stdout.write(renderText(report));
+    return report.clean || !runtime.failOnFindings ? 0 : 3;
+  } finally {
+    await runtime.close();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const code = (err as { code?: unknown } | null)?.code;
+    process.stderr.write(
+      `countersign audit: ${typeof code === 'string' ? `${code}: ` : ''}${err instanceof Error ? err.message : String(err)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);
