@@ -9,13 +9,6 @@ import { createKmsClient, createKmsSigner, signJwt } from '@countersign/signing'
 import { createVerifier, kmsPublicKeys } from '@countersign/verifier';
 import { clientConfig } from './support/aws.ts';
 
-const SPECS = {
-  RS256: 'RSA_2048',
-  PS256: 'RSA_2048',
-  ES256: 'ECC_NIST_P256',
-  ES384: 'ECC_NIST_P384',
-} as const;
-
 function claims() {
   const now = Math.floor(Date.now() / 1000);
   return {
@@ -38,7 +31,7 @@ function claims() {
 }
 
 let kms: KMSClient;
-const keyIds: Partial<Record<keyof typeof SPECS, string>> = {};
+const keyIds: Partial<Record<'RS256' | 'PS256' | 'ES256' | 'ES384', string>> = {};
 
 async function createKey(spec: KeySpec): Promise<string> {
   const out = await kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: 'SIGN_VERIFY' }));
