@@ -8,6 +8,19 @@
 //
 // A redelivery that finds COMPLETED re-publishes the stored receipt; one that finds
 // IN_PROGRESS with a live lease leaves the message for later.
+//
+//   worker A                      worker B                         store
+//   claim(k) ──────────────────────────────────────────────▶ IN_PROGRESS owner=A attempts=1
+//   (crashes, lease runs out: leaseUntil <= now)
+//                                 claim(k) ───────────────▶ takeover: owner=B attempts=2,
+//                                 reconcile by jti, then execute    previous = A's record
+//   complete(k) ✗ NONCE_CONFLICT  complete(k, head seq n) ──▶ COMPLETED + head n, one write
+//                                 (head not at n-1 ✗ CHAIN_CONFLICT, nothing written)
+//   anyone: claim(k) ─────────────────────────────────────▶ { claimed: false, existing: COMPLETED }
+//
+// A key that was never claimed (a rejected message keyed `msg#<messageId>`) is completed
+// directly. Records past expiresAt but not yet deleted answer as they are (COMPLETED keeps
+// refusing: its token is dead anyway).
 
 export interface StoredReceipt {
   /** The receipt JWS. */

@@ -36,6 +36,7 @@ export interface ReceiveOptions {
   readonly max: number;
   /** Long-poll wait; resolves early when messages arrive. */
   readonly waitMs: number;
+  /** Aborting ends the long poll: receive/poll resolve with [] (how a worker stops). */
   readonly signal?: AbortSignal;
 }
 
