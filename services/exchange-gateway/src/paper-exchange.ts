@@ -61,6 +61,7 @@ export function createPaperExchange(options: PaperExchangeOptions = {}): PaperEx
   const db = new Database(options.path ?? ':memory:');
   if (options.path) {
     db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
   }
   db.exec(`CREATE TABLE IF NOT EXISTS paper_orders (

@@ -24,6 +24,7 @@ import type { NonceRecord, NonceStore, StoredReceipt } from '@countersign/replay
 import type { EventBus, ReceivedMessage } from '@countersign/transport';
 import type { ChainWriter } from './chain.ts';
 import type { Checkpointer } from './checkpoints.ts';
+import { createCoalescingPublisher } from './publisher.ts';
 import { exchangeTimeout, hasCode, isExchangeTimeout, verificationCodeOf } from './errors.ts';
 import type { Authorizer, PolicyStamp } from './policy.ts';
 import {
@@ -75,6 +76,8 @@ export interface ProcessorOptions {
   readonly exchangeTimeoutMs?: number;
   readonly checkpointer?: Checkpointer;
   readonly logger?: Logger;
+  /** Receipt events of messages finishing together go out in one publish call. Default 10. */
+  readonly publishBatchMax?: number;
 }
 
 export type ProcessResult =
@@ -153,10 +156,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const streamFor = (key: string) => streamOf(gatewayId, partitionOf(key, partitions));
   const claimOpts = (expiresAt: number) => ({ expiresAt, leaseMs, owner, now: clock.now() });
 
+  const publishOne = createCoalescingPublisher(bus, options.publishBatchMax ?? 10);
   const publish = (stored: StoredReceipt) =>
-    bus.publish([
-      { receipt: stored.receipt, request: stored.request, messageId: stored.messageId },
-    ]);
+    publishOne({ receipt: stored.receipt, request: stored.request, messageId: stored.messageId });
 
   async function place(order: ExchangeOrder): Promise<ExecResult> {
     const limit = options.exchangeTimeoutMs;
