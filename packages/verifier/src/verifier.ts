@@ -182,8 +182,7 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
   const mode = options.cryptoMode ?? 'auto';
   // Headers that passed the header checks, by their exact base64url text.
   const headers = new Map<string, VerifiedHeader>();
-  let started = 0;
-  let onPool = 0;
+  let active = 0; // verify calls in progress
 
   function parseHeader(segment: string): VerifiedHeader {
     const unverifiedHeader = decodeJson(Buffer.from(segment, 'base64url'), 'header') as Record<
@@ -208,21 +207,13 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     return header;
   }
 
-  async function checkSignature(p: PreparedKey, data: Buffer, sig: Buffer): Promise<boolean> {
-    if (mode === 'inline') return cryptoVerify(p.hash, data, p.options, sig);
-    if (mode === 'auto') {
-      // One microtask: if other verifies started meanwhile or are on the pool, we are under
-      // concurrency and the pool wins (crypto leaves the event loop); otherwise inline is faster.
-      const me = ++started;
-      await Promise.resolve();
-      if (me === started && onPool === 0) return cryptoVerify(p.hash, data, p.options, sig);
+  function checkSignature(p: PreparedKey, data: Buffer, sig: Buffer): boolean | Promise<boolean> {
+    // 'auto': another verify is in progress (we are under concurrency), so the thread pool
+    // wins (crypto leaves the event loop); called one at a time, inline is faster.
+    if (mode === 'inline' || (mode === 'auto' && active <= 1)) {
+      return cryptoVerify(p.hash, data, p.options, sig);
     }
-    onPool++;
-    try {
-      return await verifyOnThreadPool(p, data, sig);
-    } finally {
-      onPool--;
-    }
+    return verifyOnThreadPool(p, data, sig);
   }
 
   async function verify(token: string, opts?: VerifyOptions): Promise<Verified<T>> {
@@ -267,7 +258,10 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
       fail('BAD_SIGNATURE', `signature must be ${p.signatureBytes} bytes for ${key.alg}`);
     }
     const data = Buffer.from(token.slice(0, d2), 'latin1');
-    if (!(await checkSignature(p, data, sig))) fail('BAD_SIGNATURE', 'signature does not verify');
+    const checked = checkSignature(p, data, sig);
+    if (!(typeof checked === 'boolean' ? checked : await checked)) {
+      fail('BAD_SIGNATURE', 'signature does not verify');
+    }
     // 6. claims: strict JSON, then the schema
     const payload = decodeJson(payloadBytes, 'payload');
     const res = schema.safeParse(payload);
@@ -310,12 +304,15 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
 
   return {
     async verify(token: string, opts?: VerifyOptions): Promise<Verified<T>> {
+      active++;
       try {
         return await verify(token, opts);
       } catch (err) {
         if (err instanceof VerificationError || err instanceof CountersignError) throw err;
         // Anything unexpected on untrusted input is a malformed token, not a crash.
         throw new VerificationError('MALFORMED', 'token could not be processed');
+      } finally {
+        active--;
       }
     },
   };

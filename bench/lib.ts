@@ -1,0 +1,170 @@
+// Benchmark helpers: timing loops (serial or N in flight), interleaved rounds so that a noisy
+// neighbour hits the ceiling and the subject alike, Markdown tables, and results files in the
+// shape of DESIGN.md §8a.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** One row of bench/results/<suite>.json (DESIGN.md §8a). */
+export interface BenchCase {
+  readonly name: string;
+  readonly opsPerSec: number;
+  readonly ceilingOpsPerSec: number;
+  readonly ratio: number;
+  readonly p50Ms?: number;
+  readonly p99Ms?: number;
+  readonly rssMb?: number;
+}
+
+export interface SuiteResult {
+  readonly suite: string;
+  readonly node: string;
+  readonly cpus: number;
+  readonly cpuModel: string;
+  readonly date: string;
+  readonly cases: readonly BenchCase[];
+}
+
+export type Op = () => unknown;
+
+export interface Measurement {
+  readonly opsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted.length === 0
+    ? 0
+    : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+/**
+ * Runs `op` for `durationMs` with `concurrency` calls in flight (1 = serial: each call awaited
+ * before the next). Latency samples are per call.
+ */
+export async function measure(op: Op, durationMs: number, concurrency = 1): Promise<Measurement> {
+  const latencies: number[] = [];
+  let ops = 0;
+  const start = performance.now();
+  const end = start + durationMs;
+  const lane = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const t = performance.now();
+      await op();
+      latencies.push(performance.now() - t);
+      ops++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    opsPerSec: ops / elapsed,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+  };
+}
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export interface Variant {
+  readonly name: string;
+  readonly op: Op;
+}
+
+/**
+ * Measures variants in interleaved rounds (A B C A B C ...) after a warm-up, and returns the
+ * median ops/s of each with the latency figures of its median round.
+ */
+export async function interleaved(
+  variants: readonly Variant[],
+  { rounds, roundMs, concurrency }: { rounds: number; roundMs: number; concurrency: number },
+): Promise<Map<string, Measurement>> {
+  for (const v of variants) await measure(v.op, Math.min(200, roundMs), concurrency); // warm-up
+  const samples = new Map<string, Measurement[]>(variants.map((v) => [v.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const v of variants) samples.get(v.name)!.push(await measure(v.op, roundMs, concurrency));
+  }
+  const out = new Map<string, Measurement>();
+  for (const [name, list] of samples) {
+    const m = median(list.map((x) => x.opsPerSec));
+    const closest = list.reduce((a, b) =>
+      Math.abs(b.opsPerSec - m) < Math.abs(a.opsPerSec - m) ? b : a,
+    );
+    out.set(name, { opsPerSec: m, p50Ms: closest.p50Ms, p99Ms: closest.p99Ms });
+  }
+  return out;
+}
+
+export function benchCase(
+  name: string,
+  m: Measurement,
+  ceilingOpsPerSec: number,
+  withLatency = true,
+): BenchCase {
+  const round = (x: number, digits: number) => Number(x.toFixed(digits));
+  return {
+    name,
+    opsPerSec: Math.round(m.opsPerSec),
+    ceilingOpsPerSec: Math.round(ceilingOpsPerSec),
+    ratio: round(m.opsPerSec / ceilingOpsPerSec, 3),
+    ...(withLatency ? { p50Ms: round(m.p50Ms, 4), p99Ms: round(m.p99Ms, 4) } : {}),
+  };
+}
+
+export function rssMb(): number {
+  return Math.round(process.memoryUsage().rss / 1024 / 1024);
+}
+
+export function machine(): Pick<SuiteResult, 'node' | 'cpus' | 'cpuModel' | 'date'> {
+  const list = cpus();
+  return {
+    node: process.version,
+    cpus: list.length,
+    cpuModel: list[0]?.model.trim() ?? 'unknown',
+    date: new Date().toISOString(),
+  };
+}
+
+export function markdownTable(cases: readonly BenchCase[]): string {
+  const fmt = (v: number | undefined, digits = 0) =>
+    v === undefined
+      ? ''
+      : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  const rows = [
+    '| case | ops/s | ceiling ops/s | ratio | p50 ms | p99 ms | RSS MB |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...cases.map(
+      (c) =>
+        `| ${c.name} | ${fmt(c.opsPerSec)} | ${fmt(c.ceilingOpsPerSec)} | ${fmt(c.ratio, 3)} | ${fmt(c.p50Ms, 3)} | ${fmt(c.p99Ms, 3)} | ${fmt(c.rssMb)} |`,
+    ),
+  ];
+  return rows.join('\n');
+}
+
+export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'results');
+
+/** Writes bench/results/<suite>.json and .md; returns the Markdown. */
+export function writeResults(suite: string, cases: readonly BenchCase[], notes = ''): string {
+  const result: SuiteResult = { suite, ...machine(), cases };
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, `${suite}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  const md = [
+    `# bench: ${suite}`,
+    '',
+    markdownTable(cases),
+    '',
+    `Machine: ${result.cpuModel} × ${result.cpus}, Node ${result.node}, ${result.date}.`,
+    'ratio = ops/s ÷ ceiling ops/s (the raw-crypto limit for the same work, measured in the same run).',
+    ...(notes ? ['', notes] : []),
+    '',
+  ].join('\n');
+  writeFileSync(join(RESULTS_DIR, `${suite}.md`), md);
+  return md;
+}

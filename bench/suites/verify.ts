@@ -1,0 +1,139 @@
+// verify: our verifier against raw crypto.verify on the same key and the same token, serial and
+// with 64 verifications in flight, RS256 (2048) and ES256; jose jwtVerify for reference.
+//
+// The ceiling is the least work any verifier must do: split the token, decode the signature,
+// crypto.verify over the signing input. Serial, that is the inline (synchronous) call. With 64
+// in flight, node can also run crypto.verify on libuv's thread pool (callback form), which is
+// faster on a multi-core machine: the ceiling there is the better of the two, measured in the
+// same interleaved rounds.
+import {
+  createPublicKey,
+  generateKeyPairSync,
+  verify as cryptoVerify,
+  type KeyObject,
+} from 'node:crypto';
+import { jwtVerify } from 'jose';
+import { cryptoKeyOptions, createLocalSigner, signJwt, toJwks } from '@countersign/signing';
+import { createVerifier, staticKeys } from '@countersign/verifier';
+import { benchCase, interleaved, rssMb, type BenchCase, type Variant } from '../lib.ts';
+
+export type { BenchCase };
+
+export const notes = [
+  'Ceiling: raw `crypto.verify` on the same key and token (split, decode signature, verify).',
+  'Serial = one call at a time (inline). 64 in flight: ceiling = the better of inline and',
+  'thread-pool `crypto.verify`. Our verifier does all checks of DESIGN.md §5 (strict',
+  'base64url and JSON, header, pinned alg, signature, zod RequestClaims, iss/aud, time) and',
+  "in its default `cryptoMode: 'auto'` moves the signature check to the thread pool when",
+  'several verifications are in flight. jose `jwtVerify` (KeyObject imported once) for reference.',
+].join('\n');
+
+async function setup(alg: 'RS256' | 'ES256') {
+  const { privateKey } =
+    alg === 'RS256'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const publicKey: KeyObject = createPublicKey(privateKey);
+  const signer = await createLocalSigner({ privateKey, alg });
+  const now = Math.floor(Date.now() / 1000);
+  const token = await signJwt(
+    signer,
+    {
+      iss: 'req-bench',
+      sub: 'acct-1',
+      aud: 'gw-bench',
+      iat: now,
+      nbf: now,
+      exp: now + 300,
+      jti: 'AAAAAAAAAAAAAAAAAAAAAA',
+      txn: {
+        type: 'order',
+        side: 'buy',
+        symbol: 'BTC-USD',
+        quantity: '0.015',
+        limitPrice: '64000.10',
+        timeInForce: 'GTC',
+      },
+    },
+    { typ: 'txn+jwt' },
+  );
+  const verifier = createVerifier({
+    keys: staticKeys(toJwks([signer])),
+    issuers: ['req-bench'],
+    audience: 'gw-bench',
+    typ: 'txn+jwt',
+  });
+  const keyOpts = cryptoKeyOptions(publicKey, alg);
+  const rawSync = (): boolean => {
+    const d2 = token.lastIndexOf('.');
+    return cryptoVerify(
+      'sha256',
+      Buffer.from(token.slice(0, d2), 'latin1'),
+      keyOpts,
+      Buffer.from(token.slice(d2 + 1), 'base64url'),
+    );
+  };
+  const rawPool = (): Promise<boolean> =>
+    new Promise((resolve, reject) => {
+      const d2 = token.lastIndexOf('.');
+      cryptoVerify(
+        'sha256',
+        Buffer.from(token.slice(0, d2), 'latin1'),
+        keyOpts,
+        Buffer.from(token.slice(d2 + 1), 'base64url'),
+        (err, ok) => (err ? reject(err) : resolve(ok)),
+      );
+    });
+  const jose = () =>
+    jwtVerify(token, publicKey, {
+      algorithms: [alg],
+      issuer: 'req-bench',
+      audience: 'gw-bench',
+      typ: 'txn+jwt',
+    });
+  // Each path must accept the token, or the figures are meaningless.
+  if (!rawSync() || !(await rawPool())) throw new Error('raw verify rejected the token');
+  await verifier.verify(token);
+  await jose();
+  return { rawSync, rawPool, ours: () => verifier.verify(token), jose };
+}
+
+export async function run(opts: { readonly quick: boolean }): Promise<BenchCase[]> {
+  const rounds = opts.quick ? 3 : 7;
+  const roundMs = opts.quick ? 250 : 1000;
+  const cases: BenchCase[] = [];
+  for (const alg of ['RS256', 'ES256'] as const) {
+    const s = await setup(alg);
+    const serial: Variant[] = [
+      { name: 'raw', op: s.rawSync },
+      { name: 'ours', op: s.ours },
+      { name: 'jose', op: s.jose },
+    ];
+    const m1 = await interleaved(serial, { rounds, roundMs, concurrency: 1 });
+    const c1 = m1.get('raw')!.opsPerSec;
+    cases.push(benchCase(`${alg} serial: raw crypto.verify (ceiling)`, m1.get('raw')!, c1));
+    cases.push(benchCase(`${alg} serial: countersign verify`, m1.get('ours')!, c1));
+    cases.push(benchCase(`${alg} serial: jose jwtVerify`, m1.get('jose')!, c1));
+
+    const parallel: Variant[] = [
+      { name: 'rawSync', op: s.rawSync },
+      { name: 'rawPool', op: s.rawPool },
+      { name: 'ours', op: s.ours },
+      { name: 'jose', op: s.jose },
+    ];
+    const m64 = await interleaved(parallel, { rounds, roundMs, concurrency: 64 });
+    const c64 = Math.max(m64.get('rawSync')!.opsPerSec, m64.get('rawPool')!.opsPerSec);
+    cases.push(
+      benchCase(`${alg} 64 in flight: raw crypto.verify inline`, m64.get('rawSync')!, c64),
+    );
+    cases.push(
+      benchCase(`${alg} 64 in flight: raw crypto.verify thread pool`, m64.get('rawPool')!, c64),
+    );
+    cases.push({
+      ...benchCase(`${alg} 64 in flight: countersign verify`, m64.get('ours')!, c64),
+      rssMb: rssMb(),
+    });
+    cases.push(benchCase(`${alg} 64 in flight: jose jwtVerify`, m64.get('jose')!, c64));
+  }
+  return cases;
+}
