@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
+import { RequestClaims } from '@countersign/contracts';
 import { createLocalSigner } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import { createSqliteQueue } from '@countersign/transport';
@@ -92,6 +93,7 @@ describe('createRequester.submit', () => {
       txn,
     });
     expect(queue.sent).toEqual([{ body: out.token, groupId: 'acct-7', dedupId: out.jti }]);
+    expect(RequestClaims.safeParse(payload).success).toBe(true);
   });
 
   it('gives every request a fresh jti', async () => {

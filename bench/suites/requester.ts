@@ -1,0 +1,276 @@
+// Requester benchmark: how close signing + enqueuing gets to the raw-crypto ceiling.
+//
+// Every case is measured against its own ceiling, raw crypto.sign (ES256, P1363) on the same
+// key over a token-sized signing input, in interleaved slices (ceiling, case, ceiling, case...),
+// so load from other processes hits both sides alike. Cases:
+//   - library submitMany: local signer + embedded SQLite queue, batches of 10 (the issue's target);
+//   - library submitMany with a null queue: the requester's own cost (validation, claims, JWS);
+//   - the embedded SQLite queue's sendBatch alone: the queue half's cost;
+//   - library submit, one at a time;
+//   - HTTP POST /v1/transactions over loopback, 16 keep-alive node:http clients (p50/p99);
+//     client and server share this process, so the client's cost counts against the ratio.
+import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { Agent, request as httpRequest } from 'node:http';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { createLocalSigner } from '@countersign/signing';
+import type { Queue } from '@countersign/transport';
+import { createSqliteQueue } from '@countersign/transport';
+import {
+  createMemoryIdempotencyStore,
+  createRequester,
+  createRequesterApp,
+  generateApiKey,
+  startHttpServer,
+} from '@countersign/requester';
+
+/** One row of bench/results/<suite>.json (DESIGN.md §8a). */
+export interface BenchCase {
+  readonly name: string;
+  readonly opsPerSec: number;
+  readonly ceilingOpsPerSec: number;
+  readonly ratio: number;
+  readonly p50Ms?: number;
+  readonly p99Ms?: number;
+  readonly rssMb?: number;
+}
+
+const txn = {
+  type: 'order',
+  side: 'buy',
+  symbol: 'BTC-USD',
+  quantity: '0.015',
+  limitPrice: '64000.10',
+  timeInForce: 'GTC',
+} as const;
+const clock = { now: () => Date.now() };
+const SLICE_MS = 250;
+
+/** A unit of work: does some operations, returns how many. */
+type Step = () => Promise<number> | number;
+
+/** Runs `step` for about `ms` in total; ops and seconds spent. */
+async function timed(ms: number, step: Step): Promise<{ ops: number; sec: number }> {
+  let ops = 0;
+  const start = performance.now();
+  do ops += await step();
+  while (performance.now() - start < ms);
+  return { ops, sec: (performance.now() - start) / 1000 };
+}
+
+/** Interleaves slices of the ceiling and the case for `totalMs` each; returns both rates. */
+async function paired(
+  totalMs: number,
+  ceiling: Step,
+  work: Step,
+): Promise<{ ops: number; ceiling: number }> {
+  await ceiling(); // warm-up
+  await work();
+  const c = { ops: 0, sec: 0 };
+  const w = { ops: 0, sec: 0 };
+  for (let spent = 0; spent < totalMs; spent += SLICE_MS) {
+    const a = await timed(SLICE_MS, ceiling);
+    const b = await timed(SLICE_MS, work);
+    c.ops += a.ops;
+    c.sec += a.sec;
+    w.ops += b.ops;
+    w.sec += b.sec;
+  }
+  return { ops: w.ops / w.sec, ceiling: c.ops / c.sec };
+}
+
+function rawSign(key: KeyObject, input: Buffer): Step {
+  return () => {
+    for (let i = 0; i < 50; i++) cryptoSign('sha256', input, { key, dsaEncoding: 'ieee-p1363' });
+    return 50;
+  };
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted.length === 0
+    ? 0
+    : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+const rssMb = () => Math.round(process.memoryUsage().rss / 1_048_576);
+const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+
+const nullQueue: Queue = {
+  maxReceives: 1,
+  send: () => Promise.resolve({ messageId: 'null' }),
+  sendBatch: (ms) => Promise.resolve(ms.map(() => ({ ok: true as const, messageId: 'null' }))),
+  receive: () => Promise.resolve([]),
+  delete: () => Promise.resolve(),
+  changeVisibility: () => Promise.resolve(),
+};
+
+export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
+  const ms = quick ? 2_000 : 6_000;
+  const httpClients = 16;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-requester-'));
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const signer = await createLocalSigner({ privateKey, alg: 'ES256' });
+  const queue = createSqliteQueue({
+    path: join(dir, 'queue.sqlite'),
+    visibilityTimeoutSec: 30,
+    maxReceives: 5,
+  });
+  const common = {
+    signer,
+    issuer: 'bench-requester',
+    audience: 'bench-gateway',
+    lifetimeSec: 60,
+    clock,
+    signConcurrency: 16,
+  };
+  const requester = createRequester({ ...common, queue });
+  const bare = createRequester({ ...common, queue: nullQueue });
+  // A signing input of the real size: header.payload of a token this requester makes.
+  const sample = await requester.submit(txn, { account: 'acct-0' });
+  const ceiling = rawSign(
+    privateKey,
+    Buffer.from(sample.token.slice(0, sample.token.lastIndexOf('.')), 'ascii'),
+  );
+  const batch = Array.from({ length: 500 }, (_, i) => ({ account: `acct-${i % 16}`, txn }));
+  const cases: BenchCase[] = [];
+  const row = (name: string, r: { ops: number; ceiling: number }, extra: Partial<BenchCase> = {}) =>
+    cases.push({
+      name,
+      opsPerSec: Math.round(r.ops),
+      ceilingOpsPerSec: Math.round(r.ceiling),
+      ratio: round(r.ops / r.ceiling, 3),
+      ...extra,
+    });
+
+  try {
+    row(
+      'library submitMany (local ES256 + embedded SQLite queue, batches of 10)',
+      await paired(ms, ceiling, async () => {
+        const results = await requester.submitMany(batch);
+        if (!results.every((r) => r.ok)) throw new Error('submitMany failed in the benchmark');
+        return batch.length;
+      }),
+      { rssMb: rssMb() },
+    );
+    row(
+      "library submitMany, null queue (the requester's own cost)",
+      await paired(ms, ceiling, async () => (await bare.submitMany(batch)).length),
+    );
+    let n = 0;
+    const bodies = Array.from({ length: 10 }, () => sample.token);
+    row(
+      'embedded SQLite queue sendBatch alone (10 token-sized messages per call, no signing)',
+      await paired(ms, ceiling, async () => {
+        for (let i = 0; i < 10; i++) {
+          await queue.sendBatch(
+            bodies.map((body, j) => ({ body, groupId: `acct-${j}`, dedupId: `bench-${n++}` })),
+          );
+        }
+        return 100;
+      }),
+    );
+    row(
+      'library submit, one at a time (local ES256 + embedded SQLite queue)',
+      await paired(ms, ceiling, async () => {
+        for (let i = 0; i < 20; i++) await requester.submit(txn, { account: `acct-${i % 16}` });
+        return 20;
+      }),
+    );
+
+    // HTTP on loopback: 16 clients, each keeps one request in flight for one slice.
+    const key = generateApiKey('bench', ['acct-0', 'acct-1', 'acct-2', 'acct-3']);
+    const app = createRequesterApp({
+      requester,
+      apiKeys: [key.entry],
+      idempotency: createMemoryIdempotencyStore({ clock }),
+      logger: pino({ level: 'silent' }),
+      maxBodyBytes: 65_536,
+    });
+    const server = await startHttpServer(app, { host: '127.0.0.1', port: 0 });
+    const agent = new Agent({ keepAlive: true, maxSockets: httpClients });
+    const url = new URL(server.url);
+    const latencies: number[] = [];
+    const post = (account: string) =>
+      new Promise<void>((ok, fail) => {
+        const body = JSON.stringify({ account, txn });
+        const t = performance.now();
+        const req = httpRequest(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: '/v1/transactions',
+            method: 'POST',
+            agent,
+            headers: {
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(body),
+              authorization: `Bearer ${key.key}`,
+            },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => {
+              if (res.statusCode !== 202) return fail(new Error(`HTTP ${res.statusCode}`));
+              latencies.push(performance.now() - t);
+              ok();
+            });
+          },
+        );
+        req.on('error', fail);
+        req.end(body);
+      });
+    try {
+      const httpRate = await paired(ms, ceiling, async () => {
+        const start = performance.now();
+        let done = 0;
+        await Promise.all(
+          Array.from({ length: httpClients }, async (_, c) => {
+            while (performance.now() - start < SLICE_MS) {
+              await post(`acct-${c % 4}`);
+              done++;
+            }
+          }),
+        );
+        return done;
+      });
+      latencies.sort((a, b) => a - b);
+      row(`HTTP POST /v1/transactions, ${httpClients} keep-alive clients on loopback`, httpRate, {
+        p50Ms: round(percentile(latencies, 0.5), 2),
+        p99Ms: round(percentile(latencies, 0.99), 2),
+        rssMb: rssMb(),
+      });
+    } finally {
+      agent.destroy();
+      await server.close();
+    }
+    return cases;
+  } finally {
+    await queue.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Standalone: `tsx bench/suites/requester.ts [--quick]` prints the table and writes the JSON
+// (the bench runner does the same for every suite).
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const cases = await run({ quick: process.argv.includes('--quick') });
+  console.log(
+    [
+      '| case | ops/s | ceiling ops/s | ratio | p50 ms | p99 ms | rss MB |',
+      '|---|---:|---:|---:|---:|---:|---:|',
+      ...cases.map(
+        (c) =>
+          `| ${c.name} | ${c.opsPerSec} | ${c.ceilingOpsPerSec} | ${c.ratio} | ${c.p50Ms ?? ''} | ${c.p99Ms ?? ''} | ${c.rssMb ?? ''} |`,
+      ),
+    ].join('\n'),
+  );
+  const out = resolve(fileURLToPath(import.meta.url), '../../results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(
+    join(out, 'requester.json'),
+    `${JSON.stringify({ suite: 'requester', node: process.version, cpus: availableParallelism(), date: new Date().toISOString(), cases }, null, 2)}\n`,
+  );
+}
