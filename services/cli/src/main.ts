@@ -1,14 +1,22 @@
-// The `countersign` command. Until the embedded pipeline lands, `start` says so plainly.
-const [command] = process.argv.slice(2);
-if (command === 'start') {
-  console.error(
-    [
-      'countersign: the embedded pipeline is not wired yet.',
-      'What exists today: the contracts (schemas, codes, configuration) and the test harness',
-      '(npm test: type-check, lint, unit tests, integration tests against moto).',
-    ].join('\n'),
-  );
-  process.exit(1);
-}
-console.error(`countersign: unknown command "${command ?? ''}"`);
-process.exit(2);
+// The `countersign` command: one entry for every part (`npm start` = `countersign start`).
+import { Command } from 'commander';
+import { register as registerAudit } from './commands/audit.ts';
+import { register as registerGateway } from './commands/gateway.ts';
+import { register as registerRequester } from './commands/requester.ts';
+import { register as registerStart } from './commands/start.ts';
+
+const program = new Command('countersign')
+  .description(
+    'end-to-end signed transaction authorization: sign in KMS, verify locally, refuse replays, receipt and audit everything',
+  )
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    // commander's own usage errors (unknown option, missing argument) exit 2 like bad config.
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+registerStart(program);
+registerRequester(program);
+registerGateway(program);
+registerAudit(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,100 @@
+// `countersign start` (`npm start`): the whole pipeline in one process with a demo workload.
+// Exit codes: 0 everything matched, 1 something did not, 2 bad configuration, 130 interrupted.
+import type { Command } from 'commander';
+import { loadConfig } from '@countersign/contracts';
+import { runDemo, type DemoSummary } from '../demo/run-demo.ts';
+import { renderSummary } from '../demo/render.ts';
+import { configFailure } from '../config-errors.ts';
+
+export interface StartOptions {
+  readonly count: string;
+  readonly concurrency: string;
+  readonly json?: boolean;
+  readonly keepRunning?: boolean;
+  readonly dataDir?: string;
+  readonly badApples: boolean;
+}
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`${flag} must be a positive integer, got "${value.slice(0, 20)}"`);
+  return n;
+}
+
+export async function startCommand(opts: StartOptions): Promise<number> {
+  let count: number;
+  let concurrency: number;
+  try {
+    count = positiveInt(opts.count, '--count');
+    concurrency = positiveInt(opts.concurrency, '--concurrency');
+  } catch (err) {
+    process.stderr.write(`countersign start: ${(err as Error).message}\n`);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig(
+      { ...process.env, ...(opts.dataDir ? { COUNTERSIGN_DATA_DIR: opts.dataDir } : {}) },
+      'all',
+    );
+  } catch (err) {
+    return configFailure('countersign start', err);
+  }
+  const interrupt = new AbortController();
+  const onSignal = () => {
+    process.stderr.write(
+      '\nstopping: finishing in-flight messages (run again to continue where this stopped)\n',
+    );
+    interrupt.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const tty = process.stderr.isTTY && !opts.json;
+  let summary: DemoSummary;
+  try {
+    summary = await runDemo({
+      config,
+      count,
+      concurrency,
+      signal: interrupt.signal,
+      keepRunning: opts.keepRunning ?? false,
+      badApples: opts.badApples,
+      log: (line) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${line}\n`),
+      onProgress: tty
+        ? (p) =>
+            process.stderr.write(
+              `\r\x1b[Ksubmitted ${p.submitted}/${p.total}  receipted ${p.receipted}`,
+            )
+        : undefined,
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (tty) process.stderr.write('\n');
+  if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  else process.stdout.write(renderSummary(summary));
+  if (summary.interrupted) return 130;
+  return summary.ok ? 0 : 1;
+}
+
+export function register(program: Command): void {
+  program
+    .command('start')
+    .description(
+      'run requester API, gateway and live audit in one process and push a demo workload through them',
+    )
+    .option('--count <n>', 'demo orders to submit through the HTTP API', '2000')
+    .option('--concurrency <n>', 'HTTP requests in flight', '16')
+    .option('--json', 'print the final summary as one JSON object on stdout (and nothing else)')
+    .option(
+      '--keep-running',
+      'leave the API, gateway and audit running after the summary (Ctrl-C stops)',
+    )
+    .option('--data-dir <dir>', 'data directory (default .countersign, or COUNTERSIGN_DATA_DIR)')
+    .option('--no-bad-apples', 'skip the deliberately bad tokens')
+    .action(async (opts: StartOptions) => {
+      process.exitCode = await startCommand(opts);
+    });
+}

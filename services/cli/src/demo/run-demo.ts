@@ -1,0 +1,562 @@
+// The whole pipeline in one process: requester HTTP API → queue → gateway worker → bus → live
+// audit, a demo workload with deliberate bad apples, then a full audit replay of the archive.
+// The same code runs the embedded default and the AWS adapters (COUNTERSIGN_MODE=aws).
+import { SQSClient } from '@aws-sdk/client-sqs';
+import pino, { type Logger } from 'pino';
+import { embeddedPaths, systemClock } from '@countersign/contracts';
+import type { AuditReport, Clock, CountersignConfig, ReasonCode } from '@countersign/contracts';
+import { createAuditFromConfig, type Auditor } from '@countersign/audit';
+import { createGatewayFromConfig, createWorker } from '@countersign/exchange-gateway';
+import { createRequesterServiceFromConfig, startHttpServer } from '@countersign/requester';
+import {
+  createSqliteEventBus,
+  createSqsQueue,
+  parseEventBridgeEnvelope,
+  type ReceivedMessage,
+} from '@countersign/transport';
+import { buildBadApples, OVER_LIMIT_ORDER, type BadApple } from './bad-apples.ts';
+import { prepareDemo } from './prepare.ts';
+import { DEMO_ACCOUNTS, demoOrders, type DemoOrder } from './workload.ts';
+
+export interface DemoOptions {
+  readonly config: CountersignConfig;
+  readonly count: number;
+  readonly concurrency: number;
+  readonly signal: AbortSignal;
+  /** Keep API, gateway and audit running after the summary until `signal` aborts. */
+  readonly keepRunning?: boolean;
+  readonly badApples?: boolean;
+  /** Human-readable lines (stderr in the CLI). */
+  readonly log?: (line: string) => void;
+  readonly onProgress?: (progress: DemoProgress) => void;
+  /** Give up when no receipt arrived for this long. Default 30 s. */
+  readonly stallTimeoutMs?: number;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+export interface DemoProgress {
+  readonly submitted: number;
+  readonly total: number;
+  readonly receipted: number;
+}
+
+export interface Expectation {
+  readonly name: string;
+  readonly expected: string;
+  readonly actual: string;
+  readonly ok: boolean;
+}
+
+export interface DemoSummary {
+  readonly ok: boolean;
+  readonly interrupted: boolean;
+  readonly mode: CountersignConfig['mode'];
+  readonly apiUrl: string;
+  readonly submitted: {
+    readonly http: number;
+    readonly httpFailed: number;
+    readonly direct: number;
+    readonly total: number;
+  };
+  readonly receipts: {
+    readonly total: number;
+    readonly byOutcome: Record<string, number>;
+    readonly rejectedByReason: Record<string, number>;
+    /** Receipts for messages of an earlier, interrupted run. */
+    readonly fromEarlierRuns: number;
+  };
+  readonly audit: {
+    readonly liveVerified: number;
+    readonly liveFindings: number;
+    readonly replayReceipts: number;
+    readonly replayFindings: number;
+    readonly findingsByCode: Record<string, number>;
+    readonly chain: 'intact' | 'broken';
+    readonly streams: number;
+  };
+  readonly exactlyOnce: {
+    readonly executions: number;
+    readonly executedReceipts: number;
+    readonly ok: boolean;
+  };
+  readonly throughputPerSec: number;
+  readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly durationMs: number;
+  readonly expectations: readonly Expectation[];
+}
+
+interface SeenReceipt {
+  readonly outcome: string;
+  readonly reason: string | undefined;
+  readonly at: number;
+}
+
+function decodePayload(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<
+    string,
+    unknown
+  >;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function increment(map: Record<string, number>, key: string): void {
+  map[key] = (map[key] ?? 0) + 1;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; stops early when aborted. */
+async function pool<T>(
+  items: readonly T[],
+  limit: number,
+  signal: AbortSignal,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (!signal.aborted && next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(lanes);
+}
+
+/** Feeds every receipt that reaches the audit side to the auditor and reports it. */
+function startReceiptSink(
+  config: CountersignConfig,
+  auditor: Auditor,
+  signal: AbortSignal,
+  onReceipt: (messageId: string, receipt: SeenReceipt, verified: boolean) => void,
+): Promise<void> {
+  const clock = systemClock;
+  const handle = async (detail: unknown) => {
+    const result = await auditor.ingest(detail);
+    if (result === 'duplicate' || result === 'skipped') return;
+    const receipt = (detail as { receipt?: unknown }).receipt;
+    if (typeof receipt !== 'string') return;
+    const claims = decodePayload(receipt);
+    onReceipt(
+      String(claims.messageId),
+      {
+        outcome: String(claims.outcome),
+        reason: claims.reason as string | undefined,
+        at: clock.now(),
+      },
+      result === 'accepted',
+    );
+  };
+  if (config.mode === 'embedded') {
+    const bus = createSqliteEventBus({ path: embeddedPaths(config.dataDir).busDb });
+    return (async () => {
+      try {
+        while (!signal.aborted) {
+          const events = await bus
+            .poll('demo', { max: 200, waitMs: 200, signal })
+            .catch((err: unknown) => {
+              if (signal.aborted) return [];
+              throw err;
+            });
+          for (const e of events) await handle(e.detail);
+          const last = events[events.length - 1];
+          if (last) await bus.commit('demo', last.id);
+        }
+      } finally {
+        await bus.close();
+      }
+    })();
+  }
+  const queue = createSqsQueue({
+    client: new SQSClient({}),
+    queueUrl: config.audit.queueUrl ?? '',
+    maxReceives: config.queue.maxReceives,
+  });
+  return (async () => {
+    while (!signal.aborted) {
+      let messages: ReceivedMessage[];
+      try {
+        messages = await queue.receive({ max: 10, waitMs: 1000, signal });
+      } catch (err) {
+        if (signal.aborted) break;
+        throw err;
+      }
+      for (const m of messages) {
+        await handle(parseEventBridgeEnvelope(m.body).detail);
+        await queue.delete(m.receiptHandle);
+      }
+    }
+  })();
+}
+
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const log = options.log ?? (() => undefined);
+  const clock = options.clock ?? systemClock;
+  const { config, apiKey, apiKeyFile } = prepareDemo(options.config);
+  const logger = options.logger ?? pino({ level: 'warn' }, pino.destination(2));
+  const stop = new AbortController();
+  const stopAll = () => stop.abort();
+  options.signal.addEventListener('abort', stopAll, { once: true });
+
+  // Order matters: the requester creates its key on first run, the gateway trusts it, and audit
+  // trusts both.
+  const requester = await createRequesterServiceFromConfig(config, {
+    logger: logger.child({ service: 'requester' }),
+  });
+  const gateway = await createGatewayFromConfig(config, {
+    logger: logger.child({ service: 'exchange-gateway' }),
+  });
+  const audit = createAuditFromConfig(config);
+  await audit.preflight();
+  const server = await startHttpServer(requester.app, {
+    host: config.requester.host,
+    port: config.requester.port,
+  }).catch((err: unknown) => {
+    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+    log(`port ${config.requester.port} is busy; the API listens on a free port instead`);
+    return startHttpServer(requester.app, { host: config.requester.host, port: 0 });
+  });
+  log(
+    `requester API on ${server.url}  (API key${apiKeyFile ? ` in ${apiKeyFile}` : ''}: ${apiKey})`,
+  );
+  log(
+    `gateway ${config.gateway.id} (${config.mode}), receipts signed with kid ${gateway.signer.kid.slice(0, 12)}…`,
+  );
+
+  const executionsBefore =
+    'executions' in gateway.exchange
+      ? (gateway.exchange as { executions(): number }).executions()
+      : 0;
+  const worker = createWorker({
+    queue: gateway.queue,
+    processor: gateway.processor,
+    concurrency: config.gateway.concurrency,
+    visibilityTimeoutSec: config.queue.visibilityTimeoutSec,
+    waitMs: config.mode === 'aws' ? 1000 : 200,
+    signal: stop.signal,
+    logger: gateway.logger,
+  });
+  const workerDone = worker.run();
+
+  // Live audit: every receipt of this run is verified as it arrives.
+  const expected = new Map<
+    string,
+    { readonly sentAt: number; readonly expect?: BadApple['expect'] }
+  >();
+  const seen = new Map<string, SeenReceipt>();
+  let liveVerified = 0;
+  let liveFindings = 0;
+  let fromEarlierRuns = 0;
+  let lastReceiptAt = clock.now();
+  let receiptArrived: () => void = () => undefined;
+  const auditor = audit.createAuditor({
+    window: { checkpointsUntil: null },
+    onFinding: () => void liveFindings++,
+  });
+  const sinkDone = startReceiptSink(
+    config,
+    auditor,
+    stop.signal,
+    (messageId, receipt, verified) => {
+      lastReceiptAt = clock.now();
+      if (verified) liveVerified++;
+      if (expected.has(messageId)) {
+        // A follow-up receipt (UNKNOWN resolved) replaces the first one.
+        seen.set(messageId, receipt);
+      } else fromEarlierRuns++;
+      receiptArrived();
+    },
+  );
+
+  const startedAt = clock.now();
+  const orders: DemoOrder[] = demoOrders(options.count, startedAt % 100_000);
+  orders.push({ account: DEMO_ACCOUNTS[0], txn: OVER_LIMIT_ORDER });
+  let httpOk = 0;
+  let httpFailed = 0;
+  let direct = 0;
+  const total = orders.length + (options.badApples === false ? 0 : 6);
+  const progress = () =>
+    options.onProgress?.({ submitted: httpOk + direct, total, receipted: seen.size });
+  const ticker = setInterval(progress, 250);
+
+  const submit = async (o: DemoOrder) => {
+    const sentAt = clock.now();
+    try {
+      const res = await fetch(`${server.url}/v1/transactions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ account: o.account, txn: o.txn }),
+        signal: stop.signal,
+      });
+      const body = (await res.json()) as { messageId?: string; detail?: string };
+      if (res.status !== 202 || !body.messageId) {
+        httpFailed++;
+        log(`HTTP ${res.status} for ${o.txn.clientRef ?? 'an order'}: ${body.detail ?? ''}`);
+        return;
+      }
+      httpOk++;
+      expected.set(body.messageId, {
+        sentAt,
+        ...(o.txn === OVER_LIMIT_ORDER
+          ? { expect: { outcome: 'REJECTED' as const, reason: 'NOTIONAL_TOO_HIGH' as ReasonCode } }
+          : {}),
+      });
+    } catch (err) {
+      if (stop.signal.aborted) return;
+      httpFailed++;
+      log(`submit failed: ${(err as Error).message}`);
+    }
+  };
+
+  const waitFor = async (done: () => boolean): Promise<boolean> => {
+    const stall = options.stallTimeoutMs ?? 30_000;
+    while (!done()) {
+      if (stop.signal.aborted) return false;
+      if (clock.now() - lastReceiptAt > stall) return false;
+      await new Promise<void>((resolve) => {
+        receiptArrived = resolve;
+        setTimeout(resolve, 200);
+      });
+    }
+    return true;
+  };
+
+  let badApples: { now: BadApple[]; replay: BadApple } | undefined;
+  if (options.badApples !== false) {
+    badApples = await buildBadApples({
+      signer: requester.signer,
+      issuer: config.requester.id,
+      audience: config.gateway.id,
+      account: DEMO_ACCOUNTS[1],
+      clock,
+    });
+  }
+  const sendDirect = async (apple: BadApple) => {
+    const sentAt = clock.now();
+    const { messageId } = await requester.queue.send(apple.message);
+    expected.set(messageId, { sentAt, expect: apple.expect });
+    direct++;
+    return messageId;
+  };
+
+  let complete: boolean;
+  try {
+    for (const apple of badApples?.now ?? []) await sendDirect(apple);
+    lastReceiptAt = clock.now();
+    await pool(orders, options.concurrency, stop.signal, submit);
+    if (badApples && !stop.signal.aborted) {
+      // The replay goes out once its original has a receipt, so the outcome is deterministic.
+      const originalId = [...expected].find(([, v]) => v.expect === badApples.now[4]!.expect)?.[0];
+      await waitFor(() => originalId === undefined || seen.has(originalId));
+      await sendDirect(badApples.replay);
+    }
+    lastReceiptAt = clock.now();
+    complete = await waitFor(() => [...expected.keys()].every((id) => seen.has(id)));
+    if (!complete && !stop.signal.aborted)
+      log(`gave up waiting: ${expected.size - seen.size} receipts missing`);
+  } finally {
+    clearInterval(ticker);
+    progress();
+  }
+  const finishedAt = clock.now();
+  const interrupted = options.signal.aborted;
+
+  if (options.keepRunning && !interrupted) {
+    log(
+      `still running; submit your own orders:\n  curl -s -X POST ${server.url}/v1/transactions -H "authorization: Bearer ${apiKey}" -H 'content-type: application/json' -d '{"account":"${DEMO_ACCOUNTS[0]}","txn":{"type":"order","side":"buy","symbol":"BTC-USD","quantity":"0.01","limitPrice":"64000","timeInForce":"GTC"}}'\nCtrl-C to stop.`,
+    );
+    await new Promise<void>((resolve) =>
+      options.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
+  }
+  stop.abort();
+  await Promise.allSettled([workerDone, sinkDone]);
+  await server.close();
+  await requester.close();
+  const executions =
+    ('executions' in gateway.exchange
+      ? (gateway.exchange as { executions(): number }).executions()
+      : 0) - executionsBefore;
+  await gateway.close();
+
+  // Full replay: from the beginning of the archive in the embedded mode (the chain of every run
+  // so far), or from this run's start on EventBridge.
+  let report: AuditReport | undefined;
+  if (!interrupted) {
+    report = await audit.replay({
+      from: config.mode === 'embedded' ? 0 : startedAt - 60_000,
+      to: clock.now() + 1,
+    });
+  }
+  await audit.close();
+  options.signal.removeEventListener('abort', stopAll);
+
+  return summarize({
+    config,
+    apiUrl: server.url,
+    expected,
+    seen,
+    httpOk,
+    httpFailed,
+    direct,
+    fromEarlierRuns,
+    liveVerified,
+    liveFindings,
+    report,
+    executions,
+    startedAt,
+    finishedAt,
+    interrupted,
+    complete,
+    count: options.count,
+  });
+}
+
+interface SummaryInput {
+  readonly config: CountersignConfig;
+  readonly apiUrl: string;
+  readonly expected: ReadonlyMap<
+    string,
+    { readonly sentAt: number; readonly expect?: BadApple['expect'] }
+  >;
+  readonly seen: ReadonlyMap<string, SeenReceipt>;
+  readonly httpOk: number;
+  readonly httpFailed: number;
+  readonly direct: number;
+  readonly fromEarlierRuns: number;
+  readonly liveVerified: number;
+  readonly liveFindings: number;
+  readonly report: AuditReport | undefined;
+  readonly executions: number;
+  readonly startedAt: number;
+  readonly finishedAt: number;
+  readonly interrupted: boolean;
+  readonly complete: boolean;
+  readonly count: number;
+}
+
+function summarize(s: SummaryInput): DemoSummary {
+  const byOutcome: Record<string, number> = {};
+  const rejectedByReason: Record<string, number> = {};
+  const latencies: number[] = [];
+  let normalExecuted = 0;
+  let normal = 0;
+  const apples: Expectation[] = [];
+  for (const [id, exp] of s.expected) {
+    const got = s.seen.get(id);
+    if (!exp.expect) normal++;
+    if (!got) {
+      if (exp.expect)
+        apples.push({
+          name: `${exp.expect.reason ?? exp.expect.outcome} receipt`,
+          expected: 'a receipt',
+          actual: 'none',
+          ok: false,
+        });
+      continue;
+    }
+    increment(byOutcome, got.outcome);
+    if (got.reason && got.outcome === 'REJECTED') increment(rejectedByReason, got.reason);
+    latencies.push(got.at - exp.sentAt);
+    if (!exp.expect) {
+      if (got.outcome === 'EXECUTED') normalExecuted++;
+    } else {
+      const want = `${exp.expect.outcome}${exp.expect.reason ? ` ${exp.expect.reason}` : ''}`;
+      const actual = `${got.outcome}${got.reason ? ` ${got.reason}` : ''}`;
+      apples.push({
+        name: `${exp.expect.reason ?? 'replayed token original'}`,
+        expected: want,
+        actual,
+        ok: want === actual,
+      });
+    }
+  }
+  latencies.sort((a, b) => a - b);
+  const executedReceipts = byOutcome.EXECUTED ?? 0;
+  const report = s.report;
+  const streams = report?.summary.streams ?? [];
+  const chainIntact =
+    report !== undefined && report.clean && streams.every((x) => x.status === 'ok');
+  const findingsByCode: Record<string, number> = {};
+  for (const f of report?.findings ?? []) increment(findingsByCode, f.code);
+  const replayFindings = report ? report.findings.length : 0;
+  const expectations: Expectation[] = [
+    {
+      name: 'every submitted message got a receipt',
+      expected: String(s.expected.size),
+      actual: String(s.seen.size),
+      ok: s.complete,
+    },
+    {
+      name: 'demo orders executed',
+      expected: String(normal),
+      actual: String(normalExecuted),
+      ok: normal === normalExecuted && normal >= s.count,
+    },
+    ...apples,
+    {
+      name: 'receipts verified by live audit',
+      expected: String(s.seen.size),
+      actual: String(s.liveVerified),
+      ok: s.liveVerified >= s.seen.size && s.liveFindings === 0,
+    },
+    {
+      name: 'audit replay findings',
+      expected: '0',
+      actual: String(replayFindings),
+      ok: report !== undefined && replayFindings === 0,
+    },
+    {
+      name: 'receipt chains intact',
+      expected: 'intact',
+      actual: chainIntact ? 'intact' : 'broken',
+      ok: chainIntact,
+    },
+    {
+      name: 'exchange executions = EXECUTED receipts',
+      expected: String(executedReceipts),
+      actual: String(s.executions),
+      ok: s.executions === executedReceipts,
+    },
+  ];
+  const durationMs = Math.max(1, s.finishedAt - s.startedAt);
+  return {
+    ok: !s.interrupted && expectations.every((e) => e.ok),
+    interrupted: s.interrupted,
+    mode: s.config.mode,
+    apiUrl: s.apiUrl,
+    submitted: {
+      http: s.httpOk,
+      httpFailed: s.httpFailed,
+      direct: s.direct,
+      total: s.httpOk + s.direct,
+    },
+    receipts: {
+      total: s.seen.size,
+      byOutcome,
+      rejectedByReason,
+      fromEarlierRuns: s.fromEarlierRuns,
+    },
+    audit: {
+      liveVerified: s.liveVerified,
+      liveFindings: s.liveFindings,
+      replayReceipts: report?.summary.receipts ?? 0,
+      replayFindings,
+      findingsByCode,
+      chain: chainIntact ? 'intact' : 'broken',
+      streams: streams.length,
+    },
+    exactlyOnce: {
+      executions: s.executions,
+      executedReceipts,
+      ok: s.executions === executedReceipts,
+    },
+    throughputPerSec: Math.round((s.seen.size / durationMs) * 1000 * 10) / 10,
+    latencyMs: {
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      max: latencies[latencies.length - 1] ?? 0,
+    },
+    durationMs,
+    expectations,
+  };
+}
