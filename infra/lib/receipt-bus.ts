@@ -63,6 +63,8 @@ export class ReceiptBus extends Construct {
     super(scope, id);
     this.bus = new events.EventBus(this, 'Bus', { eventBusName: props.busName });
     this.archive = new events.Archive(this, 'Archive', {
+      // Named after the bus (unique per region like it): generated names can exceed 48 chars.
+      archiveName: `${props.busName}-receipts`,
       sourceEventBus: this.bus,
       description: 'Every countersign receipt, for audit replay',
       eventPattern: { source: [RECEIPT_SOURCE] },

@@ -147,6 +147,12 @@ function identifier(key: string, raw: unknown): string {
   throw new InfraSettingsError(key, 'must match [A-Za-z0-9._:-]{1,64}');
 }
 
+/** Bus names allow [A-Za-z0-9._-]; 39 leaves room for the archive name "<bus>-receipts" (48). */
+function busName(raw: unknown): string {
+  if (typeof raw === 'string' && /^[A-Za-z0-9._-]{1,39}$/.test(raw)) return raw;
+  throw new InfraSettingsError('busName', 'must match [A-Za-z0-9._-]{1,39}');
+}
+
 /** "1" | "1,2:ECC_NIST_P384" | [1, "2:RSA_2048"]: ascending versions, optional spec per version. */
 export function parseKeyVersions(
   key: string,
@@ -191,7 +197,7 @@ export function settingsFromContext(get: (key: string) => unknown): CountersignS
     requesterId: has('requesterId') ? identifier('requesterId', get('requesterId')) : d.requesterId,
     gatewayId: has('gatewayId') ? identifier('gatewayId', get('gatewayId')) : d.gatewayId,
     partitions: has('partitions') ? int('partitions', get('partitions'), 1, 1024) : d.partitions,
-    busName: has('busName') ? identifier('busName', get('busName')) : d.busName,
+    busName: has('busName') ? busName(get('busName')) : d.busName,
     archiveRetentionDays: has('archiveRetentionDays')
       ? int('archiveRetentionDays', get('archiveRetentionDays'), 1, 3650)
       : d.archiveRetentionDays,

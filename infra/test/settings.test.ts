@@ -84,6 +84,8 @@ describe('settingsFromContext', () => {
     [{ tableEncryption: 'none' }, 'tableEncryption'],
     [{ rsaAlg: 'RS512' }, 'rsaAlg'],
     [{ gatewayId: 'has space' }, 'gatewayId'],
+    [{ busName: 'a:b' }, 'busName'],
+    [{ busName: 'x'.repeat(40) }, 'busName'],
     [{ keyAdminArns: 'arn:aws:s3:::bucket' }, 'keyAdminArns'],
     [{ gatewayPolicies: '{"id":1}' }, 'gatewayPolicies'],
     [{ gatewayPolicies: 'not json' }, 'gatewayPolicies'],

@@ -101,6 +101,7 @@ describe('stack, default settings', () => {
     const bus = b.id(b.stack.receipts.bus);
     b.template.hasResourceProperties('AWS::Events::EventBus', { Name: 'countersign' });
     b.template.hasResourceProperties('AWS::Events::Archive', {
+      ArchiveName: 'countersign-receipts',
       SourceArn: getAtt(bus),
       RetentionDays: 365,
       EventPattern: { source: ['countersign.gateway'] },
