@@ -349,6 +349,14 @@ export class CountersignStack extends Stack {
       );
       this.audit.allow(
         new iam.PolicyStatement({
+          sid: 'ResolveReplayDestination',
+          // The replay's destination is this bus; the audit looks its ARN up by name.
+          actions: ['events:DescribeEventBus'],
+          resources: [this.receipts.bus.eventBusArn],
+        }),
+      );
+      this.audit.allow(
+        new iam.PolicyStatement({
           sid: 'DescribeReplay',
           // Replay names are chosen at StartReplay time, so the ARN is only known by prefix.
           actions: ['events:DescribeReplay'],

@@ -392,6 +392,13 @@ describe('IAM, optional features', () => {
       Action: 'events:StartReplay',
       Resource: getAtt(b.id(b.stack.receipts.archive)),
     });
+    expect(audit.find((s) => s.Sid === 'ResolveReplayDestination')).toEqual({
+      Sid: 'ResolveReplayDestination',
+      Effect: 'Allow',
+      Action: 'events:DescribeEventBus',
+      Resource: getAtt(b.id(b.stack.receipts.bus)),
+    });
+    expect(audit.find((s) => s.Sid === 'DescribeReplay')?.Action).toBe('events:DescribeReplay');
     expect(
       roleStatements(plain.json, plain.id(plain.stack.audit.role)).some((s) =>
         asArray(s.Action).some((a) => a.includes('Replay')),
