@@ -16,7 +16,8 @@ import {
 import { createKmsClient, createKmsSigner } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import { createSqsQueue } from '@countersign/transport';
-import { createRequester } from '@countersign/requester';
+import { createRequester, createRequesterFromConfig } from '@countersign/requester';
+import { parseConfig } from '@countersign/contracts';
 import { clientConfig, uniqueName } from './support/aws.ts';
 
 const txn = {
@@ -268,5 +269,32 @@ describe('requester on moto (KMS + SQS FIFO)', () => {
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }),
     );
     expect(attrs.Attributes?.FifoQueue).toBe('true');
+  });
+
+  it('wires itself from aws-mode configuration (KMS key id + queue URL)', async () => {
+    const queueUrl = await fifoQueue();
+    const config = parseConfig({
+      env: {
+        COUNTERSIGN_MODE: 'aws',
+        COUNTERSIGN_REQUESTER_ID: 'bot-config',
+        COUNTERSIGN_GATEWAY_ID: 'gw-config',
+        COUNTERSIGN_REQUESTER_KMS_KEY_ID: keyId,
+        COUNTERSIGN_QUEUE_URL: queueUrl,
+      },
+      part: 'requester',
+    });
+    // The SDK clients are built by the wiring and find moto through AWS_ENDPOINT_URL.
+    const wired = await createRequesterFromConfig(config);
+    expect(wired.signer.kid).toBe(signer.kid);
+    const out = await wired.requester.submit(txn, { account: 'acct-cfg' });
+    const [msg] = await drainQueue(queueUrl);
+    expect(msg!.Body).toBe(out.token);
+    expect(msg!.Attributes?.MessageGroupId).toBe('acct-cfg');
+    const claims = JSON.parse(Buffer.from(out.token.split('.')[1]!, 'base64url').toString()) as {
+      iss: string;
+      aud: string;
+    };
+    expect(claims).toMatchObject({ iss: 'bot-config', aud: 'gw-config' });
+    await wired.close();
   });
 });
