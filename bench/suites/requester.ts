@@ -11,10 +11,9 @@
 //     client and server share this process, so the client's cost counts against the ratio.
 import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { createLocalSigner } from '@countersign/signing';
 import type { Queue } from '@countersign/transport';
@@ -26,17 +25,7 @@ import {
   generateApiKey,
   startHttpServer,
 } from '@countersign/requester';
-
-/** One row of bench/results/<suite>.json (DESIGN.md §8a). */
-export interface BenchCase {
-  readonly name: string;
-  readonly opsPerSec: number;
-  readonly ceilingOpsPerSec: number;
-  readonly ratio: number;
-  readonly p50Ms?: number;
-  readonly p99Ms?: number;
-  readonly rssMb?: number;
-}
+import { rssMb, type BenchCase } from '../lib.ts';
 
 const txn = {
   type: 'order',
@@ -48,6 +37,12 @@ const txn = {
 } as const;
 const clock = { now: () => Date.now() };
 const SLICE_MS = 250;
+
+export const notes =
+  'Each case has its own ceiling: raw crypto.sign (ES256, P1363) on the same key over a ' +
+  'token-sized input, measured in slices interleaved with the case. "null queue" isolates the ' +
+  'requester\'s own cost; "sendBatch alone" the embedded queue\'s. HTTP clients (node:http, ' +
+  'keep-alive) run in the same process as the server.';
 
 /** A unit of work: does some operations, returns how many. */
 type Step = () => Promise<number> | number;
@@ -95,7 +90,6 @@ function percentile(sorted: readonly number[], p: number): number {
     : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
-const rssMb = () => Math.round(process.memoryUsage().rss / 1_048_576);
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
 const nullQueue: Queue = {
@@ -251,26 +245,4 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
     await queue.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-// Standalone: `tsx bench/suites/requester.ts [--quick]` prints the table and writes the JSON
-// (the bench runner does the same for every suite).
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const cases = await run({ quick: process.argv.includes('--quick') });
-  console.log(
-    [
-      '| case | ops/s | ceiling ops/s | ratio | p50 ms | p99 ms | rss MB |',
-      '|---|---:|---:|---:|---:|---:|---:|',
-      ...cases.map(
-        (c) =>
-          `| ${c.name} | ${c.opsPerSec} | ${c.ceilingOpsPerSec} | ${c.ratio} | ${c.p50Ms ?? ''} | ${c.p99Ms ?? ''} | ${c.rssMb ?? ''} |`,
-      ),
-    ].join('\n'),
-  );
-  const out = resolve(fileURLToPath(import.meta.url), '../../results');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(
-    join(out, 'requester.json'),
-    `${JSON.stringify({ suite: 'requester', node: process.version, cpus: availableParallelism(), date: new Date().toISOString(), cases }, null, 2)}\n`,
-  );
 }
