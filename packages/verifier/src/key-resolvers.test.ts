@@ -178,3 +178,40 @@ describe('combineKeys', () => {
     expect(await c.resolve('x')).toBeUndefined();
   });
 });
+
+describe('kmsPublicKeys key removal', () => {
+  it('a key deleted in KMS stops being trusted at the next refresh; a transient failure does not', async () => {
+    const clock = manualClock();
+    const kms = kmsStub({ a: { f: es, spec: 'ECC_NIST_P256' }, b: { f: rs, spec: 'RSA_2048' } });
+    const keys = kmsPublicKeys({
+      client: kms,
+      keyIds: ['a', 'b'],
+      ttlMs: 1_000,
+      minRefreshIntervalMs: 1_000,
+      clock,
+    });
+    expect(await keys.resolve(es.signer.kid)).toBeDefined();
+    // transient: both fail, cached keys stay
+    kms.fail = true;
+    clock.advance(1_000);
+    expect(await keys.resolve('unknown')).toBeUndefined();
+    expect(await keys.resolve(es.signer.kid)).toBeDefined();
+    await new Promise((r) => setTimeout(r, 0)); // let the failing refresh settle
+    expect(await keys.resolve(es.signer.kid)).toBeDefined();
+    // key a deleted: gone after the next refresh, b stays
+    kms.fail = false;
+    const send = kms.send.bind(kms);
+    kms.send = async (cmd: unknown) => {
+      if (cmd instanceof GetPublicKeyCommand && cmd.input.KeyId === 'a') {
+        kms.calls++;
+        throw Object.assign(new Error('gone'), { name: 'NotFoundException' });
+      }
+      return send(cmd);
+    };
+    clock.advance(1_000);
+    expect(await keys.resolve('unknown-2')).toBeUndefined(); // starts the background refresh
+    await new Promise((r) => setTimeout(r, 0));
+    expect(await keys.resolve(es.signer.kid)).toBeUndefined();
+    expect(await keys.resolve(rs.signer.kid)).toBeDefined();
+  });
+});

@@ -146,6 +146,8 @@ const SPEC_ALG: Readonly<Record<string, Algorithm>> = {
   RSA_4096: 'RS256',
 };
 
+const GONE = new Set(['NotFoundException', 'DisabledException', 'KMSInvalidStateException']);
+
 /**
  * Public keys of KMS keys, fetched with GetPublicKey at first use and cached (default TTL 1 h;
  * KMS asymmetric keys never change, but an alias may move). `kmsCalls` counts GetPublicKey calls.
@@ -169,6 +171,8 @@ export function kmsPublicKeys(options: {
     try {
       out = await client.send(new GetPublicKeyCommand({ KeyId: keyId }));
     } catch (cause) {
+      // A deleted or disabled key stops being trusted; a transient failure keeps the cached one.
+      if (GONE.has((cause as { name?: string } | undefined)?.name ?? '')) known.delete(keyId);
       throw new CountersignError('KEY_UNAVAILABLE', `KMS key ${keyId}: GetPublicKey failed`, {
         cause,
         details: { keyId },

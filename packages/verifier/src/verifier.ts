@@ -9,6 +9,7 @@ import {
   Algorithms,
   CheckpointClaims,
   CountersignError,
+  isCountersignError,
   MAX_LIFETIME_SEC,
   ReceiptClaims,
   RequestClaims,
@@ -308,7 +309,7 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
       try {
         return await verify(token, opts);
       } catch (err) {
-        if (err instanceof VerificationError || err instanceof CountersignError) throw err;
+        if (isCountersignError(err)) throw err; // verification errors, and key loading failures
         // Anything unexpected on untrusted input is a malformed token, not a crash.
         throw new VerificationError('MALFORMED', 'token could not be processed');
       } finally {
