@@ -24,6 +24,12 @@ export interface SqliteNonceStoreOptions {
   /** Used by purgeExpired() when no time is given. */
   readonly clock?: Clock;
   readonly busyTimeoutMs?: number;
+  /**
+   * 'NORMAL' (default, WAL) survives process crashes; 'FULL' also survives power loss (an fsync
+   * per commit, much slower). A lost COMPLETED record would let a replay of a still-valid token
+   * through, so choose 'FULL' where the host can lose power mid-run.
+   */
+  readonly synchronous?: 'NORMAL' | 'FULL';
 }
 
 export interface SqliteNonceStore extends NonceStore {
@@ -91,7 +97,7 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
   const clock = options.clock ?? systemClock;
   const db = new Database(options.path);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
   db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
   db.exec(SCHEMA);
 

@@ -13,10 +13,13 @@ import type { ArchivedEvent, EventArchive, EventBus, ReceiveOptions } from './po
 import { busError } from './errors.ts';
 import { sleepUnlessAborted } from './retry.ts';
 import { openSqlite } from './sqlite-db.ts';
+import type { SqliteSynchronous } from './sqlite-db.ts';
 
 export interface SqliteEventBusOptions {
   readonly path: string;
   readonly clock?: Clock;
+  /** 'FULL' also survives power loss (slower). Default 'NORMAL': survives process crashes. */
+  readonly synchronous?: SqliteSynchronous;
   /** Long-poll check interval. Default 50 ms. */
   readonly pollIntervalMs?: number;
   /** Rows per page when reading the archive. Default 500. */
@@ -61,7 +64,7 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
   const clock = options.clock ?? systemClock;
   const pollIntervalMs = Math.max(1, options.pollIntervalMs ?? 50);
   const pageSize = Math.max(1, options.pageSize ?? 500);
-  const db = openSqlite(options.path);
+  const db = openSqlite(options.path, { synchronous: options.synchronous });
   db.exec(SCHEMA);
 
   const insert = db.prepare('INSERT INTO bus_events (time, detail) VALUES (?, ?)');

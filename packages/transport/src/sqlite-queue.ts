@@ -22,6 +22,7 @@ import type {
 import { queueError } from './errors.ts';
 import { sleepUnlessAborted } from './retry.ts';
 import { openSqlite } from './sqlite-db.ts';
+import type { SqliteSynchronous } from './sqlite-db.ts';
 
 /** SQS FIFO deduplication interval. */
 export const DEDUP_WINDOW_MS = 5 * 60 * 1000;
@@ -34,6 +35,8 @@ export interface SqliteQueueOptions {
   readonly visibilityTimeoutSec: number;
   readonly maxReceives: number;
   readonly clock?: Clock;
+  /** 'FULL' also survives power loss (slower). Default 'NORMAL': survives process crashes. */
+  readonly synchronous?: SqliteSynchronous;
   /** Long-poll check interval. Default 50 ms. */
   readonly pollIntervalMs?: number;
 }
@@ -122,7 +125,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   const maxReceives = positiveInt('maxReceives', options.maxReceives);
   const visibilityMs = positiveInt('visibilityTimeoutSec', options.visibilityTimeoutSec) * 1000;
   const pollIntervalMs = Math.max(1, options.pollIntervalMs ?? 50);
-  const db = openSqlite(options.path);
+  const db = openSqlite(options.path, { synchronous: options.synchronous });
   db.exec(SCHEMA);
 
   const findDedup = db.prepare<[string, string, number], { message_id: string }>(
