@@ -233,18 +233,17 @@ export async function replayEventBridgeArchive(options: EventBridgeReplayOptions
       ...(options.signal ? { signal: options.signal } : {}),
     });
     if (messages.length > 0) lastMessageAt = clock.now();
-    for (const m of messages) {
-      const peek = peekReplayName(m.body);
-      if (peek !== options.replayName) {
-        // Live traffic or another replay: not ours to acknowledge.
-        await queue.changeVisibility(m.receiptHandle, 0);
-        continue;
-      }
-      await auditQueueMessage(auditor, m);
-      await queue.delete(m.receiptHandle);
-      audited++;
-      if (options.onProgress && audited % 100 === 0) options.onProgress(audited);
-    }
+    const ours = messages.filter((m) => peekReplayName(m.body) === options.replayName);
+    const foreign = messages.filter((m) => !ours.includes(m));
+    for (const m of ours) await auditQueueMessage(auditor, m);
+    // Acknowledge the batch together (≤ 10 calls in flight); live traffic or another replay's
+    // events are not ours to acknowledge: release them at once.
+    await Promise.all([
+      ...ours.map((m) => queue.delete(m.receiptHandle)),
+      ...foreign.map((m) => queue.changeVisibility(m.receiptHandle, 0)),
+    ]);
+    audited += ours.length;
+    if (ours.length > 0) options.onProgress?.(audited);
   }
   options.onProgress?.(audited);
   return audited;
