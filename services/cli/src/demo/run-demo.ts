@@ -345,13 +345,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   try {
     for (const apple of badApples?.now ?? []) await sendDirect(apple);
     lastReceiptAt = clock.now();
-    await pool(orders, options.concurrency, stop.signal, submit);
     if (badApples && !stop.signal.aborted) {
-      // The replay goes out once its original has a receipt, so the outcome is deterministic.
+      // The replay goes out once its original has a receipt (so the outcome is deterministic),
+      // and well inside the token's lifetime (so it is refused as a replay, not as expired).
       const originalId = [...expected].find(([, v]) => v.expect === badApples.now[4]!.expect)?.[0];
       await waitFor(() => originalId === undefined || seen.has(originalId));
       await sendDirect(badApples.replay);
     }
+    await pool(orders, options.concurrency, stop.signal, submit);
     lastReceiptAt = clock.now();
     complete = await waitFor(() => [...expected.keys()].every((id) => seen.has(id)));
     if (!complete && !stop.signal.aborted)
