@@ -128,6 +128,37 @@ describe('processMessage: redelivery and replay', () => {
   });
 });
 
+describe('processMessage: last receive', () => {
+  it('waits for a foreign lease on the last receive, then takes over instead of leaving the message unanswered', async () => {
+    let offset = 0;
+    const clock = {
+      now: () => Date.now() + offset,
+      set: () => undefined,
+      advance: (ms: number) => void (offset += ms),
+    };
+    const store = fakeNonceStore();
+    const h = await createHarness({ nonceStore: store, clock, maxReceives: 3 });
+    const token = await h.token();
+    const { iss, jti } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as {
+      iss: string;
+      jti: string;
+    };
+    await store.claim(`${iss}#${jti}`, {
+      expiresAt: clock.now() + 60_000,
+      leaseMs: 150,
+      owner: 'dead',
+      now: clock.now(),
+    });
+    expect(await h.processor.process(h.message(token, { receiveCount: 2 }))).toMatchObject({
+      action: 'leave',
+    });
+    const started = Date.now();
+    const res = await h.processor.process(h.message(token, { receiveCount: 3 }));
+    expect(res).toMatchObject({ action: 'delete', outcome: 'EXECUTED' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+  });
+});
+
 describe('processMessage: verification failures get a REJECTED receipt keyed by message id', () => {
   const cases: [
     string,

@@ -76,6 +76,11 @@ export interface ProcessorOptions {
   readonly exchangeTimeoutMs?: number;
   readonly checkpointer?: Checkpointer;
   readonly logger?: Logger;
+  /**
+   * On the last receive, how long to wait for another holder's lease before leaving the message
+   * (keep it under the Lambda timeout). Default 10 s.
+   */
+  readonly lastReceiveWaitMs?: number;
   /** Receipt events of messages finishing together go out in one publish call. Default 10. */
   readonly publishBatchMax?: number;
 }
@@ -357,7 +362,11 @@ export function createProcessor(options: ProcessorOptions): Processor {
         }
         // On the last receive, wait once for the lease rather than let the message go unanswered.
         if (message.receiveCount >= options.maxReceives && round === 0) {
-          const wait = Math.min(Math.max(0, existing.leaseUntil - clock.now()), leaseMs);
+          const wait = Math.min(
+            Math.max(0, existing.leaseUntil - clock.now()),
+            leaseMs,
+            options.lastReceiveWaitMs ?? 10_000,
+          );
           await new Promise((r) => setTimeout(r, wait + 10));
           continue;
         }

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { KMSClient } from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import pino from 'pino';
 import {
@@ -17,7 +17,12 @@ import {
 import type { Clock, CountersignConfig } from '@countersign/contracts';
 import { createDynamoNonceStore, createSqliteNonceStore } from '@countersign/replay-guard';
 import type { NonceStore } from '@countersign/replay-guard';
-import { createKmsSigner, ensureLocalSigner, keyFilePaths } from '@countersign/signing';
+import {
+  createKmsClient,
+  createKmsSigner,
+  ensureLocalSigner,
+  keyFilePaths,
+} from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import {
   createEventBridgeBus,
@@ -118,7 +123,8 @@ export async function createGatewayFromConfig(
   const paths = embeddedPaths(config.dataDir);
   const opened: { close?(): Promise<void> }[] = [];
   const clients = {
-    kms: () => overrides.clients?.kms ?? new KMSClient({}),
+    // Adaptive retry on ThrottlingException (DESIGN §4).
+    kms: () => overrides.clients?.kms ?? createKmsClient(),
     sqs: () => overrides.clients?.sqs ?? new SQSClient({}),
     eventBridge: () => overrides.clients?.eventBridge ?? new EventBridgeClient({}),
     dynamodb: () => overrides.clients?.dynamodb ?? new DynamoDBClient({}),
