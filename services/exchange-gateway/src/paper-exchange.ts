@@ -1,6 +1,6 @@
 // A paper exchange: deterministic fills, idempotent by client order id, failures on demand.
 // SQLite-backed when given a path (the embedded runtime shares `.countersign/exchange.sqlite`
-// between processes), in memory otherwise.
+// between processes), in memory otherwise (a Map: no native module, so it runs on Lambda).
 //
 // Fill rules (simple on purpose, documented in the README):
 // - every order fills at its limit price;
@@ -56,14 +56,36 @@ function decide(order: ExchangeOrder, liquidity: string | undefined): ExecResult
   return { status: 'FILLED', fills: [{ quantity: qty, price: txn.limitPrice }] };
 }
 
-export function createPaperExchange(options: PaperExchangeOptions = {}): PaperExchange {
-  if (options.path) mkdirSync(dirname(options.path), { recursive: true });
-  const db = new Database(options.path ?? ':memory:');
-  if (options.path) {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
-  }
+/** Where orders live: a SQLite file shared by processes, or a Map (no native module needed). */
+interface OrderStore {
+  get(clientOrderId: string): ExecResult | undefined;
+  /** Inserts unless the id exists; returns what is stored for the id. */
+  insertIfAbsent(order: ExchangeOrder, result: ExecResult): ExecResult;
+  count(): number;
+  close(): void;
+}
+
+function memoryOrders(): OrderStore {
+  const orders = new Map<string, ExecResult>();
+  return {
+    get: (id) => orders.get(id),
+    insertIfAbsent(order, result) {
+      const existing = orders.get(order.clientOrderId);
+      if (existing) return existing;
+      orders.set(order.clientOrderId, result);
+      return result;
+    },
+    count: () => orders.size,
+    close: () => undefined,
+  };
+}
+
+function sqliteOrders(path: string): OrderStore {
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
   db.exec(`CREATE TABLE IF NOT EXISTS paper_orders (
     client_order_id TEXT PRIMARY KEY,
     account TEXT NOT NULL,
@@ -89,7 +111,21 @@ export function createPaperExchange(options: PaperExchangeOptions = {}): PaperEx
     );
     return computed;
   });
+  return {
+    get(id) {
+      const row = select.get(id);
+      return row ? (JSON.parse(row.result) as ExecResult) : undefined;
+    },
+    insertIfAbsent: (order, result) => placeTx.immediate(order, result),
+    count: () => count.get()?.n ?? 0,
+    close() {
+      if (db.open) db.close();
+    },
+  };
+}
 
+export function createPaperExchange(options: PaperExchangeOptions = {}): PaperExchange {
+  const orders = options.path ? sqliteOrders(options.path) : memoryOrders();
   let rule: ((order: ExchangeOrder) => string | undefined) | undefined;
   const timeouts = new Set<string>();
   let latencyMs = 0;
@@ -107,16 +143,15 @@ export function createPaperExchange(options: PaperExchangeOptions = {}): PaperEx
         rejection === undefined
           ? decide(order, options.liquidity)
           : { status: 'REJECTED', reason: rejection };
-      const result = placeTx.immediate(order, computed);
+      const result = orders.insertIfAbsent(order, computed);
       if (timeouts.delete(order.clientOrderId)) throw exchangeTimeout(order.clientOrderId);
       return result;
     },
     async getOrder(clientOrderId) {
       await wait();
-      const row = select.get(clientOrderId);
-      return row ? (JSON.parse(row.result) as ExecResult) : undefined;
+      return orders.get(clientOrderId);
     },
-    executions: () => count.get()?.n ?? 0,
+    executions: () => orders.count(),
     placeCalls: () => calls,
     rejectIf(next) {
       rule = next;
@@ -128,7 +163,7 @@ export function createPaperExchange(options: PaperExchangeOptions = {}): PaperEx
       latencyMs = ms;
     },
     close() {
-      if (db.open) db.close();
+      orders.close();
       return Promise.resolve();
     },
   };

@@ -174,11 +174,9 @@ export async function createGatewayFromConfig(
       : createSqliteNonceStore({ path: paths.nonceDb, clock }));
   if (!overrides.nonceStore) opened.push(nonceStore);
 
-  // PaperExchange: shared SQLite file in embedded mode. In AWS mode it is per container
-  // (/tmp), i.e. a demo only: a real exchange adapter dedups by client order id server-side.
-  const exchange =
-    overrides.exchange ??
-    createPaperExchange({ path: aws ? '/tmp/countersign-exchange.sqlite' : paths.exchangeDb });
+  // PaperExchange: shared SQLite file in embedded mode. In AWS mode it lives in the container's
+  // memory, i.e. a demo only: a real exchange adapter dedups by client order id on the venue.
+  const exchange = overrides.exchange ?? createPaperExchange(aws ? {} : { path: paths.exchangeDb });
   if (!overrides.exchange) opened.push(exchange);
 
   const resolvers = policyKeys(config, clock);
