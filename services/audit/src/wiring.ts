@@ -16,6 +16,7 @@ import {
   type Clock,
   type CountersignConfig,
   type FieldIssue,
+  type RequesterPolicy,
 } from '@countersign/contracts';
 import {
   createSqliteEventBus,
@@ -59,6 +60,11 @@ export interface AuditOverrides {
   /** AWS replay: stop after this many events (default: when the replay is done and quiet). */
   readonly expectedReplayEvents?: number;
   readonly replayQuietMs?: number;
+  /**
+   * Configured policies by version (the gateway's policy version function lives in the gateway;
+   * the composition root computes the map). EXECUTED receipts are re-checked against them.
+   */
+  readonly policies?: ReadonlyMap<string, RequesterPolicy>;
 }
 
 export interface ReplayRequest {
@@ -188,7 +194,16 @@ export function createAuditFromConfig(
   };
 
   const newAuditor = (options: Partial<AuditorOptions> = {}): Auditor =>
-    createAuditor({ verifiers, clockSkewSec: config.gateway.clockSkewSec, clock, ...options });
+    createAuditor({
+      verifiers,
+      clockSkewSec: config.gateway.clockSkewSec,
+      clock,
+      // An empty map would flag every EXECUTED receipt: only re-check when policies are known.
+      ...(overrides.policies && overrides.policies.size > 0
+        ? { policies: overrides.policies }
+        : {}),
+      ...options,
+    });
 
   /**
    * Fail fast when a trusted key cannot be loaded: otherwise every receipt would be reported as

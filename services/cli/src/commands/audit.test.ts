@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { AuditReport, embeddedPaths, loadConfig } from '@countersign/contracts';
 import { createSqliteEventBus } from '@countersign/transport';
 import { createSyntheticKit, type SyntheticKit } from '@countersign/audit';
-import { auditReplayCommand, createAuditProgram, type AuditCommandIO } from './audit.ts';
+import {
+  auditLiveCommand,
+  auditReplayCommand,
+  createAuditProgram,
+  type AuditCommandIO,
+} from './audit.ts';
 import { createAuditFromConfig } from '@countersign/audit';
 
 let dir: string;
@@ -143,5 +148,20 @@ describe('countersign audit replay', () => {
     expect(JSON.parse(out.stdout).summary.receipts).toBe(12);
     const audit = program.commands.find((c) => c.name() === 'audit')!;
     expect(audit.commands.map((c) => c.name())).toEqual(['replay', 'live']);
+  });
+
+  it('audit live prints findings as they come and the summary at stop; exit 3 on findings', async () => {
+    await publish(4);
+    const { io, out } = capture();
+    const controller = new AbortController();
+    const timer = setInterval(() => {
+      if (out.stdout.includes('BAD_RECEIPT_SIGNATURE')) controller.abort();
+    }, 20);
+    const code = await auditLiveCommand({ format: 'text' }, controller.signal, io);
+    clearInterval(timer);
+    expect(code).toBe(3);
+    expect(out.stdout).toMatch(/^BAD_RECEIPT_SIGNATURE .*\[BAD_SIGNATURE\]$/m);
+    expect(out.stdout).toContain('FINDINGS: 11 receipts');
+    expect(out.stderr).toContain('live (embedded)');
   });
 });

@@ -4,6 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, type CommanderError } from 'commander';
 import cliProgress from 'cli-progress';
+import { policyVersion } from '@countersign/exchange-gateway';
 import {
   ConfigError,
   isCountersignError,
@@ -56,7 +57,10 @@ function defaultIO(): AuditCommandIO {
     env: process.env,
     stdout: process.stdout,
     stderr: process.stderr,
-    createRuntime: (config) => createAuditFromConfig(config),
+    createRuntime: (config) =>
+      createAuditFromConfig(config, {
+        policies: new Map(config.gateway.policies.map((p) => [policyVersion(p), p])),
+      }),
     writeFile: (path, data) => writeFile(path, data, 'utf8'),
   };
 }
