@@ -189,6 +189,25 @@ describe('options', () => {
   });
 });
 
+describe('key loading failures', () => {
+  it('are not VerificationErrors: KEY_UNAVAILABLE, so callers retry instead of rejecting', async () => {
+    const f = fixtures.ES256;
+    const token = await requestToken(f.signer);
+    const broken = createVerifier({
+      keys: { resolve: () => Promise.reject(new Error('disk on fire')) },
+      issuers: ['req-1'],
+      audience: 'gw-1',
+      typ: 'txn+jwt',
+      clock,
+    });
+    const e = await broken.verify(token).catch((err: unknown) => err);
+    expect(e).toMatchObject({ code: 'KEY_UNAVAILABLE' });
+    expect(isVerificationError(e)).toBe(false);
+    // A malformed token still fails before any key is looked up.
+    expect(await codeOf(broken.verify('a.b'))).toBe('MALFORMED');
+  });
+});
+
 describe('crypto modes', () => {
   for (const cryptoMode of ['auto', 'inline', 'threadpool'] as const) {
     it(`${cryptoMode}: accepts good tokens and rejects bad signatures, serially and concurrently`, async () => {

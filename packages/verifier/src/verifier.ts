@@ -245,7 +245,15 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     // 3. header: only alg/kid/typ, alg allowed, typ exact
     header ??= parseHeader(headerSegment);
     // 4. key by kid, and the key's pinned alg
-    const key = await keys.resolve(header.kid);
+    let key: KeyEntry | undefined;
+    try {
+      key = await keys.resolve(header.kid);
+    } catch (cause) {
+      // Key loading failed (KMS down, unreadable file): not the token's fault, so not a
+      // VerificationError; callers retry later instead of rejecting the token.
+      if (isCountersignError(cause)) throw cause;
+      throw new CountersignError('KEY_UNAVAILABLE', 'the key resolver failed', { cause });
+    }
     if (!key) fail('UNKNOWN_KID', `no trusted key with kid ${excerpt(header.kid)}`);
     if (key.alg !== header.alg) {
       fail(
