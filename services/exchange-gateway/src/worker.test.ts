@@ -152,6 +152,36 @@ describe('worker', () => {
     expect(q.depth()).toMatchObject({ visible: 0, inFlight: 0 });
   });
 
+  it('heartbeat also covers a message waiting behind a slow one of its group', async () => {
+    const q = newQueue(1);
+    await q.send({ body: 'first', groupId: 'g', dedupId: 'f' });
+    await q.send({ body: 'second', groupId: 'g', dedupId: 's' });
+    const seen: string[] = [];
+    let depthWhileSlow: unknown;
+    const stop = new AbortController();
+    const worker = createWorker({
+      queue: q,
+      processor: processor(async (m) => {
+        seen.push(`${m.body}#${m.receiveCount}`);
+        if (m.body === 'first') {
+          await new Promise((r) => setTimeout(r, 1500));
+          depthWhileSlow = q.depth(); // 'second' is past its own 1 s visibility by now
+        } else stop.abort();
+        return done(m);
+      }),
+      concurrency: 4,
+      waitMs: 50,
+      visibilityTimeoutSec: 1,
+      heartbeat: { intervalMs: 250 },
+      signal: stop.signal,
+    });
+    await worker.run();
+    expect(depthWhileSlow).toMatchObject({ visible: 0, inFlight: 2 });
+    expect(seen).toEqual(['first#1', 'second#1']); // 'second' never went back to the queue
+    expect(worker.counters()).toMatchObject({ deleted: 2, deleteErrors: 0 });
+    expect(q.depth()).toMatchObject({ visible: 0, inFlight: 0 });
+  });
+
   it('runs the reconciliation pass periodically', async () => {
     const q = newQueue();
     let passes = 0;

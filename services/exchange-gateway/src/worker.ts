@@ -99,17 +99,6 @@ export function createWorker(options: WorkerOptions): Worker {
 
   /** True when the group may go on. */
   async function handleOne(message: ReceivedMessage): Promise<boolean> {
-    const timer =
-      heartbeatMs > 0
-        ? setInterval(() => {
-            counters.heartbeats += 1;
-            queue
-              .changeVisibility(message.receiptHandle, options.visibilityTimeoutSec)
-              .catch((err: unknown) =>
-                logger.warn({ messageId: message.messageId, err }, 'heartbeat failed'),
-              );
-          }, heartbeatMs)
-        : undefined;
     try {
       const result = await processor.process(message);
       if (result.action === 'delete') {
@@ -142,12 +131,37 @@ export function createWorker(options: WorkerOptions): Worker {
         'message failed',
       );
       return false;
+    }
+  }
+
+  async function handleBatch(messages: readonly ReceivedMessage[]): Promise<void> {
+    // Heartbeat for every message of the batch still waiting or running (a message waiting
+    // behind the earlier ones of its group must not become visible again meanwhile).
+    const outstanding = new Map(messages.map((m) => [m.messageId, m]));
+    const timer =
+      heartbeatMs > 0
+        ? setInterval(() => {
+            for (const m of outstanding.values()) {
+              counters.heartbeats += 1;
+              queue
+                .changeVisibility(m.receiptHandle, options.visibilityTimeoutSec)
+                .catch((err: unknown) =>
+                  logger.warn({ messageId: m.messageId, err }, 'heartbeat failed'),
+                );
+            }
+          }, heartbeatMs)
+        : undefined;
+    try {
+      await runGroups(messages, outstanding);
     } finally {
       if (timer) clearInterval(timer);
     }
   }
 
-  async function handleBatch(messages: readonly ReceivedMessage[]): Promise<void> {
+  async function runGroups(
+    messages: readonly ReceivedMessage[],
+    outstanding: Map<string, ReceivedMessage>,
+  ): Promise<void> {
     const groups = new Map<string, ReceivedMessage[]>();
     for (const m of messages) {
       const id = m.groupId ?? `\u0000${m.messageId}`;
@@ -159,9 +173,12 @@ export function createWorker(options: WorkerOptions): Worker {
       [...groups.values()].map(async (list) => {
         for (let i = 0; i < list.length; i += 1) {
           const ok = await limit(() => handleOne(list[i]!));
+          outstanding.delete(list[i]!.messageId);
           busy -= 1;
           notify();
           if (!ok) {
+            // The rest are left as they are: no more heartbeats, they come back in order.
+            for (const m of list.slice(i + 1)) outstanding.delete(m.messageId);
             const rest = list.length - i - 1;
             counters.skipped += rest;
             busy -= rest;
