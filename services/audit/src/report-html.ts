@@ -59,9 +59,9 @@ function timelineSvg(stream: StreamSummary): string {
 }
 
 function rows(cells: readonly (readonly unknown[])[]): string {
-  return cells
-    .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
-    .join('\n');
+  const cell = (c: unknown) =>
+    typeof c === 'number' ? `<td class="num">${escapeHtml(c)}</td>` : `<td>${escapeHtml(c)}</td>`;
+  return cells.map((r) => `<tr>${r.map(cell).join('')}</tr>`).join('\n');
 }
 
 function head(cols: readonly string[]): string {
@@ -89,7 +89,7 @@ h1{font-size:1.4rem;margin-bottom:.2rem}h2{font-size:1.1rem;margin-top:2rem;bord
 .clean{background:#2e7d32}.dirty{background:#c62828}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
 th,td{border:1px solid #ddd;padding:.25rem .6rem;text-align:left;vertical-align:top}
-th{background:#f5f5f5}td.num{text-align:right}
+th{background:#f5f5f5}td.num,td.dec{text-align:right;font-variant-numeric:tabular-nums}
 .muted{color:#757575}.grid{display:flex;flex-wrap:wrap;gap:2rem}
 .axis{display:flex;justify-content:space-between;width:720px;font-size:.75rem;color:#757575}
 .legend span{margin-right:1rem;font-size:.8rem}.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}
