@@ -36,3 +36,5 @@ export type {
 export { jsonFileAuditState } from './state-file.ts';
 export { createAuditFromConfig } from './wiring.ts';
 export type { AuditOverrides, AuditRuntime, ReplayRequest, LiveRequest } from './wiring.ts';
+export { handleAuditBatch } from './sqs-handler.ts';
+export type { AuditLambdaDeps } from './sqs-handler.ts';
