@@ -1,7 +1,11 @@
 // Authorization of a verified request against its requester's policy (DESIGN.md §1 step 5).
 // Exact decimal arithmetic only: notional = quantity × limitPrice as strings, never floats.
-import { createHash } from 'node:crypto';
-import { compareDecimals, multiplyDecimals } from '@countersign/contracts';
+import {
+  canonicalJson,
+  compareDecimals,
+  multiplyDecimals,
+  sha256B64u,
+} from '@countersign/contracts';
 import type { Clock, ReasonCode, RequestClaims, RequesterPolicy } from '@countersign/contracts';
 
 /** What an EXECUTED receipt records about the policy that allowed it. */
@@ -22,18 +26,10 @@ export interface Authorizer {
   stamp(issuer: string): PolicyStamp | undefined;
 }
 
-/** JSON with object keys sorted at every level, no whitespace: a stable input for hashing. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
+export { canonicalJson };
 
 export function policyVersion(policy: RequesterPolicy): string {
-  return createHash('sha256').update(canonicalJson(policy)).digest('base64url');
+  return sha256B64u(canonicalJson(policy));
 }
 
 const WINDOW_MS = 60_000;
@@ -44,19 +40,25 @@ const WINDOW_MS = 60_000;
  * limit is up to N × maxOrdersPerMinute. Documented in the README.
  */
 export class SlidingWindowLimiter {
-  readonly #hits = new Map<string, number[]>();
+  // Per key: hit times in arrival order, and the index of the first one still in the window.
+  // Pruning from the front keeps each hit O(1) amortized, whatever the limit.
+  readonly #hits = new Map<string, { times: number[]; start: number }>();
   constructor(private readonly clock: Clock) {}
 
   /** Records a hit and returns true when under `limit` in the last minute. */
   tryAcquire(key: string, limit: number): boolean {
     const now = this.clock.now();
-    const hits = (this.#hits.get(key) ?? []).filter((t) => t > now - WINDOW_MS);
-    if (hits.length >= limit) {
-      this.#hits.set(key, hits);
-      return false;
+    let entry = this.#hits.get(key);
+    if (!entry) this.#hits.set(key, (entry = { times: [], start: 0 }));
+    const { times } = entry;
+    while (entry.start < times.length && times[entry.start]! <= now - WINDOW_MS) entry.start++;
+    if (entry.start > 1024 && entry.start * 2 > times.length) {
+      times.splice(0, entry.start);
+      entry.start = 0;
     }
-    hits.push(now);
-    this.#hits.set(key, hits);
+    if (times.length - entry.start >= limit) return false;
+    // A clock that steps back must not let old hits linger: keep times non-decreasing.
+    times.push(Math.max(now, times[times.length - 1] ?? now));
     return true;
   }
 }

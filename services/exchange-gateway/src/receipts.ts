@@ -1,13 +1,11 @@
 // Receipt claims (DESIGN.md §3): what was asked, what happened, where it sits in its stream.
 import { createHash, randomBytes } from 'node:crypto';
-import { ReceiptClaims, WIRE_VERSION } from '@countersign/contracts';
+import { ReceiptClaims, sha256B64u, WIRE_VERSION } from '@countersign/contracts';
 import type { Fill, Outcome, ReasonCode } from '@countersign/contracts';
 import type { ExecResult } from './ports.ts';
 import type { PolicyStamp } from './policy.ts';
 
-export function sha256B64u(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('base64url');
-}
+export { sha256B64u };
 
 /** 128 random bits, base64url (22 characters). */
 export function newReceiptId(): string {
