@@ -62,14 +62,18 @@ async function runSuite(name: string, quick: boolean): Promise<boolean> {
 
 async function main(argv: readonly string[]): Promise<number> {
   const quick = argv.includes('--quick');
-  const unknownFlags = argv.filter((a) => a.startsWith('-') && a !== '--quick');
+  // --count N is read by the suites that take a workload size (pipeline).
+  const countAt = argv.indexOf('--count');
+  const unknownFlags = argv.filter(
+    (a, i) => a.startsWith('-') && a !== '--quick' && !(a === '--count' && i === countAt),
+  );
   if (unknownFlags.length > 0) {
     console.error(
-      `bench: unknown option(s) ${unknownFlags.join(' ')}; usage: npm run bench -- [suite ...] [--quick]`,
+      `bench: unknown option(s) ${unknownFlags.join(' ')}; usage: npm run bench -- [suite ...] [--quick] [--count N]`,
     );
     return 2;
   }
-  const named = argv.filter((a) => !a.startsWith('-'));
+  const named = argv.filter((a, i) => !a.startsWith('-') && !(countAt >= 0 && i === countAt + 1));
   const suites = named.length > 0 ? named : [...new Set([...KNOWN, ...discovered()])];
   let failed = 0;
   for (const name of suites) if (!(await runSuite(name, quick))) failed++;

@@ -11,7 +11,7 @@ import { isCountersignError, systemClock } from '@countersign/contracts';
 import type { Clock, ReceiptEventDetail } from '@countersign/contracts';
 import type { ArchivedEvent, EventArchive, EventBus, ReceiveOptions } from './ports.ts';
 import { busError } from './errors.ts';
-import { sleepUnlessAborted } from './retry.ts';
+import { notifyLocal, waitLocal, wakeupKey } from './local-wakeup.ts';
 import { openSqlite } from './sqlite-db.ts';
 import type { SqliteSynchronous } from './sqlite-db.ts';
 
@@ -63,6 +63,7 @@ function parseId(id: string): number {
 export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEventBus {
   const clock = options.clock ?? systemClock;
   const pollIntervalMs = Math.max(1, options.pollIntervalMs ?? 50);
+  const wakeup = wakeupKey(options.path, 'bus');
   const pageSize = Math.max(1, options.pageSize ?? 500);
   const db = openSqlite(options.path, { synchronous: options.synchronous });
   db.exec(SCHEMA);
@@ -103,6 +104,7 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
         signal?.throwIfAborted();
         assertOpen();
         publishTx.immediate(events.map((e) => JSON.stringify(e)));
+        notifyLocal(wakeup);
         return Promise.resolve();
       } catch (err) {
         return Promise.reject(
@@ -148,8 +150,9 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
         const rows = after.all(cursorOf(consumer), max);
         if (rows.length > 0 || waited >= opts.waitMs) return rows.map(toArchived);
         const step = Math.min(pollIntervalMs, opts.waitMs - waited);
-        if (!(await sleepUnlessAborted(step, opts.signal))) return [];
-        waited += step;
+        const started = Date.now();
+        if (!(await waitLocal(wakeup, step, opts.signal))) return [];
+        waited += Math.max(1, Date.now() - started);
       }
     },
 

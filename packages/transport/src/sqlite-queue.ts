@@ -20,7 +20,7 @@ import type {
   SendResult,
 } from './ports.ts';
 import { queueError } from './errors.ts';
-import { sleepUnlessAborted } from './retry.ts';
+import { notifyLocal, waitLocal, wakeupKey } from './local-wakeup.ts';
 import { openSqlite } from './sqlite-db.ts';
 import type { SqliteSynchronous } from './sqlite-db.ts';
 
@@ -121,6 +121,7 @@ function positiveInt(name: string, value: number): number {
 
 export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   const queue = options.name ?? 'requests';
+  const wakeup = wakeupKey(options.path, `queue:${queue}`);
   const clock = options.clock ?? systemClock;
   const maxReceives = positiveInt('maxReceives', options.maxReceives);
   const visibilityMs = positiveInt('visibilityTimeoutSec', options.visibilityTimeoutSec) * 1000;
@@ -269,6 +270,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
     send(message, signal) {
       signal?.throwIfAborted();
       const [messageId] = run('send', () => sendTx.immediate([message]));
+      notifyLocal(wakeup);
       return Promise.resolve({ messageId: messageId! });
     },
 
@@ -277,6 +279,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
       if (messages.length === 0) return Promise.resolve([]);
       // All or nothing in one transaction: either every entry is stored or the call throws.
       const ids = run('sendBatch', () => sendTx.immediate(messages));
+      notifyLocal(wakeup);
       return Promise.resolve(ids.map((messageId): SendResult => ({ ok: true, messageId })));
     },
 
@@ -288,8 +291,9 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
         const got = run('receive', () => receiveTx.immediate(max));
         if (got.length > 0 || waited >= opts.waitMs) return got;
         const step = Math.min(pollIntervalMs, opts.waitMs - waited);
-        if (!(await sleepUnlessAborted(step, opts.signal))) return [];
-        waited += step;
+        const started = Date.now();
+        if (!(await waitLocal(wakeup, step, opts.signal))) return [];
+        waited += Math.max(1, Date.now() - started);
       }
     },
 
@@ -297,7 +301,9 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
       signal?.throwIfAborted();
       // A stale handle (the message was redelivered since) matches nothing: like SQS, the call
       // succeeds and the newer delivery stays.
-      run('delete', () => deleteByHandle.run(queue, receiptHandle));
+      // A delete frees the next message of its FIFO group: wake local receivers.
+      if (run('delete', () => deleteByHandle.run(queue, receiptHandle)).changes > 0)
+        notifyLocal(wakeup);
       return Promise.resolve();
     },
 

@@ -1,0 +1,137 @@
+// Pipeline benchmark: the embedded pipeline end to end (HTTP submit → queue → gateway →
+// receipt → live audit), the same code as `npm start`, against the crypto ceiling of the same
+// work measured in the same run: two ES256 signs (request, receipt) and three verifies (gateway,
+// audit of the receipt, audit of the request) per transaction, on every core.
+// `--count N` sets the workload (a soak: `npm run bench -- pipeline --count 1000000`); RSS is
+// sampled through the run to show whether it stays flat after warm-up.
+import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import pino from 'pino';
+import { parseConfig } from '@countersign/contracts';
+import { runDemo } from '@countersign/cli';
+import type { BenchCase } from '../lib.ts';
+
+const CEILING_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createPrivateKey, createPublicKey, sign, verify } = require('node:crypto');
+const priv = createPrivateKey(workerData.privatePem);
+const pub = createPublicKey(workerData.publicPem);
+const input = Buffer.from(workerData.signingInput);
+const sig = Buffer.from(workerData.signature, 'base64url');
+const end = Date.now() + workerData.ms;
+let n = 0;
+while (Date.now() < end) {
+  sign('sha256', input, { key: priv, dsaEncoding: 'ieee-p1363' });
+  sign('sha256', input, { key: priv, dsaEncoding: 'ieee-p1363' });
+  for (let i = 0; i < 3; i += 1) {
+    if (!verify('sha256', input, { key: pub, dsaEncoding: 'ieee-p1363' }, sig)) throw new Error('bad');
+  }
+  n += 1;
+}
+parentPort.postMessage(n);
+`;
+
+/** Transactions/s if every core did nothing but the transaction's crypto. */
+async function cryptoCeiling(ms: number): Promise<number> {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const signingInput = 'x'.repeat(600); // about a request token's signing input
+  const workerData = {
+    privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }),
+    publicPem: publicKey.export({ format: 'pem', type: 'spki' }),
+    signingInput,
+    signature: cryptoSign('sha256', Buffer.from(signingInput), {
+      key: privateKey,
+      dsaEncoding: 'ieee-p1363',
+    }).toString('base64url'),
+    ms,
+  };
+  const started = Date.now();
+  const counts = await Promise.all(
+    Array.from(
+      { length: availableParallelism() },
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const w = new Worker(CEILING_WORKER, { eval: true, workerData });
+          w.once('message', resolve);
+          w.once('error', reject);
+        }),
+    ),
+  );
+  return counts.reduce((a, b) => a + b, 0) / ((Date.now() - started) / 1000);
+}
+
+function countArg(): number | undefined {
+  const i = process.argv.indexOf('--count');
+  const n = i >= 0 ? Number(process.argv[i + 1]) : NaN;
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+export async function run(opts: { quick: boolean }): Promise<BenchCase[]> {
+  const count = countArg() ?? (opts.quick ? 1500 : 6000);
+  const dataDir = mkdtempSync(join(tmpdir(), 'countersign-bench-pipeline-'));
+  const config = parseConfig({
+    env: {
+      COUNTERSIGN_DATA_DIR: dataDir,
+      COUNTERSIGN_HTTP_PORT: '0',
+      COUNTERSIGN_CONCURRENCY: '32',
+      COUNTERSIGN_PARTITIONS: '4',
+      COUNTERSIGN_CHECKPOINT_EVERY: '1000',
+    },
+  });
+  const rss: { at: number; mb: number }[] = [];
+  let progress = 0;
+  const sampler = setInterval(
+    () => rss.push({ at: progress, mb: process.memoryUsage().rss / 2 ** 20 }),
+    500,
+  );
+  try {
+    const summary = await runDemo({
+      config,
+      count,
+      concurrency: 64,
+      badApples: false,
+      signal: new AbortController().signal,
+      logger: pino({ level: 'silent' }),
+      onProgress: (p) => (progress = p.receipted / Math.max(1, p.total)),
+      stallTimeoutMs: 60_000,
+    });
+    clearInterval(sampler);
+    if (!summary.ok)
+      throw new Error(
+        `pipeline run did not match expectations: ${JSON.stringify(summary.expectations)}`,
+      );
+    const ceiling = await cryptoCeiling(opts.quick ? 2000 : 4000);
+    const peak = Math.max(...rss.map((r) => r.mb));
+    const afterWarmup = rss.filter((r) => r.at >= 0.2);
+    const warm = afterWarmup[0]?.mb ?? peak;
+    const end = afterWarmup[afterWarmup.length - 1]?.mb ?? peak;
+    console.log(
+      `pipeline: ${count} tx in ${(summary.durationMs / 1000).toFixed(1)} s; RSS after warm-up ${warm.toFixed(0)} MB → end ${end.toFixed(0)} MB (peak ${peak.toFixed(0)} MB)`,
+    );
+    return [
+      {
+        name: `embedded pipeline ES256, ${count} tx, HTTP 64 in flight, one process (submit → receipt audited)`,
+        opsPerSec: Math.round(summary.throughputPerSec),
+        ceilingOpsPerSec: Math.round(ceiling),
+        ratio: Math.round((summary.throughputPerSec / ceiling) * 1000) / 1000,
+        p50Ms: summary.latencyMs.p50,
+        p99Ms: summary.latencyMs.p99,
+        rssMb: Math.round(peak),
+      },
+    ];
+  } finally {
+    clearInterval(sampler);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export const notes = [
+  'One process runs the requester HTTP API, the gateway worker and the live audit consumer (as',
+  '`npm start` does), fed by 64 concurrent HTTP clients in the same process. Latency is per',
+  'transaction from the HTTP submit to its receipt being verified by audit, so it includes time',
+  'queued behind earlier orders. The ceiling is two ES256 signs and three verifies per',
+  'transaction on every core (worker_threads), measured in the same run.',
+].join('\n');
