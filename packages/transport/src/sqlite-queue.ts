@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS queue_messages (
 );
 CREATE INDEX IF NOT EXISTS queue_messages_queue_seq ON queue_messages (queue, seq);
 CREATE INDEX IF NOT EXISTS queue_messages_group ON queue_messages (queue, group_id, visible_at);
+CREATE INDEX IF NOT EXISTS queue_messages_group_seq ON queue_messages (queue, group_id, seq);
 CREATE TABLE IF NOT EXISTS queue_dedup (
   queue TEXT NOT NULL,
   dedup_id TEXT NOT NULL,
@@ -142,15 +143,40 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
     `INSERT INTO queue_messages (queue, message_id, body, group_id, dedup_id, sent_at, visible_at)
      VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
-  // Oldest visible messages of groups that have nothing in flight.
-  const candidates = db.prepare<[string, number, number, number], MessageRow>(
-    `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count
+  // Groups deliver in send order, so a group has something in flight exactly when its oldest
+  // message (its head) is in flight. Free groups are those whose head is visible: one pass over
+  // the (queue, group_id, seq) index instead of a per-message NOT EXISTS over the backlog.
+  const freeHeads = db.prepare<[string, number, number], MessageRow>(
+    `SELECT m.seq, m.message_id, m.body, m.group_id, m.dedup_id, m.sent_at, m.receive_count
        FROM queue_messages m
-      WHERE m.queue = ? AND m.visible_at <= ?
-        AND NOT EXISTS (SELECT 1 FROM queue_messages b
-                         WHERE b.queue = m.queue AND b.group_id = m.group_id AND b.visible_at > ?)
+      WHERE m.seq IN (SELECT min(seq) FROM queue_messages WHERE queue = ? GROUP BY group_id)
+        AND m.visible_at <= ?
       ORDER BY m.seq LIMIT ?`,
   );
+  const groupRun = db.prepare<
+    [string, string, number, number],
+    MessageRow & { visible_at: number }
+  >(
+    `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count, visible_at
+       FROM queue_messages
+      WHERE queue = ? AND group_id = ? AND seq >= ?
+      ORDER BY seq LIMIT ?`,
+  );
+  /** Oldest free groups first; from each, its messages in order, up to `max` in all. */
+  const candidates = {
+    all(q: string, now: number, max: number): MessageRow[] {
+      const out: MessageRow[] = [];
+      for (const head of freeHeads.all(q, now, max)) {
+        if (out.length >= max) break;
+        // Stop at the first message still in flight (its head's visibility was changed early).
+        for (const row of groupRun.all(q, head.group_id, head.seq, max - out.length)) {
+          if (row.visible_at > now) break;
+          out.push(row);
+        }
+      }
+      return out;
+    },
+  };
   const markDelivered = db.prepare(
     `UPDATE queue_messages SET receive_count = receive_count + 1, visible_at = ?, receipt_handle = ?
       WHERE seq = ?`,
@@ -207,7 +233,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
     const out: ReceivedMessage[] = [];
     // Loop because DLQ moves free places (and may unblock the next message of a group).
     for (;;) {
-      const rows = candidates.all(queue, now, now, max - out.length);
+      const rows = candidates.all(queue, now, max - out.length);
       if (rows.length === 0) return out;
       let moved = 0;
       for (const row of rows) {
