@@ -10,6 +10,7 @@ export type {
 } from './verifier.ts';
 export { VerificationError, isVerificationError } from './errors.ts';
 export { staticKeys, jwksFile, kmsPublicKeys, combineKeys } from './key-resolvers.ts';
+export { policyKeys } from './policy-keys.ts';
 export type { KeyEntry, KeyResolver, KmsKeyRef } from './key-resolvers.ts';
 export { parseStrictJson } from './strict-json.ts';
 export type { StrictJsonResult } from './strict-json.ts';

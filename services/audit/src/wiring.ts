@@ -24,13 +24,7 @@ import {
   type EventArchive,
   type Queue,
 } from '@countersign/transport';
-import {
-  combineKeys,
-  jwksFile,
-  kmsPublicKeys,
-  staticKeys,
-  type KeyResolver,
-} from '@countersign/verifier';
+import { combineKeys, jwksFile, kmsPublicKeys, policyKeys } from '@countersign/verifier';
 import { readJwksFile } from '@countersign/signing';
 import { createAuditor, type Auditor, type AuditorOptions } from './auditor.ts';
 import { AuditError } from './errors.ts';
@@ -103,14 +97,6 @@ function requireField(value: string | undefined, path: string, why: string): str
   throw new ConfigError(issues);
 }
 
-/** Requester keys of configured policies (inline JWKS or JWKS file), each bound to its issuer. */
-function policyKeys(config: CountersignConfig): KeyResolver[] {
-  return config.gateway.policies.flatMap((p) => [
-    ...(p.jwks ? [staticKeys(p.jwks, { issuer: p.id })] : []),
-    ...(p.jwksFile ? [jwksFile(p.jwksFile, { issuer: p.id })] : []),
-  ]);
-}
-
 export function createAuditFromConfig(
   config: CountersignConfig,
   overrides: AuditOverrides = {},
@@ -144,7 +130,7 @@ export function createAuditFromConfig(
                   }),
                 ]
               : []),
-            ...policyKeys(config),
+            ...policyKeys(config.gateway.policies, { clock }),
           ),
           gateways: [gatewayId],
           requesters: requesterIds,
@@ -162,7 +148,7 @@ export function createAuditFromConfig(
             issuer: config.requester.id,
             clock,
           }),
-          ...policyKeys(config),
+          ...policyKeys(config.gateway.policies, { clock }),
         ),
         gateways: [gatewayId],
         requesters: requesterIds,

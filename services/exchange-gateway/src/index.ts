@@ -28,7 +28,7 @@ export type { Checkpointer } from './checkpoints.ts';
 export { createWorker } from './worker.ts';
 export type { Worker, WorkerCounters, WorkerOptions } from './worker.ts';
 export { handleSqsBatch, recordToMessage } from './sqs-batch.ts';
-export { createGatewayFromConfig, policyKeys } from './wiring.ts';
+export { createGatewayFromConfig } from './wiring.ts';
 export type { Gateway, GatewayClients, GatewayOverrides } from './wiring.ts';
 export { runGateway } from './main.ts';
 export type { RunGatewayOptions } from './main.ts';

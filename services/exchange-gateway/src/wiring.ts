@@ -36,7 +36,7 @@ import {
   createVerifier,
   jwksFile,
   kmsPublicKeys,
-  staticKeys,
+  policyKeys,
 } from '@countersign/verifier';
 import type { KeyResolver } from '@countersign/verifier';
 import { createChainWriter } from './chain.ts';
@@ -99,16 +99,6 @@ function required<T>(value: T | undefined, env: string): T {
     });
   }
   return value;
-}
-
-/** Trusted request keys: each policy's JWKS (inline or file) bound to that requester id. */
-export function policyKeys(config: CountersignConfig, clock: Clock): KeyResolver[] {
-  return config.gateway.policies.flatMap((p): KeyResolver[] => {
-    const out: KeyResolver[] = [];
-    if (p.jwks) out.push(staticKeys(p.jwks, { issuer: p.id }));
-    if (p.jwksFile) out.push(jwksFile(p.jwksFile, { issuer: p.id, clock }));
-    return out;
-  });
 }
 
 export async function createGatewayFromConfig(
@@ -179,7 +169,7 @@ export async function createGatewayFromConfig(
   const exchange = overrides.exchange ?? createPaperExchange(aws ? {} : { path: paths.exchangeDb });
   if (!overrides.exchange) opened.push(exchange);
 
-  const resolvers = policyKeys(config, clock);
+  const resolvers = policyKeys(config.gateway.policies, { clock });
   if (overrides.keys) resolvers.push(overrides.keys);
   const issuers = new Set(config.gateway.policies.map((p) => p.id));
   // The requester of this deployment: its KMS key (AWS) or its local JWKS file (embedded).
