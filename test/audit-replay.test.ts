@@ -147,8 +147,8 @@ describe('audit against moto', () => {
   // moto is slow on this path (measured on this shared 2-core machine, load average ~12): a
   // PutEvents of 10 entries costs ~110 ms with an archive on the bus (~11 ms without), ~330 ms
   // with the archive plus the rule -> SQS target; StartReplay sends every event to SQS inside the
-  // call; and draining the queue slows as it grows (200 replayed events: ~10 s; 1,000: over
-  // 100 s). 10,000 receipts through moto's archive would take tens of minutes, so the EventBridge
+  // call; and draining the queue slows as it grows (quiet machine: 300 replayed events ~7 s,
+  // 1,000 ~43 s; under load 1,000 took over 100 s). 10,000 receipts through moto's archive would take tens of minutes, so the EventBridge
   // path replays 300 (AUDIT_MOTO_REPLAY_N overrides) and the 10,000-receipt replay runs through
   // the embedded archive with the same count assertions. Throughput claims come from the bench.
   const MOTO_REPLAY = Number(process.env.AUDIT_MOTO_REPLAY_N ?? 300);
