@@ -18,3 +18,8 @@ export function canonicalJson(value: unknown): string {
 export function sha256B64u(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('base64url');
 }
+
+/** Version of a requester policy: the SHA-256 of its canonical JSON (recorded in receipts). */
+export function policyVersion(policy: object): string {
+  return sha256B64u(canonicalJson(policy));
+}

@@ -73,4 +73,4 @@ export {
   AuditReport,
 } from './audit-report.ts';
 export type { FindingCode } from './audit-report.ts';
-export { canonicalJson, sha256B64u } from './canonical.ts';
+export { canonicalJson, sha256B64u, policyVersion } from './canonical.ts';

@@ -10,6 +10,7 @@ import {
   ConfigError,
   EmbeddedKeyNames,
   embeddedPaths,
+  policyVersion,
   systemClock,
   type AuditReport,
   type AuditSource,
@@ -54,10 +55,7 @@ export interface AuditOverrides {
   /** AWS replay: stop after this many events (default: when the replay is done and quiet). */
   readonly expectedReplayEvents?: number;
   readonly replayQuietMs?: number;
-  /**
-   * Configured policies by version (the gateway's policy version function lives in the gateway;
-   * the composition root computes the map). EXECUTED receipts are re-checked against them.
-   */
+  /** Policies by version; default: the configured `gateway.policies`. EXECUTED receipts are re-checked against them. */
   readonly policies?: ReadonlyMap<string, RequesterPolicy>;
 }
 
@@ -179,15 +177,15 @@ export function createAuditFromConfig(
     return queue;
   };
 
+  const policies =
+    overrides.policies ?? new Map(config.gateway.policies.map((p) => [policyVersion(p), p]));
   const newAuditor = (options: Partial<AuditorOptions> = {}): Auditor =>
     createAuditor({
       verifiers,
       clockSkewSec: config.gateway.clockSkewSec,
       clock,
       // An empty map would flag every EXECUTED receipt: only re-check when policies are known.
-      ...(overrides.policies && overrides.policies.size > 0
-        ? { policies: overrides.policies }
-        : {}),
+      ...(policies.size > 0 ? { policies } : {}),
       ...options,
     });
 

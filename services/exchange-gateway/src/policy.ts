@@ -4,7 +4,7 @@ import {
   canonicalJson,
   compareDecimals,
   multiplyDecimals,
-  sha256B64u,
+  policyVersion,
 } from '@countersign/contracts';
 import type { Clock, ReasonCode, RequestClaims, RequesterPolicy } from '@countersign/contracts';
 
@@ -28,9 +28,7 @@ export interface Authorizer {
 
 export { canonicalJson };
 
-export function policyVersion(policy: RequesterPolicy): string {
-  return sha256B64u(canonicalJson(policy));
-}
+export { policyVersion };
 
 const WINDOW_MS = 60_000;
 

@@ -4,7 +4,6 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, type CommanderError } from 'commander';
 import cliProgress from 'cli-progress';
-import { policyVersion } from '@countersign/exchange-gateway';
 import {
   ConfigError,
   isCountersignError,
@@ -57,10 +56,7 @@ function defaultIO(): AuditCommandIO {
     env: process.env,
     stdout: process.stdout,
     stderr: process.stderr,
-    createRuntime: (config) =>
-      createAuditFromConfig(config, {
-        policies: new Map(config.gateway.policies.map((p) => [policyVersion(p), p])),
-      }),
+    createRuntime: (config) => createAuditFromConfig(config),
     writeFile: (path, data) => writeFile(path, data, 'utf8'),
   };
 }
