@@ -4,8 +4,8 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, type CommanderError } from 'commander';
 import cliProgress from 'cli-progress';
+import { configFailure } from '../config-errors.ts';
 import {
-  ConfigError,
   isCountersignError,
   loadConfig,
   type AuditReport,
@@ -101,20 +101,13 @@ function loadAuditConfig(io: AuditCommandIO): CountersignConfig | number {
   try {
     return loadConfig(io.env, 'audit');
   } catch (err) {
-    if (err instanceof ConfigError || (isCountersignError(err) && err.code === 'CONFIG_INVALID')) {
-      const issues = (err as ConfigError).issues ?? [];
-      for (const i of issues) io.stderr.write(`countersign audit: ${i.path}: ${i.message}\n`);
-      if (issues.length === 0) io.stderr.write(`countersign audit: ${(err as Error).message}\n`);
-      return AuditExitCodes.BAD_ARGUMENTS;
-    }
-    throw err;
+    return configFailure('countersign audit', err, io.stderr);
   }
 }
 
 function failure(io: AuditCommandIO, err: unknown): AuditExitCode {
-  if (err instanceof ConfigError) {
-    for (const i of err.issues) io.stderr.write(`countersign audit: ${i.path}: ${i.message}\n`);
-    return AuditExitCodes.BAD_ARGUMENTS;
+  if (isCountersignError(err) && err.code === 'CONFIG_INVALID') {
+    return configFailure('countersign audit', err, io.stderr) as AuditExitCode;
   }
   const code = isCountersignError(err) ? `${err.code}: ` : '';
   io.stderr.write(

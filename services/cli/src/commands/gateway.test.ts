@@ -62,6 +62,6 @@ describe('countersign gateway', () => {
       },
     );
     expect(code).toBe(2);
-    expect(err).toContain('COUNTERSIGN_CONCURRENCY: must be positive');
+    expect(err).toBe('countersign gateway: COUNTERSIGN_CONCURRENCY: must be positive\n');
   });
 });

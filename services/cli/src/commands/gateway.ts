@@ -3,6 +3,7 @@
 // Exit codes: 0 stopped cleanly, 2 bad configuration, 1 could not run.
 import type { Command } from 'commander';
 import { isCountersignError } from '@countersign/contracts';
+import { configFailure } from '../config-errors.ts';
 import {
   runGateway,
   type RunGatewayOptions,
@@ -50,8 +51,7 @@ export async function gatewayCommand(
     return GatewayExitCodes.OK;
   } catch (err) {
     if (isCountersignError(err) && err.code === 'CONFIG_INVALID') {
-      io.stderr.write(`${err.message}\n`);
-      return GatewayExitCodes.BAD_CONFIG;
+      return configFailure('countersign gateway', err, io.stderr);
     }
     io.stderr.write(`gateway failed: ${err instanceof Error ? err.message : String(err)}\n`);
     return GatewayExitCodes.FAILED;
