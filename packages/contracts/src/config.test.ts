@@ -40,8 +40,8 @@ describe('configuration', () => {
         }),
       ),
     ).toEqual([
-      'COUNTERSIGN_TOKEN_LIFETIME_SEC: Too big: expected number to be <=300',
-      'COUNTERSIGN_HTTP_PORT: Invalid input: expected number, received NaN',
+      'COUNTERSIGN_TOKEN_LIFETIME_SEC: must be a whole number between 1 and 300',
+      'COUNTERSIGN_HTTP_PORT: must be a whole number between 0 and 65535',
       'COUNTERSIGN_GATEWAY_ID: must match [A-Za-z0-9._:-]{1,64}',
     ]);
   });

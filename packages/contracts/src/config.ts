@@ -9,8 +9,14 @@ import { SYMBOL, Sides } from './txn.ts';
 import { formatPath, type FieldIssue } from './validation.ts';
 import { CountersignError } from './errors.ts';
 
-const Port = z.coerce.number().int().min(0).max(65535);
-const PositiveInt = z.coerce.number().int().positive();
+/** A whole number in [min, max], from a number or a numeric env string, with a plain message. */
+function intIn(min: number, max: number = Number.MAX_SAFE_INTEGER) {
+  const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `between ${min} and ${max}`;
+  const message = `must be a whole number ${range}`;
+  return z.coerce.number({ error: message }).int(message).min(min, message).max(max, message);
+}
+const Port = intIn(0, 65535);
+const PositiveInt = intIn(1);
 
 /** What a requester may do at the gateway. `version` is derived (sha256 of the canonical policy). */
 export const RequesterPolicy = z.strictObject({
@@ -51,12 +57,7 @@ export const CountersignConfig = z.strictObject({
       id: Identifier.default('demo-requester'),
       alg: AlgorithmSchema.default('ES256'),
       kmsKeyId: z.string().min(1).optional(),
-      lifetimeSec: z.coerce
-        .number()
-        .int()
-        .min(1)
-        .max(MAX_LIFETIME_SEC)
-        .default(DEFAULT_LIFETIME_SEC),
+      lifetimeSec: intIn(1, MAX_LIFETIME_SEC).default(DEFAULT_LIFETIME_SEC),
       host: z.string().min(1).default('127.0.0.1'),
       port: Port.default(8787),
       maxBodyBytes: PositiveInt.default(65_536),
@@ -69,9 +70,9 @@ export const CountersignConfig = z.strictObject({
       id: Identifier.default('demo-gateway'),
       alg: AlgorithmSchema.default('ES256'),
       kmsKeyId: z.string().min(1).optional(),
-      partitions: z.coerce.number().int().min(1).max(1024).default(1),
+      partitions: intIn(1, 1024).default(1),
       concurrency: PositiveInt.default(8),
-      clockSkewSec: z.coerce.number().int().min(0).max(300).default(30),
+      clockSkewSec: intIn(0, 300).default(30),
       maxTokenBytes: PositiveInt.default(8192),
       checkpointEvery: PositiveInt.default(100),
       policies: z.array(RequesterPolicy).default([]),
