@@ -2,7 +2,9 @@
 // neighbour hits the ceiling and the subject alike, Markdown tables, and results files in the
 // shape of DESIGN.md §8a.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { availableParallelism, cpus } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -184,4 +186,58 @@ export function writeResults(suite: string, cases: readonly BenchCase[], notes =
   ].join('\n');
   writeFileSync(join(RESULTS_DIR, `${suite}.md`), md);
   return md;
+}
+
+const CEILING_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createPrivateKey, createPublicKey, sign, verify } = require('node:crypto');
+const priv = { key: createPrivateKey(workerData.privatePem), dsaEncoding: 'ieee-p1363' };
+const pub = { key: createPublicKey(workerData.publicPem), dsaEncoding: 'ieee-p1363' };
+const input = Buffer.from(workerData.signingInput);
+const sig = Buffer.from(workerData.signature, 'base64url');
+const end = Date.now() + workerData.ms;
+let n = 0;
+while (Date.now() < end) {
+  for (let i = 0; i < workerData.signs; i += 1) sign('sha256', input, priv);
+  for (let i = 0; i < workerData.verifies; i += 1) {
+    if (!verify('sha256', input, pub, sig)) throw new Error('ceiling self-check failed');
+  }
+  n += 1;
+}
+parentPort.postMessage(n);
+`;
+
+/**
+ * The raw-crypto limit of a unit of work (`signs` ES256 signs + `verifies` verifies over
+ * `signingInput`) with one worker_thread per core: units per second, all threads together.
+ */
+export async function cryptoCeiling(options: {
+  readonly signs: number;
+  readonly verifies: number;
+  readonly signingInput: string;
+  readonly ms: number;
+}): Promise<number> {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const workerData = {
+    ...options,
+    privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }),
+    publicPem: publicKey.export({ format: 'pem', type: 'spki' }),
+    signature: cryptoSign('sha256', Buffer.from(options.signingInput), {
+      key: privateKey,
+      dsaEncoding: 'ieee-p1363',
+    }).toString('base64url'),
+  };
+  const started = Date.now();
+  const counts = await Promise.all(
+    Array.from(
+      { length: availableParallelism() },
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const w = new Worker(CEILING_WORKER, { eval: true, workerData });
+          w.once('message', resolve);
+          w.once('error', reject);
+        }),
+    ),
+  );
+  return counts.reduce((a, b) => a + b, 0) / ((Date.now() - started) / 1000);
 }

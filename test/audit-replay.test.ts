@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import {
   EventBridgeClient,
   ListReplaysCommand,
-  PutTargetsCommand,
   RemoveTargetsCommand,
 } from '@aws-sdk/client-eventbridge';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import {
   AuditReport,
   parseConfig,
@@ -31,7 +30,7 @@ import {
   type SyntheticKit,
 } from '@countersign/audit';
 import { clientConfig } from './support/aws.ts';
-import { createAwsStack, type AwsStack } from './support/aws-stack.ts';
+import { createAwsStack, routeReceiptsToQueue, type AwsStack } from './support/aws-stack.ts';
 
 const GATEWAY = 'gw-moto';
 const REQUESTER = 'req-moto';
@@ -170,13 +169,11 @@ describe('audit against moto', () => {
     // PutEvents in batches of 10 (the EventBridge limit).
     for (let i = 0; i < details.length; i += 10) await bus.publish(details.slice(i, i + 10));
     const publishMs = Date.now() - started;
-    await eb.send(
-      new PutTargetsCommand({
-        Rule: `${replayStack.name}-receipts`,
-        EventBusName: replayStack.busName,
-        Targets: [{ Id: 'audit', Arn: await queueArn(replayStack.auditQueueUrl) }],
-      }),
-    );
+    await routeReceiptsToQueue(eb, sqs, {
+      busName: replayStack.busName,
+      ruleName: `${replayStack.name}-receipts`,
+      queueUrl: replayStack.auditQueueUrl,
+    });
 
     const runtime = createAuditFromConfig(awsConfig(replayStack), {
       verifiers: verifiers(),
@@ -242,10 +239,3 @@ describe('audit against moto', () => {
     }
   });
 });
-
-async function queueArn(url: string): Promise<string> {
-  const res = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
-  );
-  return res.Attributes!.QueueArn!;
-}

@@ -5,11 +5,9 @@ import {
   CreateEventBusCommand,
   EventBridgeClient,
   PutEventsCommand,
-  PutRuleCommand,
-  PutTargetsCommand,
 } from '@aws-sdk/client-eventbridge';
 import type { PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ReceiptEventDetail } from '@countersign/contracts';
 import {
   createEventBridgeBus,
@@ -18,6 +16,7 @@ import {
 } from '@countersign/transport';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { clientConfig, uniqueName } from './support/aws.ts';
+import { routeReceiptsToQueue } from './support/aws-stack.ts';
 
 let eb: EventBridgeClient;
 let sqs: SQSClient;
@@ -31,29 +30,12 @@ beforeAll(() => {
 async function busWithAuditQueue() {
   const name = uniqueName('receipts');
   const q = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-audit` }));
-  const arn = (
-    await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: q.QueueUrl, AttributeNames: ['QueueArn'] }),
-    )
-  ).Attributes!.QueueArn!;
   await eb.send(new CreateEventBusCommand({ Name: name }));
-  await eb.send(
-    new PutRuleCommand({
-      Name: `${name}-rule`,
-      EventBusName: name,
-      EventPattern: JSON.stringify({
-        source: ['countersign.gateway'],
-        'detail-type': ['TransactionReceipt'],
-      }),
-    }),
-  );
-  await eb.send(
-    new PutTargetsCommand({
-      Rule: `${name}-rule`,
-      EventBusName: name,
-      Targets: [{ Id: 'audit', Arn: arn }],
-    }),
-  );
+  await routeReceiptsToQueue(eb, sqs, {
+    busName: name,
+    ruleName: `${name}-rule`,
+    queueUrl: q.QueueUrl!,
+  });
   return {
     busName: name,
     audit: createSqsQueue({ client: sqs, queueUrl: q.QueueUrl!, maxReceives: 5 }),

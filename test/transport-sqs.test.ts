@@ -1,17 +1,13 @@
 // The SQS adapter against moto: FIFO groups and dedup, a 1,000-message batch, redelivery and
 // the DLQ, long-poll abort. moto never fails a batch entry, so the entry-retry test wraps the
 // real client in a stub that fails one entry on the first call.
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  SendMessageBatchCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SendMessageBatchCommandOutput } from '@aws-sdk/client-sqs';
 import { createSqsQueue } from '@countersign/transport';
 import type { Queue, ReceivedMessage } from '@countersign/transport';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { clientConfig, uniqueName } from './support/aws.ts';
+import { createFifoQueueWithDlq } from './support/aws-stack.ts';
 
 let sqs: SQSClient;
 
@@ -19,27 +15,11 @@ beforeAll(() => {
   sqs = new SQSClient(clientConfig());
 });
 
-async function fifoQueue(maxReceiveCount = 5, visibilityTimeout = 30) {
-  const name = uniqueName('req');
-  const dlq = await sqs.send(
-    new CreateQueueCommand({ QueueName: `${name}-dlq.fifo`, Attributes: { FifoQueue: 'true' } }),
-  );
-  const dlqArn = (
-    await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }),
-    )
-  ).Attributes!.QueueArn!;
-  const q = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: `${name}.fifo`,
-      Attributes: {
-        FifoQueue: 'true',
-        VisibilityTimeout: String(visibilityTimeout),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }),
-      },
-    }),
-  );
-  return { queueUrl: q.QueueUrl!, dlqUrl: dlq.QueueUrl! };
+function fifoQueue(maxReceiveCount = 5, visibilityTimeout = 30) {
+  return createFifoQueueWithDlq(sqs, uniqueName('req'), {
+    maxReceiveCount,
+    visibilityTimeoutSec: visibilityTimeout,
+  });
 }
 
 /** Receives and deletes until `want` distinct messages came or nothing more arrives. */

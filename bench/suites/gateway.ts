@@ -2,90 +2,20 @@
 // authorize → paper exchange → sign receipt → complete → publish → delete) on the embedded
 // adapters with local ES256 signers, against the crypto ceiling measured in the same run: one
 // ES256 verify + one ES256 sign per message, on both cores (two worker_threads).
-import {
-  generateKeyPairSync,
-  randomBytes,
-  sign as cryptoSign,
-  verify as cryptoVerify,
-} from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { EmbeddedKeyNames, embeddedPaths, parseConfig, TokenTypes } from '@countersign/contracts';
 import { createLocalSigner, ensureLocalSigner, signJwt } from '@countersign/signing';
 import { createSqliteQueue } from '@countersign/transport';
 import type { OutgoingMessage, ReceivedMessage } from '@countersign/transport';
 import { createGatewayFromConfig, createWorker, silentLogger } from '@countersign/exchange-gateway';
 import type { Processor } from '@countersign/exchange-gateway';
-import type { BenchCase } from '../lib.ts';
+import { cryptoCeiling, type BenchCase } from '../lib.ts';
 import { run as runNonce } from './nonce.ts';
-
-const CEILING_WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { createPrivateKey, createPublicKey, sign, verify } = require('node:crypto');
-const priv = createPrivateKey(workerData.privatePem);
-const pub = createPublicKey(workerData.publicPem);
-const token = Buffer.from(workerData.signingInput);
-const sig = Buffer.from(workerData.signature, 'base64url');
-const opts = { key: priv, dsaEncoding: 'ieee-p1363' };
-const vopts = { key: pub, dsaEncoding: 'ieee-p1363' };
-const end = Date.now() + workerData.ms;
-let n = 0;
-while (Date.now() < end) {
-  for (let i = 0; i < 50; i += 1) {
-    if (!verify('sha256', token, vopts, sig)) throw new Error('bad');
-    sign('sha256', token, opts);
-  }
-  n += 50;
-}
-parentPort.postMessage(n);
-`;
-
-/** verify + sign per op, one worker_thread per core, ops/s in total. */
-async function cryptoCeiling(sampleToken: string, ms: number): Promise<number> {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const [h, p] = sampleToken.split('.');
-  const signingInput = `${h}.${p}`;
-  const signature = cryptoSign('sha256', Buffer.from(signingInput), {
-    key: privateKey,
-    dsaEncoding: 'ieee-p1363',
-  });
-  if (
-    !cryptoVerify(
-      'sha256',
-      Buffer.from(signingInput),
-      { key: publicKey, dsaEncoding: 'ieee-p1363' },
-      signature,
-    )
-  ) {
-    throw new Error('ceiling self-check failed');
-  }
-  const workerData = {
-    privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }),
-    publicPem: publicKey.export({ format: 'pem', type: 'spki' }),
-    signingInput,
-    signature: signature.toString('base64url'),
-    ms,
-  };
-  const threads = Math.max(1, Math.min(2, availableParallelism()));
-  const started = Date.now();
-  const counts = await Promise.all(
-    Array.from(
-      { length: threads },
-      () =>
-        new Promise<number>((resolve, reject) => {
-          const w = new Worker(CEILING_WORKER, { eval: true, workerData });
-          w.once('message', (n: number) => resolve(n));
-          w.once('error', reject);
-        }),
-    ),
-  );
-  const elapsed = (Date.now() - started) / 1000;
-  return counts.reduce((a, b) => a + b, 0) / elapsed;
-}
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -333,7 +263,13 @@ export async function run(opts: { readonly quick: boolean }): Promise<BenchCase[
           ? await inProcess(prep, v.concurrency)
           : await inChildren(prep, v.concurrency, v.processes);
       // Measured right after, so a noisy neighbour weighs on both alike.
-      const ceiling = await cryptoCeiling(prep.sampleToken, opts.quick ? 1500 : 3000);
+      const [h, p] = prep.sampleToken.split('.');
+      const ceiling = await cryptoCeiling({
+        signs: 1,
+        verifies: 1,
+        signingInput: `${h}.${p}`,
+        ms: opts.quick ? 1500 : 3000,
+      });
       cases.push({
         name: `pipeline embedded ES256: ${v.name}`,
         opsPerSec: round(res.opsPerSec, 1),

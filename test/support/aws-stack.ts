@@ -42,11 +42,62 @@ export interface AwsStackOptions {
   readonly visibilityTimeoutSec?: number;
 }
 
-async function queueArn(sqs: SQSClient, url: string): Promise<string> {
+export async function queueArn(sqs: SQSClient, url: string): Promise<string> {
   const res = await sqs.send(
     new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
   );
   return res.Attributes!.QueueArn!;
+}
+
+/** A FIFO queue (`<name>.fifo`) whose redrive policy moves messages to `<name>-dlq.fifo`. */
+export async function createFifoQueueWithDlq(
+  sqs: SQSClient,
+  name: string,
+  options: { readonly maxReceiveCount: number; readonly visibilityTimeoutSec: number },
+): Promise<{ queueUrl: string; dlqUrl: string }> {
+  const dlq = await sqs.send(
+    new CreateQueueCommand({ QueueName: `${name}-dlq.fifo`, Attributes: { FifoQueue: 'true' } }),
+  );
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${name}.fifo`,
+      Attributes: {
+        FifoQueue: 'true',
+        ContentBasedDeduplication: 'false',
+        VisibilityTimeout: String(options.visibilityTimeoutSec),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: await queueArn(sqs, dlq.QueueUrl!),
+          maxReceiveCount: options.maxReceiveCount,
+        }),
+      },
+    }),
+  );
+  return { queueUrl: queue.QueueUrl!, dlqUrl: dlq.QueueUrl! };
+}
+
+/** The receipts rule of a bus (countersign.gateway / TransactionReceipt) targeting a queue. */
+export async function routeReceiptsToQueue(
+  eb: EventBridgeClient,
+  sqs: SQSClient,
+  options: { readonly busName: string; readonly ruleName: string; readonly queueUrl: string },
+): Promise<void> {
+  await eb.send(
+    new PutRuleCommand({
+      Name: options.ruleName,
+      EventBusName: options.busName,
+      EventPattern: JSON.stringify({
+        source: ['countersign.gateway'],
+        'detail-type': ['TransactionReceipt'],
+      }),
+    }),
+  );
+  await eb.send(
+    new PutTargetsCommand({
+      Rule: options.ruleName,
+      EventBusName: options.busName,
+      Targets: [{ Id: 'audit', Arn: await queueArn(sqs, options.queueUrl) }],
+    }),
+  );
 }
 
 export async function createAwsStack(options: AwsStackOptions = {}): Promise<AwsStack> {
@@ -79,26 +130,10 @@ export async function createAwsStack(options: AwsStackOptions = {}): Promise<Aws
     new CreateAliasCommand({ AliasName: `alias/${name}/gateway`, TargetKeyId: gatewayKeyId }),
   );
 
-  const dlq = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: `${name}-requests-dlq.fifo`,
-      Attributes: { FifoQueue: 'true' },
-    }),
-  );
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: `${name}-requests.fifo`,
-      Attributes: {
-        FifoQueue: 'true',
-        ContentBasedDeduplication: 'false',
-        VisibilityTimeout: String(options.visibilityTimeoutSec ?? 30),
-        RedrivePolicy: JSON.stringify({
-          deadLetterTargetArn: await queueArn(sqs, dlq.QueueUrl!),
-          maxReceiveCount: maxReceives,
-        }),
-      },
-    }),
-  );
+  const requests = await createFifoQueueWithDlq(sqs, `${name}-requests`, {
+    maxReceiveCount: maxReceives,
+    visibilityTimeoutSec: options.visibilityTimeoutSec ?? 30,
+  });
   const auditDlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-audit-dlq` }));
   const audit = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-audit` }));
   await sqs.send(
@@ -123,23 +158,11 @@ export async function createAwsStack(options: AwsStackOptions = {}): Promise<Aws
       RetentionDays: 30,
     }),
   );
-  await eb.send(
-    new PutRuleCommand({
-      Name: `${name}-receipts`,
-      EventBusName: name,
-      EventPattern: JSON.stringify({
-        source: ['countersign.gateway'],
-        'detail-type': ['TransactionReceipt'],
-      }),
-    }),
-  );
-  await eb.send(
-    new PutTargetsCommand({
-      Rule: `${name}-receipts`,
-      EventBusName: name,
-      Targets: [{ Id: 'audit', Arn: await queueArn(sqs, audit.QueueUrl!) }],
-    }),
-  );
+  await routeReceiptsToQueue(eb, sqs, {
+    busName: name,
+    ruleName: `${name}-receipts`,
+    queueUrl: audit.QueueUrl!,
+  });
 
   const tableName = `${name}-nonces`;
   await ddb.send(
@@ -162,8 +185,8 @@ export async function createAwsStack(options: AwsStackOptions = {}): Promise<Aws
     name,
     requesterKeyId,
     gatewayKeyId,
-    queueUrl: queue.QueueUrl!,
-    dlqUrl: dlq.QueueUrl!,
+    queueUrl: requests.queueUrl,
+    dlqUrl: requests.dlqUrl,
     auditQueueUrl: audit.QueueUrl!,
     busName: name,
     archiveArn: archive.ArchiveArn!,
@@ -175,7 +198,7 @@ export async function createAwsStack(options: AwsStackOptions = {}): Promise<Aws
       COUNTERSIGN_GATEWAY_KMS_KEY_ID: gatewayKeyId,
       COUNTERSIGN_REQUESTER_ALG: alg,
       COUNTERSIGN_GATEWAY_ALG: alg,
-      COUNTERSIGN_QUEUE_URL: queue.QueueUrl!,
+      COUNTERSIGN_QUEUE_URL: requests.queueUrl,
       COUNTERSIGN_MAX_RECEIVES: String(maxReceives),
       COUNTERSIGN_EVENT_BUS: name,
       COUNTERSIGN_ARCHIVE_ARN: archive.ArchiveArn!,

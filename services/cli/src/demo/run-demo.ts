@@ -181,7 +181,16 @@ function startReceiptSink(
         throw err;
       }
       for (const m of messages) {
-        await handle(parseEventBridgeEnvelope(m.body).detail);
+        let detail: unknown;
+        try {
+          detail = parseEventBridgeEnvelope(m.body).detail;
+        } catch (err) {
+          // Not an event at all: a finding for audit, not a crash of the demo.
+          auditor.malformed(
+            `audit queue message is not an EventBridge event: ${(err as Error).message}`,
+          );
+        }
+        if (detail !== undefined) await handle(detail);
         await queue.delete(m.receiptHandle);
       }
     }
