@@ -95,5 +95,11 @@ export interface NonceStore {
   get(key: string): Promise<NonceRecord | undefined>;
   /** Current head of a stream; seq 0 and the genesis hash when empty. */
   head(stream: string): Promise<ChainHead>;
+  /**
+   * True when writes are applied in call order (one process's group commit on SQLite): the
+   * chain writer may then sign the next receipt of a stream before the previous complete has
+   * committed. Unordered stores (DynamoDB requests race on the network) leave it unset.
+   */
+  readonly ordered?: boolean;
   close?(): Promise<void>;
 }

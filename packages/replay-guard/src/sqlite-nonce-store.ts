@@ -1,6 +1,8 @@
-// The embedded NonceStore on SQLite (WAL, shared by several processes). Every state change is
-// one BEGIN IMMEDIATE transaction, so two processes never both win a claim or a takeover, and a
+// The embedded NonceStore on SQLite (WAL, shared by several processes). Every state change runs
+// in a BEGIN IMMEDIATE transaction (group commit: the changes of one event-loop turn share one,
+// each in its own savepoint), so two processes never both win a claim or a takeover, and a
 // completion writes the COMPLETED record and the stream's new head together or not at all.
+// Changes are applied in call order, so the store is `ordered`.
 //
 // Expiry: records are kept until `expiresAt` (exp + skew) and `purgeExpired(now)` drops older
 // ones (the embedded stand-in for DynamoDB TTL). Until purged, an expired record still answers
@@ -8,7 +10,7 @@
 // dead anyway, so nothing legitimate needs it gone).
 import { GENESIS_PREV, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
-import Database from 'better-sqlite3';
+import { createGroupCommit, openSqlite } from '@countersign/sqlite';
 import type {
   ChainHead,
   ClaimOptions,
@@ -95,11 +97,9 @@ export function toRecord(row: NonceRow): NonceRecord {
 
 export function createSqliteNonceStore(options: SqliteNonceStoreOptions): SqliteNonceStore {
   const clock = options.clock ?? systemClock;
-  const db = new Database(options.path);
-  db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
-  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+  const db = openSqlite(options.path, options);
   db.exec(SCHEMA);
+  const group = createGroupCommit(db);
 
   const insertClaim = db.prepare(
     `INSERT INTO nonces (key, state, owner, lease_until, expires_at, attempts)
@@ -129,7 +129,7 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
   );
   const purge = db.prepare('DELETE FROM nonces WHERE expires_at < ?');
 
-  const claimTx = db.transaction((key: string, o: ClaimOptions): ClaimResult => {
+  const claimOne = (key: string, o: ClaimOptions): ClaimResult => {
     const leaseUntil = o.now + o.leaseMs;
     if (insertClaim.run(key, o.owner, leaseUntil, o.expiresAt).changes === 1) {
       return { claimed: true, takeover: false };
@@ -140,9 +140,9 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
       return { claimed: true, takeover: true, previous: existing };
     }
     return { claimed: false, existing };
-  });
+  };
 
-  const completeTx = db.transaction((key: string, o: CompleteOptions) => {
+  const completeOne = (key: string, o: CompleteOptions) => {
     const row = select.get(key);
     if (row && !(row.state === 'IN_PROGRESS' && row.owner === o.owner)) {
       throw nonceConflict(
@@ -159,38 +159,48 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
     if (row) markCompleted.run(o.expiresAt, receipt, request, messageId, key);
     else insertCompleted.run(key, o.expiresAt, receipt, request, messageId);
     upsertHead.run(o.head.stream, o.head.seq, o.head.hash);
-  });
+  };
 
   let closed = false;
+  const mapError = (what: string, err: unknown): Error => {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'NONCE_CONFLICT' || code === 'CHAIN_CONFLICT' || code === 'STORE_FAILED') {
+      return err instanceof Error ? err : new Error(String(err));
+    }
+    return storeError(
+      `${what} failed on the embedded nonce store`,
+      {
+        code: typeof code === 'string' ? code : 'SQLITE_ERROR',
+        retryable: code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED',
+      },
+      err,
+    );
+  };
+  /** Reads, now. */
   const guard = <T>(what: string, fn: () => T): Promise<T> => {
     try {
       if (closed) throw storeError('the nonce store is closed');
       return Promise.resolve(fn());
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (code === 'NONCE_CONFLICT' || code === 'CHAIN_CONFLICT' || code === 'STORE_FAILED') {
-        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-      }
-      return Promise.reject(
-        storeError(
-          `${what} failed on the embedded nonce store`,
-          {
-            code: typeof code === 'string' ? code : 'SQLITE_ERROR',
-            retryable: code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED',
-          },
-          err,
-        ),
-      );
+      return Promise.reject(mapError(what, err));
     }
+  };
+  /** Writes, in the next group transaction. */
+  const write = <T>(what: string, fn: () => T): Promise<T> => {
+    if (closed) return Promise.reject(storeError('the nonce store is closed'));
+    return group.run(fn).catch((err: unknown) => {
+      throw mapError(what, err);
+    });
   };
 
   return {
-    claim: (key, o) => guard('claim', () => claimTx.immediate(key, o)),
+    ordered: true,
+    claim: (key, o) => write('claim', () => claimOne(key, o)),
     complete: (key, o) => {
       if (!Number.isInteger(o.head.seq) || o.head.seq < 1) {
         return Promise.reject(storeError('head.seq must be an integer ≥ 1', { seq: o.head.seq }));
       }
-      return guard('complete', () => completeTx.immediate(key, o));
+      return write('complete', () => completeOne(key, o));
     },
     get: (key) =>
       guard('get', () => {
@@ -208,6 +218,7 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
     },
     close() {
       if (!closed) {
+        group.flush();
         closed = true;
         db.close();
       }

@@ -22,7 +22,7 @@ export {
 } from './jwk.ts';
 export { signJwt } from './jwt.ts';
 export { createLocalSigner } from './local-signer.ts';
-export type { LocalSignerOptions } from './local-signer.ts';
+export type { LocalSignerOptions, LocalSignerRuntime } from './local-signer.ts';
 export { createKmsSigner, createKmsClient, KMS_RAW_MAX_BYTES } from './kms-signer.ts';
 export type { KmsSigner, KmsSignerOptions, KmsSignerMetrics, KmsSendClient } from './kms-signer.ts';
 export { generateKeyFiles, loadLocalSigner, ensureLocalSigner, keyFilePaths } from './key-files.ts';

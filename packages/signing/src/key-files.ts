@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Algorithm } from '@countersign/contracts';
 import { ALGORITHMS, isAlgorithm } from './algorithms.ts';
 import { SigningError } from './errors.ts';
-import { createLocalSigner } from './local-signer.ts';
+import { createLocalSigner, type LocalSignerRuntime } from './local-signer.ts';
 import type { Jwks, Signer } from './signer.ts';
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -44,13 +44,14 @@ export async function generateKeyFiles(
   dir: string,
   name: string,
   alg: Algorithm,
+  signerOptions: LocalSignerRuntime = {},
 ): Promise<GeneratedKey> {
   if (!isAlgorithm(alg)) throw new SigningError('CONFIG_INVALID', `unsupported alg ${String(alg)}`);
   const paths = keyFilePaths(dir, name);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const privateKey = generatePrivateKey(alg);
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
-  const signer = await createLocalSigner({ privateKey, alg });
+  const signer = await createLocalSigner({ ...signerOptions, privateKey, alg });
   try {
     // 'wx' = create exclusively: two processes racing on first run cannot both write a key.
     await writeFile(paths.privateKeyPath, pem, { mode: 0o600, flag: 'wx' });
@@ -72,7 +73,12 @@ export async function generateKeyFiles(
 }
 
 /** Loads `<dir>/<name>.pem`; refuses a key file readable by group or others. */
-export async function loadLocalSigner(dir: string, name: string, alg: Algorithm): Promise<Signer> {
+export async function loadLocalSigner(
+  dir: string,
+  name: string,
+  alg: Algorithm,
+  signerOptions: LocalSignerRuntime = {},
+): Promise<Signer> {
   const { privateKeyPath } = keyFilePaths(dir, name);
   let pem: string;
   try {
@@ -92,7 +98,7 @@ export async function loadLocalSigner(dir: string, name: string, alg: Algorithm)
       details: { path: privateKeyPath },
     });
   }
-  return createLocalSigner({ privateKey: pem, alg });
+  return createLocalSigner({ ...signerOptions, privateKey: pem, alg });
 }
 
 /** Loads the key, or generates it on first run (embedded mode). */
@@ -100,6 +106,7 @@ export async function ensureLocalSigner(
   dir: string,
   name: string,
   alg: Algorithm,
+  signerOptions: LocalSignerRuntime = {},
 ): Promise<Signer> {
   const { privateKeyPath } = keyFilePaths(dir, name);
   try {
@@ -107,11 +114,11 @@ export async function ensureLocalSigner(
   } catch (err) {
     if (!isErrno(err, 'ENOENT')) throw err;
     try {
-      return (await generateKeyFiles(dir, name, alg)).signer;
+      return (await generateKeyFiles(dir, name, alg, signerOptions)).signer;
     } catch (genErr) {
       // Another process generated it between our stat and our write: use theirs.
       if ((genErr as SigningError | undefined)?.code !== 'KEY_EXISTS') throw genErr;
     }
   }
-  return loadLocalSigner(dir, name, alg);
+  return loadLocalSigner(dir, name, alg, signerOptions);
 }

@@ -32,4 +32,4 @@ export {
   isAbortError,
 } from './errors.ts';
 export type { QueueError, BusError, SdkErrorInfo } from './errors.ts';
-export type { SqliteSynchronous } from './sqlite-db.ts';
+export type { SqliteSynchronous } from '@countersign/sqlite';

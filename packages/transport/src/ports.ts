@@ -44,7 +44,12 @@ export interface Queue {
   /** After this many receives the queue moves a message to its DLQ (the last receive = this number). */
   readonly maxReceives: number;
   send(message: OutgoingMessage, signal?: AbortSignal): Promise<{ messageId: string }>;
-  /** Up to 10 per call; one result per entry, in order; retryable failures already retried. */
+  /**
+   * How many messages one sendBatch call stores together: 10 for SQS (one SendMessageBatch),
+   * more for the embedded queue (one transaction). Callers chunk by it; absent means 10.
+   */
+  readonly maxBatchSize?: number;
+  /** One result per entry, in order; retryable failures already retried. */
   sendBatch(messages: readonly OutgoingMessage[], signal?: AbortSignal): Promise<SendResult[]>;
   receive(options: ReceiveOptions): Promise<ReceivedMessage[]>;
   delete(receiptHandle: string, signal?: AbortSignal): Promise<void>;

@@ -1,6 +1,7 @@
 // The embedded event bus: one SQLite table is both the bus and its archive.
 //
-// - publish stores every event of the call in one transaction (all or none). It does NOT
+// - publish stores every event of the call together (all or none; group commit, so publishes of
+//   one event-loop turn share a transaction) and resolves once committed. It does NOT
 //   de-duplicate: publishing the same detail twice (the gateway re-publishing a stored receipt
 //   after a crash) stores two events, as EventBridge would deliver two. Consumers de-duplicate
 //   by the receipt's jti; the audit accepts identical duplicates.
@@ -12,8 +13,8 @@ import type { Clock, ReceiptEventDetail } from '@countersign/contracts';
 import type { ArchivedEvent, EventArchive, EventBus, ReceiveOptions } from './ports.ts';
 import { busError } from './errors.ts';
 import { notifyLocal, waitLocal, wakeupKey } from './local-wakeup.ts';
-import { openSqlite } from './sqlite-db.ts';
-import type { SqliteSynchronous } from './sqlite-db.ts';
+import { createGroupCommit, openSqlite } from '@countersign/sqlite';
+import type { SqliteSynchronous } from '@countersign/sqlite';
 
 export interface SqliteEventBusOptions {
   readonly path: string;
@@ -87,10 +88,7 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
     `INSERT INTO bus_cursors (consumer, position) VALUES (?, ?)
      ON CONFLICT (consumer) DO UPDATE SET position = max(position, excluded.position)`,
   );
-  const publishTx = db.transaction((details: readonly string[]) => {
-    const now = clock.now();
-    for (const d of details) insert.run(now, d);
-  });
+  const group = createGroupCommit(db);
 
   let closed = false;
   const assertOpen = () => {
@@ -99,26 +97,24 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
   const cursorOf = (consumer: string) => getCursor.get(consumer)?.position ?? 0;
 
   return {
-    publish(events: readonly ReceiptEventDetail[], signal?: AbortSignal) {
+    async publish(events: readonly ReceiptEventDetail[], signal?: AbortSignal) {
       try {
         signal?.throwIfAborted();
         assertOpen();
-        publishTx.immediate(events.map((e) => JSON.stringify(e)));
+        const details = events.map((e) => JSON.stringify(e));
+        await group.run(() => {
+          const now = clock.now();
+          for (const d of details) insert.run(now, d);
+        });
         notifyLocal(wakeup);
-        return Promise.resolve();
       } catch (err) {
-        return Promise.reject(
-          isCountersignError(err)
-            ? err
-            : busError(
-                `publishing ${events.length} events to the embedded bus failed`,
-                {
-                  failed: events.length,
-                  total: events.length,
-                },
-                err,
-              ),
-        );
+        throw isCountersignError(err)
+          ? err
+          : busError(
+              `publishing ${events.length} events to the embedded bus failed`,
+              { failed: events.length, total: events.length },
+              err,
+            );
       }
     },
 
@@ -156,15 +152,13 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
       }
     },
 
-    commit(consumer: string, id: string) {
+    async commit(consumer: string, id: string) {
       try {
         assertOpen();
-        setCursor.run(consumer, parseId(id));
-        return Promise.resolve();
+        const position = parseId(id);
+        await group.run(() => setCursor.run(consumer, position));
       } catch (err) {
-        return Promise.reject(
-          isCountersignError(err) ? err : busError('committing the cursor failed', {}, err),
-        );
+        throw isCountersignError(err) ? err : busError('committing the cursor failed', {}, err);
       }
     },
 
@@ -175,6 +169,7 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
 
     close() {
       if (!closed) {
+        group.flush();
         closed = true;
         db.close();
       }

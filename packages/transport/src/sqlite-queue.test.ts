@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSqliteQueue, DEDUP_WINDOW_MS } from './sqlite-queue.ts';
 import type { SqliteQueue, SqliteQueueOptions } from './sqlite-queue.ts';
@@ -142,6 +143,55 @@ describe('createSqliteQueue', () => {
     const c = await q.send({ body: 'z', groupId: 'g', dedupId: 'same' });
     expect(c.messageId).not.toBe(a.messageId);
     expect(q.depth().visible).toBe(2);
+  });
+
+  it('dedups across connections (processes) sharing the file, in both directions', async () => {
+    const a = queue();
+    const b = queue();
+    const first = await a.send({ body: 'x', groupId: 'g', dedupId: 'shared' });
+    // b has never looked at the log before: it must still see a's entry.
+    expect((await b.send({ body: 'y', groupId: 'g', dedupId: 'shared' })).messageId).toBe(
+      first.messageId,
+    );
+    const fromB = await b.sendBatch([msg(1), msg(2)]);
+    const again = await a.sendBatch([msg(2), msg(3), msg(3)]);
+    expect(again[0]).toEqual(fromB[1]);
+    expect(again[2]).toEqual(again[1]); // a duplicate inside one batch answers the first too
+    expect(a.depth().visible).toBe(4); // shared, d-1, d-2, d-3
+  });
+
+  it('dedup survives a reopen, and a duplicate after the window is a new message', async () => {
+    const a = queue();
+    const first = await a.send({ body: 'x', groupId: 'g', dedupId: 'k' });
+    await a.close();
+    const b = queue();
+    t += 60_000;
+    expect((await b.send({ body: 'x', groupId: 'g', dedupId: 'k' })).messageId).toBe(
+      first.messageId,
+    );
+    t += DEDUP_WINDOW_MS;
+    // Enough sends to run the log purge once; the expired entry must not come back.
+    for (let i = 0; i < 100; i++) await b.send(msg(100 + i));
+    const late = await b.send({ body: 'x', groupId: 'g', dedupId: 'k' });
+    expect(late.messageId).not.toBe(first.messageId);
+    expect(b.depth().visible).toBe(102);
+  });
+
+  it('a send that cannot get the write lock fails retryable, and its retry is stored once', async () => {
+    const reader = queue();
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE'); // another process holds the write lock
+    const sender = queue({ busyTimeoutMs: 0 });
+    await expect(
+      sender.send({ body: 'x', groupId: 'g', dedupId: 'retry-me' }),
+    ).rejects.toMatchObject({ code: 'QUEUE_FAILED', details: { retryable: true } });
+    other.exec('ROLLBACK');
+    other.close();
+    const retried = await sender.send({ body: 'x', groupId: 'g', dedupId: 'retry-me' });
+    const again = await sender.send({ body: 'x', groupId: 'g', dedupId: 'retry-me' });
+    expect(again.messageId).toBe(retried.messageId);
+    const got = await reader.receive({ max: 10, waitMs: 0 });
+    expect(got.map((m) => m.messageId)).toEqual([retried.messageId]);
   });
 
   it('ignores a stale receipt handle: the newer delivery survives', async () => {

@@ -8,9 +8,15 @@
 //   may return several messages of a free group, in send order (like SQS FIFO);
 // - dedup: a send whose dedupId was sent in the last 5 minutes is accepted and dropped, and
 //   answers the first message's id;
-// - receive runs in a BEGIN IMMEDIATE transaction, so two processes never get the same delivery.
+// - every write (send, receive, delete, changeVisibility) goes through group commit: the writes of
+//   one event-loop turn share one BEGIN IMMEDIATE transaction (each in its own savepoint), so two
+//   processes never get the same delivery and a resolved call is committed;
+// - message ids are UUIDv7 (time-ordered, 74 random bits per millisecond); receipt handles start
+//   with the row's seq, so delete and changeVisibility find the row by primary key. Neither needs
+//   an index of its own, so a send writes one row plus two append-only index entries (and the
+//   dedup entry, the one random-key write).
 import { randomBytes, randomUUID } from 'node:crypto';
-import { systemClock } from '@countersign/contracts';
+import { isCountersignError, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
 import type {
   OutgoingMessage,
@@ -21,12 +27,16 @@ import type {
 } from './ports.ts';
 import { queueError } from './errors.ts';
 import { notifyLocal, waitLocal, wakeupKey } from './local-wakeup.ts';
-import { openSqlite } from './sqlite-db.ts';
-import type { SqliteSynchronous } from './sqlite-db.ts';
+import { createGroupCommit, openSqlite } from '@countersign/sqlite';
+import type { SqliteSynchronous } from '@countersign/sqlite';
 
 /** SQS FIFO deduplication interval. */
 export const DEDUP_WINDOW_MS = 5 * 60 * 1000;
 const MAX_VISIBILITY_SEC = 12 * 60 * 60;
+/** Messages per sendBatch transaction the requester aims for (any size is accepted). */
+const SQLITE_SEND_BATCH = 500;
+/** Rows the receive fast path looks at before it falls back to the group-head index walk. */
+const OLDEST_SCAN_ROWS = 256;
 
 export interface SqliteQueueOptions {
   readonly path: string;
@@ -39,6 +49,8 @@ export interface SqliteQueueOptions {
   readonly synchronous?: SqliteSynchronous;
   /** Long-poll check interval. Default 50 ms. */
   readonly pollIntervalMs?: number;
+  /** How long a write waits for another process's lock before failing (retryable). Default 5000. */
+  readonly busyTimeoutMs?: number;
 }
 
 export interface DeadLetterMessage {
@@ -65,6 +77,13 @@ export interface SqliteQueue extends Queue {
   close(): Promise<void>;
 }
 
+interface DedupLogRow {
+  id: number;
+  dedup_id: string;
+  message_id: string;
+  expires_at: number;
+}
+
 interface MessageRow {
   seq: number;
   message_id: string;
@@ -79,26 +98,24 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS queue_messages (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   queue TEXT NOT NULL,
-  message_id TEXT NOT NULL UNIQUE,
+  message_id TEXT NOT NULL,
   body TEXT NOT NULL,
   group_id TEXT NOT NULL,
   dedup_id TEXT NOT NULL,
   sent_at INTEGER NOT NULL,
   visible_at INTEGER NOT NULL,
   receive_count INTEGER NOT NULL DEFAULT 0,
-  receipt_handle TEXT UNIQUE
+  receipt_handle TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_messages_queue_seq ON queue_messages (queue, seq);
-CREATE INDEX IF NOT EXISTS queue_messages_group ON queue_messages (queue, group_id, visible_at);
 CREATE INDEX IF NOT EXISTS queue_messages_group_seq ON queue_messages (queue, group_id, seq);
-CREATE TABLE IF NOT EXISTS queue_dedup (
+CREATE TABLE IF NOT EXISTS queue_dedup_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
   queue TEXT NOT NULL,
   dedup_id TEXT NOT NULL,
   message_id TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
-  PRIMARY KEY (queue, dedup_id)
+  expires_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS queue_dedup_expiry ON queue_dedup (queue, expires_at);
 CREATE TABLE IF NOT EXISTS queue_dlq (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   queue TEXT NOT NULL,
@@ -112,6 +129,18 @@ CREATE TABLE IF NOT EXISTS queue_dlq (
 );
 CREATE INDEX IF NOT EXISTS queue_dlq_queue ON queue_dlq (queue, seq);
 `;
+
+/** A UUIDv7 (RFC 9562): 48-bit epoch ms, version 7, then random bits. */
+export function uuidV7(nowMs: number): string {
+  const ts = Math.max(0, Math.floor(nowMs)).toString(16).padStart(12, '0').slice(-12);
+  return `${ts.slice(0, 8)}-${ts.slice(8)}-7${randomUUID().slice(15)}`;
+}
+
+/** The row a receipt handle names (`<seq>.<receiveCount>.<random>`); -1 (no row) if malformed. */
+function seqOf(receiptHandle: string): number {
+  const n = Number(receiptHandle.slice(0, receiptHandle.indexOf('.')));
+  return Number.isSafeInteger(n) && n > 0 ? n : -1;
+}
 
 function positiveInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) {
@@ -127,31 +156,45 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   const maxReceives = positiveInt('maxReceives', options.maxReceives);
   const visibilityMs = positiveInt('visibilityTimeoutSec', options.visibilityTimeoutSec) * 1000;
   const pollIntervalMs = Math.max(1, options.pollIntervalMs ?? 50);
-  const db = openSqlite(options.path, { synchronous: options.synchronous });
+  const db = openSqlite(options.path, options);
   db.exec(SCHEMA);
 
-  const findDedup = db.prepare<[string, string, number], { message_id: string }>(
-    'SELECT message_id FROM queue_dedup WHERE queue = ? AND dedup_id = ? AND expires_at > ?',
+  // Dedup entries are appended to a log (sequential writes) and looked up in memory; see
+  // `dedupIndex` below.
+  const logAfter = db.prepare<[number, string], DedupLogRow>(
+    'SELECT id, dedup_id, message_id, expires_at FROM queue_dedup_log WHERE id > ? AND queue = ? ORDER BY id',
   );
-  const putDedup = db.prepare(
-    `INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)
-     ON CONFLICT (queue, dedup_id) DO UPDATE SET message_id = excluded.message_id,
-       expires_at = excluded.expires_at`,
+  const appendLog = db.prepare<[string, string, string, number]>(
+    'INSERT INTO queue_dedup_log (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)',
   );
-  const purgeDedup = db.prepare('DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?');
+  const firstLive = db.prepare<[string, number], { id: number }>(
+    'SELECT id FROM queue_dedup_log WHERE queue = ? AND expires_at > ? ORDER BY id LIMIT 1',
+  );
+  const purgeLog = db.prepare<[string, number]>(
+    'DELETE FROM queue_dedup_log WHERE queue = ? AND id < ?',
+  );
+  const purgeAllLog = db.prepare<[string]>('DELETE FROM queue_dedup_log WHERE queue = ?');
   const insertMessage = db.prepare(
     `INSERT INTO queue_messages (queue, message_id, body, group_id, dedup_id, sent_at, visible_at)
      VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
   // Groups deliver in send order, so a group has something in flight exactly when its oldest
-  // message (its head) is in flight. Free groups are those whose head is visible: one pass over
-  // the (queue, group_id, seq) index instead of a per-message NOT EXISTS over the backlog.
-  const freeHeads = db.prepare<[string, number, number], MessageRow>(
-    `SELECT m.seq, m.message_id, m.body, m.group_id, m.dedup_id, m.sent_at, m.receive_count
-       FROM queue_messages m
-      WHERE m.seq IN (SELECT min(seq) FROM queue_messages WHERE queue = ? GROUP BY group_id)
-        AND m.visible_at <= ?
-      ORDER BY m.seq LIMIT ?`,
+  // message (its head) is in flight. Free groups are those whose head is visible. The recursive
+  // part walks the distinct groups of the (queue, group_id, seq) index with one seek each (a
+  // loose index scan), so the cost follows the number of groups, not the backlog.
+  const freeHeads = db.prepare<[{ queue: string; now: number; max: number }], MessageRow>(
+    `WITH RECURSIVE groups(g) AS (
+       SELECT (SELECT min(group_id) FROM queue_messages WHERE queue = @queue)
+       UNION ALL
+       SELECT (SELECT min(group_id) FROM queue_messages WHERE queue = @queue AND group_id > g)
+         FROM groups WHERE g IS NOT NULL
+     )
+     SELECT m.seq, m.message_id, m.body, m.group_id, m.dedup_id, m.sent_at, m.receive_count
+       FROM groups
+       JOIN queue_messages m ON m.seq = (
+         SELECT seq FROM queue_messages WHERE queue = @queue AND group_id = groups.g ORDER BY seq LIMIT 1)
+      WHERE groups.g IS NOT NULL AND m.visible_at <= @now
+      ORDER BY m.seq LIMIT @max`,
   );
   const groupRun = db.prepare<
     [string, string, number, number],
@@ -163,10 +206,35 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
       ORDER BY seq LIMIT ?`,
   );
   /** Oldest free groups first; from each, its messages in order, up to `max` in all. */
+  // The oldest messages in send order, in flight or not (the fast path of `candidates`).
+  const oldest = db.prepare<[string, number], MessageRow & { visible_at: number }>(
+    `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count, visible_at
+       FROM queue_messages WHERE queue = ? ORDER BY seq LIMIT ?`,
+  );
+  /** Deliverable messages, oldest first, at most `max`, never two groups' order broken. */
   const candidates = {
     all(q: string, now: number, max: number): MessageRow[] {
+      // Fast path: walk the oldest rows in send order. A row in flight blocks its group; a
+      // visible row of an unblocked group is that group's next message (every older row of the
+      // group was passed: in flight, so blocking, or taken here). Usually the in-flight rows
+      // are few, so this stops after a few dozen rows.
       const out: MessageRow[] = [];
-      for (const head of freeHeads.all(q, now, max)) {
+      const blocked = new Set<string>();
+      let scanned = 0;
+      for (const row of oldest.iterate(q, OLDEST_SCAN_ROWS)) {
+        scanned += 1;
+        if (blocked.has(row.group_id)) continue;
+        if (row.visible_at > now) {
+          blocked.add(row.group_id);
+          continue;
+        }
+        out.push(row);
+        if (out.length >= max) break; // ends the statement (iterate() resets it on break)
+      }
+      if (out.length >= max || scanned < OLDEST_SCAN_ROWS) return out; // or that was the whole queue
+      // Slow path (a long blocked group at the front): group heads through the index.
+      out.length = 0;
+      for (const head of freeHeads.all({ queue: q, now, max })) {
         if (out.length >= max) break;
         // Stop at the first message still in flight (its head's visibility was changed early).
         for (const row of groupRun.all(q, head.group_id, head.seq, max - out.length)) {
@@ -186,12 +254,12 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const deleteBySeq = db.prepare('DELETE FROM queue_messages WHERE seq = ?');
-  const deleteByHandle = db.prepare(
-    'DELETE FROM queue_messages WHERE queue = ? AND receipt_handle = ?',
+  const deleteByHandle = db.prepare<[number, string, string]>(
+    'DELETE FROM queue_messages WHERE seq = ? AND queue = ? AND receipt_handle = ?',
   );
   const setVisibility = db.prepare(
     `UPDATE queue_messages SET visible_at = ?
-      WHERE queue = ? AND receipt_handle = ? AND visible_at > ?`,
+      WHERE seq = ? AND queue = ? AND receipt_handle = ? AND visible_at > ?`,
   );
   const countVisible = db.prepare<[string, number], { n: number }>(
     'SELECT count(*) AS n FROM queue_messages WHERE queue = ? AND visible_at <= ?',
@@ -207,28 +275,62 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
        FROM queue_dlq WHERE queue = ? ORDER BY seq LIMIT ?`,
   );
 
-  let sendsSincePurge = 0;
-  let closed = false;
-
-  const sendOne = (message: OutgoingMessage, now: number): string => {
-    const existing = findDedup.get(queue, message.dedupId, now);
-    if (existing) return existing.message_id;
-    const messageId = randomUUID();
-    insertMessage.run(queue, messageId, message.body, message.groupId, message.dedupId, now, now);
-    putDedup.run(queue, message.dedupId, messageId, now + DEDUP_WINDOW_MS);
-    return messageId;
+  // Dedup without a random-key index. A B-tree index on random dedup ids (jtis) dirties one
+  // page per send, and writing those pages cost more than the rest of a send together. So:
+  // entries are appended to queue_dedup_log (ids ascending, one page per many sends), and each
+  // process keeps the live window in a Map. Before every send, inside the write transaction
+  // (no other process can write meanwhile), the Map catches up with log rows appended since
+  // its last look, its own or another process's; so every process sees every live entry. If
+  // a send fails (its rows may have been rolled back) the Map is rebuilt from the log.
+  let dedup = new Map<string, { readonly messageId: string; readonly expiresAt: number }>();
+  let dedupSeen = 0; // last log id read into `dedup`
+  let dedupStale = false;
+  const catchUp = (now: number) => {
+    if (dedupStale) {
+      dedup = new Map();
+      dedupSeen = 0;
+      dedupStale = false;
+    }
+    for (const row of logAfter.iterate(dedupSeen, queue)) {
+      dedup.set(row.dedup_id, { messageId: row.message_id, expiresAt: row.expires_at });
+      dedupSeen = row.id;
+    }
+    // Entries were added in send order, so expired ones are at the front.
+    for (const [key, entry] of dedup) {
+      if (entry.expiresAt > now) break;
+      dedup.delete(key);
+    }
   };
 
-  const sendTx = db.transaction((messages: readonly OutgoingMessage[]): string[] => {
-    const now = clock.now();
-    if (++sendsSincePurge >= 100) {
-      sendsSincePurge = 0;
-      purgeDedup.run(queue, now);
+  const sendAll = (messages: readonly OutgoingMessage[]): string[] => {
+    try {
+      const now = clock.now();
+      if (++sendsSincePurge >= 100) {
+        sendsSincePurge = 0;
+        const live = firstLive.get(queue, now);
+        if (live) purgeLog.run(queue, live.id);
+        else purgeAllLog.run(queue);
+      }
+      catchUp(now);
+      const here = new Map<string, string>(); // duplicates within this call
+      return messages.map((m) => {
+        const known = dedup.get(m.dedupId);
+        const earlier =
+          here.get(m.dedupId) ?? (known && known.expiresAt > now ? known.messageId : undefined);
+        if (earlier !== undefined) return earlier;
+        const messageId = uuidV7(now);
+        appendLog.run(queue, m.dedupId, messageId, now + DEDUP_WINDOW_MS);
+        insertMessage.run(queue, messageId, m.body, m.groupId, m.dedupId, now, now);
+        here.set(m.dedupId, messageId);
+        return messageId;
+      });
+    } catch (err) {
+      dedupStale = true;
+      throw err;
     }
-    return messages.map((m) => sendOne(m, now));
-  });
+  };
 
-  const receiveTx = db.transaction((max: number): ReceivedMessage[] => {
+  const receiveSome = (max: number): ReceivedMessage[] => {
     const now = clock.now();
     const out: ReceivedMessage[] = [];
     // Loop because DLQ moves free places (and may unblock the next message of a group).
@@ -253,7 +355,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
           continue;
         }
         const receiveCount = row.receive_count + 1;
-        const receiptHandle = `${row.message_id}.${receiveCount}.${randomBytes(9).toString('base64url')}`;
+        const receiptHandle = `${row.seq}.${receiveCount}.${randomBytes(9).toString('base64url')}`;
         markDelivered.run(now + visibilityMs, receiptHandle, row.seq);
         out.push({
           messageId: row.message_id,
@@ -266,47 +368,67 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
       }
       if (moved === 0 || out.length >= max) return out;
     }
-  });
+  };
 
+  let sendsSincePurge = 0;
+  let closed = false;
   const assertOpen = () => {
     if (closed) throw queueError('the queue is closed', { queue });
   };
 
+  const failed = (what: string, err: unknown) => {
+    const code = (err as { code?: unknown }).code;
+    return queueError(
+      `${what} failed on the embedded queue`,
+      {
+        queue,
+        code: typeof code === 'string' ? code : 'SQLITE_ERROR',
+        retryable: code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED',
+      },
+      err,
+    );
+  };
+  /** Reads, now. */
   const run = <T>(what: string, fn: () => T): T => {
     assertOpen();
     try {
       return fn();
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      throw queueError(
-        `${what} failed on the embedded queue`,
-        {
-          queue,
-          code: typeof code === 'string' ? code : 'SQLITE_ERROR',
-          retryable: code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED',
-        },
-        err,
-      );
+      throw failed(what, err);
     }
+  };
+  const group = createGroupCommit(db);
+  /** The transaction a send was in did not commit: its log rows are gone, rebuild the Map. */
+  const sendFailed = (err: unknown): never => {
+    dedupStale = true;
+    throw err;
+  };
+  /** Writes, in the next group transaction. */
+  const write = <T>(what: string, fn: () => T): Promise<T> => {
+    if (closed) return Promise.reject(queueError('the queue is closed', { queue }));
+    return group.run(fn).catch((err: unknown) => {
+      throw isCountersignError(err) ? err : failed(what, err);
+    });
   };
 
   return {
     maxReceives,
+    maxBatchSize: SQLITE_SEND_BATCH,
 
-    send(message, signal) {
+    async send(message, signal) {
       signal?.throwIfAborted();
-      const [messageId] = run('send', () => sendTx.immediate([message]));
+      const [messageId] = await write('send', () => sendAll([message])).catch(sendFailed);
       notifyLocal(wakeup);
-      return Promise.resolve({ messageId: messageId! });
+      return { messageId: messageId! };
     },
 
-    sendBatch(messages, signal) {
+    async sendBatch(messages, signal) {
       signal?.throwIfAborted();
-      if (messages.length === 0) return Promise.resolve([]);
-      // All or nothing in one transaction: either every entry is stored or the call throws.
-      const ids = run('sendBatch', () => sendTx.immediate(messages));
+      if (messages.length === 0) return [];
+      // All or nothing (one savepoint): either every entry is stored or the call throws.
+      const ids = await write('sendBatch', () => sendAll(messages)).catch(sendFailed);
       notifyLocal(wakeup);
-      return Promise.resolve(ids.map((messageId): SendResult => ({ ok: true, messageId })));
+      return ids.map((messageId): SendResult => ({ ok: true, messageId }));
     },
 
     async receive(opts: ReceiveOptions) {
@@ -314,7 +436,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
       let waited = 0;
       for (;;) {
         if (opts.signal?.aborted) return [];
-        const got = run('receive', () => receiveTx.immediate(max));
+        const got = await write('receive', () => receiveSome(max));
         if (got.length > 0 || waited >= opts.waitMs) return got;
         const step = Math.min(pollIntervalMs, opts.waitMs - waited);
         const started = Date.now();
@@ -323,40 +445,41 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
       }
     },
 
-    delete(receiptHandle, signal) {
+    async delete(receiptHandle, signal) {
       signal?.throwIfAborted();
       // A stale handle (the message was redelivered since) matches nothing: like SQS, the call
       // succeeds and the newer delivery stays.
       // A delete frees the next message of its FIFO group: wake local receivers.
-      if (run('delete', () => deleteByHandle.run(queue, receiptHandle)).changes > 0)
+      const seq = seqOf(receiptHandle);
+      if ((await write('delete', () => deleteByHandle.run(seq, queue, receiptHandle))).changes > 0)
         notifyLocal(wakeup);
-      return Promise.resolve();
     },
 
-    changeVisibility(receiptHandle, timeoutSec, signal) {
+    async changeVisibility(receiptHandle, timeoutSec, signal) {
       signal?.throwIfAborted();
       if (!Number.isFinite(timeoutSec) || timeoutSec < 0 || timeoutSec > MAX_VISIBILITY_SEC) {
-        return Promise.reject(
-          queueError('visibility timeout must be between 0 and 43200 seconds', { queue }),
-        );
+        throw queueError('visibility timeout must be between 0 and 43200 seconds', { queue });
       }
-      const changed = run('changeVisibility', () => {
+      const changed = await write('changeVisibility', () => {
         const now = clock.now();
-        return setVisibility.run(now + Math.round(timeoutSec * 1000), queue, receiptHandle, now)
-          .changes;
+        const seq = seqOf(receiptHandle);
+        return setVisibility.run(
+          now + Math.round(timeoutSec * 1000),
+          seq,
+          queue,
+          receiptHandle,
+          now,
+        ).changes;
       });
       if (changed === 0) {
         // Like SQS MessageNotInflight: the visibility ran out or the handle is stale, so this
         // consumer no longer owns the message.
-        return Promise.reject(
-          queueError('the message is not in flight for this receipt handle', {
-            queue,
-            code: 'MessageNotInflight',
-            retryable: false,
-          }),
-        );
+        throw queueError('the message is not in flight for this receipt handle', {
+          queue,
+          code: 'MessageNotInflight',
+          retryable: false,
+        });
       }
-      return Promise.resolve();
     },
 
     dlq(o = {}) {
@@ -387,6 +510,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
 
     close() {
       if (!closed) {
+        group.flush(); // writes already accepted are committed, not dropped
         closed = true;
         db.close();
       }

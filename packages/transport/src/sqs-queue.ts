@@ -134,6 +134,7 @@ export function createSqsQueue(options: SqsQueueOptions): Queue {
 
   return {
     maxReceives: options.maxReceives,
+    maxBatchSize: SQS_BATCH,
 
     async send(message, signal) {
       try {

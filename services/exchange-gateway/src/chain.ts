@@ -6,6 +6,12 @@
 // write fail with CHAIN_CONFLICT: re-read the head and sign again (nothing else is redone).
 // Since the head advances only together with the stored receipt, a seq is never handed out
 // twice, whatever crashes when.
+//
+// With an `ordered` store (SQLite: one process applies its writes in call order), the mutex is
+// released as soon as the complete is queued, not committed: the next receipt of the stream is
+// signed on top of the pending head, and its complete is queued behind. If a queued complete
+// fails, every receipt signed on top of it fails with CHAIN_CONFLICT (its seq no longer follows
+// the stored head) and is signed again; none of them was published, so no seq is lost or doubled.
 import { TokenTypes } from '@countersign/contracts';
 import type { Clock, ReceiptClaims } from '@countersign/contracts';
 import type { ChainHead, NonceStore, StoredReceipt } from '@countersign/replay-guard';
@@ -75,50 +81,66 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
   // Heads this process wrote last; a stale one only costs a CHAIN_CONFLICT and a re-read.
   const heads = new Map<string, ChainHead>();
 
+  /** Signs at the stream's head and queues the complete; resolves when it is queued. */
+  async function signAndQueue(
+    input: AppendInput,
+  ): Promise<{ appended: Appended; written: Promise<void> }> {
+    const head = heads.get(input.stream) ?? (await nonceStore.head(input.stream));
+    const claims = buildReceiptClaims(input.draft, {
+      gatewayId,
+      iat: Math.floor(clock.now() / 1000),
+      jti: newReceiptId(),
+      stream: input.stream,
+      seq: head.seq + 1,
+      prev: head.hash,
+    });
+    const receipt = await retrying(
+      () => signJwt(signer, claims, { typ: TokenTypes.RECEIPT }),
+      options.signRetry,
+    );
+    const stored: StoredReceipt = {
+      receipt,
+      request: input.request,
+      messageId: input.draft.messageId,
+    };
+    const next: ChainHead = { stream: input.stream, seq: claims.seq, hash: sha256B64u(receipt) };
+    const written = nonceStore.complete(input.key, {
+      owner,
+      stored,
+      head: next,
+      expiresAt: input.expiresAt,
+    });
+    heads.set(input.stream, next);
+    // Unknown state (e.g. a timeout after the write landed), or a conflict: forget the head,
+    // unless a later receipt has been signed on top of it since (its own failure will).
+    written.catch(() => {
+      if (heads.get(input.stream) === next) heads.delete(input.stream);
+    });
+    return { appended: { stored, claims, head: next }, written };
+  }
+
   return {
-    append(input) {
-      return withStream(input.stream, async () => {
-        for (let conflicts = 0; ; conflicts += 1) {
-          const head = heads.get(input.stream) ?? (await nonceStore.head(input.stream));
-          const claims = buildReceiptClaims(input.draft, {
-            gatewayId,
-            iat: Math.floor(clock.now() / 1000),
-            jti: newReceiptId(),
-            stream: input.stream,
-            seq: head.seq + 1,
-            prev: head.hash,
+    async append(input) {
+      for (let conflicts = 0; ; conflicts += 1) {
+        let attempt: { appended: Appended; written: Promise<void> };
+        if (nonceStore.ordered) {
+          attempt = await withStream(input.stream, () => signAndQueue(input));
+        } else {
+          // Unordered store: hold the stream until the write has landed.
+          attempt = await withStream(input.stream, async () => {
+            const a = await signAndQueue(input);
+            await a.written.catch(() => undefined);
+            return a;
           });
-          const receipt = await retrying(
-            () => signJwt(signer, claims, { typ: TokenTypes.RECEIPT }),
-            options.signRetry,
-          );
-          const stored: StoredReceipt = {
-            receipt,
-            request: input.request,
-            messageId: input.draft.messageId,
-          };
-          const next: ChainHead = {
-            stream: input.stream,
-            seq: claims.seq,
-            hash: sha256B64u(receipt),
-          };
-          try {
-            await nonceStore.complete(input.key, {
-              owner,
-              stored,
-              head: next,
-              expiresAt: input.expiresAt,
-            });
-          } catch (err) {
-            // Unknown state (e.g. a timeout after the write landed): forget the cached head.
-            heads.delete(input.stream);
-            if (hasCode(err, 'CHAIN_CONFLICT') && conflicts < maxConflicts) continue;
-            throw err;
-          }
-          heads.set(input.stream, next);
-          return { stored, claims, head: next };
         }
-      });
+        try {
+          await attempt.written;
+          return attempt.appended;
+        } catch (err) {
+          if (hasCode(err, 'CHAIN_CONFLICT') && conflicts < maxConflicts) continue;
+          throw err;
+        }
+      }
     },
   };
 }

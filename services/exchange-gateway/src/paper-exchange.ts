@@ -10,7 +10,7 @@
 //   GTC ignores liquidity (it would rest on a book; the paper exchange fills it).
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import { createGroupCommit, openSqlite } from '@countersign/sqlite';
 import { compareDecimals } from '@countersign/contracts';
 import type { Fill } from '@countersign/contracts';
 import { exchangeTimeout } from './errors.ts';
@@ -59,8 +59,8 @@ function decide(order: ExchangeOrder, liquidity: string | undefined): ExecResult
 /** Where orders live: a SQLite file shared by processes, or a Map (no native module needed). */
 interface OrderStore {
   get(clientOrderId: string): ExecResult | undefined;
-  /** Inserts unless the id exists; returns what is stored for the id. */
-  insertIfAbsent(order: ExchangeOrder, result: ExecResult): ExecResult;
+  /** Inserts unless the id exists; resolves (once stored) with what is stored for the id. */
+  insertIfAbsent(order: ExchangeOrder, result: ExecResult): Promise<ExecResult>;
   count(): number;
   close(): void;
 }
@@ -71,9 +71,9 @@ function memoryOrders(): OrderStore {
     get: (id) => orders.get(id),
     insertIfAbsent(order, result) {
       const existing = orders.get(order.clientOrderId);
-      if (existing) return existing;
+      if (existing) return Promise.resolve(existing);
       orders.set(order.clientOrderId, result);
-      return result;
+      return Promise.resolve(result);
     },
     count: () => orders.size,
     close: () => undefined,
@@ -82,10 +82,8 @@ function memoryOrders(): OrderStore {
 
 function sqliteOrders(path: string): OrderStore {
   mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
+  const db = openSqlite(path);
+  const group = createGroupCommit(db);
   db.exec(`CREATE TABLE IF NOT EXISTS paper_orders (
     client_order_id TEXT PRIMARY KEY,
     account TEXT NOT NULL,
@@ -99,8 +97,9 @@ function sqliteOrders(path: string): OrderStore {
     'INSERT INTO paper_orders (client_order_id, account, txn, result) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
   );
   const count = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM paper_orders');
-  // Immediate transaction: two processes placing the same id see one insert and one read.
-  const placeTx = db.transaction((order: ExchangeOrder, computed: ExecResult): ExecResult => {
+  // Immediate transaction (group commit): two processes placing the same id see one insert and
+  // one read.
+  const placeOne = (order: ExchangeOrder, computed: ExecResult): ExecResult => {
     const existing = select.get(order.clientOrderId);
     if (existing) return JSON.parse(existing.result) as ExecResult;
     insert.run(
@@ -110,16 +109,19 @@ function sqliteOrders(path: string): OrderStore {
       JSON.stringify(computed),
     );
     return computed;
-  });
+  };
   return {
     get(id) {
       const row = select.get(id);
       return row ? (JSON.parse(row.result) as ExecResult) : undefined;
     },
-    insertIfAbsent: (order, result) => placeTx.immediate(order, result),
+    insertIfAbsent: (order, result) => group.run(() => placeOne(order, result)),
     count: () => count.get()?.n ?? 0,
     close() {
-      if (db.open) db.close();
+      if (db.open) {
+        group.flush();
+        db.close();
+      }
     },
   };
 }
@@ -143,7 +145,7 @@ export function createPaperExchange(options: PaperExchangeOptions = {}): PaperEx
         rejection === undefined
           ? decide(order, options.liquidity)
           : { status: 'REJECTED', reason: rejection };
-      const result = orders.insertIfAbsent(order, computed);
+      const result = await orders.insertIfAbsent(order, computed);
       if (timeouts.delete(order.clientOrderId)) throw exchangeTimeout(order.clientOrderId);
       return result;
     },

@@ -2,8 +2,8 @@
 // signed) and enqueue the token on the FIFO queue (group = account, dedup id = jti).
 //
 // An invalid request is never signed. `submitMany` signs with bounded concurrency (KMS is the
-// slow, quota-bound step) and sends in batches of 10 in input order, so one account's requests
-// reach its FIFO group in the order they were given.
+// slow, quota-bound step) and sends in batches (10 for SQS, the queue's `maxBatchSize` otherwise)
+// in input order, so one account's requests reach its FIFO group in the order they were given.
 import pLimit from 'p-limit';
 import {
   CountersignError,
@@ -21,7 +21,7 @@ import type { OutgoingMessage, Queue } from '@countersign/transport';
 import { RequesterError, requestInvalid } from './errors.ts';
 import { newJti } from './jti.ts';
 
-/** SQS SendMessageBatch takes at most 10 entries. */
+/** SQS SendMessageBatch takes at most 10 entries; the default when the queue names no size. */
 export const SEND_BATCH_SIZE = 10;
 export const DEFAULT_SIGN_CONCURRENCY = 16;
 
@@ -167,8 +167,9 @@ export function createRequester(options: RequesterOptions): Requester {
           return { claims, token: await sign(claims) };
         }).catch((err: unknown) => failure(index, err));
       });
-      for (let start = 0; start < total; start += SEND_BATCH_SIZE) {
-        const chunk = await Promise.all(signed.slice(start, start + SEND_BATCH_SIZE));
+      const batchSize = Math.max(1, queue.maxBatchSize ?? SEND_BATCH_SIZE);
+      for (let start = 0; start < total; start += batchSize) {
+        const chunk = await Promise.all(signed.slice(start, start + batchSize));
         const ready: { index: number; claims: RequestClaims; token: string }[] = [];
         chunk.forEach((entry, i) => {
           if ('claims' in entry) ready.push({ index: start + i, ...entry });
@@ -207,7 +208,7 @@ export function createRequester(options: RequesterOptions): Requester {
               results[r.index] = { ok: false, index: r.index, code, message: msg };
           }
         }
-        onProgress?.(Math.min(total, start + SEND_BATCH_SIZE), total);
+        onProgress?.(Math.min(total, start + batchSize), total);
       }
       return results;
     },

@@ -1,6 +1,6 @@
 // SQLite adapter of the IdempotencyStore (embedded mode: `.countersign/requester.sqlite`).
 // begin runs in an IMMEDIATE transaction, so two processes sharing the file never both reserve.
-import Database from 'better-sqlite3';
+import { openSqlite } from '@countersign/sqlite';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RequesterError } from './errors.ts';
@@ -29,9 +29,7 @@ export function createSqliteIdempotencyStore(
   const ttlMs = options.ttlMs ?? IDEMPOTENCY_TTL_MS;
   const leaseMs = options.leaseMs ?? IDEMPOTENCY_LEASE_MS;
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-  const db = new Database(options.path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('busy_timeout = 5000');
+  const db = openSqlite(options.path);
   db.exec(`CREATE TABLE IF NOT EXISTS idempotency_keys (
     scope TEXT NOT NULL,
     key TEXT NOT NULL,

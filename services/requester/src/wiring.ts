@@ -37,10 +37,13 @@ async function buildSigner(config: CountersignConfig, o: RequesterOverrides): Pr
   if (o.signer) return o.signer;
   const { alg, kmsKeyId, signConcurrency } = config.requester;
   if (config.mode === 'embedded') {
+    // Many signatures are in flight at once (submitMany, concurrent HTTP clients): sign on the
+    // thread pool so they use every core while the event loop validates and enqueues.
     return ensureLocalSigner(
       embeddedPaths(config.dataDir).keysDir,
       EmbeddedKeyNames.REQUESTER,
       alg,
+      { threadPool: true },
     );
   }
   if (!kmsKeyId) {

@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createGroupCommit } from './group-commit.ts';
+import { openSqlite, type SqliteDatabase } from './open.ts';
+
+let dir: string;
+let db: SqliteDatabase;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'group-commit-'));
+  db = openSqlite(join(dir, 'db.sqlite'));
+  db.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const insert = (k: string, v: number) => () =>
+  db.prepare('INSERT INTO t (k, v) VALUES (?, ?)').run(k, v).changes;
+const rows = () => db.prepare('SELECT k, v FROM t ORDER BY k').all();
+
+describe('createGroupCommit', () => {
+  it('runs the operations of one turn in one transaction, in call order', async () => {
+    const gc = createGroupCommit(db);
+    // Counted by the data version a second connection sees change: one commit, one change.
+    const other = openSqlite(join(dir, 'db.sqlite'));
+    const version = () => other.pragma('data_version', { simple: true }) as number;
+    const before = version();
+    const results = await Promise.all([
+      gc.run(insert('a', 1)),
+      gc.run(() => db.prepare("UPDATE t SET v = v + 10 WHERE k = 'a'").run().changes),
+      gc.run(() => (db.prepare("SELECT v FROM t WHERE k = 'a'").get() as { v: number }).v),
+    ]);
+    const commits = version() - before;
+    other.close();
+    expect(results).toEqual([1, 1, 11]);
+    expect(commits).toBe(1);
+  });
+
+  it('nothing is visible, and no promise settles, before the commit', async () => {
+    const gc = createGroupCommit(db);
+    let settled = false;
+    const p = gc.run(insert('a', 1)).then(() => (settled = true));
+    expect(gc.pending).toBe(1);
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    expect(rows()).toEqual([]);
+    await p;
+    expect(rows()).toEqual([{ k: 'a', v: 1 }]);
+  });
+
+  it('a failing operation rolls back only its own writes and rejects only its caller', async () => {
+    const gc = createGroupCommit(db);
+    const [a, b, c] = await Promise.allSettled([
+      gc.run(insert('a', 1)),
+      gc.run(() => {
+        insert('b', 2)();
+        insert('a', 3)(); // primary key violation: b's insert must be undone too
+      }),
+      gc.run(insert('c', 4)),
+    ]);
+    expect(a.status).toBe('fulfilled');
+    expect(b.status).toBe('rejected');
+    expect((b as PromiseRejectedResult).reason).toMatchObject({
+      code: 'SQLITE_CONSTRAINT_PRIMARYKEY',
+    });
+    expect(c.status).toBe('fulfilled');
+    expect(rows()).toEqual([
+      { k: 'a', v: 1 },
+      { k: 'c', v: 4 },
+    ]);
+  });
+
+  it('when the transaction cannot begin, every operation of the group rejects and nothing is stored', async () => {
+    const other = openSqlite(join(dir, 'db.sqlite'), { busyTimeoutMs: 0 });
+    db.pragma('busy_timeout = 0');
+    other.exec('BEGIN IMMEDIATE'); // another process holds the write lock
+    const gc = createGroupCommit(db);
+    const settled = await Promise.allSettled([gc.run(insert('a', 1)), gc.run(insert('b', 2))]);
+    other.exec('ROLLBACK');
+    other.close();
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected']);
+    expect((settled[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'SQLITE_BUSY' });
+    expect(rows()).toEqual([]);
+  });
+
+  it('splits a long queue into groups of maxOps and flush() runs them at once', async () => {
+    const gc = createGroupCommit(db, { maxOps: 3 });
+    const all = Array.from({ length: 7 }, (_, i) => gc.run(insert(`k${i}`, i)));
+    gc.flush();
+    expect(gc.pending).toBe(0);
+    expect(rows()).toHaveLength(7);
+    await expect(Promise.all(all)).resolves.toEqual([1, 1, 1, 1, 1, 1, 1]);
+  });
+});

@@ -1,0 +1,5 @@
+// @countersign/sqlite: how the embedded adapters open SQLite, and group commit.
+export { openSqlite } from './open.ts';
+export type { OpenSqliteOptions, SqliteDatabase, SqliteSynchronous } from './open.ts';
+export { createGroupCommit } from './group-commit.ts';
+export type { GroupCommit, GroupCommitOptions } from './group-commit.ts';
