@@ -119,7 +119,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
     audience: 'bench-gateway',
     lifetimeSec: 60,
     clock,
-    signConcurrency: 16,
+    signConcurrency: 64, // the embedded wiring's default for a local key
   };
   const requester = createRequester({ ...common, queue });
   const bare = createRequester({ ...common, queue: nullQueue });

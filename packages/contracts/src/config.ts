@@ -61,7 +61,8 @@ export const CountersignConfig = z.strictObject({
       host: z.string().min(1).default('127.0.0.1'),
       port: Port.default(8787),
       maxBodyBytes: PositiveInt.default(65_536),
-      signConcurrency: PositiveInt.default(16),
+      /** Signatures in flight; default 16 with KMS (its quota), 64 with the local signer. */
+      signConcurrency: PositiveInt.optional(),
       apiKeys: z.array(ApiKeyEntry).default([]),
     })
     .prefault({}),

@@ -292,6 +292,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
       dedupStale = false;
     }
     for (const row of logAfter.iterate(dedupSeen, queue)) {
+      dedup.delete(row.dedup_id);
       dedup.set(row.dedup_id, { messageId: row.message_id, expiresAt: row.expires_at });
       dedupSeen = row.id;
     }
@@ -312,16 +313,17 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
         else purgeAllLog.run(queue);
       }
       catchUp(now);
-      const here = new Map<string, string>(); // duplicates within this call
       return messages.map((m) => {
         const known = dedup.get(m.dedupId);
-        const earlier =
-          here.get(m.dedupId) ?? (known && known.expiresAt > now ? known.messageId : undefined);
-        if (earlier !== undefined) return earlier;
+        if (known && known.expiresAt > now) return known.messageId;
         const messageId = uuidV7(now);
-        appendLog.run(queue, m.dedupId, messageId, now + DEDUP_WINDOW_MS);
+        const expiresAt = now + DEDUP_WINDOW_MS;
+        // We hold the write lock and caught up: our rows follow every row read so far. (If
+        // this transaction does not commit, dedupStale makes the next send rebuild the Map.)
+        dedupSeen = Number(appendLog.run(queue, m.dedupId, messageId, expiresAt).lastInsertRowid);
+        dedup.delete(m.dedupId); // re-insert at the end: the Map stays in expiry order
+        dedup.set(m.dedupId, { messageId, expiresAt });
         insertMessage.run(queue, messageId, m.body, m.groupId, m.dedupId, now, now);
-        here.set(m.dedupId, messageId);
         return messageId;
       });
     } catch (err) {

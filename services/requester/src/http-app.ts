@@ -6,6 +6,7 @@
 // JSON + schema (422, every bad field path) → account binding (403) → Idempotency-Key
 // (replay or 409) → sign + enqueue. Answers carry { jti, messageId }, never the token.
 import { randomUUID } from 'node:crypto';
+import { IncomingMessage } from 'node:http';
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -265,18 +266,33 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     return undefined;
   };
   app.use('/v1/*', authenticate);
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: options.maxBodyBytes,
-      onError: (c) =>
-        send(
-          c as Context<Env>,
-          'PAYLOAD_TOO_LARGE',
-          `the body exceeds ${options.maxBodyBytes} bytes`,
-        ),
-    }),
-  );
+  const tooLarge = (c: Context<Env>) =>
+    send(c, 'PAYLOAD_TOO_LARGE', `the body exceeds ${options.maxBodyBytes} bytes`);
+  const webBodyLimit = bodyLimit({ maxSize: options.maxBodyBytes, onError: tooLarge });
+  // On @hono/node-server, read the body straight from the Node request: hono's bodyLimit (and
+  // a later c.req.json()) would first build a web Request and a ReadableStream around it,
+  // which cost more than the rest of the request. The text goes into hono's body cache, where
+  // the JSON validator reads it. Elsewhere (Lambda) hono's bodyLimit does the same job.
+  const readBody: MiddlewareHandler<Env> = async (c, next) => {
+    const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
+    if (!(incoming instanceof IncomingMessage)) return webBodyLimit(c, next);
+    const declared = Number(incoming.headers['content-length'] ?? 0);
+    if (declared > options.maxBodyBytes) return tooLarge(c);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of incoming as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > options.maxBodyBytes) return tooLarge(c); // whatever content-length said
+      chunks.push(chunk);
+    }
+    // hono types the cache by value, but stores (and reads) promises.
+    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(
+      Buffer.concat(chunks, size).toString('utf8'),
+    );
+    await next();
+    return undefined;
+  };
+  app.use('/v1/*', readBody);
 
   /** Runs `work` at most once per (API key, Idempotency-Key, route + body). */
   async function idempotent(

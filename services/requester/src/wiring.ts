@@ -14,7 +14,7 @@ import type { Queue } from '@countersign/transport';
 import { RequesterError } from './errors.ts';
 import { createRequesterApp } from './http-app.ts';
 import type { IdempotencyStore } from './idempotency-store.ts';
-import { createRequester, type Requester } from './requester.ts';
+import { createRequester, DEFAULT_SIGN_CONCURRENCY, type Requester } from './requester.ts';
 import { createSqliteIdempotencyStore } from './sqlite-idempotency-store.ts';
 
 export interface RequesterOverrides {
@@ -56,7 +56,7 @@ async function buildSigner(config: CountersignConfig, o: RequesterOverrides): Pr
     client: o.kmsClient ?? createKmsClient(),
     keyId: kmsKeyId,
     alg,
-    maxConcurrency: signConcurrency,
+    maxConcurrency: signConcurrency ?? DEFAULT_SIGN_CONCURRENCY,
   });
 }
 
@@ -92,7 +92,11 @@ export async function createRequesterFromConfig(
     audience: config.gateway.id,
     lifetimeSec: config.requester.lifetimeSec,
     clock: overrides.clock ?? systemClock,
-    signConcurrency: config.requester.signConcurrency,
+    // KMS has a request quota; the local signer only has cores, and enough signatures queued on
+    // the thread pool keep them busy while the event loop writes the previous batch.
+    signConcurrency:
+      config.requester.signConcurrency ??
+      (config.mode === 'embedded' ? 64 : DEFAULT_SIGN_CONCURRENCY),
   });
   return {
     requester,
