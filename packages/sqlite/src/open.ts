@@ -26,7 +26,6 @@ export function openSqlite(path: string, options: OpenSqliteOptions = {}): Sqlit
   // 1,000) copy less in total: random-key inserts measured 40% faster. The WAL file is cut
   // back to 64 MiB after each.
   db.pragma('wal_autocheckpoint = 10000');
-  if (process.env.XPRAGMA) for (const p of process.env.XPRAGMA.split(';')) db.pragma(p);
   db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   return db;
 }

@@ -58,6 +58,12 @@ export interface Auditor {
    * throws only when it could not audit (e.g. a key store is unreachable): retry those.
    */
   ingest(detail: unknown): Promise<IngestResult>;
+  /**
+   * Audits several event details, in order. The signatures of all of them are checked at once
+   * (on the thread pool, so on every core); the results are then applied one by one in the
+   * given order, exactly as `ingest` would, so the outcome does not depend on timing.
+   */
+  ingestMany(details: readonly unknown[]): Promise<IngestResult[]>;
   /** Records a delivery that is not even an event (unparseable queue message). */
   malformed(message: string): void;
   /** Adds a signed checkpoint (the latest per stream wins). */
@@ -356,19 +362,26 @@ export function createAuditor(options: AuditorOptions): Auditor {
     return ok;
   }
 
-  async function ingest(detail: unknown): Promise<IngestResult> {
+  /** What `apply` needs of an event: everything that awaits (parsing and both signatures). */
+  type Prepared =
+    | { readonly kind: 'malformed'; readonly message: string }
+    | { readonly kind: 'badReceipt'; readonly receipt: string; readonly err: unknown }
+    | {
+        readonly kind: 'verified';
+        readonly receipt: string;
+        readonly claims: ReceiptClaims;
+        /** undefined when the receipt is skipped (another gateway's stream). */
+        readonly checked: Awaited<ReturnType<typeof checkRequest>> | undefined;
+      };
+
+  async function prepare(detail: unknown): Promise<Prepared> {
     const parsed = ReceiptEventDetail.safeParse(detail);
     if (!parsed.success) {
-      events++;
       const issue = parsed.error.issues[0];
-      report({
-        code: 'MALFORMED_EVENT',
-        stream: null,
-        seq: null,
-        jti: null,
+      return {
+        kind: 'malformed',
         message: `event detail is not a receipt event: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`,
-      });
-      return 'finding';
+      };
     }
     const { receipt, request } = parsed.data;
     let claims: ReceiptClaims;
@@ -376,6 +389,22 @@ export function createAuditor(options: AuditorOptions): Auditor {
       claims = await verifiers.receipt(receipt);
     } catch (err) {
       rethrowUnlessVerificationFailure(err);
+      return { kind: 'badReceipt', receipt, err };
+    }
+    const skipped = options.gateway !== undefined && claims.iss !== options.gateway;
+    const checked = skipped ? undefined : await checkRequest(claims, request);
+    return { kind: 'verified', receipt, claims, checked };
+  }
+
+  /** The audit of one prepared event: synchronous, so events apply strictly in order. */
+  function apply(p: Prepared): IngestResult {
+    if (p.kind === 'malformed') {
+      events++;
+      report({ code: 'MALFORMED_EVENT', stream: null, seq: null, jti: null, message: p.message });
+      return 'finding';
+    }
+    if (p.kind === 'badReceipt') {
+      const { receipt, err } = p;
       const at = peekUnverified(receipt);
       if (options.gateway && at.stream !== null && gatewayOf(at.stream) !== options.gateway)
         return 'skipped';
@@ -393,8 +422,9 @@ export function createAuditor(options: AuditorOptions): Auditor {
       });
       return 'finding';
     }
+    const { receipt, claims, checked } = p;
     const { stream, seq } = claims;
-    if (options.gateway && claims.iss !== options.gateway) return 'skipped';
+    if (checked === undefined) return 'skipped';
     events++;
     if (gatewayOf(stream) !== claims.iss) {
       report({
@@ -431,7 +461,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
       return 'duplicate';
     }
 
-    const { found, req } = await checkRequest(claims, request);
+    const { found, req } = checked;
     const problems = checkPolicy(claims, req);
     s.table.put(seq, claims.outcome, claims.iat, hash, digestWords(claims.prev));
     const linked = checkLinks(s, stream, claims, hash, digestWords(claims.prev));
@@ -455,6 +485,15 @@ export function createAuditor(options: AuditorOptions): Auditor {
       p.notional += notional;
     }
     return flagged ? 'finding' : 'accepted';
+  }
+
+  async function ingest(detail: unknown): Promise<IngestResult> {
+    return apply(await prepare(detail));
+  }
+
+  async function ingestMany(details: readonly unknown[]): Promise<IngestResult[]> {
+    const prepared = await Promise.all(details.map(prepare));
+    return prepared.map(apply);
   }
 
   async function addCheckpoint(token: string): Promise<void> {
@@ -653,5 +692,13 @@ export function createAuditor(options: AuditorOptions): Auditor {
     report({ code: 'MALFORMED_EVENT', stream: null, seq: null, jti: null, message });
   }
 
-  return { ingest, malformed, addCheckpoint, heads, findingCount: () => findingTotal, finish };
+  return {
+    ingest,
+    ingestMany,
+    malformed,
+    addCheckpoint,
+    heads,
+    findingCount: () => findingTotal,
+    finish,
+  };
 }

@@ -34,6 +34,9 @@ export interface ArchiveReplayOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Events verified together during a replay. */
+const REPLAY_BATCH = 64;
+
 /** Streams the embedded archive through the auditor; returns the number of events read. */
 export async function replayEmbeddedArchive(options: ArchiveReplayOptions): Promise<number> {
   let n = 0;
@@ -41,12 +44,22 @@ export async function replayEmbeddedArchive(options: ArchiveReplayOptions): Prom
     ...(options.from === undefined ? {} : { from: options.from }),
     ...(options.to === undefined ? {} : { to: options.to }),
   };
-  for await (const event of options.archive.read(range)) {
+  // Verified in batches (signatures in parallel on the thread pool), applied in archive order.
+  let batch: unknown[] = [];
+  const flush = async () => {
     options.signal?.throwIfAborted();
-    await options.auditor.ingest(event.detail);
-    n++;
-    if (options.onProgress && n % 1000 === 0) options.onProgress(n);
+    const before = n;
+    await options.auditor.ingestMany(batch);
+    n += batch.length;
+    batch = [];
+    if (options.onProgress && Math.floor(n / 1000) > Math.floor(before / 1000))
+      options.onProgress(n);
+  };
+  for await (const event of options.archive.read(range)) {
+    batch.push(event.detail);
+    if (batch.length >= REPLAY_BATCH) await flush();
   }
+  if (batch.length > 0) await flush();
   options.onProgress?.(n);
   return n;
 }
@@ -78,7 +91,7 @@ export async function runEmbeddedLive(options: EmbeddedLiveOptions): Promise<num
       throw err;
     }
     if (events.length === 0) continue;
-    for (const e of events) await options.auditor.ingest(e.detail);
+    await options.auditor.ingestMany(events.map((e) => e.detail));
     n += events.length;
     await options.state?.save(options.auditor.heads());
     await options.archive.commit(consumer, events[events.length - 1]!.id);

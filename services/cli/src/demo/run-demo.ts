@@ -5,7 +5,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import pino, { type Logger } from 'pino';
 import { embeddedPaths, systemClock } from '@countersign/contracts';
 import type { AuditReport, Clock, CountersignConfig, ReasonCode } from '@countersign/contracts';
-import { createAuditFromConfig, type Auditor } from '@countersign/audit';
+import { createAuditFromConfig, type Auditor, type IngestResult } from '@countersign/audit';
 import { createGatewayFromConfig, createWorker } from '@countersign/exchange-gateway';
 import { createRequesterServiceFromConfig, startHttpServer } from '@countersign/requester';
 import {
@@ -130,8 +130,12 @@ function startReceiptSink(
   onReceipt: (messageId: string, receipt: SeenReceipt, verified: boolean) => void,
 ): Promise<void> {
   const clock = systemClock;
-  const handle = async (detail: unknown) => {
-    const result = await auditor.ingest(detail);
+  const handleAll = async (details: readonly unknown[]) => {
+    const results = await auditor.ingestMany(details);
+    details.forEach((detail, i) => report(detail, results[i]!));
+  };
+  const handle = (detail: unknown) => handleAll([detail]);
+  const report = (detail: unknown, result: IngestResult) => {
     if (result === 'duplicate' || result === 'skipped') return;
     const receipt = (detail as { receipt?: unknown }).receipt;
     if (typeof receipt !== 'string') return;
@@ -157,7 +161,7 @@ function startReceiptSink(
               if (signal.aborted) return [];
               throw err;
             });
-          for (const e of events) await handle(e.detail);
+          if (events.length > 0) await handleAll(events.map((e) => e.detail));
           const last = events[events.length - 1];
           if (last) await bus.commit('demo', last.id);
         }
