@@ -115,6 +115,10 @@ interface PreparedKey {
 }
 const prepared = new WeakMap<KeyEntry, PreparedKey>();
 
+// verify calls in progress in this process, across verifiers: the audit checks a receipt and
+// then its request with two verifiers, and either one alone would look idle.
+let active = 0;
+
 function prepare(entry: KeyEntry): PreparedKey {
   let p = prepared.get(entry);
   if (!p) {
@@ -183,7 +187,6 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
   const mode = options.cryptoMode ?? 'auto';
   // Headers that passed the header checks, by their exact base64url text.
   const headers = new Map<string, VerifiedHeader>();
-  let active = 0; // verify calls in progress
 
   function parseHeader(segment: string): VerifiedHeader {
     const unverifiedHeader = decodeJson(Buffer.from(segment, 'base64url'), 'header') as Record<

@@ -13,6 +13,7 @@ export interface StartOptions {
   readonly keepRunning?: boolean;
   readonly dataDir?: string;
   readonly badApples: boolean;
+  readonly gatewayProcess?: boolean;
 }
 
 function positiveInt(value: string, flag: string): number {
@@ -60,6 +61,7 @@ export async function startCommand(opts: StartOptions): Promise<number> {
       signal: interrupt.signal,
       keepRunning: opts.keepRunning ?? false,
       badApples: opts.badApples,
+      gatewayProcess: opts.gatewayProcess ?? false,
       log: (line) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${line}\n`),
       onProgress: tty
         ? (p) =>
@@ -94,6 +96,10 @@ export function register(program: Command): void {
     )
     .option('--data-dir <dir>', 'data directory (default .countersign, or COUNTERSIGN_DATA_DIR)')
     .option('--no-bad-apples', 'skip the deliberately bad tokens')
+    .option(
+      '--gateway-process',
+      'run the gateway worker as a separate process (countersign gateway) so it gets a core of its own',
+    )
     .action(async (opts: StartOptions) => {
       process.exitCode = await startCommand(opts);
     });

@@ -1,7 +1,7 @@
 // The embedded pipeline end to end, in process and as the real `countersign start` process
 // interrupted with SIGINT and started again.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -52,6 +52,33 @@ describe('runDemo on the embedded adapters', () => {
     expect(statSync(join(paths.keysDir, 'requester.pem')).mode & 0o777).toBe(0o600);
     expect(statSync(join(paths.keysDir, 'gateway.pem')).mode & 0o777).toBe(0o600);
     expect(statSync(join(dataDir, 'demo-api-key')).mode & 0o777).toBe(0o600);
+  });
+
+  it('with the gateway in its own process (countersign gateway on the same files)', async () => {
+    const dataDir = tempDir();
+    const config = parseConfig({
+      env: { COUNTERSIGN_DATA_DIR: dataDir, COUNTERSIGN_HTTP_PORT: '0' },
+    });
+    const lines: string[] = [];
+    const summary = await runDemo({
+      config,
+      count: 40,
+      concurrency: 8,
+      signal: new AbortController().signal,
+      gatewayProcess: true,
+      log: (line) => lines.push(line),
+    });
+    expect(summary.expectations.filter((e) => !e.ok)).toEqual([]);
+    expect(summary.receipts.byOutcome).toEqual({ EXECUTED: 41, REJECTED: 6 });
+    expect(summary.exactlyOnce).toEqual({ executions: 41, executedReceipts: 41, ok: true });
+    expect(lines.some((l) => l.includes('own process'))).toBe(true);
+    // The child was stopped by the run (SIGTERM), not left behind: its config file is the
+    // only trace, and it holds hashes, not keys.
+    const written = JSON.parse(readFileSync(join(dataDir, 'demo-gateway-config.json'), 'utf8')) as {
+      requester: { apiKeys: { sha256: string }[] };
+    };
+    expect(written.requester.apiKeys[0]?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(statSync(join(dataDir, 'demo-gateway-config.json')).mode & 0o777).toBe(0o600);
   });
 });
 

@@ -1,12 +1,28 @@
 // The whole pipeline in one process: requester HTTP API → queue → gateway worker → bus → live
 // audit, a demo workload with deliberate bad apples, then a full audit replay of the archive.
 // The same code runs the embedded default and the AWS adapters (COUNTERSIGN_MODE=aws).
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { Agent, request as httpRequest } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import pino, { type Logger } from 'pino';
-import { embeddedPaths, systemClock } from '@countersign/contracts';
+import {
+  CountersignError,
+  EmbeddedKeyNames,
+  embeddedPaths,
+  systemClock,
+} from '@countersign/contracts';
 import type { AuditReport, Clock, CountersignConfig, ReasonCode } from '@countersign/contracts';
 import { createAuditFromConfig, type Auditor, type IngestResult } from '@countersign/audit';
-import { createGatewayFromConfig, createWorker } from '@countersign/exchange-gateway';
+import {
+  createGatewayFromConfig,
+  createPaperExchange,
+  createWorker,
+} from '@countersign/exchange-gateway';
+import { ensureLocalSigner } from '@countersign/signing';
 import { createRequesterServiceFromConfig, startHttpServer } from '@countersign/requester';
 import {
   createSqliteEventBus,
@@ -33,6 +49,11 @@ export interface DemoOptions {
   readonly stallTimeoutMs?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /**
+   * Run the gateway worker as a child process (`countersign gateway` on the same data dir)
+   * instead of in this one, so it has a core of its own. Embedded mode only.
+   */
+  readonly gatewayProcess?: boolean;
 }
 
 export interface DemoProgress {
@@ -201,6 +222,128 @@ function startReceiptSink(
   })();
 }
 
+/** POSTs JSON over node:http; resolves with the status and the parsed JSON answer. */
+function postJson(
+  agent: Agent,
+  url: string,
+  headers: Record<string, string>,
+  payload: unknown,
+): Promise<{ status: number; body: unknown }> {
+  const data = JSON.stringify(payload);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(data),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            body = { detail: text.slice(0, 200) };
+          }
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/** The gateway side of a demo run, in this process or in a child process. */
+interface DemoGateway {
+  readonly kid: string;
+  /** Orders the exchange executed so far (all runs, embedded; this process, AWS). */
+  executions(): number;
+  /** Stops the worker after its in-flight messages. */
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function startGatewayHere(
+  config: CountersignConfig,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<DemoGateway> {
+  const gateway = await createGatewayFromConfig(config, {
+    logger: logger.child({ service: 'exchange-gateway' }),
+  });
+  const worker = createWorker({
+    queue: gateway.queue,
+    processor: gateway.processor,
+    concurrency: config.gateway.concurrency,
+    visibilityTimeoutSec: config.queue.visibilityTimeoutSec,
+    waitMs: config.mode === 'aws' ? 1000 : 200,
+    signal,
+    logger: gateway.logger,
+  });
+  const done = worker.run();
+  const exchange = gateway.exchange as { executions?: () => number };
+  return {
+    kid: gateway.signer.kid,
+    executions: () => exchange.executions?.() ?? 0,
+    stop: async () => {
+      await done;
+    },
+    close: () => gateway.close(),
+  };
+}
+
+const CLI_BIN = fileURLToPath(new URL('../../../../bin/countersign.mjs', import.meta.url));
+
+/** `countersign gateway` as a child process on the same data dir and configuration. */
+async function startGatewayProcess(
+  config: CountersignConfig,
+  log: (line: string) => void,
+): Promise<DemoGateway> {
+  const paths = embeddedPaths(config.dataDir);
+  // The key must exist before audit starts (it trusts the gateway's public key).
+  const signer = await ensureLocalSigner(
+    paths.keysDir,
+    EmbeddedKeyNames.GATEWAY,
+    config.gateway.alg,
+  );
+  // The child reads exactly this configuration (demo API key hash and policy included).
+  const file = join(config.dataDir, 'demo-gateway-config.json');
+  writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('COUNTERSIGN_')) env[k] = v;
+  }
+  const child = spawn(process.execPath, [CLI_BIN, 'gateway'], {
+    env: { ...env, COUNTERSIGN_CONFIG_FILE: file },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  let stopping = false;
+  const exited = once(child, 'exit').then(([code]) => {
+    if (!stopping && code !== 0) log(`gateway process exited early (code ${String(code)})`);
+  });
+  const exchange = createPaperExchange({ path: paths.exchangeDb });
+  return {
+    kid: signer.kid,
+    executions: () => exchange.executions(),
+    stop: async () => {
+      stopping = true;
+      if (child.exitCode === null) child.kill('SIGTERM'); // finishes in-flight messages first
+      await exited;
+    },
+    close: () => exchange.close(),
+  };
+}
+
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const log = options.log ?? (() => undefined);
   const clock = options.clock ?? systemClock;
@@ -215,9 +358,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const requester = await createRequesterServiceFromConfig(config, {
     logger: logger.child({ service: 'requester' }),
   });
-  const gateway = await createGatewayFromConfig(config, {
-    logger: logger.child({ service: 'exchange-gateway' }),
-  });
+  const split = options.gatewayProcess === true;
+  if (split && config.mode !== 'embedded') {
+    throw new CountersignError(
+      'CONFIG_INVALID',
+      'a separate gateway process needs the embedded mode',
+    );
+  }
+  const gw = split
+    ? await startGatewayProcess(config, log)
+    : await startGatewayHere(config, logger, stop.signal);
   const audit = createAuditFromConfig(config);
   await audit.preflight();
   const server = await startHttpServer(requester.app, {
@@ -232,23 +382,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     `requester API on ${server.url}  (API key${apiKeyFile ? ` in ${apiKeyFile}` : ''}: ${apiKey})`,
   );
   log(
-    `gateway ${config.gateway.id} (${config.mode}), receipts signed with kid ${gateway.signer.kid.slice(0, 12)}…`,
+    `gateway ${config.gateway.id} (${config.mode}${split ? ', own process' : ''}), receipts signed with kid ${gw.kid.slice(0, 12)}…`,
   );
-
-  const executionsBefore =
-    'executions' in gateway.exchange
-      ? (gateway.exchange as { executions(): number }).executions()
-      : 0;
-  const worker = createWorker({
-    queue: gateway.queue,
-    processor: gateway.processor,
-    concurrency: config.gateway.concurrency,
-    visibilityTimeoutSec: config.queue.visibilityTimeoutSec,
-    waitMs: config.mode === 'aws' ? 1000 : 200,
-    signal: stop.signal,
-    logger: gateway.logger,
-  });
-  const workerDone = worker.run();
+  const executionsBefore = gw.executions();
 
   // Live audit: every receipt of this run is verified as it arrives.
   const expected = new Map<
@@ -291,17 +427,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const progress = () =>
     options.onProgress?.({ submitted: httpOk + direct, total, receipted: expected.size - pending });
   const ticker = setInterval(progress, 250);
+  // node:http with keep-alive: the demo's own client should cost the machine little (fetch
+  // costs about as much as the server it calls).
+  const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
 
   const submit = async (o: DemoOrder) => {
     const sentAt = clock.now();
     try {
-      const res = await fetch(`${server.url}/v1/transactions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-        // No abort signal: on Ctrl-C requests in flight finish, so every enqueued order is counted.
-        body: JSON.stringify({ account: o.account, txn: o.txn }),
-      });
-      const body = (await res.json()) as { messageId?: string; detail?: string };
+      // No abort signal: on Ctrl-C requests in flight finish, so every enqueued order is counted.
+      const res = await postJson(
+        agent,
+        `${server.url}/v1/transactions`,
+        { authorization: `Bearer ${apiKey}` },
+        { account: o.account, txn: o.txn },
+      );
+      const body = res.body as { messageId?: string; detail?: string };
       if (res.status !== 202 || !body.messageId) {
         httpFailed++;
         log(`HTTP ${res.status} for ${o.txn.clientRef ?? 'an order'}: ${body.detail ?? ''}`);
@@ -370,6 +510,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     if (!complete && !stop.signal.aborted) log(`gave up waiting: ${pending} receipts missing`);
   } finally {
     clearInterval(ticker);
+    agent.destroy();
     progress();
   }
   const finishedAt = clock.now();
@@ -384,14 +525,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     );
   }
   stop.abort();
-  await Promise.allSettled([workerDone, sinkDone]);
+  await Promise.allSettled([gw.stop(), sinkDone]);
   await server.close();
   await requester.close();
-  const executionsNow =
-    'executions' in gateway.exchange
-      ? (gateway.exchange as { executions(): number }).executions()
-      : 0;
-  await gateway.close();
+  const executionsNow = gw.executions();
+  await gw.close();
 
   // Full replay: from the beginning of the archive in the embedded mode (the chain of every run
   // so far), or from this run's start on EventBridge.
