@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSqliteQueue, DEDUP_WINDOW_MS } from './sqlite-queue.ts';
+import { createSqliteQueue, DEDUP_WINDOW_MS, uuidV7 } from './sqlite-queue.ts';
 import type { SqliteQueue, SqliteQueueOptions } from './sqlite-queue.ts';
 
 let dir: string;
@@ -130,6 +130,16 @@ describe('createSqliteQueue', () => {
       ['body-1', 2],
       ['body-2', 1],
     ]);
+  });
+
+  it('message ids are RFC 9562 UUIDv7: version 7, variant 10, ordered by time, unique', () => {
+    const re = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const ids = Array.from({ length: 20_000 }, (_, i) => uuidV7(1_700_000_000_000 + (i >> 4)));
+    expect(ids.every((id) => re.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids[0]!.slice(0, 13)).toBe('018bcfe5-6800'); // 1_700_000_000_000 ms in hex
+    const later = ids.filter((_, i) => i % 16 === 0); // first id of each millisecond
+    expect([...later].sort()).toEqual(later);
   });
 
   it('drops a duplicate dedupId within 5 minutes and answers the first id', async () => {

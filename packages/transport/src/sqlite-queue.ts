@@ -15,7 +15,7 @@
 //   with the row's seq, so delete and changeVisibility find the row by primary key. Neither needs
 //   an index of its own, so a send writes one row plus two append-only index entries (and the
 //   dedup entry, the one random-key write).
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { isCountersignError, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
 import type {
@@ -130,10 +130,21 @@ CREATE TABLE IF NOT EXISTS queue_dlq (
 CREATE INDEX IF NOT EXISTS queue_dlq_queue ON queue_dlq (queue, seq);
 `;
 
-/** A UUIDv7 (RFC 9562): 48-bit epoch ms, version 7, then random bits. */
+// Random bits for message ids, drawn from the CSPRNG 4 KiB at a time.
+const idPool = Buffer.alloc(4096);
+let idPoolAt = idPool.length;
+
+/** A UUIDv7 (RFC 9562): 48-bit epoch ms, version 7, variant 10, then 74 random bits. */
 export function uuidV7(nowMs: number): string {
+  if (idPoolAt + 10 > idPool.length) {
+    randomFillSync(idPool);
+    idPoolAt = 0;
+  }
+  const r = idPool.subarray(idPoolAt, (idPoolAt += 10));
   const ts = Math.max(0, Math.floor(nowMs)).toString(16).padStart(12, '0').slice(-12);
-  return `${ts.slice(0, 8)}-${ts.slice(8)}-7${randomUUID().slice(15)}`;
+  const hex = r.toString('hex'); // 20 hex digits
+  const variant = (0x8 | (r[2]! & 0x3)).toString(16);
+  return `${ts.slice(0, 8)}-${ts.slice(8)}-7${hex.slice(0, 3)}-${variant}${hex.slice(5, 8)}-${hex.slice(8, 20)}`;
 }
 
 /** The row a receipt handle names (`<seq>.<receiveCount>.<random>`); -1 (no row) if malformed. */
