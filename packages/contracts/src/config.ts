@@ -72,7 +72,9 @@ export const CountersignConfig = z.strictObject({
       alg: AlgorithmSchema.default('ES256'),
       kmsKeyId: z.string().min(1).optional(),
       partitions: intIn(1, 1024).default(1),
-      concurrency: PositiveInt.default(8),
+      // Messages in flight per worker. More of them share each group commit (embedded) and
+      // hide SQS round trips; FIFO groups still go one message at a time.
+      concurrency: PositiveInt.default(32),
       clockSkewSec: intIn(0, 300).default(30),
       maxTokenBytes: PositiveInt.default(8192),
       checkpointEvery: PositiveInt.default(100),

@@ -13,6 +13,7 @@ export {
 } from './decimal.ts';
 export type { DecimalPrecision } from './decimal.ts';
 export { IDENTIFIER, JTI, SHA256_B64U, Identifier, Jti, Sha256, GENESIS_PREV } from './ids.ts';
+export { newJti } from './jti.ts';
 export {
   createTxnSchema,
   TransactionRequest,

@@ -1,15 +1,15 @@
 // Receipt claims (DESIGN.md §3): what was asked, what happened, where it sits in its stream.
-import { createHash, randomBytes } from 'node:crypto';
-import { ReceiptClaims, sha256B64u, WIRE_VERSION } from '@countersign/contracts';
+import { createHash } from 'node:crypto';
+import { newJti, ReceiptClaims, sha256B64u, WIRE_VERSION } from '@countersign/contracts';
 import type { Fill, Outcome, ReasonCode } from '@countersign/contracts';
 import type { ExecResult } from './ports.ts';
 import type { PolicyStamp } from './policy.ts';
 
 export { sha256B64u };
 
-/** 128 random bits, base64url (22 characters). */
+/** A receipt's jti: 128 random bits, like a request's. */
 export function newReceiptId(): string {
-  return randomBytes(16).toString('base64url');
+  return newJti();
 }
 
 /** First 4 bytes of sha256(key), big-endian, mod P: one account always maps to one stream. */

@@ -10,7 +10,7 @@ export type {
 } from './requester.ts';
 export { RequesterError, requestInvalid } from './errors.ts';
 export type { RequesterErrorCode } from './errors.ts';
-export { newJti } from './jti.ts';
+export { newJti } from '@countersign/contracts';
 export { hashApiKey, generateApiKey, createApiKeyAuthenticator, bearerToken } from './api-keys.ts';
 export type { ApiKeyPrincipal, ApiKeyAuthenticator } from './api-keys.ts';
 export {

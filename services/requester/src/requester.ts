@@ -12,6 +12,7 @@ import {
   TokenTypes,
   TransactionRequest,
   isCountersignError,
+  newJti,
   safeParse,
 } from '@countersign/contracts';
 import type { Clock, FieldIssue, RequestClaims } from '@countersign/contracts';
@@ -19,7 +20,6 @@ import { signJwt } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import type { OutgoingMessage, Queue } from '@countersign/transport';
 import { RequesterError, requestInvalid } from './errors.ts';
-import { newJti } from './jti.ts';
 
 /** SQS SendMessageBatch takes at most 10 entries; the default when the queue names no size. */
 export const SEND_BATCH_SIZE = 10;

@@ -1,4 +1,4 @@
-// Token ids: 128 random bits, base64url without padding (22 characters), DESIGN.md §3.
+// Token ids (request jti, receipt jti): 128 random bits, base64url without padding (22 characters), DESIGN.md §3.
 // Random bytes are drawn from the CSPRNG 4 KiB at a time (one syscall per 256 ids, as Node does
 // for randomUUID); each id uses its own 16 bytes exactly once.
 import { randomFillSync } from 'node:crypto';
