@@ -42,7 +42,10 @@ export const notes =
   'Each case has its own ceiling: raw crypto.sign (ES256, P1363) on the same key over a ' +
   'token-sized input, measured in slices interleaved with the case. "null queue" isolates the ' +
   'requester\'s own cost; "sendBatch alone" the embedded queue\'s. HTTP clients (node:http, ' +
-  'keep-alive) run in the same process as the server.';
+  'keep-alive) run in the same process as the server. The ceiling runs on one thread (the ' +
+  "issue's definition); the requester signs on libuv's thread pool, so its signatures use " +
+  'both cores while the event loop validates, builds claims and writes the queue: the ratio ' +
+  "says how much of one core's signing rate survives all of that.";
 
 /** A unit of work: does some operations, returns how many. */
 type Step = () => Promise<number> | number;
