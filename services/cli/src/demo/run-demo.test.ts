@@ -54,6 +54,28 @@ describe('runDemo on the embedded adapters', () => {
     expect(statSync(join(dataDir, 'demo-api-key')).mode & 0o777).toBe(0o600);
   });
 
+  it('keeps at most maxWaiting orders waiting for their receipt (tokens must not expire queued)', async () => {
+    const dataDir = tempDir();
+    const config = parseConfig({
+      env: { COUNTERSIGN_DATA_DIR: dataDir, COUNTERSIGN_HTTP_PORT: '0' },
+    });
+    let worst = 0;
+    const summary = await runDemo({
+      config,
+      count: 300,
+      concurrency: 4,
+      maxWaiting: 10,
+      badApples: false,
+      signal: new AbortController().signal,
+      onProgress: (p) => (worst = Math.max(worst, p.submitted - p.receipted)),
+    });
+    expect(summary.ok).toBe(true);
+    expect(summary.receipts.byOutcome).toEqual({ EXECUTED: 300, REJECTED: 1 });
+    // Waiting = answered by HTTP, no receipt yet; requests still in flight may add up to 4.
+    expect(worst).toBeGreaterThan(0);
+    expect(worst).toBeLessThanOrEqual(10 + 4);
+  });
+
   it('with the gateway in its own process (countersign gateway on the same files)', async () => {
     const dataDir = tempDir();
     const config = parseConfig({

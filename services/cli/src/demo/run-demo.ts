@@ -49,6 +49,8 @@ export interface DemoOptions {
   readonly stallTimeoutMs?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** Orders submitted but not yet receipted before the demo waits (default 4,000). */
+  readonly maxWaiting?: number;
   /**
    * Run the gateway worker as a child process (`countersign gateway` on the same data dir)
    * instead of in this one, so it has a core of its own. Embedded mode only.
@@ -302,6 +304,9 @@ async function startGatewayHere(
   };
 }
 
+/** At ~1k receipts/s, 4,000 waiting orders is a few seconds of queue: far inside 60 s. */
+const DEFAULT_MAX_WAITING = 4000;
+
 const CLI_BIN = fileURLToPath(new URL('../../../../bin/countersign.mjs', import.meta.url));
 
 /** `countersign gateway` as a child process on the same data dir and configuration. */
@@ -431,7 +436,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   // costs about as much as the server it calls).
   const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
 
+  // Backpressure: a request token lives lifetimeSec (60 s by default), and a gateway that falls
+  // far enough behind must reject the old ones as EXPIRED. A bot would not flood the queue, and
+  // neither does the demo: it keeps at most this many orders waiting for their receipt.
+  const maxWaiting = Math.max(options.concurrency, options.maxWaiting ?? DEFAULT_MAX_WAITING);
   const submit = async (o: DemoOrder) => {
+    while (pending >= maxWaiting && !stop.signal.aborted) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     const sentAt = clock.now();
     try {
       // No abort signal: on Ctrl-C requests in flight finish, so every enqueued order is counted.
