@@ -397,6 +397,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     { readonly sentAt: number; readonly expect?: BadApple['expect'] }
   >();
   const seen = new Map<string, SeenReceipt>();
+  // An ordinary order whose receipt is in is folded into the tally and forgotten, so memory
+  // follows the orders still waiting, not the length of the run (a soak runs millions).
+  const tally = newTally();
+  let expectedCount = 0;
+  const expect = (messageId: string, entry: ExpectedEntry) => {
+    if (!expected.has(messageId)) expectedCount++;
+    expected.set(messageId, entry);
+    settle(messageId);
+  };
+  const settle = (messageId: string) => {
+    const exp = expected.get(messageId);
+    const got = seen.get(messageId);
+    // Bad apples stay for their own expectation; an UNKNOWN waits for its follow-up receipt.
+    if (!exp || exp.expect || !got || got.outcome === 'UNKNOWN') return;
+    foldReceipt(tally, exp, got);
+    expected.delete(messageId);
+    seen.delete(messageId);
+  };
   let liveVerified = 0;
   let liveFindings = 0;
   let lastReceiptAt = clock.now();
@@ -418,6 +436,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       // A follow-up receipt (UNKNOWN resolved) replaces the first one.
       if (!seen.has(messageId) && expected.has(messageId)) pending--;
       seen.set(messageId, receipt);
+      settle(messageId);
       receiptArrived();
     },
   );
@@ -430,7 +449,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   let direct = 0;
   const total = orders.length + (options.badApples === false ? 0 : 6);
   const progress = () =>
-    options.onProgress?.({ submitted: httpOk + direct, total, receipted: expected.size - pending });
+    options.onProgress?.({ submitted: httpOk + direct, total, receipted: expectedCount - pending });
   const ticker = setInterval(progress, 250);
   // node:http with keep-alive: the demo's own client should cost the machine little (fetch
   // costs about as much as the server it calls).
@@ -461,7 +480,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       }
       httpOk++;
       if (!seen.has(body.messageId)) pending++;
-      expected.set(body.messageId, {
+      expect(body.messageId, {
         sentAt,
         ...(o.txn === OVER_LIMIT_ORDER
           ? { expect: { outcome: 'REJECTED' as const, reason: 'NOTIONAL_TOO_HIGH' as ReasonCode } }
@@ -500,7 +519,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const sentAt = clock.now();
     const { messageId } = await requester.queue.send(apple.message);
     if (!seen.has(messageId)) pending++;
-    expected.set(messageId, { sentAt, expect: apple.expect });
+    expect(messageId, { sentAt, expect: apple.expect });
     direct++;
     return messageId;
   };
@@ -559,9 +578,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   // far, so compare totals. AWS: the exchange is per process, so compare what happened now.
   const earlier = [...seen].filter(([id]) => !expected.has(id)).map(([, r]) => r);
   const fromEarlierRuns = earlier.length;
-  const executedNow = [...seen].filter(
-    ([id, r]) => expected.has(id) && r.outcome === 'EXECUTED',
-  ).length;
+  const executedNow =
+    tally.executed +
+    [...seen].filter(([id, r]) => expected.has(id) && r.outcome === 'EXECUTED').length;
   const executedFromEarlierRuns = earlier.filter((r) => r.outcome === 'EXECUTED').length;
   const exactlyOnce =
     config.mode === 'embedded'
@@ -576,6 +595,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     apiUrl: server.url,
     expected,
     seen,
+    tally,
+    expectedCount,
     httpOk,
     httpFailed,
     direct,
@@ -595,11 +616,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 interface SummaryInput {
   readonly config: CountersignConfig;
   readonly apiUrl: string;
-  readonly expected: ReadonlyMap<
-    string,
-    { readonly sentAt: number; readonly expect?: BadApple['expect'] }
-  >;
+  /** Orders not folded into the tally yet (waiting, UNKNOWN, bad apples). */
+  readonly expected: ReadonlyMap<string, ExpectedEntry>;
   readonly seen: ReadonlyMap<string, SeenReceipt>;
+  readonly tally: Tally;
+  /** Every message this run expects a receipt for. */
+  readonly expectedCount: number;
   readonly httpOk: number;
   readonly httpFailed: number;
   readonly direct: number;
@@ -615,19 +637,56 @@ interface SummaryInput {
   readonly count: number;
 }
 
+interface ExpectedEntry {
+  readonly sentAt: number;
+  readonly expect?: BadApple['expect'];
+}
+
+/** Counts of the receipts matched to this run's orders. */
+interface Tally {
+  matched: number;
+  executed: number;
+  normal: number;
+  normalExecuted: number;
+  readonly byOutcome: Record<string, number>;
+  readonly rejectedByReason: Record<string, number>;
+  readonly latencies: number[];
+}
+
+function newTally(): Tally {
+  return {
+    matched: 0,
+    executed: 0,
+    normal: 0,
+    normalExecuted: 0,
+    byOutcome: {},
+    rejectedByReason: {},
+    latencies: [],
+  };
+}
+
+/** Adds one order and its receipt to the tally (bad apples' own checks are separate). */
+function foldReceipt(t: Tally, exp: ExpectedEntry, got: SeenReceipt): void {
+  t.matched++;
+  increment(t.byOutcome, got.outcome);
+  if (got.reason && got.outcome === 'REJECTED') increment(t.rejectedByReason, got.reason);
+  t.latencies.push(got.at - exp.sentAt);
+  if (got.outcome === 'EXECUTED') t.executed++;
+  if (!exp.expect) {
+    t.normal++;
+    if (got.outcome === 'EXECUTED') t.normalExecuted++;
+  }
+}
+
 function summarize(s: SummaryInput): DemoSummary {
-  const mine = [...s.expected.keys()].filter((id) => s.seen.has(id)).length;
-  const byOutcome: Record<string, number> = {};
-  const rejectedByReason: Record<string, number> = {};
-  const latencies: number[] = [];
-  let normalExecuted = 0;
-  let normal = 0;
+  // What is still in the maps (waiting, UNKNOWN, bad apples) joins the folded tally here.
+  const t = s.tally;
   const apples: Expectation[] = [];
   for (const [id, exp] of s.expected) {
     const got = s.seen.get(id);
-    if (!exp.expect) normal++;
     if (!got) {
-      if (exp.expect)
+      if (!exp.expect) t.normal++;
+      else
         apples.push({
           name: `${exp.expect.reason ?? exp.expect.outcome} receipt`,
           expected: 'a receipt',
@@ -636,12 +695,8 @@ function summarize(s: SummaryInput): DemoSummary {
         });
       continue;
     }
-    increment(byOutcome, got.outcome);
-    if (got.reason && got.outcome === 'REJECTED') increment(rejectedByReason, got.reason);
-    latencies.push(got.at - exp.sentAt);
-    if (!exp.expect) {
-      if (got.outcome === 'EXECUTED') normalExecuted++;
-    } else {
+    foldReceipt(t, exp, got);
+    if (exp.expect) {
       const want = `${exp.expect.outcome}${exp.expect.reason ? ` ${exp.expect.reason}` : ''}`;
       const actual = `${got.outcome}${got.reason ? ` ${got.reason}` : ''}`;
       apples.push({
@@ -652,6 +707,8 @@ function summarize(s: SummaryInput): DemoSummary {
       });
     }
   }
+  const mine = t.matched;
+  const { byOutcome, rejectedByReason, latencies, normal, normalExecuted } = t;
   latencies.sort((a, b) => a - b);
   const { executions, executedReceipts } = s.exactlyOnce;
   const report = s.report;
@@ -664,7 +721,7 @@ function summarize(s: SummaryInput): DemoSummary {
   const expectations: Expectation[] = [
     {
       name: 'every submitted message got a receipt',
-      expected: String(s.expected.size),
+      expected: String(s.expectedCount),
       actual: String(mine),
       ok: s.complete,
     },
