@@ -283,7 +283,9 @@ describe('gateway worker, mixed workload', () => {
         COUNTERSIGN_GATEWAY_ID: GW,
         COUNTERSIGN_PARTITIONS: '4',
         COUNTERSIGN_POLICIES: policiesJson(requester),
-        COUNTERSIGN_VISIBILITY_TIMEOUT_SEC: '2',
+        // 4 s, not less: under a loaded machine a shorter lease can run out before the
+        // heartbeat renews it, and a healthy message then counts receives toward the DLQ.
+        COUNTERSIGN_VISIBILITY_TIMEOUT_SEC: '4',
       },
       part: 'gateway',
     });
@@ -299,7 +301,7 @@ describe('gateway worker, mixed workload', () => {
       processor: gw.processor,
       concurrency: 8,
       waitMs: 1000,
-      visibilityTimeoutSec: 2,
+      visibilityTimeoutSec: 4,
       reconcileIntervalMs: 300,
     });
     const run = worker.run();
