@@ -8,6 +8,16 @@ import { Worker } from 'node:worker_threads';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The order every suite signs: a token of the usual size. */
+export const SAMPLE_TXN = {
+  type: 'order',
+  side: 'buy',
+  symbol: 'BTC-USD',
+  quantity: '0.015',
+  limitPrice: '64000.10',
+  timeInForce: 'GTC',
+} as const;
+
 /** One row of bench/results/<suite>.json (DESIGN.md §8a). */
 export interface BenchCase {
   readonly name: string;

@@ -40,9 +40,17 @@ const requesterOn = (queue: Queue, clock = { now: () => Date.now() }) =>
 
 /** Spawns the child consumer; resolves with what it received, leaving it running. */
 function childReceives(path: string, visibilitySec: number) {
+  // node itself with tsx loaded in-process: the tsx CLI would run the script in a grandchild,
+  // and SIGKILL would then hit the wrapper while the real consumer lived on (and leaked).
   const child = spawn(
-    join(root, 'node_modules', '.bin', 'tsx'),
-    [join(root, 'test', 'support', 'requester-receive-child.ts'), path, String(visibilitySec)],
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(root, 'test', 'support', 'requester-receive-child.ts'),
+      path,
+      String(visibilitySec),
+    ],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let err = '';

@@ -14,7 +14,7 @@ import { createSqliteQueue } from '@countersign/transport';
 import type { OutgoingMessage, ReceivedMessage } from '@countersign/transport';
 import { createGatewayFromConfig, createWorker, silentLogger } from '@countersign/exchange-gateway';
 import type { Processor } from '@countersign/exchange-gateway';
-import { cryptoCeiling, type BenchCase } from '../lib.ts';
+import { cryptoCeiling, SAMPLE_TXN, type BenchCase } from '../lib.ts';
 import { run as runNonce } from './nonce.ts';
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -68,14 +68,6 @@ async function prepare(messages: number, partitions: number): Promise<Prepared> 
   for (let i = 0; i < messages; i += 1) {
     const jti = randomBytes(16).toString('base64url');
     const sub = accounts[i % accounts.length]!;
-    const txn = {
-      type: 'order',
-      side: 'buy',
-      symbol: 'BTC-USD',
-      quantity: '0.015',
-      limitPrice: '64000.10',
-      timeInForce: 'GTC',
-    };
     const claims = {
       iss: 'bench-bot',
       sub,
@@ -84,7 +76,7 @@ async function prepare(messages: number, partitions: number): Promise<Prepared> 
       nbf: iat,
       exp: iat + 300, // the longest lifetime the gateway accepts
       jti,
-      txn,
+      txn: SAMPLE_TXN,
     };
     batch.push({
       body: await signJwt(requester, claims, { typ: TokenTypes.REQUEST }),

@@ -25,16 +25,9 @@ import {
   generateApiKey,
   startHttpServer,
 } from '@countersign/requester';
-import { rssMb, type BenchCase } from '../lib.ts';
+import { rssMb, SAMPLE_TXN, type BenchCase } from '../lib.ts';
 
-const txn = {
-  type: 'order',
-  side: 'buy',
-  symbol: 'BTC-USD',
-  quantity: '0.015',
-  limitPrice: '64000.10',
-  timeInForce: 'GTC',
-} as const;
+const txn = SAMPLE_TXN;
 const clock = { now: () => Date.now() };
 const SLICE_MS = 250;
 

@@ -15,7 +15,7 @@ import {
 import { jwtVerify } from 'jose';
 import { cryptoKeyOptions, createLocalSigner, signJwt, toJwks } from '@countersign/signing';
 import { createVerifier, staticKeys } from '@countersign/verifier';
-import { benchCase, interleaved, rssMb, type BenchCase, type Variant } from '../lib.ts';
+import { benchCase, interleaved, rssMb, SAMPLE_TXN, type BenchCase, type Variant } from '../lib.ts';
 
 export type { BenchCase };
 
@@ -53,14 +53,7 @@ async function setup(alg: 'RS256' | 'ES256') {
       nbf: now,
       exp: now + 300,
       jti: 'AAAAAAAAAAAAAAAAAAAAAA',
-      txn: {
-        type: 'order',
-        side: 'buy',
-        symbol: 'BTC-USD',
-        quantity: '0.015',
-        limitPrice: '64000.10',
-        timeInForce: 'GTC',
-      },
+      txn: SAMPLE_TXN,
     },
     { typ: 'txn+jwt' },
   );

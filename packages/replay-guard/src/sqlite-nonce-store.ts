@@ -218,9 +218,8 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
     },
     close() {
       if (!closed) {
-        group.flush();
         closed = true;
-        db.close();
+        group.close(); // commits the writes already accepted, then closes the file
       }
       return Promise.resolve();
     },

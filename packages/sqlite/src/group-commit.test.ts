@@ -24,19 +24,21 @@ const rows = () => db.prepare('SELECT k, v FROM t ORDER BY k').all();
 describe('createGroupCommit', () => {
   it('runs the operations of one turn in one transaction, in call order', async () => {
     const gc = createGroupCommit(db);
-    // Counted by the data version a second connection sees change: one commit, one change.
+    // Another connection sees only committed rows: if the operations shared one transaction,
+    // the last one runs while the first one's row is still invisible to it.
     const other = openSqlite(join(dir, 'db.sqlite'));
-    const version = () => other.pragma('data_version', { simple: true }) as number;
-    const before = version();
+    const committedRows = () =>
+      (other.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n;
     const results = await Promise.all([
       gc.run(insert('a', 1)),
       gc.run(() => db.prepare("UPDATE t SET v = v + 10 WHERE k = 'a'").run().changes),
       gc.run(() => (db.prepare("SELECT v FROM t WHERE k = 'a'").get() as { v: number }).v),
+      gc.run(committedRows),
     ]);
-    const commits = version() - before;
+    const afterwards = committedRows();
     other.close();
-    expect(results).toEqual([1, 1, 11]);
-    expect(commits).toBe(1);
+    expect(results).toEqual([1, 1, 11, 0]);
+    expect(afterwards).toBe(1);
   });
 
   it('nothing is visible, and no promise settles, before the commit', async () => {
@@ -93,5 +95,18 @@ describe('createGroupCommit', () => {
     expect(gc.pending).toBe(0);
     expect(rows()).toHaveLength(7);
     await expect(Promise.all(all)).resolves.toEqual([1, 1, 1, 1, 1, 1, 1]);
+  });
+
+  it('close() commits what is queued, closes the file, and refuses later writes', async () => {
+    const gc = createGroupCommit(db);
+    const queued = gc.run(insert('a', 1));
+    gc.close();
+    expect(db.open).toBe(false);
+    await expect(queued).resolves.toBe(1);
+    const reader = openSqlite(join(dir, 'db.sqlite'));
+    expect(reader.prepare('SELECT k, v FROM t').all()).toEqual([{ k: 'a', v: 1 }]);
+    reader.close();
+    await expect(gc.run(insert('b', 2))).rejects.toThrow('closed');
+    gc.close(); // twice is harmless
   });
 });

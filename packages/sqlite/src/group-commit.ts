@@ -18,8 +18,10 @@ import type { SqliteDatabase } from './open.ts';
 export interface GroupCommit {
   /** Runs `fn` in the next group transaction; settles after that transaction committed. */
   run<T>(fn: () => T): Promise<T>;
-  /** Runs the queued operations now (before closing the database). */
+  /** Runs the queued operations now. */
   flush(): void;
+  /** Commits what is queued, then closes the database; later `run` calls reject. */
+  close(): void;
   /** Operations queued and not yet run. */
   readonly pending: number;
 }
@@ -43,7 +45,8 @@ export function createGroupCommit(
   options: GroupCommitOptions = {},
 ): GroupCommit {
   const maxOps = Math.max(1, Math.floor(options.maxOps ?? 512));
-  let queue: Op[] = [];
+  const queue: Op[] = [];
+  let closed = false;
   let scheduled = false;
 
   // Called inside the outer transaction, better-sqlite3 runs a transaction function as a
@@ -76,15 +79,12 @@ export function createGroupCommit(
 
   const flush = () => {
     scheduled = false;
-    while (queue.length > 0) {
-      const ops = queue.length <= maxOps ? queue : queue.slice(0, maxOps);
-      queue = queue.length <= maxOps ? [] : queue.slice(maxOps);
-      runGroup(ops);
-    }
+    while (queue.length > 0) runGroup(queue.splice(0, maxOps));
   };
 
   return {
     run<T>(fn: () => T): Promise<T> {
+      if (closed) return Promise.reject(new Error('the database is closed'));
       return new Promise<T>((resolve, reject) => {
         queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
         if (!scheduled) {
@@ -94,6 +94,12 @@ export function createGroupCommit(
       });
     },
     flush,
+    close() {
+      if (closed) return;
+      flush(); // writes already accepted are committed, not dropped
+      closed = true;
+      db.close();
+    },
     get pending() {
       return queue.length;
     },

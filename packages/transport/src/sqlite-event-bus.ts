@@ -169,9 +169,8 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
 
     close() {
       if (!closed) {
-        group.flush();
         closed = true;
-        db.close();
+        group.close(); // commits the writes already accepted, then closes the file
       }
       return Promise.resolve();
     },

@@ -120,6 +120,16 @@ describe('createSqliteQueue', () => {
     expect(third.map((m) => m.body)).toEqual(['body-4']);
   });
 
+  it('finds a free group behind a long blocked one (past the fast path’s 256-row walk)', async () => {
+    const q = queue();
+    await q.sendBatch(Array.from({ length: 300 }, (_, i) => msg(i, 'busy')));
+    await q.send(msg(1000, 'free'));
+    const [head] = await q.receive({ max: 1, waitMs: 0 });
+    expect(head?.groupId).toBe('busy'); // in flight: the other 299 of its group wait
+    const next = await q.receive({ max: 10, waitMs: 0 });
+    expect(next.map((m) => [m.body, m.groupId])).toEqual([['body-1000', 'free']]);
+  });
+
   it('unblocks a group when the in-flight message’s visibility expires, redelivering it first', async () => {
     const q = queue();
     await q.sendBatch([msg(1, 'A'), msg(2, 'A')]);

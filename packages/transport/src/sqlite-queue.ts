@@ -216,45 +216,42 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
       WHERE queue = ? AND group_id = ? AND seq >= ?
       ORDER BY seq LIMIT ?`,
   );
-  /** Oldest free groups first; from each, its messages in order, up to `max` in all. */
-  // The oldest messages in send order, in flight or not (the fast path of `candidates`).
+  // The oldest messages in send order, in flight or not (the fast path of `deliverable`).
   const oldest = db.prepare<[string, number], MessageRow & { visible_at: number }>(
     `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count, visible_at
        FROM queue_messages WHERE queue = ? ORDER BY seq LIMIT ?`,
   );
   /** Deliverable messages, oldest first, at most `max`, never two groups' order broken. */
-  const candidates = {
-    all(q: string, now: number, max: number): MessageRow[] {
-      // Fast path: walk the oldest rows in send order. A row in flight blocks its group; a
-      // visible row of an unblocked group is that group's next message (every older row of the
-      // group was passed: in flight, so blocking, or taken here). Usually the in-flight rows
-      // are few, so this stops after a few dozen rows.
-      const out: MessageRow[] = [];
-      const blocked = new Set<string>();
-      let scanned = 0;
-      for (const row of oldest.iterate(q, OLDEST_SCAN_ROWS)) {
-        scanned += 1;
-        if (blocked.has(row.group_id)) continue;
-        if (row.visible_at > now) {
-          blocked.add(row.group_id);
-          continue;
-        }
+  const deliverable = (q: string, now: number, max: number): MessageRow[] => {
+    // Fast path: walk the oldest rows in send order. A row in flight blocks its group; a
+    // visible row of an unblocked group is that group's next message (every older row of the
+    // group was passed: in flight, so blocking, or taken here). Usually the in-flight rows
+    // are few, so this stops after a few dozen rows.
+    const out: MessageRow[] = [];
+    const blocked = new Set<string>();
+    let scanned = 0;
+    for (const row of oldest.iterate(q, OLDEST_SCAN_ROWS)) {
+      scanned += 1;
+      if (blocked.has(row.group_id)) continue;
+      if (row.visible_at > now) {
+        blocked.add(row.group_id);
+        continue;
+      }
+      out.push(row);
+      if (out.length >= max) break; // ends the statement (iterate() resets it on break)
+    }
+    if (out.length >= max || scanned < OLDEST_SCAN_ROWS) return out; // or that was the whole queue
+    // Slow path (a long blocked group at the front): group heads through the index.
+    out.length = 0;
+    for (const head of freeHeads.all({ queue: q, now, max })) {
+      if (out.length >= max) break;
+      // Stop at the first message still in flight (its head's visibility was changed early).
+      for (const row of groupRun.all(q, head.group_id, head.seq, max - out.length)) {
+        if (row.visible_at > now) break;
         out.push(row);
-        if (out.length >= max) break; // ends the statement (iterate() resets it on break)
       }
-      if (out.length >= max || scanned < OLDEST_SCAN_ROWS) return out; // or that was the whole queue
-      // Slow path (a long blocked group at the front): group heads through the index.
-      out.length = 0;
-      for (const head of freeHeads.all({ queue: q, now, max })) {
-        if (out.length >= max) break;
-        // Stop at the first message still in flight (its head's visibility was changed early).
-        for (const row of groupRun.all(q, head.group_id, head.seq, max - out.length)) {
-          if (row.visible_at > now) break;
-          out.push(row);
-        }
-      }
-      return out;
-    },
+    }
+    return out;
   };
   const markDelivered = db.prepare(
     `UPDATE queue_messages SET receive_count = receive_count + 1, visible_at = ?, receipt_handle = ?
@@ -348,7 +345,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
     const out: ReceivedMessage[] = [];
     // Loop because DLQ moves free places (and may unblock the next message of a group).
     for (;;) {
-      const rows = candidates.all(queue, now, max - out.length);
+      const rows = deliverable(queue, now, max - out.length);
       if (rows.length === 0) return out;
       let moved = 0;
       for (const row of rows) {
@@ -523,9 +520,8 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
 
     close() {
       if (!closed) {
-        group.flush(); // writes already accepted are committed, not dropped
         closed = true;
-        db.close();
+        group.close(); // commits the writes already accepted, then closes the file
       }
       return Promise.resolve();
     },

@@ -117,12 +117,7 @@ function sqliteOrders(path: string): OrderStore {
     },
     insertIfAbsent: (order, result) => group.run(() => placeOne(order, result)),
     count: () => count.get()?.n ?? 0,
-    close() {
-      if (db.open) {
-        group.flush();
-        db.close();
-      }
-    },
+    close: () => group.close(),
   };
 }
 

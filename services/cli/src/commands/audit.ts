@@ -97,14 +97,6 @@ export function renderReport(report: AuditReport, format: ReportFormat): string 
   return renderText(report);
 }
 
-function loadAuditConfig(io: AuditCommandIO): CountersignConfig | number {
-  try {
-    return loadConfig(io.env, 'audit');
-  } catch (err) {
-    return configFailure('countersign audit', err, io.stderr);
-  }
-}
-
 function failure(io: AuditCommandIO, err: unknown): AuditExitCode {
   if (isCountersignError(err) && err.code === 'CONFIG_INVALID') {
     return configFailure('countersign audit', err, io.stderr) as AuditExitCode;
@@ -114,6 +106,24 @@ function failure(io: AuditCommandIO, err: unknown): AuditExitCode {
     `countersign audit: ${code}${err instanceof Error ? err.message : String(err)}\n`,
   );
   return AuditExitCodes.FAILED;
+}
+
+/** Loads the configuration and builds the runtime; an exit code when either fails. */
+function openRuntime(
+  io: AuditCommandIO,
+): { readonly config: CountersignConfig; readonly runtime: AuditRuntime } | AuditExitCode {
+  let config: CountersignConfig;
+  try {
+    config = loadConfig(io.env, 'audit');
+  } catch (err) {
+    configFailure('countersign audit', err, io.stderr);
+    return AuditExitCodes.BAD_ARGUMENTS;
+  }
+  try {
+    return { config, runtime: io.createRuntime(config) };
+  } catch (err) {
+    return failure(io, err);
+  }
 }
 
 function exitFor(report: AuditReport, runtime: AuditRuntime): AuditExitCode {
@@ -139,15 +149,9 @@ export async function auditReplayCommand(
     for (const p of problems) io.stderr.write(`countersign audit replay: ${p}\n`);
     return AuditExitCodes.BAD_ARGUMENTS;
   }
-  const config = loadAuditConfig(io);
-  if (typeof config === 'number') return AuditExitCodes.BAD_ARGUMENTS;
-
-  let runtime: AuditRuntime;
-  try {
-    runtime = io.createRuntime(config);
-  } catch (err) {
-    return failure(io, err);
-  }
+  const opened = openRuntime(io);
+  if (typeof opened === 'number') return opened;
+  const { runtime } = opened;
   // A progress bar only for a human watching a terminal; never in pipes, files or CI logs.
   const bar = io.stderr.isTTY
     ? new cliProgress.SingleBar(
@@ -200,14 +204,9 @@ export async function auditLiveCommand(
     io.stderr.write(`countersign audit live: ${format.problem}\n`);
     return AuditExitCodes.BAD_ARGUMENTS;
   }
-  const config = loadAuditConfig(io);
-  if (typeof config === 'number') return AuditExitCodes.BAD_ARGUMENTS;
-  let runtime: AuditRuntime;
-  try {
-    runtime = io.createRuntime(config);
-  } catch (err) {
-    return failure(io, err);
-  }
+  const opened = openRuntime(io);
+  if (typeof opened === 'number') return opened;
+  const { config, runtime } = opened;
   io.stderr.write(`countersign audit: live (${config.mode}), stop with Ctrl-C\n`);
   try {
     const report = await runtime.live({
