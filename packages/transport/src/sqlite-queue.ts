@@ -37,6 +37,8 @@ const MAX_VISIBILITY_SEC = 12 * 60 * 60;
 const SQLITE_SEND_BATCH = 500;
 /** Rows the receive fast path looks at before it falls back to the group-head index walk. */
 const OLDEST_SCAN_ROWS = 256;
+/** Up to this many groups, a receive walks the group heads first. */
+const FEW_GROUPS = 32;
 
 export interface SqliteQueueOptions {
   readonly path: string;
@@ -51,6 +53,8 @@ export interface SqliteQueueOptions {
   readonly pollIntervalMs?: number;
   /** How long a write waits for another process's lock before failing (retryable). Default 5000. */
   readonly busyTimeoutMs?: number;
+  /** Rows a receive walks in send order before it walks the group heads instead. Default 256. */
+  readonly receiveScanRows?: number;
 }
 
 export interface DeadLetterMessage {
@@ -94,6 +98,13 @@ interface MessageRow {
   receive_count: number;
 }
 
+/** What a receive decides on (read from an index); the body is read only for delivered rows. */
+interface CandidateRow {
+  seq: number;
+  group_id: string;
+  visible_at: number;
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS queue_messages (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -107,8 +118,13 @@ CREATE TABLE IF NOT EXISTS queue_messages (
   receive_count INTEGER NOT NULL DEFAULT 0,
   receipt_handle TEXT
 );
-CREATE INDEX IF NOT EXISTS queue_messages_queue_seq ON queue_messages (queue, seq);
-CREATE INDEX IF NOT EXISTS queue_messages_group_seq ON queue_messages (queue, group_id, seq);
+-- Both indexes cover what a receive decides on (group, visibility), so it never reads a body
+-- it does not deliver. (They replace the narrower indexes of older files.)
+DROP INDEX IF EXISTS queue_messages_queue_seq;
+DROP INDEX IF EXISTS queue_messages_group_seq;
+CREATE INDEX IF NOT EXISTS queue_messages_order ON queue_messages (queue, seq, group_id, visible_at);
+CREATE INDEX IF NOT EXISTS queue_messages_group_head
+  ON queue_messages (queue, group_id, seq, visible_at);
 CREATE TABLE IF NOT EXISTS queue_dedup_log (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   queue TEXT NOT NULL,
@@ -167,6 +183,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   const maxReceives = positiveInt('maxReceives', options.maxReceives);
   const visibilityMs = positiveInt('visibilityTimeoutSec', options.visibilityTimeoutSec) * 1000;
   const pollIntervalMs = Math.max(1, options.pollIntervalMs ?? 50);
+  const scanRows = positiveInt('receiveScanRows', options.receiveScanRows ?? OLDEST_SCAN_ROWS);
   const db = openSqlite(options.path, options);
   db.exec(SCHEMA);
 
@@ -191,60 +208,72 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   );
   // Groups deliver in send order, so a group has something in flight exactly when its oldest
   // message (its head) is in flight. Free groups are those whose head is visible. The recursive
-  // part walks the distinct groups of the (queue, group_id, seq) index with one seek each (a
-  // loose index scan), so the cost follows the number of groups, not the backlog.
-  const freeHeads = db.prepare<[{ queue: string; now: number; max: number }], MessageRow>(
+  // part walks the distinct groups of the group index with one seek each (a loose index scan),
+  // so the cost follows the number of groups, not the backlog.
+  const groupHeads = db.prepare<[{ queue: string }], CandidateRow>(
     `WITH RECURSIVE groups(g) AS (
        SELECT (SELECT min(group_id) FROM queue_messages WHERE queue = @queue)
        UNION ALL
        SELECT (SELECT min(group_id) FROM queue_messages WHERE queue = @queue AND group_id > g)
          FROM groups WHERE g IS NOT NULL
+     ), heads(seq, group_id) AS (
+       SELECT (SELECT min(seq) FROM queue_messages WHERE queue = @queue AND group_id = g), g
+         FROM groups WHERE g IS NOT NULL
      )
-     SELECT m.seq, m.message_id, m.body, m.group_id, m.dedup_id, m.sent_at, m.receive_count
-       FROM groups
-       JOIN queue_messages m ON m.seq = (
-         SELECT seq FROM queue_messages WHERE queue = @queue AND group_id = groups.g ORDER BY seq LIMIT 1)
-      WHERE groups.g IS NOT NULL AND m.visible_at <= @now
-      ORDER BY m.seq LIMIT @max`,
+     SELECT seq, group_id,
+            (SELECT visible_at FROM queue_messages
+              WHERE queue = @queue AND group_id = heads.group_id AND seq = heads.seq) AS visible_at
+       FROM heads ORDER BY seq`,
   );
-  const groupRun = db.prepare<
-    [string, string, number, number],
-    MessageRow & { visible_at: number }
-  >(
-    `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count, visible_at
+  const groupRun = db.prepare<[string, string, number, number], CandidateRow>(
+    `SELECT seq, group_id, visible_at
        FROM queue_messages
       WHERE queue = ? AND group_id = ? AND seq >= ?
       ORDER BY seq LIMIT ?`,
   );
-  // The oldest messages in send order, in flight or not (the fast path of `deliverable`).
-  const oldest = db.prepare<[string, number], MessageRow & { visible_at: number }>(
-    `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count, visible_at
-       FROM queue_messages WHERE queue = ? ORDER BY seq LIMIT ?`,
+  // The oldest messages in send order, in flight or not (the fast path of `deliverable`), as
+  // [seq, group_id, visible_at] arrays: the scan may pass hundreds of rows.
+  const oldest = db
+    .prepare<[string, number], [number, string, number]>(
+      `SELECT seq, group_id, visible_at FROM queue_messages WHERE queue = ? ORDER BY seq LIMIT ?`,
+    )
+    .raw(true);
+  const fullRow = db.prepare<[number], MessageRow>(
+    `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count
+       FROM queue_messages WHERE seq = ?`,
   );
+  // Groups seen by the last head walk. With few groups (a handful of accounts, all busy) the
+  // walk is cheaper than scanning a backlog that is all blocked, so it goes first.
+  let lastGroupCount = Infinity;
   /** Deliverable messages, oldest first, at most `max`, never two groups' order broken. */
-  const deliverable = (q: string, now: number, max: number): MessageRow[] => {
-    // Fast path: walk the oldest rows in send order. A row in flight blocks its group; a
-    // visible row of an unblocked group is that group's next message (every older row of the
-    // group was passed: in flight, so blocking, or taken here). Usually the in-flight rows
-    // are few, so this stops after a few dozen rows.
-    const out: MessageRow[] = [];
-    const blocked = new Set<string>();
-    let scanned = 0;
-    for (const row of oldest.iterate(q, OLDEST_SCAN_ROWS)) {
-      scanned += 1;
-      if (blocked.has(row.group_id)) continue;
-      if (row.visible_at > now) {
-        blocked.add(row.group_id);
-        continue;
+  const deliverable = (q: string, now: number, max: number): CandidateRow[] => {
+    if (lastGroupCount > FEW_GROUPS) {
+      // Fast path: walk the oldest rows in send order. A row in flight blocks its group; a
+      // visible row of an unblocked group is that group's next message (every older row of
+      // the group was passed: in flight, so blocking, or taken here). Usually the in-flight
+      // rows are few, so this stops after a few dozen rows.
+      const out: CandidateRow[] = [];
+      const blocked = new Set<string>();
+      let scanned = 0;
+      for (const [seq, groupId, visibleAt] of oldest.iterate(q, scanRows)) {
+        scanned += 1;
+        if (blocked.has(groupId)) continue;
+        if (visibleAt > now) {
+          blocked.add(groupId);
+          continue;
+        }
+        out.push({ seq, group_id: groupId, visible_at: visibleAt });
+        if (out.length >= max) break; // ends the statement (iterate() resets it on break)
       }
-      out.push(row);
-      if (out.length >= max) break; // ends the statement (iterate() resets it on break)
+      if (out.length >= max || scanned < scanRows) return out; // or that was the whole queue
     }
-    if (out.length >= max || scanned < OLDEST_SCAN_ROWS) return out; // or that was the whole queue
-    // Slow path (a long blocked group at the front): group heads through the index.
-    out.length = 0;
-    for (const head of freeHeads.all({ queue: q, now, max })) {
+    // Group heads through the index (also the slow path: a long blocked group at the front).
+    const out: CandidateRow[] = [];
+    const heads = groupHeads.all({ queue: q });
+    lastGroupCount = heads.length;
+    for (const head of heads) {
       if (out.length >= max) break;
+      if (head.visible_at > now) continue;
       // Stop at the first message still in flight (its head's visibility was changed early).
       for (const row of groupRun.all(q, head.group_id, head.seq, max - out.length)) {
         if (row.visible_at > now) break;
@@ -348,7 +377,8 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
       const rows = deliverable(queue, now, max - out.length);
       if (rows.length === 0) return out;
       let moved = 0;
-      for (const row of rows) {
+      for (const candidate of rows) {
+        const row = fullRow.get(candidate.seq)!; // read in this transaction: still there
         if (row.receive_count + 1 > maxReceives) {
           moveToDlq.run(
             queue,
