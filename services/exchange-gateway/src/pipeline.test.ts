@@ -75,6 +75,54 @@ describe('processMessage: happy path', () => {
   });
 });
 
+describe('prefetch', () => {
+  async function counted() {
+    const h = await createHarness();
+    let calls = 0;
+    const verifier = {
+      verify: (token: string) => {
+        calls += 1;
+        return h.verifier.verify(token);
+      },
+    };
+    h.restart({ verifier });
+    return { h, calls: () => calls };
+  }
+
+  it('verifies a batch up front; process() then uses those results, verifying nothing again', async () => {
+    const { h, calls } = await counted();
+    const messages = [
+      h.message(await h.token({ sub: 'acct-1' })),
+      h.message(await h.token({ sub: 'acct-2' })),
+    ];
+    const [good, tampered] = messages;
+    const forged = { ...tampered!, body: `${tampered!.body.slice(0, -4)}AAAA` };
+    h.processor.prefetch([good!, forged]);
+    expect(calls()).toBe(2);
+    expect(await h.processor.process(good!)).toMatchObject({ outcome: 'EXECUTED' });
+    // A prefetched failure is the same rejection, with its code.
+    expect(await h.processor.process(forged)).toMatchObject({
+      outcome: 'REJECTED',
+      reason: 'BAD_SIGNATURE',
+    });
+    expect(calls()).toBe(2);
+  });
+
+  it('a prefetched result older than 1 s is verified again; another delivery is never reused', async () => {
+    const { h, calls } = await counted();
+    const m = h.message(await h.token());
+    h.processor.prefetch([m]);
+    h.clock.advance(1001);
+    await h.processor.process(m);
+    expect(calls()).toBe(2);
+    // The prefetch belongs to one delivery (its receipt handle), not to the message.
+    const next = h.message(await h.token());
+    h.processor.prefetch([next]);
+    await h.processor.process({ ...next, receiptHandle: 'another-delivery', receiveCount: 2 });
+    expect(calls()).toBe(4);
+  });
+});
+
 describe('processMessage: redelivery and replay', () => {
   it('same message delivered 50 times: one execution, one receipt id', async () => {
     const h = await createHarness();

@@ -105,6 +105,11 @@ export type ProcessResult =
 export interface Processor {
   /** Resolves with what to do with the message; throws when it should simply be retried. */
   process(message: ReceivedMessage): Promise<ProcessResult>;
+  /**
+   * Starts verifying these messages now, so one waiting behind earlier messages of its group is
+   * verified (on the thread pool, in parallel) by the time its turn comes. Optional to call.
+   */
+  prefetch(messages: readonly ReceivedMessage[]): void;
   /** Resolves the UNKNOWN receipts this process emitted; returns how many were resolved. */
   reconcileUnknown(): Promise<number>;
   pendingUnknown(): number;
@@ -119,6 +124,12 @@ interface PendingUnknown {
 }
 
 const DAY_MS = 86_400_000;
+/** A prefetched verification older than this is done again (the clock moved on). */
+const PREFETCH_FRESH_MS = 1000;
+
+type Verification =
+  | { readonly ok: true; readonly claims: RequestClaims }
+  | { readonly ok: false; readonly err: unknown };
 
 export function newOwnerId(gatewayId: string): string {
   return `${gatewayId}:${randomUUID()}`;
@@ -156,6 +167,24 @@ export function createProcessor(options: ProcessorOptions): Processor {
     options.receiptRetentionSec === undefined ? 14 * DAY_MS : options.receiptRetentionSec * 1000;
   const reconcileDelaySec = options.reconcileDelaySec ?? 5;
   const pending = new Map<string, PendingUnknown>();
+  // Prefetched verifications by receipt handle (one delivery), oldest first.
+  const prefetched = new Map<
+    string,
+    { readonly at: number; readonly result: Promise<Verification> }
+  >();
+
+  const verifyNow = (token: string): Promise<Verification> =>
+    verifier.verify(token).then(
+      (v): Verification => ({ ok: true, claims: v.claims }),
+      (err: unknown): Verification => ({ ok: false, err }),
+    );
+  /** The prefetched verification of this delivery if fresh, else a new one. */
+  const verification = (message: ReceivedMessage): Promise<Verification> => {
+    const early = prefetched.get(message.receiptHandle);
+    prefetched.delete(message.receiptHandle);
+    if (early && clock.now() - early.at <= PREFETCH_FRESH_MS) return early.result;
+    return verifyNow(message.body);
+  };
 
   const keepUntil = (ms: number) => Math.max(ms, clock.now() + retentionMs);
   const streamFor = (key: string) => streamOf(gatewayId, partitionOf(key, partitions));
@@ -442,16 +471,16 @@ export function createProcessor(options: ProcessorOptions): Processor {
         streamFor(message.messageId),
       );
     }
-    let claims: RequestClaims;
-    try {
-      claims = (await verifier.verify(token)).claims;
-    } catch (err) {
+    const verified = await verification(message);
+    if (!verified.ok) {
+      const err = verified.err;
       const code = verificationCodeOf(err);
       if (!code) throw err;
       const known = await storedForThisMessage(token, message);
       if (known) return redelivered(known.claims, known.stored);
       return rejectMessage(message, code, anonymous, token, streamFor(message.messageId));
     }
+    const claims = verified.claims;
     const req: RequestRef = { jti: claims.jti, iss: claims.iss, sub: claims.sub, sha256 };
     return handleVerified(message, token, req, claims);
   }
@@ -504,6 +533,18 @@ export function createProcessor(options: ProcessorOptions): Processor {
       } catch (err) {
         if (message.receiveCount < options.maxReceives) throw err;
         return poison(message, err);
+      }
+    },
+    prefetch(messages) {
+      const now = clock.now();
+      // Forget what was never processed (the rest of a group that failed, say).
+      for (const [handle, entry] of prefetched) {
+        if (now - entry.at <= PREFETCH_FRESH_MS) break;
+        prefetched.delete(handle);
+      }
+      for (const m of messages) {
+        if (Buffer.byteLength(m.body, 'utf8') > options.maxTokenBytes) continue;
+        prefetched.set(m.receiptHandle, { at: now, result: verifyNow(m.body) });
       }
     },
     async reconcileUnknown() {

@@ -3,7 +3,9 @@
 // - FIFO: messages of one group (one account) run one after another, in receive order; when
 //   one fails (throws or is left), the rest of that group in the batch is left unprocessed (not
 //   deleted) so the queue redelivers them in order; other groups go on (group-aware short-circuit).
-// - A message is deleted only when the pipeline says so (its receipt is stored and published).
+// - A message is deleted only when the pipeline says so (its receipt is stored and published);
+//   the next message of its group does not wait for that delete.
+// - Verification of a whole batch starts on receipt (processor.prefetch), in parallel.
 // - Heartbeat: while a message is being handled its visibility is extended.
 // - stop() (or the `signal`) aborts the long poll, waits for in-flight messages, then returns.
 import pLimit from 'p-limit';
@@ -14,7 +16,8 @@ import { silentLogger, type Logger } from './ports.ts';
 
 export interface WorkerOptions {
   readonly queue: Queue;
-  readonly processor: Pick<Processor, 'process' | 'reconcileUnknown'>;
+  readonly processor: Pick<Processor, 'process' | 'reconcileUnknown'> &
+    Partial<Pick<Processor, 'prefetch'>>;
   /** Messages handled at the same time (across groups). */
   readonly concurrency: number;
   /** Messages per receive, at most 10. Default 10. */
@@ -89,6 +92,7 @@ export function createWorker(options: WorkerOptions): Worker {
     outcomes: { EXECUTED: 0, REJECTED: 0, FAILED: 0, UNKNOWN: 0 },
   };
   let busy = 0;
+  const deletes = new Set<Promise<void>>();
   let waiters: (() => void)[] = [];
   const notify = () => {
     const w = waiters;
@@ -104,14 +108,17 @@ export function createWorker(options: WorkerOptions): Worker {
       if (result.action === 'delete') {
         counters.outcomes[result.outcome] += 1;
         if (result.republished) counters.republished += 1;
-        try {
-          await queue.delete(message.receiptHandle);
-          counters.deleted += 1;
-        } catch (err) {
-          // The receipt is stored and published: a redelivery only re-publishes it.
-          counters.deleteErrors += 1;
-          logger.warn({ messageId: message.messageId, err }, 'delete failed');
-        }
+        // The group goes on without waiting: the receipt is stored and published, so whatever
+        // happens to this delete, a redelivery only re-publishes it.
+        const deleting = queue.delete(message.receiptHandle).then(
+          () => void (counters.deleted += 1),
+          (err: unknown) => {
+            counters.deleteErrors += 1;
+            logger.warn({ messageId: message.messageId, err }, 'delete failed');
+          },
+        );
+        deletes.add(deleting);
+        void deleting.finally(() => deletes.delete(deleting));
         return true;
       }
       counters.left += 1;
@@ -225,6 +232,7 @@ export function createWorker(options: WorkerOptions): Worker {
         if (messages.length === 0) continue;
         counters.received += messages.length;
         busy += messages.length;
+        processor.prefetch?.(messages);
         const p = handleBatch(messages).finally(() => inflight.delete(p));
         inflight.add(p);
       }
@@ -232,6 +240,7 @@ export function createWorker(options: WorkerOptions): Worker {
       if (reconcileTimer) clearInterval(reconcileTimer);
       // Graceful: finish what was received (deletes are not aborted).
       await Promise.allSettled([...inflight]);
+      await Promise.allSettled([...deletes]);
       options.signal?.removeEventListener('abort', onExternalAbort);
     }
   }

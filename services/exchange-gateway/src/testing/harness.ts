@@ -12,7 +12,13 @@ import type { KeyResolver } from '@countersign/verifier';
 import { createChainWriter } from '../chain.ts';
 import { createCheckpointer, type Checkpointer } from '../checkpoints.ts';
 import { createPaperExchange, type PaperExchange } from '../paper-exchange.ts';
-import { createProcessor, newOwnerId, type Processor, type ProcessorOptions } from '../pipeline.ts';
+import {
+  createProcessor,
+  newOwnerId,
+  type Processor,
+  type ProcessorOptions,
+  type RequestVerifier,
+} from '../pipeline.ts';
 import { createAuthorizer } from '../policy.ts';
 import type { CheckpointStore, Exchange } from '../ports.ts';
 import type { RetryOptions } from '../retry.ts';
@@ -69,6 +75,8 @@ export interface Harness {
   readonly exchange: Exchange & Partial<PaperExchange>;
   readonly requesterSigner: Signer;
   readonly gatewaySigner: Signer;
+  /** The request verifier the processor uses (real keys, the harness clock). */
+  readonly verifier: RequestVerifier;
   processor: Processor;
   readonly checkpointer: Checkpointer | undefined;
   /** A fresh processor (new owner, empty caches) on the same stores: a restarted gateway. */
@@ -159,6 +167,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     exchange,
     requesterSigner,
     gatewaySigner,
+    verifier,
     processor: build(),
     checkpointer,
     restart(over) {
