@@ -2,7 +2,7 @@
 // authorize → paper exchange → sign receipt → complete → publish → delete) on the embedded
 // adapters with local ES256 signers, against the crypto ceiling measured in the same run: one
 // ES256 verify + one ES256 sign per message, on both cores (two worker_threads).
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import {
   EmbeddedKeyNames,
   embeddedPaths,
+  newJti,
   parseConfig,
   RequestClaims,
   TokenTypes,
@@ -73,7 +74,7 @@ async function prepare(messages: number, partitions: number): Promise<Prepared> 
   const iat = Math.floor(Date.now() / 1000);
   const batch: OutgoingMessage[] = [];
   for (let i = 0; i < messages; i += 1) {
-    const jti = randomBytes(16).toString('base64url');
+    const jti = newJti(); // as the requester makes them
     const sub = accounts[i % accounts.length]!;
     const claims = {
       iss: 'bench-bot',

@@ -15,6 +15,7 @@ import {
   createSqliteNonceStore,
 } from '@countersign/replay-guard';
 import type { NonceStore } from '@countersign/replay-guard';
+import { newJti } from '@countersign/contracts';
 import { benchCase, interleaved, rssMb } from '../lib.ts';
 import type { BenchCase } from '../lib.ts';
 
@@ -29,7 +30,7 @@ export const notes =
 const HASH = 'h'.repeat(43);
 
 async function claimComplete(store: NonceStore, stream: string, i: number, now: number) {
-  const key = `bench#${randomBytes(16).toString('base64url')}`;
+  const key = `bench#${newJti()}`; // time-ordered, as the requester makes them
   const claim = await store.claim(key, {
     expiresAt: now + 330_000,
     leaseMs: 30_000,

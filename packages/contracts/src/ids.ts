@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /** Requester, account and gateway ids. */
 export const IDENTIFIER = /^[A-Za-z0-9._:-]{1,64}$/;
-/** 128 random bits, base64url without padding. */
+/** 22 base64url characters (our ids: 48-bit time then 84 random bits; see jti.ts). */
 export const JTI = /^[A-Za-z0-9_-]{22}$/;
 /** A SHA-256 digest, base64url without padding. */
 export const SHA256_B64U = /^[A-Za-z0-9_-]{43}$/;
@@ -10,7 +10,7 @@ export const SHA256_B64U = /^[A-Za-z0-9_-]{43}$/;
 export const Identifier = z
   .string({ error: (iss) => (iss.input === undefined ? 'required' : 'must be a string') })
   .regex(IDENTIFIER, 'must match [A-Za-z0-9._:-]{1,64}');
-export const Jti = z.string().regex(JTI, 'must be 22 base64url characters (128 bits)');
+export const Jti = z.string().regex(JTI, 'must be 22 base64url characters');
 export const Sha256 = z
   .string()
   .regex(SHA256_B64U, 'must be a base64url SHA-256 digest (43 characters)');

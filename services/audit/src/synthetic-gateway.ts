@@ -1,8 +1,9 @@
 // A synthetic gateway: signs requests and chained receipts exactly as the exchange gateway does
 // (DESIGN §3), without a queue or an exchange. For audit tests, benchmarks and demos of tamper
 // detection; it is not on any production path.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import {
+  newJti,
   GENESIS_PREV,
   type Algorithm,
   TokenTypes,
@@ -73,10 +74,6 @@ const DEFAULT_TXN: TransactionRequest = {
   limitPrice: '64000.10',
   timeInForce: 'GTC',
 };
-
-function newJti(): string {
-  return randomBytes(16).toString('base64url');
-}
 
 function partitionOf(account: string, partitions: number): number {
   let h = 0;

@@ -7,7 +7,7 @@ import type { PolicyStamp } from './policy.ts';
 
 export { sha256B64u };
 
-/** A receipt's jti: 128 random bits, like a request's. */
+/** A receipt's jti: time-ordered, like a request's (see newJti). */
 export function newReceiptId(): string {
   return newJti();
 }
