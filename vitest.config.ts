@@ -12,6 +12,7 @@ export default defineConfig({
             'services/*/src/**/*.test.ts',
             'infra/test/**/*.test.ts',
           ],
+          globalSetup: ['test/setup/temp-dir-global-setup.ts'],
           testTimeout: 20_000,
           pool: 'forks',
         },
@@ -20,7 +21,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
-          globalSetup: ['test/setup/moto-global-setup.ts'],
+          globalSetup: ['test/setup/temp-dir-global-setup.ts', 'test/setup/moto-global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           pool: 'forks',
