@@ -2,6 +2,7 @@
 // Each suite is bench/suites/<name>.ts exporting `run(opts: { quick: boolean }):
 // Promise<BenchCase[]>` (and optionally `notes: string` for the results page). Results go to
 // bench/results/<suite>.json (DESIGN.md §8a) and <suite>.md.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -76,7 +77,23 @@ async function main(argv: readonly string[]): Promise<number> {
   const named = argv.filter((a, i) => !a.startsWith('-') && !(countAt >= 0 && i === countAt + 1));
   const suites = named.length > 0 ? named : [...new Set([...KNOWN, ...discovered()])];
   let failed = 0;
-  for (const name of suites) if (!(await runSuite(name, quick))) failed++;
+  if (suites.length === 1) {
+    if (!(await runSuite(suites[0]!, quick))) failed++;
+  } else {
+    // One process per suite: what a suite leaves behind (worker threads, a grown heap, files
+    // in the page cache) would otherwise weigh on the next one's figures.
+    const passOn = argv.filter(
+      (a) => a.startsWith('-') || (countAt >= 0 && a === argv[countAt + 1]),
+    );
+    for (const name of suites) {
+      const child = spawnSync(
+        process.execPath,
+        [...process.execArgv, fileURLToPath(import.meta.url), name, ...passOn],
+        { stdio: 'inherit' },
+      );
+      if (child.status !== 0) failed++;
+    }
+  }
   if (failed > 0)
     console.error(`\nbench: ${failed} of ${suites.length} suite(s) did not run or failed`);
   return failed > 0 ? 1 : 0;

@@ -10,35 +10,33 @@
 // per millisecond.
 import { randomFillSync } from 'node:crypto';
 
-const SORTED = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
-const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const SORTED = Buffer.from('-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz');
+const BASE64URL = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_');
 const RANDOM_CHARS = 14;
 
 // Random bytes are drawn 4 KiB at a time (one syscall per ~290 ids); each byte is used once.
 const pool = Buffer.alloc(4096);
 let at = pool.length;
 let prefixMs = -1;
-let prefix = '';
+// The id is assembled in bytes and read out once as a flat string.
+const out = Buffer.alloc(8 + RANDOM_CHARS);
 
 /** A new jti; `nowMs` (default: the system clock) only sets its time prefix. */
 export function newJti(nowMs: number = Date.now()): string {
   const ms = Math.max(0, Math.floor(nowMs));
   if (ms !== prefixMs) {
     let t = ms;
-    let p = '';
-    for (let i = 0; i < 8; i += 1) {
-      p = SORTED[t % 64]! + p;
+    for (let i = 7; i >= 0; i -= 1) {
+      out[i] = SORTED[t % 64]!;
       t = Math.floor(t / 64);
     }
     prefixMs = ms;
-    prefix = p;
   }
   if (at + RANDOM_CHARS > pool.length) {
     randomFillSync(pool);
     at = 0;
   }
-  let id = prefix;
   // 256 is a multiple of 64: the low 6 bits of a uniform byte are uniform.
-  for (let i = 0; i < RANDOM_CHARS; i += 1) id += BASE64URL[pool[at++]! & 63]!;
-  return id;
+  for (let i = 8; i < out.length; i += 1) out[i] = BASE64URL[pool[at++]! & 63]!;
+  return out.toString('latin1');
 }
