@@ -88,6 +88,42 @@ describe('createGroupCommit', () => {
     expect(rows()).toEqual([]);
   });
 
+  it('waits for another process’s lock on later turns, keeping the event loop free, then commits in order', async () => {
+    const other = openSqlite(join(dir, 'db.sqlite'));
+    other.exec('BEGIN IMMEDIATE'); // another process holds the write lock...
+    const gc = createGroupCommit(db);
+    const first = gc.run(insert('a', 1));
+    // ...so the event loop keeps turning: timers fire while the group waits.
+    let ticks = 0;
+    const ticker = setInterval(() => (ticks += 1), 1);
+    await new Promise((r) => setTimeout(r, 30));
+    const second = gc.run(insert('b', 2)); // queued behind the waiting group
+    expect(ticks).toBeGreaterThan(5);
+    expect(gc.pending).toBe(2);
+    other.exec('ROLLBACK');
+    other.close();
+    await expect(Promise.all([first, second])).resolves.toEqual([1, 1]);
+    clearInterval(ticker);
+    expect(rows()).toEqual([
+      { k: 'a', v: 1 },
+      { k: 'b', v: 2 },
+    ]);
+  });
+
+  it('gives up after the lock wait with a retryable SQLITE_BUSY, storing nothing', async () => {
+    const other = openSqlite(join(dir, 'db.sqlite'));
+    other.exec('BEGIN IMMEDIATE');
+    const gc = createGroupCommit(db, { lockWaitMs: 40 });
+    const started = Date.now();
+    await expect(gc.run(insert('a', 1))).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(35);
+    other.exec('ROLLBACK');
+    other.close();
+    expect(rows()).toEqual([]);
+    // The connection's own busy timeout is back once the group is done.
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+  });
+
   it('splits a long queue into groups of maxOps and flush() runs them at once', async () => {
     const gc = createGroupCommit(db, { maxOps: 3 });
     const all = Array.from({ length: 7 }, (_, i) => gc.run(insert(`k${i}`, i)));

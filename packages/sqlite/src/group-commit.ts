@@ -11,14 +11,17 @@
 //   check:    BEGIN IMMEDIATE; SAVEPOINT a..RELEASE; SAVEPOINT b..ROLLBACK TO (b threw); c; COMMIT
 //   then:     a and c resolve, b rejects with its own error
 //
-// If BEGIN or COMMIT itself fails (SQLITE_BUSY after the busy timeout, disk full), every
-// operation of that group rejects with that error and nothing of the group is stored.
+// Waiting for another process's write lock does not block the event loop: BEGIN is tried
+// without SQLite's busy handler (which sleeps the thread in 1-100 ms steps), and while another
+// process holds the lock the group is retried on later turns, ahead of newer operations, for
+// up to the connection's busy timeout. If BEGIN still fails then, or COMMIT fails (disk full),
+// every operation of that group rejects with that error and nothing of the group is stored.
 import type { SqliteDatabase } from './open.ts';
 
 export interface GroupCommit {
   /** Runs `fn` in the next group transaction; settles after that transaction committed. */
   run<T>(fn: () => T): Promise<T>;
-  /** Runs the queued operations now. */
+  /** Runs the queued operations now (or soon, if another process holds the write lock). */
   flush(): void;
   /** Commits what is queued, then closes the database; later `run` calls reject. */
   close(): void;
@@ -38,50 +41,91 @@ type Outcome =
 export interface GroupCommitOptions {
   /** Most operations in one transaction (the rest go in the next). Default 512. */
   readonly maxOps?: number;
+  /** How long a group waits for another process's write lock. Default: the busy timeout. */
+  readonly lockWaitMs?: number;
 }
+
+const isBusy = (err: unknown) =>
+  typeof (err as { code?: unknown } | null)?.code === 'string' &&
+  (err as { code: string }).code.startsWith('SQLITE_BUSY');
 
 export function createGroupCommit(
   db: SqliteDatabase,
   options: GroupCommitOptions = {},
 ): GroupCommit {
   const maxOps = Math.max(1, Math.floor(options.maxOps ?? 512));
+  const busyTimeoutMs = Number(db.pragma('busy_timeout', { simple: true }));
+  const lockWaitMs = Math.max(0, options.lockWaitMs ?? busyTimeoutMs);
   const queue: Op[] = [];
   let closed = false;
   let scheduled = false;
+  let busySince = 0; // when the group at the head of the queue first found the lock taken
+  let busyTries = 0;
 
   // Called inside the outer transaction, better-sqlite3 runs a transaction function as a
   // SAVEPOINT, rolled back on its own when `fn` throws.
   const savepoint = db.transaction((fn: () => unknown) => fn());
-  const group = db.transaction((ops: readonly Op[]): Outcome[] =>
-    ops.map((op): Outcome => {
+  let began = false;
+  const group = db.transaction((ops: readonly Op[]): Outcome[] => {
+    began = true;
+    return ops.map((op): Outcome => {
       try {
         return { ok: true, value: savepoint(op.fn) };
       } catch (err) {
         return { ok: false, err };
       }
-    }),
-  );
+    });
+  });
+  // (exec, not a prepared statement: SQLite applies a PRAGMA when it compiles it.)
+  const restoreWait = `PRAGMA busy_timeout = ${Math.floor(busyTimeoutMs)}`;
+  const noWait = () => db.exec('PRAGMA busy_timeout = 0');
+  const wait = () => db.exec(restoreWait);
 
-  const runGroup = (ops: readonly Op[]) => {
+  /** Runs one group; false when another process holds the lock and the group should wait. */
+  const runGroup = (ops: readonly Op[], blocking: boolean): boolean => {
     let outcomes: Outcome[];
+    began = false;
+    if (!blocking) noWait();
     try {
       outcomes = group.immediate(ops);
     } catch (err) {
+      if (!blocking && !began && isBusy(err)) {
+        const now = Date.now();
+        if (busySince === 0) busySince = now;
+        if (now - busySince < lockWaitMs) return false;
+      }
+      busySince = 0;
       for (const op of ops) op.reject(err);
-      return;
+      return true;
+    } finally {
+      if (!blocking) wait();
     }
+    busySince = 0;
     outcomes.forEach((o, i) => {
       const op = ops[i]!;
       if (o.ok) op.resolve(o.value);
       else op.reject(o.err);
     });
+    return true;
   };
 
-  const flush = () => {
+  const drain = (blocking: boolean) => {
     scheduled = false;
-    while (queue.length > 0) runGroup(queue.splice(0, maxOps));
+    while (queue.length > 0) {
+      const ops = queue.splice(0, maxOps);
+      if (runGroup(ops, blocking)) {
+        busyTries = 0;
+        continue;
+      }
+      // Locked by another process: try again soon, first on the next turns, then every ms.
+      queue.unshift(...ops);
+      scheduled = true;
+      if (busyTries++ < 3) setImmediate(flush);
+      else setTimeout(flush, 1);
+      return;
+    }
   };
-
+  const flush = () => drain(false);
   return {
     run<T>(fn: () => T): Promise<T> {
       if (closed) return Promise.reject(new Error('the database is closed'));
@@ -96,7 +140,7 @@ export function createGroupCommit(
     flush,
     close() {
       if (closed) return;
-      flush(); // writes already accepted are committed, not dropped
+      drain(true); // writes already accepted are committed (waiting for the lock), not dropped
       closed = true;
       db.close();
     },
