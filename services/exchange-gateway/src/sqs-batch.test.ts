@@ -79,4 +79,25 @@ describe('SQS batch handler', () => {
     );
     expect(res.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['x', 'y']);
   });
+
+  it('prefetches the whole batch before the first message runs, and processes those same messages', async () => {
+    const event: SQSEvent = { Records: [record('a1', 'A'), record('a2', 'A'), record('b1', 'B')] };
+    const order: string[] = [];
+    let prefetched: readonly ReceivedMessage[] = [];
+    await handleSqsBatch(event, {
+      prefetch: (ms) => {
+        prefetched = ms;
+        order.push('prefetch');
+      },
+      process: (m) => {
+        order.push(m.messageId);
+        // The pipeline finds a prefetch by receipt handle: it must be the same delivery.
+        expect(prefetched.find((p) => p.messageId === m.messageId)).toEqual(m);
+        return Promise.resolve(ok(m));
+      },
+    });
+    expect(prefetched.map((m) => m.messageId)).toEqual(['a1', 'a2', 'b1']);
+    expect(order[0]).toBe('prefetch');
+    expect(order).toHaveLength(4);
+  });
 });

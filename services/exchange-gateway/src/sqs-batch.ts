@@ -19,11 +19,14 @@ export function recordToMessage(record: SQSRecord): ReceivedMessage {
 
 export async function handleSqsBatch(
   event: SQSEvent,
-  processor: Pick<Processor, 'process'>,
+  processor: Pick<Processor, 'process'> & Partial<Pick<Processor, 'prefetch'>>,
   options: { readonly concurrency?: number; readonly logger?: Logger } = {},
 ): Promise<SQSBatchResponse> {
   const logger = options.logger ?? silentLogger;
   const limit = pLimit(Math.max(1, options.concurrency ?? 8));
+  const messages = new Map(event.Records.map((r) => [r, recordToMessage(r)]));
+  // Verify the whole batch at once (in parallel); each message then runs in its group's order.
+  processor.prefetch?.([...messages.values()]);
   const groups = new Map<string, SQSRecord[]>();
   for (const record of event.Records) {
     const id = record.attributes.MessageGroupId ?? `\u0000${record.messageId}`;
@@ -38,7 +41,7 @@ export async function handleSqsBatch(
         const record = list[i]!;
         let ok = false;
         try {
-          const result = await limit(() => processor.process(recordToMessage(record)));
+          const result = await limit(() => processor.process(messages.get(record)!));
           ok = result.action === 'delete';
         } catch (err) {
           logger.error({ messageId: record.messageId, err }, 'message failed');
