@@ -3,7 +3,7 @@ import { CountersignError, GENESIS_PREV } from '@countersign/contracts';
 import type { ReceiptEventDetail } from '@countersign/contracts';
 import type { NonceStore } from '@countersign/replay-guard';
 import type { Signer } from '@countersign/signing';
-import { staticKeys } from '@countersign/verifier';
+import { staticKeys, VerificationError } from '@countersign/verifier';
 import {
   createHarness,
   defaultPolicy,
@@ -106,6 +106,23 @@ describe('prefetch', () => {
       reason: 'BAD_SIGNATURE',
     });
     expect(calls()).toBe(2);
+  });
+
+  it('a verifier that throws instead of rejecting: prefetch goes on, the message is REJECTED', async () => {
+    const h = await createHarness();
+    h.restart({
+      verifier: {
+        verify: () => {
+          throw new VerificationError('MALFORMED', 'not a JWS');
+        },
+      },
+    });
+    const m = h.message('not-a-token');
+    expect(() => h.processor.prefetch([m])).not.toThrow();
+    expect(await h.processor.process(m)).toMatchObject({
+      outcome: 'REJECTED',
+      reason: 'MALFORMED',
+    });
   });
 
   it('a prefetched result older than 1 s is verified again; another delivery is never reused', async () => {

@@ -173,11 +173,16 @@ export function createProcessor(options: ProcessorOptions): Processor {
     { readonly at: number; readonly result: Promise<Verification> }
   >();
 
-  const verifyNow = (token: string): Promise<Verification> =>
-    verifier.verify(token).then(
-      (v): Verification => ({ ok: true, claims: v.claims }),
-      (err: unknown): Verification => ({ ok: false, err }),
-    );
+  const verifyNow = (token: string): Promise<Verification> => {
+    try {
+      return verifier.verify(token).then(
+        (v): Verification => ({ ok: true, claims: v.claims }),
+        (err: unknown): Verification => ({ ok: false, err }),
+      );
+    } catch (err) {
+      return Promise.resolve({ ok: false, err }); // a verifier that throws instead of rejecting
+    }
+  };
   /** The prefetched verification of this delivery if fresh, else a new one. */
   const verification = (message: ReceivedMessage): Promise<Verification> => {
     const early = prefetched.get(message.receiptHandle);
