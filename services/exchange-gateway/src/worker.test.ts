@@ -65,6 +65,37 @@ describe('worker', () => {
     expect(q.depth()).toMatchObject({ visible: 0, inFlight: 0 });
   });
 
+  it('hands each received batch to prefetch first; a failing prefetch loses nothing', async () => {
+    const q = newQueue();
+    for (let i = 0; i < 12; i += 1)
+      await q.send({ body: `m${i}`, groupId: `g${i % 2}`, dedupId: `d${i}` });
+    const prefetched: string[] = [];
+    const stop = new AbortController();
+    let processed = 0;
+    const worker = createWorker({
+      queue: q,
+      processor: {
+        ...processor((m) => {
+          // Its batch was prefetched before any of it ran.
+          expect(prefetched).toContain(m.messageId);
+          if ((processed += 1) === 12) stop.abort();
+          return Promise.resolve(done(m));
+        }),
+        prefetch: (ms) => {
+          prefetched.push(...ms.map((m) => m.messageId));
+          throw new Error('prefetch broke');
+        },
+      },
+      concurrency: 4,
+      waitMs: 50,
+      visibilityTimeoutSec: 30,
+      signal: stop.signal,
+    });
+    await worker.run();
+    expect(worker.counters()).toMatchObject({ received: 12, deleted: 12, failed: 0 });
+    expect(prefetched).toHaveLength(12);
+  });
+
   it('group-aware short-circuit: after a failure the rest of that group is left, other groups go on', async () => {
     const q = newQueue();
     for (const [body, groupId] of [

@@ -232,7 +232,12 @@ export function createWorker(options: WorkerOptions): Worker {
         if (messages.length === 0) continue;
         counters.received += messages.length;
         busy += messages.length;
-        processor.prefetch?.(messages);
+        try {
+          processor.prefetch?.(messages);
+        } catch (err) {
+          // Only an optimisation: each message is verified when it runs anyway.
+          logger.warn({ err }, 'prefetch failed');
+        }
         const p = handleBatch(messages).finally(() => inflight.delete(p));
         inflight.add(p);
       }
