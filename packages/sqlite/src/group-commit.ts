@@ -60,7 +60,6 @@ export function createGroupCommit(
   let closed = false;
   let scheduled = false;
   let busySince = 0; // when the group at the head of the queue first found the lock taken
-  let busyTries = 0;
 
   // Called inside the outer transaction, better-sqlite3 runs a transaction function as a
   // SAVEPOINT, rolled back on its own when `fn` throws.
@@ -113,14 +112,11 @@ export function createGroupCommit(
     scheduled = false;
     while (queue.length > 0) {
       const ops = queue.splice(0, maxOps);
-      if (runGroup(ops, blocking)) {
-        busyTries = 0;
-        continue;
-      }
-      // Locked by another process: try again soon, first on the next turns, then every ms.
+      if (runGroup(ops, blocking)) continue;
+      // Locked by another process: try again soon, on the next turns at first, then every ms.
       queue.unshift(...ops);
       scheduled = true;
-      if (busyTries++ < 3) setImmediate(flush);
+      if (Date.now() - busySince < 1) setImmediate(flush);
       else setTimeout(flush, 1);
       return;
     }

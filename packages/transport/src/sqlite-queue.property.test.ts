@@ -66,7 +66,9 @@ describe('createSqliteQueue (model check)', () => {
               const groups = new Map<string, Model[]>();
               const pending = [...byId.values()].filter((m) => !m.deleted);
               for (const m of pending.sort((x, y) => x.order - y.order)) {
-                groups.set(m.group, [...(groups.get(m.group) ?? []), m]);
+                const list = groups.get(m.group);
+                if (list) list.push(m);
+                else groups.set(m.group, [m]);
               }
               for (const list of groups.values()) {
                 for (const m of list) {

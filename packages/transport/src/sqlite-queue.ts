@@ -13,8 +13,8 @@
 //   processes never get the same delivery and a resolved call is committed;
 // - message ids are UUIDv7 (time-ordered, 74 random bits per millisecond); receipt handles start
 //   with the row's seq, so delete and changeVisibility find the row by primary key. Neither needs
-//   an index of its own, so a send writes one row plus two append-only index entries (and the
-//   dedup entry, the one random-key write).
+//   an index of its own, so a send writes one row, two index entries at the end of their range
+//   and one dedup log row (no random-key writes).
 import { randomBytes, randomFillSync } from 'node:crypto';
 import { isCountersignError, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
@@ -158,8 +158,8 @@ export function uuidV7(nowMs: number): string {
   }
   const r = idPool.subarray(idPoolAt, (idPoolAt += 10));
   const ts = Math.max(0, Math.floor(nowMs)).toString(16).padStart(12, '0').slice(-12);
-  const hex = r.toString('hex'); // 20 hex digits
-  const variant = (0x8 | (r[2]! & 0x3)).toString(16);
+  const hex = r.toString('hex'); // 20 hex digits; digits 3 and 4 are not used below
+  const variant = (0x8 | ((r[2]! >> 4) & 0x3)).toString(16); // from digit 4: no bit used twice
   return `${ts.slice(0, 8)}-${ts.slice(8)}-7${hex.slice(0, 3)}-${variant}${hex.slice(5, 8)}-${hex.slice(8, 20)}`;
 }
 

@@ -392,10 +392,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const executionsBefore = gw.executions();
 
   // Live audit: every receipt of this run is verified as it arrives.
-  const expected = new Map<
-    string,
-    { readonly sentAt: number; readonly expect?: BadApple['expect'] }
-  >();
+  const expected = new Map<string, ExpectedEntry>();
   const seen = new Map<string, SeenReceipt>();
   // An ordinary order whose receipt is in is folded into the tally and forgotten, so memory
   // follows the orders still waiting, not the length of the run (a soak runs millions).
