@@ -75,3 +75,4 @@ export {
 } from './audit-report.ts';
 export type { FindingCode } from './audit-report.ts';
 export { canonicalJson, sha256B64u, policyVersion } from './canonical.ts';
+export { streamOf, gatewayOf, partitionOf, NonceKeys, clientOrderIdOf } from './protocol.ts';

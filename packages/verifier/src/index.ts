@@ -13,4 +13,5 @@ export { staticKeys, jwksFile, kmsPublicKeys, combineKeys } from './key-resolver
 export { policyKeys } from './policy-keys.ts';
 export type { KeyEntry, KeyResolver, KmsKeyRef } from './key-resolvers.ts';
 export { parseStrictJson } from './strict-json.ts';
+export { decodeUnverified } from './decode-unverified.ts';
 export type { StrictJsonResult } from './strict-json.ts';

@@ -10,6 +10,7 @@ import {
   VerificationCodes,
   compareDecimals,
   fromScaled,
+  gatewayOf,
   multiplyDecimals,
   toScaled,
   type AuditReport,
@@ -144,10 +145,6 @@ const RECEIPT_SIGNATURE_CODES = new Set([
   'UNKNOWN_KID',
   'BAD_SIGNATURE',
 ]);
-
-function gatewayOf(stream: string): string {
-  return stream.slice(0, stream.lastIndexOf('/'));
-}
 
 export function createAuditor(options: AuditorOptions): Auditor {
   const { verifiers, clockSkewSec } = options;

@@ -4,6 +4,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import {
   newJti,
+  partitionOf,
+  streamOf,
+  WIRE_VERSION,
   GENESIS_PREV,
   type Algorithm,
   TokenTypes,
@@ -75,12 +78,6 @@ const DEFAULT_TXN: TransactionRequest = {
   timeInForce: 'GTC',
 };
 
-function partitionOf(account: string, partitions: number): number {
-  let h = 0;
-  for (const ch of account) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-  return h % partitions;
-}
-
 export function createSyntheticGateway(options: SyntheticGatewayOptions): SyntheticGateway {
   const partitions = options.partitions ?? 1;
   const heads = new Map<string, { seq: number; head: string }>();
@@ -138,11 +135,11 @@ export function createSyntheticGateway(options: SyntheticGatewayOptions): Synthe
           : await signRequest(account, iat, txn, o.requestExpiresBeforeReceipt ?? false);
         if (options.reuseRequests && !o.txn) reused.set(account, req);
       }
-      const stream = `${options.gatewayId}/${partitionOf(account, partitions)}`;
+      const stream = streamOf(options.gatewayId, partitionOf(account, partitions));
       const head = heads.get(stream) ?? { seq: 0, head: GENESIS_PREV };
       const policy = o.policy === undefined ? options.policy : (o.policy ?? undefined);
       let claims: ReceiptClaims = {
-        v: 1,
+        v: WIRE_VERSION,
         iss: options.gatewayId,
         iat,
         jti: newJti(),
@@ -184,7 +181,7 @@ export function createSyntheticGateway(options: SyntheticGatewayOptions): Synthe
     async checkpoint(stream: string): Promise<string> {
       const head = heads.get(stream) ?? { seq: 0, head: GENESIS_PREV };
       const claims: CheckpointClaims = {
-        v: 1,
+        v: WIRE_VERSION,
         iss: options.gatewayId,
         iat: clock,
         stream,

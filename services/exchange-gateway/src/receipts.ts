@@ -1,24 +1,15 @@
 // Receipt claims (DESIGN.md §3): what was asked, what happened, where it sits in its stream.
-import { createHash } from 'node:crypto';
 import { newJti, ReceiptClaims, sha256B64u, WIRE_VERSION } from '@countersign/contracts';
 import type { Fill, Outcome, ReasonCode } from '@countersign/contracts';
 import type { ExecResult } from './ports.ts';
 import type { PolicyStamp } from './policy.ts';
 
 export { sha256B64u };
+export { partitionOf, streamOf } from '@countersign/contracts';
 
 /** A receipt's jti: time-ordered, like a request's (see newJti). */
 export function newReceiptId(): string {
   return newJti();
-}
-
-/** First 4 bytes of sha256(key), big-endian, mod P: one account always maps to one stream. */
-export function partitionOf(key: string, partitions: number): number {
-  return createHash('sha256').update(key).digest().readUInt32BE(0) % partitions;
-}
-
-export function streamOf(gatewayId: string, partition: number): string {
-  return `${gatewayId}/${partition}`;
 }
 
 export interface RequestRef {

@@ -1,0 +1,41 @@
+// The receipt protocol's naming rules, in one home (every service imports them from here):
+// stream names, the partition of an account, nonce-store keys and the exchange client order id.
+// A rule with two copies drifts; these have exactly one.
+import { createHash } from 'node:crypto';
+
+/** A stream is `<gatewayId>/<partition>`: one writer, one gap-free `seq`. */
+export function streamOf(gatewayId: string, partition: number): string {
+  return `${gatewayId}/${partition}`;
+}
+
+/** The gateway id of a stream name (everything before the last `/`). */
+export function gatewayOf(stream: string): string {
+  const at = stream.lastIndexOf('/');
+  return at < 0 ? stream : stream.slice(0, at);
+}
+
+/** First 4 bytes of sha256(key), big-endian, mod P: one account always maps to one stream. */
+export function partitionOf(key: string, partitions: number): number {
+  return createHash('sha256').update(key).digest().readUInt32BE(0) % partitions;
+}
+
+/**
+ * Nonce-store keys. `request` is claimed only after the token verified; `message` keys a
+ * receipt for a message refused without (or before) its own request key; `resolution` keys the
+ * follow-up receipt that resolves an UNKNOWN.
+ */
+export const NonceKeys = {
+  request: (iss: string, jti: string): string => `${iss}#${jti}`,
+  message: (messageId: string): string => `msg#${messageId}`,
+  resolution: (unknownReceiptJti: string): string => `res#${unknownReceiptJti}`,
+} as const;
+
+/**
+ * The exchange's client order id of a request: namespaced by issuer, so two requesters that
+ * reuse one jti place two orders. `cs` + 32 base64url chars of sha256(`iss#jti`) (192 bits):
+ * 34 characters of [A-Za-z0-9_-], inside the usual exchange limits (e.g. 36, that charset).
+ */
+export function clientOrderIdOf(iss: string, jti: string): string {
+  const digest = createHash('sha256').update(NonceKeys.request(iss, jti)).digest('base64url');
+  return `cs${digest.slice(0, 32)}`;
+}
