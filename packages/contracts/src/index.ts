@@ -72,7 +72,15 @@ export {
   AuditSource,
   AuditSummary,
   AuditReport,
+  ReconciliationSummary,
 } from './audit-report.ts';
 export type { FindingCode } from './audit-report.ts';
 export { canonicalJson, sha256B64u, policyVersion } from './canonical.ts';
-export { streamOf, gatewayOf, partitionOf, NonceKeys, clientOrderIdOf } from './protocol.ts';
+export {
+  streamOf,
+  gatewayOf,
+  partitionOf,
+  NonceKeys,
+  clientOrderIdOf,
+  requestKeyParts,
+} from './protocol.ts';

@@ -12,9 +12,19 @@ export interface OpenSqliteOptions {
   readonly busyTimeoutMs?: number;
   /** 'FULL' also survives power loss (an fsync per commit, much slower). Default 'NORMAL'. */
   readonly synchronous?: SqliteSynchronous;
+  /**
+   * Read-only (audit tools beside a live process): the file must exist, nothing is created,
+   * migrated or written, and the WAL settings are left to the writers.
+   */
+  readonly readonly?: boolean;
 }
 
 export function openSqlite(path: string, options: OpenSqliteOptions = {}): SqliteDatabase {
+  if (options.readonly) {
+    const reader = new Database(path, { readonly: true, fileMustExist: true });
+    reader.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+    return reader;
+  }
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);

@@ -5,7 +5,7 @@ export type { TokenVerifiers, CheckpointSource, StreamStart, FindingListener } f
 export { createAuditVerifiers } from './verifiers.ts';
 export type { AuditVerifierOptions } from './verifiers.ts';
 export { directoryCheckpoints, staticCheckpoints } from './checkpoint-directory.ts';
-export { renderText, formatFinding } from './report-text.ts';
+export { renderText, formatFinding, formatVerdict } from './report-text.ts';
 export { renderHtml, escapeHtml } from './report-html.ts';
 export { sha256B64u } from './digest.ts';
 export { AuditError } from './errors.ts';
@@ -35,6 +35,27 @@ export type {
 } from './sources.ts';
 export { jsonFileAuditState } from './state-file.ts';
 export { createAuditFromConfig } from './wiring.ts';
-export type { AuditOverrides, AuditRuntime, ReplayRequest, LiveRequest } from './wiring.ts';
+export type {
+  AuditOverrides,
+  AuditRuntime,
+  ReplayRequest,
+  LiveRequest,
+  ReconcileRequest,
+} from './wiring.ts';
+export { reconcile, indexReceipts, idsToLookUp, stuckRecords } from './reconcile.ts';
+export type {
+  ExchangeOrderRecord,
+  ExchangeOrderSource,
+  ExchangeResult,
+  InProgressRecord,
+  InProgressSource,
+  ReceiptFact,
+  ReceiptIndex,
+  ReconcileInput,
+  ReconcileOutcome,
+  ReconcileWindow,
+} from './reconcile.ts';
+export { reconcileExchange } from './reconcile-reader.ts';
+export type { ReconcileOptions } from './reconcile-reader.ts';
 export { handleAuditBatch } from './sqs-handler.ts';
 export type { AuditLambdaDeps } from './sqs-handler.ts';

@@ -22,6 +22,17 @@ export function formatFinding(f: Finding): string {
   );
 }
 
+/** The one-line verdict: `CLEAN: …` or `FINDINGS: …` with the counts that matter. */
+export function formatVerdict(report: AuditReport): string {
+  const s = report.summary;
+  const r = report.reconciliation;
+  const findings = report.findings.length + report.findingsOmitted;
+  const counts = r
+    ? `${r.exchangeOrders} exchange orders, ${r.matched} matched with their receipt, ${r.inFlight} in flight, ${s.receipts} receipts, ${findings} findings`
+    : `${s.receipts} receipts, ${s.events} events, ${s.duplicates} duplicates, ${findings} findings`;
+  return `${report.clean ? 'CLEAN' : 'FINDINGS'}: ${counts}`;
+}
+
 export function renderText(report: AuditReport): string {
   const s = report.summary;
   const out: string[] = [];
@@ -29,9 +40,25 @@ export function renderText(report: AuditReport): string {
   out.push(
     `countersign audit (${src.kind}${src.from ? ` from ${src.from}` : ''}${src.to ? ` to ${src.to}` : ''}${src.gateway ? `, gateway ${src.gateway}` : ''}) at ${report.generatedAt}`,
   );
-  out.push(
-    `${report.clean ? 'CLEAN' : 'FINDINGS'}: ${s.receipts} receipts, ${s.events} events, ${s.duplicates} duplicates, ${report.findings.length + report.findingsOmitted} findings`,
-  );
+  out.push(formatVerdict(report));
+  const r = report.reconciliation;
+  if (r) {
+    out.push('', 'Exchange reconciliation');
+    out.push(
+      table(
+        ['what', 'count'],
+        [
+          ['exchange orders in the period', String(r.exchangeOrders)],
+          ['matched with their receipt', String(r.matched)],
+          ['in flight (IN_PROGRESS)', String(r.inFlight)],
+          ['legacy ids (bare jti)', String(r.legacyIds)],
+          ['receipts checked at the exchange', String(r.receiptsChecked)],
+          ['IN_PROGRESS now / stuck', `${r.inProgress} / ${r.stuck}`],
+          ['receipts that did not verify', String(r.unverifiedReceipts)],
+        ],
+      ),
+    );
+  }
   out.push('', 'Receipts by outcome');
   out.push(
     table(
@@ -62,21 +89,24 @@ export function renderText(report: AuditReport): string {
       ),
     );
   }
-  out.push('', 'Streams');
-  out.push(
-    table(
-      ['stream', 'first', 'last', 'receipts', 'missing', 'checkpoint', 'status'],
-      s.streams.map((st) => [
-        st.stream,
-        String(st.firstSeq ?? '-'),
-        String(st.lastSeq ?? '-'),
-        String(st.receipts),
-        String(st.missing),
-        String(st.checkpointSeq ?? '-'),
-        st.status,
-      ]),
-    ),
-  );
+  // A reconciliation does not walk the chains (audit replay does).
+  if (!r || s.streams.length > 0) {
+    out.push('', 'Streams');
+    out.push(
+      table(
+        ['stream', 'first', 'last', 'receipts', 'missing', 'checkpoint', 'status'],
+        s.streams.map((st) => [
+          st.stream,
+          String(st.firstSeq ?? '-'),
+          String(st.lastSeq ?? '-'),
+          String(st.receipts),
+          String(st.missing),
+          String(st.checkpointSeq ?? '-'),
+          st.status,
+        ]),
+      ),
+    );
+  }
   const codes = Object.entries(s.findingsByCode);
   if (codes.length > 0) {
     out.push('', 'Findings by code');

@@ -5,7 +5,15 @@ export { createAuthorizer, canonicalJson, policyVersion, SlidingWindowLimiter } 
 export type { Authorizer, AuthorizationResult, PolicyStamp } from './policy.ts';
 export { createPaperExchange } from './paper-exchange.ts';
 export type { PaperExchange, PaperExchangeOptions } from './paper-exchange.ts';
-export type { Exchange, ExchangeOrder, ExecResult, CheckpointStore, Logger } from './ports.ts';
+export type {
+  Exchange,
+  ExchangeOrder,
+  ExecResult,
+  ListedOrder,
+  ListOrdersOptions,
+  CheckpointStore,
+  Logger,
+} from './ports.ts';
 export { silentLogger } from './ports.ts';
 export {
   buildReceiptClaims,

@@ -12,6 +12,23 @@ export type ExecResult =
   | { readonly status: 'FILLED'; readonly fills: readonly Fill[] }
   | { readonly status: 'REJECTED'; readonly reason: string };
 
+/** An order as the exchange records it (for reconciliation against the receipts). */
+export interface ListedOrder {
+  readonly clientOrderId: string;
+  readonly account: string;
+  /** Epoch ms the exchange recorded the order; null when it did not (older records). */
+  readonly placedAt: number | null;
+  readonly result: ExecResult;
+}
+
+export interface ListOrdersOptions {
+  /** Epoch ms, inclusive: orders placed at or after. */
+  readonly from: number;
+  /** Epoch ms, exclusive. */
+  readonly to: number;
+  readonly signal?: AbortSignal;
+}
+
 /**
  * An exchange that dedups by client order id: placing the same id twice returns the first
  * result and never fills twice. A timeout surfaces as a CountersignError EXCHANGE_TIMEOUT
@@ -20,6 +37,11 @@ export type ExecResult =
 export interface Exchange {
   place(order: ExchangeOrder, signal?: AbortSignal): Promise<ExecResult>;
   getOrder(clientOrderId: string, signal?: AbortSignal): Promise<ExecResult | undefined>;
+  /**
+   * The orders placed in [from, to), oldest first, in pages (audit reconcile). Optional: an
+   * exchange that cannot list its orders cannot be reconciled.
+   */
+  listOrders?(options: ListOrdersOptions): AsyncIterable<ListedOrder>;
   close?(): Promise<void>;
 }
 

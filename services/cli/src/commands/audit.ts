@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { Command, type CommanderError } from 'commander';
 import cliProgress from 'cli-progress';
 import { configFailure } from '../config-errors.ts';
+import { registerReconcile } from './audit-reconcile.ts';
 import {
   isCountersignError,
   loadConfig,
@@ -51,7 +52,7 @@ export interface LiveCliOptions {
   readonly format?: string;
 }
 
-function defaultIO(): AuditCommandIO {
+export function defaultIO(): AuditCommandIO {
   return {
     env: process.env,
     stdout: process.stdout,
@@ -63,7 +64,7 @@ function defaultIO(): AuditCommandIO {
 
 const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
-function parseInstant(value: string | undefined, name: string): Checked<number> {
+export function parseInstant(value: string | undefined, name: string): Checked<number> {
   if (value === undefined) {
     return { ok: false, problem: `--${name} is required (ISO 8601, e.g. 2026-11-25T00:00:00Z)` };
   }
@@ -77,10 +78,10 @@ function parseInstant(value: string | undefined, name: string): Checked<number> 
   return { ok: true, value: ms };
 }
 
-type Checked<T> =
+export type Checked<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
 
-function parseFormat(value: string | undefined): Checked<ReportFormat> {
+export function parseFormat(value: string | undefined): Checked<ReportFormat> {
   const f = value ?? 'text';
   const known = ReportFormats.find((x) => x === f);
   return known
@@ -97,7 +98,7 @@ export function renderReport(report: AuditReport, format: ReportFormat): string 
   return renderText(report);
 }
 
-function failure(io: AuditCommandIO, err: unknown): AuditExitCode {
+export function failure(io: AuditCommandIO, err: unknown): AuditExitCode {
   if (isCountersignError(err) && err.code === 'CONFIG_INVALID') {
     return configFailure('countersign audit', err, io.stderr) as AuditExitCode;
   }
@@ -109,7 +110,7 @@ function failure(io: AuditCommandIO, err: unknown): AuditExitCode {
 }
 
 /** Loads the configuration and builds the runtime; an exit code when either fails. */
-function openRuntime(
+export function openRuntime(
   io: AuditCommandIO,
 ): { readonly config: CountersignConfig; readonly runtime: AuditRuntime } | AuditExitCode {
   let config: CountersignConfig;
@@ -126,7 +127,7 @@ function openRuntime(
   }
 }
 
-function exitFor(report: AuditReport, runtime: AuditRuntime): AuditExitCode {
+export function exitFor(report: AuditReport, runtime: AuditRuntime): AuditExitCode {
   return report.clean || !runtime.failOnFindings ? AuditExitCodes.CLEAN : AuditExitCodes.FINDINGS;
 }
 
@@ -223,7 +224,7 @@ export async function auditLiveCommand(
 }
 
 /** Bad arguments from commander itself (unknown option, missing value) exit 2, help exits 0. */
-function exitTwoOnUsageError(err: CommanderError): never {
+export function exitTwoOnUsageError(err: CommanderError): never {
   process.exit(err.exitCode === 0 ? 0 : AuditExitCodes.BAD_ARGUMENTS);
 }
 
@@ -272,6 +273,8 @@ export function register(program: Command, io?: Partial<AuditCommandIO>): void {
         process.off('SIGTERM', stop);
       }
     });
+
+  registerReconcile(audit, io);
 }
 
 /** For tests: a program with only the audit commands. */

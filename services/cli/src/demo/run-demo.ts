@@ -16,7 +16,12 @@ import {
   systemClock,
 } from '@countersign/contracts';
 import type { AuditReport, Clock, CountersignConfig, ReasonCode } from '@countersign/contracts';
-import { createAuditFromConfig, type Auditor, type IngestResult } from '@countersign/audit';
+import {
+  createAuditFromConfig,
+  formatVerdict,
+  type Auditor,
+  type IngestResult,
+} from '@countersign/audit';
 import {
   createGatewayFromConfig,
   createPaperExchange,
@@ -30,6 +35,7 @@ import {
   parseEventBridgeEnvelope,
   type ReceivedMessage,
 } from '@countersign/transport';
+import { openEmbeddedReconcileSources } from '../commands/audit-reconcile.ts';
 import { buildBadApples, OVER_LIMIT_ORDER, type BadApple } from './bad-apples.ts';
 import { prepareDemo } from './prepare.ts';
 import { DEMO_ACCOUNTS, demoOrders, type DemoOrder } from './workload.ts';
@@ -97,6 +103,8 @@ export interface DemoSummary {
     readonly findingsByCode: Record<string, number>;
     readonly chain: 'intact' | 'broken';
     readonly streams: number;
+    /** `audit reconcile` of the whole history: its verdict line (embedded mode only). */
+    readonly reconciliation: string;
   };
   readonly exactlyOnce: {
     readonly executions: number;
@@ -562,11 +570,26 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   // Full replay: from the beginning of the archive in the embedded mode (the chain of every run
   // so far), or from this run's start on EventBridge.
   let report: AuditReport | undefined;
+  let reconciliation: AuditReport | undefined;
   if (!interrupted) {
     report = await audit.replay({
       from: config.mode === 'embedded' ? 0 : startedAt - 60_000,
       to: clock.now() + 1,
     });
+    // The exchange's own record against the receipts (an order filled without one shows here).
+    if (config.mode === 'embedded') {
+      const sources = openEmbeddedReconcileSources(config);
+      try {
+        reconciliation = await audit.reconcile({
+          from: 0,
+          to: clock.now() + 1,
+          exchange: sources.exchange,
+          nonces: sources.nonces,
+        });
+      } finally {
+        await sources.close();
+      }
+    }
   }
   await audit.close();
   options.signal.removeEventListener('abort', stopAll);
@@ -601,6 +624,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     liveVerified,
     liveFindings,
     report,
+    reconciliation,
     exactlyOnce,
     startedAt,
     finishedAt,
@@ -626,6 +650,7 @@ interface SummaryInput {
   readonly liveVerified: number;
   readonly liveFindings: number;
   readonly report: AuditReport | undefined;
+  readonly reconciliation: AuditReport | undefined;
   readonly exactlyOnce: { readonly executions: number; readonly executedReceipts: number };
   readonly startedAt: number;
   readonly finishedAt: number;
@@ -715,6 +740,9 @@ function summarize(s: SummaryInput): DemoSummary {
   const findingsByCode: Record<string, number> = {};
   for (const f of report?.findings ?? []) increment(findingsByCode, f.code);
   const replayFindings = report ? report.findings.length : 0;
+  const reconciliationFindings = s.reconciliation
+    ? s.reconciliation.findings.length + s.reconciliation.findingsOmitted
+    : 0;
   const expectations: Expectation[] = [
     {
       name: 'every submitted message got a receipt',
@@ -747,6 +775,16 @@ function summarize(s: SummaryInput): DemoSummary {
       actual: chainIntact ? 'intact' : 'broken',
       ok: chainIntact,
     },
+    ...(s.config.mode === 'embedded'
+      ? [
+          {
+            name: 'exchange reconciliation findings',
+            expected: '0',
+            actual: String(reconciliationFindings),
+            ok: s.reconciliation?.clean === true,
+          },
+        ]
+      : []),
     {
       name: 'exchange executions = EXECUTED receipts',
       expected: String(executedReceipts),
@@ -780,6 +818,11 @@ function summarize(s: SummaryInput): DemoSummary {
       findingsByCode,
       chain: chainIntact ? 'intact' : 'broken',
       streams: streams.length,
+      reconciliation: s.reconciliation
+        ? formatVerdict(s.reconciliation)
+        : s.config.mode === 'embedded'
+          ? 'not run (interrupted)'
+          : 'not run (aws mode: no exchange adapter lists orders yet)',
     },
     exactlyOnce: {
       executions: executions,
