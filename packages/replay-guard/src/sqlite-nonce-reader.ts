@@ -2,7 +2,7 @@
 // IN_PROGRESS, and until when their lease runs. It opens the file read-only (never creates,
 // migrates or writes it), so it can run beside a live gateway, and reads only `key`, `state`
 // and `lease_until`, the columns every version of the table has.
-import { openSqlite } from '@countersign/sqlite';
+import { openSqlite, sqliteFailureMessage } from '@countersign/sqlite';
 import { storeError } from './errors.ts';
 
 export interface InProgressEntry {
@@ -24,19 +24,11 @@ export interface SqliteNonceReaderOptions {
 }
 
 export function openSqliteNonceReader(options: SqliteNonceReaderOptions): NonceReader {
-  let db: ReturnType<typeof openSqlite>;
-  try {
-    db = openSqlite(options.path, {
-      readonly: true,
-      ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
-    });
-  } catch (cause) {
-    throw storeError(
-      `cannot open the nonce store ${options.path} for reading: ${(cause as Error).message}`,
-      { path: options.path },
-      cause,
-    );
-  }
+  // A missing or unreadable file is STORE_FAILED naming it (openSqlite).
+  const db = openSqlite(options.path, {
+    readonly: true,
+    ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
+  });
   const inProgress = db.prepare<[], { key: string; lease_until: number | null }>(
     `SELECT key, lease_until FROM nonces WHERE state = 'IN_PROGRESS' ORDER BY key`,
   );
@@ -51,7 +43,7 @@ export function openSqliteNonceReader(options: SqliteNonceReaderOptions): NonceR
       } catch (cause) {
         return Promise.reject(
           storeError(
-            `reading IN_PROGRESS records of ${options.path} failed`,
+            sqliteFailureMessage('reading the IN_PROGRESS records', options.path, cause),
             { path: options.path },
             cause,
           ),

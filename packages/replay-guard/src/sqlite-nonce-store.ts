@@ -10,7 +10,12 @@
 // dead anyway, so nothing legitimate needs it gone).
 import { GENESIS_PREV, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
-import { createGroupCommit, openSqlite } from '@countersign/sqlite';
+import {
+  createGroupCommit,
+  openSqlite,
+  sqliteFailure,
+  sqliteFailureMessage,
+} from '@countersign/sqlite';
 import type {
   ChainHead,
   ClaimOptions,
@@ -97,8 +102,7 @@ export function toRecord(row: NonceRow): NonceRecord {
 
 export function createSqliteNonceStore(options: SqliteNonceStoreOptions): SqliteNonceStore {
   const clock = options.clock ?? systemClock;
-  const db = openSqlite(options.path, options);
-  db.exec(SCHEMA);
+  const db = openSqlite(options.path, { ...options, setup: (d) => d.exec(SCHEMA) });
   const group = createGroupCommit(db);
 
   const insertClaim = db.prepare(
@@ -162,24 +166,20 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
   };
 
   let closed = false;
-  const mapError = (what: string, err: unknown): Error => {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'NONCE_CONFLICT' || code === 'CHAIN_CONFLICT' || code === 'STORE_FAILED') {
-      return err instanceof Error ? err : new Error(String(err));
-    }
+  const mapError = (what: string, err: unknown): unknown => {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (code === 'NONCE_CONFLICT' || code === 'CHAIN_CONFLICT') return err;
+    const f = sqliteFailure(err);
     return storeError(
-      `${what} failed on the embedded nonce store`,
-      {
-        code: typeof code === 'string' ? code : 'SQLITE_ERROR',
-        retryable: code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED',
-      },
+      sqliteFailureMessage(`${what} on the embedded nonce store`, options.path, err),
+      { code: f.code, retryable: f.retryable, path: options.path },
       err,
     );
   };
   /** Reads, now. */
   const guard = <T>(what: string, fn: () => T): Promise<T> => {
+    if (closed) return Promise.reject(storeError('the nonce store is closed'));
     try {
-      if (closed) throw storeError('the nonce store is closed');
       return Promise.resolve(fn());
     } catch (err) {
       return Promise.reject(mapError(what, err));

@@ -16,7 +16,7 @@
 //   an index of its own, so a send writes one row, two index entries at the end of their range
 //   and one dedup log row (no random-key writes).
 import { randomBytes, randomFillSync } from 'node:crypto';
-import { isCountersignError, systemClock } from '@countersign/contracts';
+import { systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
 import type {
   OutgoingMessage,
@@ -27,7 +27,12 @@ import type {
 } from './ports.ts';
 import { queueError } from './errors.ts';
 import { notifyLocal, waitLocal, wakeupKey } from './local-wakeup.ts';
-import { createGroupCommit, openSqlite } from '@countersign/sqlite';
+import {
+  createGroupCommit,
+  openSqlite,
+  sqliteFailure,
+  sqliteFailureMessage,
+} from '@countersign/sqlite';
 import type { SqliteSynchronous } from '@countersign/sqlite';
 
 /** SQS FIFO deduplication interval. */
@@ -184,8 +189,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   const visibilityMs = positiveInt('visibilityTimeoutSec', options.visibilityTimeoutSec) * 1000;
   const pollIntervalMs = Math.max(1, options.pollIntervalMs ?? 50);
   const scanRows = positiveInt('receiveScanRows', options.receiveScanRows ?? OLDEST_SCAN_ROWS);
-  const db = openSqlite(options.path, options);
-  db.exec(SCHEMA);
+  const db = openSqlite(options.path, { ...options, setup: (d) => d.exec(SCHEMA) });
 
   // Dedup entries are appended to a log (sequential writes) and looked up in memory; see
   // `dedupIndex` below.
@@ -417,14 +421,10 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   };
 
   const failed = (what: string, err: unknown) => {
-    const code = (err as { code?: unknown }).code;
+    const f = sqliteFailure(err);
     return queueError(
-      `${what} failed on the embedded queue`,
-      {
-        queue,
-        code: typeof code === 'string' ? code : 'SQLITE_ERROR',
-        retryable: code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED',
-      },
+      sqliteFailureMessage(`${what} on the embedded queue`, options.path, err),
+      { queue, code: f.code, retryable: f.retryable, path: options.path },
       err,
     );
   };
@@ -447,7 +447,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   const write = <T>(what: string, fn: () => T): Promise<T> => {
     if (closed) return Promise.reject(queueError('the queue is closed', { queue }));
     return group.run(fn).catch((err: unknown) => {
-      throw isCountersignError(err) ? err : failed(what, err);
+      throw (err as { code?: unknown }).code === 'QUEUE_FAILED' ? err : failed(what, err);
     });
   };
 

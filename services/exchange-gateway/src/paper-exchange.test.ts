@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { corruptPages } from '@countersign/sqlite/testing';
 import { createPaperExchange } from './paper-exchange.ts';
 import type { ExchangeOrder, ListedOrder, ListOrdersOptions } from './ports.ts';
 
@@ -168,5 +169,25 @@ describe('PaperExchange', () => {
     expect((await listAll(b, 1, 10_000)).map((o) => o.clientOrderId)).toEqual(['new']);
     await a.close();
     await b.close();
+  });
+
+  it('a damaged file: STORE_FAILED naming the file, never a raw SQLite error', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'paper-')), 'exchange.sqlite');
+    const ex = createPaperExchange({ path });
+    for (let i = 0; i < 100; i++) await ex.place(order(`o${i}`.padEnd(60, 'x')));
+    await ex.close();
+    corruptPages(path);
+    const damaged = createPaperExchange({ path });
+    await expect(damaged.getOrder('o7'.padEnd(60, 'x'))).rejects.toMatchObject({
+      code: 'STORE_FAILED',
+      message: `paper exchange getOrder failed on ${path}: database disk image is malformed (SQLITE_CORRUPT)`,
+      details: { path, code: 'SQLITE_CORRUPT', retryable: false },
+    });
+    await expect(listAll(damaged, 0, 1e15)).rejects.toMatchObject({ code: 'STORE_FAILED' });
+    await expect(damaged.place(order('new'))).rejects.toMatchObject({
+      code: 'STORE_FAILED',
+      message: expect.stringContaining(`paper exchange place failed on ${path}`),
+    });
+    await damaged.close();
   });
 });

@@ -15,10 +15,16 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createGroupCommit, openSqlite, type SqliteDatabase } from '@countersign/sqlite';
+import {
+  createGroupCommit,
+  openSqlite,
+  sqliteFailure,
+  sqliteFailureMessage,
+  type SqliteDatabase,
+} from '@countersign/sqlite';
 import { compareDecimals, systemClock } from '@countersign/contracts';
 import type { Clock, Fill } from '@countersign/contracts';
-import { exchangeTimeout } from './errors.ts';
+import { exchangeTimeout, GatewayError } from './errors.ts';
 import type {
   Exchange,
   ExchangeOrder,
@@ -166,9 +172,27 @@ function migrate(db: SqliteDatabase): void {
 
 function sqliteOrders(path: string): OrderStore {
   mkdirSync(dirname(path), { recursive: true });
-  const db = openSqlite(path);
-  migrate(db);
+  const db = openSqlite(path, { setup: migrate });
   const group = createGroupCommit(db);
+  /** A failure of the file, as STORE_FAILED naming it (the pipeline logs it and retries). */
+  const failed = (what: string, err: unknown): GatewayError<'STORE_FAILED'> => {
+    const f = sqliteFailure(err);
+    return new GatewayError(
+      'STORE_FAILED',
+      sqliteFailureMessage(`paper exchange ${what}`, path, err),
+      {
+        details: { code: f.code, retryable: f.retryable, path },
+        cause: err,
+      },
+    );
+  };
+  const reading = <T>(what: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw failed(what, err);
+    }
+  };
   const select = db.prepare<[string], OrderRow>(
     'SELECT result FROM paper_orders WHERE client_order_id = ?',
   );
@@ -203,14 +227,21 @@ function sqliteOrders(path: string): OrderStore {
   };
   return {
     get(id) {
-      const row = select.get(id);
+      const row = reading('getOrder', () => select.get(id));
       return row ? (JSON.parse(row.result) as ExecResult) : undefined;
     },
-    insertIfAbsent: (order, result, placedAt) => group.run(() => placeOne(order, result, placedAt)),
+    insertIfAbsent: (order, result, placedAt) =>
+      group
+        .run(() => placeOne(order, result, placedAt))
+        .catch((err: unknown) => {
+          throw failed('place', err);
+        }),
     page(from, to, after, limit) {
-      const rows = after
-        ? nextPage.all(after.placedAt, after.clientOrderId, to, limit)
-        : firstPage.all(from, to, limit);
+      const rows = reading('listOrders', () =>
+        after
+          ? nextPage.all(after.placedAt, after.clientOrderId, to, limit)
+          : firstPage.all(from, to, limit),
+      );
       return rows.map((r) => ({
         clientOrderId: r.client_order_id,
         account: r.account,
@@ -218,7 +249,7 @@ function sqliteOrders(path: string): OrderStore {
         result: JSON.parse(r.result) as ExecResult,
       }));
     },
-    count: () => count.get()?.n ?? 0,
+    count: () => reading('count', () => count.get()?.n ?? 0),
     close: () => group.close(),
   };
 }
