@@ -2,7 +2,7 @@
 // turns a truncated -shm (a SIGBUS for plain SQLite) into one. The SIGBUS cases run in a child
 // process: a regression kills that child, not the test runner.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,11 +83,17 @@ describe('openSqlite', () => {
     );
   });
 
-  it('read-only: a missing file is STORE_FAILED naming it (nothing created)', () => {
+  it('read-only: never writes a row; a missing file is STORE_FAILED naming it (nothing created)', () => {
+    const existing = fresh();
+    openSqlite(existing, { setup: (d) => d.exec('CREATE TABLE t (v TEXT)') }).close();
+    const reader = openSqlite(existing, { readonly: true });
+    expect(() => reader.exec("INSERT INTO t VALUES ('x')")).toThrow(/readonly|query_only/i);
+    reader.close();
     const path = join(dir, 'absent.sqlite');
     expect(() => openSqlite(path, { readonly: true })).toThrow(
       expect.objectContaining({ code: 'STORE_FAILED', message: expect.stringContaining(path) }),
     );
+    expect(existsSync(path)).toBe(false);
   });
 
   it('unwritable files and directories are refused before SQLite opens them, naming the file', () => {

@@ -28,8 +28,9 @@ export interface OpenSqliteOptions {
   /** 'FULL' also survives power loss (an fsync per commit, much slower). Default 'NORMAL'. */
   readonly synchronous?: SqliteSynchronous;
   /**
-   * Read-only (audit tools beside a live process): the file must exist, nothing is created,
-   * migrated or written, and the WAL settings are left to the writers.
+   * Read-only (audit tools beside a live process): the file must exist and no row is ever
+   * written (`query_only`); the WAL settings are left to the writers. The connection itself may
+   * still write the `-shm`, so that, if it closes last, it cleans up `-wal` and `-shm` like any.
    */
   readonly readonly?: boolean;
   /** Runs once opened (schema, migrations); its failures name the file like open's own. */
@@ -108,11 +109,12 @@ export function assertSharedMemoryIntact(db: SqliteDatabase): void {
 
 export function openSqlite(path: string, options: OpenSqliteOptions = {}): SqliteDatabase {
   const busyTimeout = `busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`;
-  if (!options.readonly && !inMemory(path)) assertUsable(path);
+  if (!inMemory(path)) assertUsable(path);
   let db: SqliteDatabase | undefined;
   try {
     if (options.readonly) {
-      db = new Database(path, { readonly: true, fileMustExist: true });
+      db = new Database(path, { fileMustExist: true });
+      db.pragma('query_only = ON');
       db.pragma(busyTimeout);
       db.pragma('mmap_size = 0');
     } else {

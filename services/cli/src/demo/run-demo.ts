@@ -341,8 +341,13 @@ async function startGatewayProcess(
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   let stopping = false;
-  const exited = once(child, 'exit').then(([code]) => {
-    if (!stopping && code !== 0) log(`gateway process exited early (code ${String(code)})`);
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    // A signal (SIGBUS from a truncated -shm, SIGKILL) leaves no log line of its own: say it.
+    if (!stopping && code !== 0) {
+      log(
+        `gateway process exited early (${signal ? `signal ${String(signal)}` : `code ${String(code)}`})`,
+      );
+    }
   });
   const exchange = createPaperExchange({ path: paths.exchangeDb });
   return {
