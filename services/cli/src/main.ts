@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { register as registerAudit } from './commands/audit.ts';
 import { register as registerGateway } from './commands/gateway.ts';
+import { register as registerKeys } from './commands/keys.ts';
 import { register as registerRequester } from './commands/requester.ts';
 import { register as registerStart } from './commands/start.ts';
 
@@ -16,6 +17,7 @@ const program = new Command('countersign')
   });
 registerStart(program);
 registerRequester(program);
+registerKeys(program);
 registerGateway(program);
 registerAudit(program);
 
