@@ -27,11 +27,8 @@ export function jwkThumbprint(jwk: ThumbprintMembers): string {
 
 /** The public JWK of a (public or private) key pinned to `alg`; kid = RFC 7638 thumbprint. */
 export function publicJwkFromKey(key: KeyObject, alg: Algorithm): Promise<PublicJwk> {
-  try {
-    return Promise.resolve(publicJwkOf(key, alg));
-  } catch (err) {
-    return Promise.reject(err as Error);
-  }
+  // A Promise for API stability (callers await it); a misfit key rejects, never throws.
+  return new Promise((resolve) => resolve(publicJwkOf(key, alg)));
 }
 
 function publicJwkOf(key: KeyObject, alg: Algorithm): PublicJwk {

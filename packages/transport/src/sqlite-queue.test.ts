@@ -303,7 +303,7 @@ describe('createSqliteQueue', () => {
       );
       for (const s of sent) if (s.ok) ids.add(s.messageId);
     }
-    const child = fileURLToPath(new URL('./sqlite-queue.child.ts', import.meta.url));
+    const child = fileURLToPath(new URL('./testing/sqlite-queue-child.ts', import.meta.url));
     const startChild = () => {
       const proc = spawn(process.execPath, ['--import', 'tsx', child, path, 'shared'], {
         stdio: ['pipe', 'pipe', 'pipe'],
