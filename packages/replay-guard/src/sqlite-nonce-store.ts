@@ -8,7 +8,7 @@
 // ones (the embedded stand-in for DynamoDB TTL). Until purged, an expired record still answers
 // like a live one: a COMPLETED record keeps refusing, which is the safe side (the token is
 // dead anyway, so nothing legitimate needs it gone).
-import { GENESIS_PREV, systemClock } from '@countersign/contracts';
+import { errorCodeOf, GENESIS_PREV, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
 import {
   createGroupCommit,
@@ -166,9 +166,11 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
   };
 
   let closed = false;
-  const mapError = (what: string, err: unknown): unknown => {
-    const code = (err as { code?: unknown } | null)?.code;
-    if (code === 'NONCE_CONFLICT' || code === 'CHAIN_CONFLICT') return err;
+  const mapError = (what: string, err: unknown): Error => {
+    const code = errorCodeOf(err);
+    // Our own conflicts (typed CountersignErrors) pass through as they are.
+    if ((code === 'NONCE_CONFLICT' || code === 'CHAIN_CONFLICT') && err instanceof Error)
+      return err;
     const f = sqliteFailure(err);
     return storeError(
       sqliteFailureMessage(`${what} on the embedded nonce store`, options.path, err),

@@ -1,6 +1,6 @@
 // Errors of the SQLite layer. Every one names its file: several processes share a data
 // directory, and "database disk image is malformed" alone does not say which of five files is.
-import { CountersignError } from '@countersign/contracts';
+import { CountersignError, errorCodeOf } from '@countersign/contracts';
 
 export type SqliteFileError = CountersignError<'STORE_FAILED'>;
 
@@ -15,9 +15,9 @@ export interface SqliteFailure {
 }
 
 export function sqliteFailure(err: unknown): SqliteFailure {
-  const e = err as { code?: unknown; details?: { code?: unknown }; message?: unknown } | null;
-  const own = typeof e?.details?.code === 'string' ? e.details.code : undefined;
-  const code = own ?? (typeof e?.code === 'string' ? e.code : 'SQLITE_ERROR');
+  const e = err as { details?: unknown; message?: unknown } | null;
+  // Our own file errors carry SQLite's (or our) code in details; SQLite's errors in `code`.
+  const code = errorCodeOf(e?.details) ?? errorCodeOf(err) ?? 'SQLITE_ERROR';
   return {
     code,
     retryable: code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'),

@@ -18,6 +18,7 @@
 // every operation of that group rejects with that error and nothing of the group is stored.
 // So does a group that finds the database's `-shm` truncated under it (see open.ts): touching
 // it would kill the process with a SIGBUS.
+import { errorCodeOf } from '@countersign/contracts';
 import { sqliteFileError } from './errors.ts';
 import { assertSharedMemoryIntact, type SqliteDatabase } from './open.ts';
 
@@ -48,9 +49,7 @@ export interface GroupCommitOptions {
   readonly lockWaitMs?: number;
 }
 
-const isBusy = (err: unknown) =>
-  typeof (err as { code?: unknown } | null)?.code === 'string' &&
-  (err as { code: string }).code.startsWith('SQLITE_BUSY');
+const isBusy = (err: unknown) => errorCodeOf(err)?.startsWith('SQLITE_BUSY') === true;
 
 export function createGroupCommit(
   db: SqliteDatabase,

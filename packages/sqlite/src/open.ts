@@ -16,6 +16,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { errorCodeOf } from '@countersign/contracts';
 import { sqliteFileError } from './errors.ts';
 
 export type SqliteDatabase = Database.Database;
@@ -54,7 +55,7 @@ function assertUsable(path: string): void {
     try {
       accessSync(file, constants.R_OK | constants.W_OK);
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
+      const code = errorCodeOf(err);
       if (code === 'ENOENT') {
         missing.push(basename(file));
         continue;
@@ -62,7 +63,7 @@ function assertUsable(path: string): void {
       throw sqliteFileError(
         file,
         'is not readable and writable by this process (every process sharing a data directory needs both, on the database and its -wal and -shm files)',
-        { code: typeof code === 'string' ? code : 'EACCES', cause: err },
+        { code: code ?? 'EACCES', cause: err },
       );
     }
   }
@@ -71,11 +72,10 @@ function assertUsable(path: string): void {
   try {
     accessSync(dir, constants.W_OK | constants.X_OK);
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
     throw sqliteFileError(
       path,
       `cannot create ${missing.join(', ')}: the directory ${dir} is not writable`,
-      { code: typeof code === 'string' ? code : 'EACCES', cause: err },
+      { code: errorCodeOf(err) ?? 'EACCES', cause: err },
     );
   }
 }

@@ -8,7 +8,7 @@
 // - read({from, to}) replays by time, paging by id: memory stays bounded for any archive size.
 // - poll/commit give durable per-consumer cursors (the live consumer's position survives restarts).
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { systemClock } from '@countersign/contracts';
+import { errorCodeOf, systemClock } from '@countersign/contracts';
 import type { Clock, ReceiptEventDetail, SafeDetails } from '@countersign/contracts';
 import type { ArchivedEvent, EventArchive, EventBus, ReceiveOptions } from './ports.ts';
 import { busError } from './errors.ts';
@@ -103,7 +103,7 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
   };
   /** The bus's own errors as they are; SQLite's (and the file's) as BUS_FAILED naming the file. */
   const failed = (what: string, err: unknown, details: SafeDetails = {}) => {
-    if ((err as { code?: unknown } | null)?.code === 'BUS_FAILED') return err;
+    if (errorCodeOf(err) === 'BUS_FAILED') return err;
     const f = sqliteFailure(err);
     return busError(
       sqliteFailureMessage(what, options.path, err),

@@ -16,7 +16,7 @@
 //   an index of its own, so a send writes one row, two index entries at the end of their range
 //   and one dedup log row (no random-key writes).
 import { randomBytes, randomFillSync } from 'node:crypto';
-import { systemClock } from '@countersign/contracts';
+import { errorCodeOf, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
 import type {
   OutgoingMessage,
@@ -447,7 +447,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   const write = <T>(what: string, fn: () => T): Promise<T> => {
     if (closed) return Promise.reject(queueError('the queue is closed', { queue }));
     return group.run(fn).catch((err: unknown) => {
-      throw (err as { code?: unknown }).code === 'QUEUE_FAILED' ? err : failed(what, err);
+      throw errorCodeOf(err) === 'QUEUE_FAILED' ? err : failed(what, err);
     });
   };
 

@@ -8,7 +8,7 @@
 // published at that instant is the one window left: reconcile a period that ended a moment ago.)
 import {
   AUDIT_REPORT_VERSION,
-  VerificationCodes,
+  verificationCodeOf,
   type AuditReport,
   type Clock,
   type Finding,
@@ -50,7 +50,6 @@ export interface ReconcileOptions {
 
 /** Receipt signatures verified together (on the thread pool), as in a replay. */
 const VERIFY_BATCH = 64;
-const VERIFICATION_CODES = new Set<string>(Object.values(VerificationCodes));
 
 interface ReceiptTally {
   events: number;
@@ -74,8 +73,7 @@ async function readReceipts(
         options.verifiers.receipt(token).catch((err: unknown) => {
           // A forged or broken receipt proves nothing here (audit replay reports it); anything
           // else (keys unreadable) means reconciliation cannot run at all.
-          const code = (err as { code?: unknown } | null)?.code;
-          if (typeof code === 'string' && VERIFICATION_CODES.has(code)) return undefined;
+          if (verificationCodeOf(err) !== undefined) return undefined;
           throw err;
         }),
       ),

@@ -1,7 +1,7 @@
 // What the requester and keys commands share: their IO, configuration loading that turns a bad
 // field into a usage error, and the runner that maps errors to exit codes (2 usage/config,
 // 1 anything else).
-import { isCountersignError, loadConfig } from '@countersign/contracts';
+import { CountersignError, isCountersignError, loadConfig } from '@countersign/contracts';
 import type { CountersignConfig, FieldIssue, Part } from '@countersign/contracts';
 
 export const CommandExitCodes = { OK: 0, FAILED: 1, BAD_ARGUMENTS: 2 } as const;
@@ -18,8 +18,11 @@ export interface CommandIO {
 }
 
 /** Bad arguments or configuration: printed as is, exit 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
+export class UsageError extends CountersignError<'CONFIG_INVALID'> {
+  constructor(message: string) {
+    super('CONFIG_INVALID', message);
+    this.name = 'UsageError';
+  }
 }
 
 export function loadConfigOr(io: CommandIO, part: Part): CountersignConfig {

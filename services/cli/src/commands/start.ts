@@ -5,6 +5,7 @@ import { loadConfig } from '@countersign/contracts';
 import { runDemo, type DemoSummary } from '../demo/run-demo.ts';
 import { renderSummary } from '../demo/render.ts';
 import { configFailure } from '../config-errors.ts';
+import { UsageError } from '../command-run.ts';
 
 export interface StartOptions {
   readonly count: string;
@@ -19,7 +20,7 @@ export interface StartOptions {
 function positiveInt(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1)
-    throw new Error(`${flag} must be a positive integer, got "${value.slice(0, 20)}"`);
+    throw new UsageError(`${flag} must be a positive integer, got "${value.slice(0, 20)}"`);
   return n;
 }
 

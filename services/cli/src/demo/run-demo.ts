@@ -13,6 +13,8 @@ import {
   CountersignError,
   EmbeddedKeyNames,
   embeddedPaths,
+  errorCodeOf,
+  percentile,
   systemClock,
 } from '@countersign/contracts';
 import type { AuditReport, Clock, CountersignConfig, ReasonCode } from '@countersign/contracts';
@@ -128,11 +130,6 @@ function decodePayload(token: string): Record<string, unknown> {
     string,
     unknown
   >;
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 function increment(map: Record<string, number>, key: string): void {
@@ -392,7 +389,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     host: config.requester.host,
     port: config.requester.port,
   }).catch((err: unknown) => {
-    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+    if (errorCodeOf(err) !== 'EADDRINUSE') throw err;
     log(`port ${config.requester.port} is busy; the API listens on a free port instead`);
     return startHttpServer(requester.app, { host: config.requester.host, port: 0 });
   });
