@@ -2,7 +2,7 @@
 // IN_PROGRESS, and until when their lease runs. It opens the file read-only (never creates,
 // migrates or writes it), so it can run beside a live gateway, and reads only `key`, `state`
 // and `lease_until`, the columns every version of the table has.
-import { openSqlite, sqliteFailureMessage } from '@countersign/sqlite';
+import { describeSqliteFailure, openSqlite } from '@countersign/sqlite';
 import { storeError } from './errors.ts';
 
 export interface InProgressEntry {
@@ -41,13 +41,8 @@ export function openSqliteNonceReader(options: SqliteNonceReaderOptions): NonceR
           inProgress.all().map((r) => ({ key: r.key, leaseUntil: r.lease_until ?? 0 })),
         );
       } catch (cause) {
-        return Promise.reject(
-          storeError(
-            sqliteFailureMessage('reading the IN_PROGRESS records', options.path, cause),
-            { path: options.path },
-            cause,
-          ),
-        );
+        const f = describeSqliteFailure('reading the IN_PROGRESS records', options.path, cause);
+        return Promise.reject(storeError(f.message, f.details, cause));
       }
     },
     close() {

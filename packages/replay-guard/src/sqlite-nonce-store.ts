@@ -10,12 +10,7 @@
 // dead anyway, so nothing legitimate needs it gone).
 import { errorCodeOf, GENESIS_PREV, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
-import {
-  createGroupCommit,
-  openSqlite,
-  sqliteFailure,
-  sqliteFailureMessage,
-} from '@countersign/sqlite';
+import { createGroupCommit, openSqlite, describeSqliteFailure } from '@countersign/sqlite';
 import type {
   ChainHead,
   ClaimOptions,
@@ -171,12 +166,8 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
     // Our own conflicts (typed CountersignErrors) pass through as they are.
     if ((code === 'NONCE_CONFLICT' || code === 'CHAIN_CONFLICT') && err instanceof Error)
       return err;
-    const f = sqliteFailure(err);
-    return storeError(
-      sqliteFailureMessage(`${what} on the embedded nonce store`, options.path, err),
-      { code: f.code, retryable: f.retryable, path: options.path },
-      err,
-    );
+    const f = describeSqliteFailure(`${what} on the embedded nonce store`, options.path, err);
+    return storeError(f.message, f.details, err);
   };
   /** Reads, now. */
   const guard = <T>(what: string, fn: () => T): Promise<T> => {

@@ -25,13 +25,26 @@ export function sqliteFailure(err: unknown): SqliteFailure {
   };
 }
 
-/** `<what> failed on <path>: <reason> (<code>)`, for an adapter's own error. */
-export function sqliteFailureMessage(what: string, path: string, err: unknown): string {
+/** An adapter's own error for a failure of SQLite or its file: the message and safe details. */
+export interface DescribedSqliteFailure {
+  /** `<what> failed on <path>: <reason> (<code>)`. */
+  readonly message: string;
+  readonly details: { readonly code: string; readonly retryable: boolean; readonly path: string };
+}
+
+export function describeSqliteFailure(
+  what: string,
+  path: string,
+  err: unknown,
+): DescribedSqliteFailure {
   const f = sqliteFailure(err);
-  // An error of this layer already names its file.
-  return f.reason.includes(path)
-    ? `${what} failed: ${f.reason}`
-    : `${what} failed on ${path}: ${f.reason} (${f.code})`;
+  return {
+    // An error of this layer already names its file.
+    message: f.reason.includes(path)
+      ? `${what} failed: ${f.reason}`
+      : `${what} failed on ${path}: ${f.reason} (${f.code})`,
+    details: { code: f.code, retryable: f.retryable, path },
+  };
 }
 
 /** A failure of the file itself (open, preflight, a truncated -shm), as STORE_FAILED. */

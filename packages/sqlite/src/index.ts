@@ -5,8 +5,8 @@ export {
   WAL_AUTOCHECKPOINT_PAGES,
   JOURNAL_SIZE_LIMIT_BYTES,
 } from './open.ts';
-export { sqliteFailure, sqliteFailureMessage, sqliteFileError } from './errors.ts';
-export type { SqliteFailure, SqliteFileError } from './errors.ts';
+export { sqliteFailure, describeSqliteFailure, sqliteFileError } from './errors.ts';
+export type { DescribedSqliteFailure, SqliteFailure, SqliteFileError } from './errors.ts';
 export type { OpenSqliteOptions, SqliteDatabase, SqliteSynchronous } from './open.ts';
 export { createGroupCommit } from './group-commit.ts';
 export type { GroupCommit, GroupCommitOptions } from './group-commit.ts';

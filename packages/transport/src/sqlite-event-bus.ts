@@ -13,12 +13,7 @@ import type { Clock, ReceiptEventDetail, SafeDetails } from '@countersign/contra
 import type { ArchivedEvent, EventArchive, EventBus, ReceiveOptions } from './ports.ts';
 import { busError } from './errors.ts';
 import { notifyLocal, waitLocal, wakeupKey } from './local-wakeup.ts';
-import {
-  createGroupCommit,
-  openSqlite,
-  sqliteFailure,
-  sqliteFailureMessage,
-} from '@countersign/sqlite';
+import { createGroupCommit, openSqlite, describeSqliteFailure } from '@countersign/sqlite';
 import type { SqliteSynchronous } from '@countersign/sqlite';
 
 export interface SqliteEventBusOptions {
@@ -104,12 +99,8 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
   /** The bus's own errors as they are; SQLite's (and the file's) as BUS_FAILED naming the file. */
   const failed = (what: string, err: unknown, details: SafeDetails = {}) => {
     if (errorCodeOf(err) === 'BUS_FAILED') return err;
-    const f = sqliteFailure(err);
-    return busError(
-      sqliteFailureMessage(what, options.path, err),
-      { ...details, code: f.code, retryable: f.retryable, path: options.path },
-      err,
-    );
+    const f = describeSqliteFailure(what, options.path, err);
+    return busError(f.message, { ...details, ...f.details }, err);
   };
   /** A read, now. */
   const reading = <T>(what: string, fn: () => T): T => {

@@ -27,12 +27,7 @@ import type {
 } from './ports.ts';
 import { queueError } from './errors.ts';
 import { notifyLocal, waitLocal, wakeupKey } from './local-wakeup.ts';
-import {
-  createGroupCommit,
-  openSqlite,
-  sqliteFailure,
-  sqliteFailureMessage,
-} from '@countersign/sqlite';
+import { createGroupCommit, openSqlite, describeSqliteFailure } from '@countersign/sqlite';
 import type { SqliteSynchronous } from '@countersign/sqlite';
 
 /** SQS FIFO deduplication interval. */
@@ -421,12 +416,8 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   };
 
   const failed = (what: string, err: unknown) => {
-    const f = sqliteFailure(err);
-    return queueError(
-      sqliteFailureMessage(`${what} on the embedded queue`, options.path, err),
-      { queue, code: f.code, retryable: f.retryable, path: options.path },
-      err,
-    );
+    const f = describeSqliteFailure(`${what} on the embedded queue`, options.path, err);
+    return queueError(f.message, { queue, ...f.details }, err);
   };
   /** Reads, now. */
   const run = <T>(what: string, fn: () => T): T => {

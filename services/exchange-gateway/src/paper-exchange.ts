@@ -18,8 +18,7 @@ import { dirname } from 'node:path';
 import {
   createGroupCommit,
   openSqlite,
-  sqliteFailure,
-  sqliteFailureMessage,
+  describeSqliteFailure,
   type SqliteDatabase,
 } from '@countersign/sqlite';
 import { compareDecimals, systemClock } from '@countersign/contracts';
@@ -176,15 +175,8 @@ function sqliteOrders(path: string): OrderStore {
   const group = createGroupCommit(db);
   /** A failure of the file, as STORE_FAILED naming it (the pipeline logs it and retries). */
   const failed = (what: string, err: unknown): GatewayError<'STORE_FAILED'> => {
-    const f = sqliteFailure(err);
-    return new GatewayError(
-      'STORE_FAILED',
-      sqliteFailureMessage(`paper exchange ${what}`, path, err),
-      {
-        details: { code: f.code, retryable: f.retryable, path },
-        cause: err,
-      },
-    );
+    const f = describeSqliteFailure(`paper exchange ${what}`, path, err);
+    return new GatewayError('STORE_FAILED', f.message, { details: f.details, cause: err });
   };
   const reading = <T>(what: string, fn: () => T): T => {
     try {

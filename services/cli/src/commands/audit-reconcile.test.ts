@@ -12,6 +12,7 @@ import {
   embeddedPaths,
   NonceKeys,
   type Clock,
+  type TransactionRequest,
 } from '@countersign/contracts';
 import {
   createAuditFromConfig,
@@ -19,7 +20,7 @@ import {
   type EmittedReceipt,
   type SyntheticKit,
 } from '@countersign/audit';
-import { createPaperExchange, type PaperExchange } from '@countersign/exchange-gateway';
+import { createPaperExchange } from '@countersign/exchange-gateway';
 import { createSqliteNonceStore } from '@countersign/replay-guard';
 import { createSqliteEventBus } from '@countersign/transport';
 import { createAuditProgram } from './audit.ts';
@@ -87,14 +88,7 @@ async function trade(
     await exchange.place({
       clientOrderId: clientOrderIdOf(e.claims.req.iss!, e.claims.req.jti!),
       account: e.claims.req.sub!,
-      txn: {
-        type: 'order',
-        side: 'buy',
-        symbol: 'BTC-USD',
-        quantity: '0.015',
-        limitPrice: '64000.10',
-        timeInForce: 'GTC',
-      },
+      txn: order(),
     });
   }
   await bus.publish(emitted.map((e) => e.detail));
@@ -102,13 +96,36 @@ async function trade(
   return emitted;
 }
 
-async function withExchange<T>(fn: (exchange: PaperExchange) => Promise<T>): Promise<T> {
+const order = (over: Partial<TransactionRequest> = {}): TransactionRequest => ({
+  type: 'order',
+  side: 'buy',
+  symbol: 'BTC-USD',
+  quantity: '0.015',
+  limitPrice: '64000.10',
+  timeInForce: 'GTC',
+  ...over,
+});
+
+/** An order placed on the paper exchange directly, as no gateway would. */
+async function placeDirect(clientOrderId: string, account: string, txn: TransactionRequest) {
   const exchange = createPaperExchange({ path: paths().exchangeDb, clock });
   try {
-    return await fn(exchange);
+    await exchange.place({ clientOrderId, account, txn });
   } finally {
     await exchange.close();
   }
+}
+
+/** A request claimed in the nonce store `ageMs` ago with a 15 s lease, never completed. */
+async function claimedAgo(key: string, ageMs: number) {
+  const nonces = createSqliteNonceStore({ path: paths().nonceDb });
+  await nonces.claim(key, {
+    expiresAt: clock.now() + 3_600_000,
+    leaseMs: 15_000,
+    owner: 'gw-x',
+    now: clock.now() - ageMs,
+  });
+  await nonces.close();
 }
 
 async function reconcileJson(io: ReconcileCommandIO, out: { stdout: string }) {
@@ -147,20 +164,7 @@ describe('countersign audit reconcile', () => {
   it('catches an execution without a receipt placed directly on the paper exchange: exit 3', async () => {
     await trade(5);
     const plantedId = clientOrderIdOf('req-1', 'PLANTEDplantedPLANTED0');
-    await withExchange((ex) =>
-      ex.place({
-        clientOrderId: plantedId,
-        account: 'acct-x',
-        txn: {
-          type: 'order',
-          side: 'sell',
-          symbol: 'BTC-USD',
-          quantity: '3',
-          limitPrice: '1',
-          timeInForce: 'GTC',
-        },
-      }),
-    );
+    await placeDirect(plantedId, 'acct-x', order({ side: 'sell', quantity: '3', limitPrice: '1' }));
     const { io, out } = capture();
     const { code, report } = await reconcileJson(io, out);
     expect(code).toBe(3);
@@ -209,27 +213,11 @@ describe('countersign audit reconcile', () => {
     const [lost] = await trade(3, { skipPlace: 0 });
     // The crash window of issue 13 F1: claimed, placed, never completed, receipt never sent.
     const { iss, jti } = { iss: 'req-1', jti: 'STUCKstuckSTUCKstuck00' };
-    const nonces = createSqliteNonceStore({ path: paths().nonceDb });
-    await nonces.claim(NonceKeys.request(iss, jti), {
-      expiresAt: clock.now() + 3_600_000,
-      leaseMs: 15_000,
-      owner: 'gw-dead',
-      now: clock.now() - 10 * 60_000,
-    });
-    await nonces.close();
-    await withExchange((ex) =>
-      ex.place({
-        clientOrderId: clientOrderIdOf(iss, jti),
-        account: 'acct-1',
-        txn: {
-          type: 'order',
-          side: 'buy',
-          symbol: 'BTC-USD',
-          quantity: '0.5',
-          limitPrice: '10',
-          timeInForce: 'GTC',
-        },
-      }),
+    await claimedAgo(NonceKeys.request(iss, jti), 10 * 60_000);
+    await placeDirect(
+      clientOrderIdOf(iss, jti),
+      'acct-1',
+      order({ quantity: '0.5', limitPrice: '10' }),
     );
     const { io, out } = capture();
     const { code, report } = await reconcileJson(io, out);
@@ -251,27 +239,11 @@ describe('countersign audit reconcile', () => {
   it('an order whose request holds a live lease is in flight, not a finding', async () => {
     await trade(2);
     const jti = 'INFLIGHTinflightINFLIG';
-    const nonces = createSqliteNonceStore({ path: paths().nonceDb });
-    await nonces.claim(NonceKeys.request('req-1', jti), {
-      expiresAt: clock.now() + 3_600_000,
-      leaseMs: 15_000,
-      owner: 'gw-live',
-      now: clock.now(),
-    });
-    await nonces.close();
-    await withExchange((ex) =>
-      ex.place({
-        clientOrderId: clientOrderIdOf('req-1', jti),
-        account: 'acct-1',
-        txn: {
-          type: 'order',
-          side: 'buy',
-          symbol: 'BTC-USD',
-          quantity: '1',
-          limitPrice: '1',
-          timeInForce: 'GTC',
-        },
-      }),
+    await claimedAgo(NonceKeys.request('req-1', jti), 0);
+    await placeDirect(
+      clientOrderIdOf('req-1', jti),
+      'acct-1',
+      order({ quantity: '1', limitPrice: '1' }),
     );
     const { io, out } = capture();
     const { code, report } = await reconcileJson(io, out);
