@@ -321,6 +321,9 @@ describe('requester HTTP API', () => {
     const failing: Requester = {
       submit: () => Promise.reject(new Error('secret internal detail /etc/passwd')),
       submitMany: () => Promise.reject(new Error('secret')),
+      sign: () => Promise.reject(new Error('secret')),
+      signMany: () => Promise.reject(new Error('secret')),
+      send: () => Promise.reject(new Error('secret')),
     };
     const s = await startApp(failing);
     try {

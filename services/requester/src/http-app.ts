@@ -21,9 +21,12 @@ import {
 import type { ApiKeyEntry, FieldIssue } from '@countersign/contracts';
 import { bearerToken, createApiKeyAuthenticator, type ApiKeyPrincipal } from './api-keys.ts';
 import { canonicalSha256 } from './canonical-json.ts';
-import type { IdempotencyStore, StoredResponse } from './idempotency-store.ts';
+import { errorFields } from './error-log.ts';
+import { RequesterError } from './errors.ts';
+import type { FixedRequest, IdempotencyStore } from './idempotency-store.ts';
+import { submitOnce, type IdempotencyId, type OnceOutcome } from './idempotent-submit.ts';
 import { problem, problemResponse, type Problem, type ProblemKind } from './problem.ts';
-import type { ItemResult, Requester } from './requester.ts';
+import type { Requester } from './requester.ts';
 
 export const MAX_BATCH_ITEMS = 100;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -204,7 +207,11 @@ function errorKind(err: unknown): ProblemKind {
   }
 }
 
-function toPublicItem(r: ItemResult) {
+type BatchItem =
+  | { readonly ok: true; readonly index: number; readonly jti: string; readonly messageId: string }
+  | { readonly ok: false; readonly index: number; readonly code: string; readonly message: string };
+
+function toPublicItem(r: BatchItem) {
   return r.ok
     ? { index: r.index, ok: true as const, jti: r.jti, messageId: r.messageId }
     : { index: r.index, ok: false as const, code: r.code, message: r.message };
@@ -294,24 +301,14 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
   };
   app.use('/v1/*', readBody);
 
-  /** Runs `work` at most once per (API key, Idempotency-Key, route + body). */
-  async function idempotent(
-    c: Context<Env>,
-    key: string | undefined,
-    body: unknown,
-    work: () => Promise<StoredResponse & { keep: boolean }>,
-  ): Promise<Response> {
-    if (key === undefined) {
-      const r = await work();
-      return c.json(r.body, r.status as 202);
-    }
-    const scope = c.get('principal').name;
-    const hash = canonicalSha256({ route: c.req.path, body });
-    const begun = await idempotency.begin(scope, key, hash);
-    switch (begun.state) {
+  /** The answer to an Idempotency-Key request, whatever `submitOnce` found. */
+  function answer(c: Context<Env>, outcome: OnceOutcome): Response {
+    switch (outcome.state) {
       case 'replay':
         c.header('idempotent-replayed', 'true');
-        return c.json(begun.response.body, begun.response.status as 202);
+        return c.json(outcome.response.body, outcome.response.status as 202);
+      case 'answered':
+        return c.json(outcome.response.body, outcome.response.status as 202);
       case 'conflict':
         return send(
           c,
@@ -324,20 +321,28 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
           'IDEMPOTENCY_CONFLICT',
           'a request with this Idempotency-Key is still in progress',
         );
-      case 'new':
-        break;
+      case 'taken_over':
+        return send(
+          c,
+          'IDEMPOTENCY_CONFLICT',
+          'a retry with this Idempotency-Key took the request over',
+        );
     }
-    let r: StoredResponse & { keep: boolean };
-    try {
-      r = await work();
-    } catch (err) {
-      await idempotency.release(scope, key);
-      throw err;
-    }
-    if (r.keep) await idempotency.complete(scope, key, { status: r.status, body: r.body });
-    else await idempotency.release(scope, key);
-    return c.json(r.body, r.status as 202);
   }
+
+  /** Identity of an Idempotency-Key request: per API key, route and canonical body. */
+  const idOf = (c: Context<Env>, key: string, body: unknown): IdempotencyId => ({
+    scope: c.get('principal').name,
+    key,
+    bodySha256: canonicalSha256({ route: c.req.path, body }),
+  });
+  const storeErrorLogger = (c: Context<Env>) => (err: unknown) =>
+    c
+      .get('log')
+      .warn(
+        errorFields(err),
+        'idempotency record not updated; a retry after the lease sends the same token again',
+      );
 
   app.openapi(submitRoute, async (c) => {
     const body = c.req.valid('json');
@@ -346,12 +351,28 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
         { path: 'account', message: 'not bound to this API key' },
       ]) as never;
     }
-    const res = await idempotent(c, c.req.valid('header')['idempotency-key'], body, async () => {
-      const { jti, messageId } = await requester.submit(body.txn, { account: body.account });
-      c.get('log').info({ jti, account: body.account }, 'enqueued');
-      return { status: 202, body: { jti, messageId }, keep: true };
+    const enqueued = (r: { jti: string; messageId: string }) => {
+      c.get('log').info({ jti: r.jti, account: body.account }, 'enqueued');
+      return { jti: r.jti, messageId: r.messageId };
+    };
+    const key = c.req.valid('header')['idempotency-key'];
+    if (key === undefined) {
+      return c.json(enqueued(await requester.submit(body.txn, { account: body.account })), 202);
+    }
+    const outcome = await submitOnce(idempotency, idOf(c, key, body), {
+      sign: async () => [
+        { ok: true, ...(await requester.sign(body.txn, { account: body.account })) },
+      ],
+      send: async ([fixed]) => {
+        if (!fixed?.ok) throw new RequesterError('STORE_FAILED', 'no signed request to resume');
+        return {
+          response: { status: 202, body: enqueued(await requester.send(fixed)) },
+          complete: true,
+        };
+      },
+      onStoreError: storeErrorLogger(c),
     });
-    return res as never;
+    return answer(c, outcome) as never;
   });
 
   app.openapi(batchRoute, async (c) => {
@@ -365,23 +386,46 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     if (forbidden.length > 0) {
       return send(c, 'FORBIDDEN', 'this API key may not act for some accounts', forbidden) as never;
     }
-    const res = await idempotent(
-      c,
-      c.req.valid('header')['idempotency-key'],
-      { items },
-      async () => {
-        const results = await requester.submitMany(items);
-        const accepted = results.filter((r) => r.ok).length;
-        c.get('log').info({ accepted, failed: results.length - accepted }, 'batch enqueued');
+    const respond = (results: readonly BatchItem[]) => {
+      const accepted = results.filter((r) => r.ok).length;
+      c.get('log').info({ accepted, failed: results.length - accepted }, 'batch enqueued');
+      return {
+        status: accepted === results.length ? 202 : 207,
+        body: { accepted, failed: results.length - accepted, items: results.map(toPublicItem) },
+      };
+    };
+    const key = c.req.valid('header')['idempotency-key'];
+    if (key === undefined) {
+      const r = respond(await requester.submitMany(items));
+      return c.json(r.body, r.status as 202) as never;
+    }
+    // Every item's jti is fixed in the record before the first one is sent.
+    const outcome = await submitOnce(idempotency, idOf(c, key, { items }), {
+      sign: async () =>
+        (await requester.signMany(items)).map((r): FixedRequest =>
+          r.ok
+            ? { ok: true, jti: r.jti, account: r.account, token: r.token }
+            : { ok: false, code: r.code, message: r.message },
+        ),
+      send: async (fixed) => {
+        const signed = fixed.flatMap((f, index) => (f.ok ? [{ index, f }] : []));
+        const sent = await requester.submitMany(signed.map(({ f }) => ({ signed: f })));
+        const results: BatchItem[] = fixed.map((f, index) =>
+          f.ok ? { ok: false, index, code: 'QUEUE_FAILED', message: 'not sent' } : { ...f, index },
+        );
+        sent.forEach((r, i) => {
+          const index = signed[i]!.index;
+          results[index] = { ...r, index };
+        });
         return {
-          status: accepted === results.length ? 202 : 207,
-          body: { accepted, failed: results.length - accepted, items: results.map(toPublicItem) },
-          // A batch with nothing enqueued may be retried as new; otherwise replay what happened.
-          keep: accepted > 0,
+          response: respond(results),
+          // Items that failed to send keep their jti: a retry with this key sends them again.
+          complete: sent.every((r) => r.ok),
         };
       },
-    );
-    return res as never;
+      onStoreError: storeErrorLogger(c),
+    });
+    return answer(c, outcome) as never;
   });
 
   app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200));
@@ -411,13 +455,7 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     }
     const kind = errorKind(err);
     const log = c.get('log') ?? logger;
-    log.error(
-      {
-        code: isCountersignError(err) ? err.code : undefined,
-        err: { message: err.message, name: err.name },
-      },
-      'request failed',
-    );
+    log.error(errorFields(err), 'request failed');
     return send(
       c,
       kind,

@@ -3,9 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { embeddedPaths } from '@countersign/contracts';
+import { embeddedPaths, systemClock } from '@countersign/contracts';
 import { createSqliteQueue } from '@countersign/transport';
-import { createRequesterFromConfig } from '@countersign/requester';
+import {
+  createRequesterFromConfig,
+  createSqliteIdempotencyStore,
+  idempotencyDbPath,
+} from '@countersign/requester';
 import {
   keysGenerateCommand,
   keysJwksCommand,
@@ -47,6 +51,8 @@ function io(input: string, env: Record<string, string> = {}) {
     stderr,
     readInput: () => Promise.resolve(input),
     createRequester: (config) => createRequesterFromConfig(config),
+    openIdempotency: (config) =>
+      createSqliteIdempotencyStore({ path: idempotencyDbPath(config), clock: systemClock }),
   };
   return { io: value, stdout, stderr };
 }
