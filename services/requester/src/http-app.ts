@@ -397,7 +397,7 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     const key = c.req.valid('header')['idempotency-key'];
     if (key === undefined) {
       const r = respond(await requester.submitMany(items));
-      return c.json(r.body, r.status as 202) as never;
+      return c.json(r.body, r.status as 202);
     }
     // Every item's jti is fixed in the record before the first one is sent.
     const outcome = await submitOnce(idempotency, idOf(c, key, { items }), {

@@ -198,7 +198,7 @@ export function parseFixed(text: string, where: string): FixedRequest[] {
     const unverified = decodeUnverified(f.token);
     if (unverified?.jti !== f.jti || unverified.sub !== f.account) throw bad();
   }
-  return parsed.data as FixedRequest[];
+  return parsed.data;
 }
 
 export function parseResponse(text: string, where: string): StoredResponse {
@@ -206,7 +206,7 @@ export function parseResponse(text: string, where: string): StoredResponse {
   if (!parsed.success) {
     throw new RequesterError('STORE_FAILED', `${where}: a stored response is corrupt`);
   }
-  return parsed.data as StoredResponse;
+  return parsed.data;
 }
 
 function safeJson(text: string): unknown {
