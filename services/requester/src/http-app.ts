@@ -4,7 +4,9 @@
 //
 // Order of checks for the POST routes: request id → API key (401) → body size (413) →
 // JSON + schema (422, every bad field path) → account binding (403) → Idempotency-Key
-// (replay or 409) → sign + enqueue. Answers carry { jti, messageId }, never the token.
+// (replay or 409) → sign + enqueue. Answers carry { jti, messageId }, never the token. With an
+// Idempotency-Key, the signed token is fixed in the key's record before it is enqueued
+// (idempotent-submit.ts), so a retry after a crash sends the same jti, never a new one.
 import { randomUUID } from 'node:crypto';
 import { IncomingMessage } from 'node:http';
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
@@ -97,7 +99,8 @@ const PostHeaders = z.object({
     .optional()
     .openapi({
       description:
-        'Retrying with the same key and body within 24 h returns the first answer without signing again',
+        'Retrying with the same key and body within 24 h returns the first answer without signing ' +
+        'again; a request interrupted after signing is finished with the same jti (same token)',
     }),
 });
 
@@ -106,7 +109,8 @@ const errorResponses = {
   401: { description: 'Missing or unknown API key', content: problemContent },
   403: { description: 'The API key may not act for this account', content: problemContent },
   409: {
-    description: 'Idempotency-Key reused with another body, or still in progress',
+    description:
+      'Idempotency-Key reused with another body, still in progress, or taken over by a retry',
     content: problemContent,
   },
   413: { description: 'Body larger than the limit', content: problemContent },
@@ -143,7 +147,8 @@ const batchRoute = createRoute({
   description:
     'The whole batch is validated first: any invalid item → 422 listing `items[i]...` paths and ' +
     'nothing is signed; any item for an account the key may not use → 403. Then 202 when every ' +
-    'item was enqueued, or 207 with a result per item (in order) when some failed to sign or enqueue.',
+    'item was enqueued, or 207 with a result per item (in order) when some failed to sign or enqueue. ' +
+    'With an Idempotency-Key, a retry sends the items that failed to enqueue again (same jti).',
   security: [{ apiKey: [] }],
   request: {
     headers: PostHeaders,
@@ -308,6 +313,9 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
         c.header('idempotent-replayed', 'true');
         return c.json(outcome.response.body, outcome.response.status as 202);
       case 'answered':
+        if (outcome.resumed) {
+          c.get('log').info('resumed an abandoned Idempotency-Key record: sent its token(s) again');
+        }
         return c.json(outcome.response.body, outcome.response.status as 202);
       case 'conflict':
         return send(

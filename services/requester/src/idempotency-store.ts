@@ -100,6 +100,8 @@ export interface Limits {
 const hasSigned = (fixed: readonly FixedRequest[] | null) =>
   fixed !== null && fixed.some((f) => f.ok);
 
+const unchanged = <R>(result: R): Transition<R> => ({ record: undefined, result });
+
 /** begin: shared by the adapters so they behave the same. */
 export function beginTransition(
   existing: IdempotencyRecord | undefined,
@@ -122,20 +124,24 @@ export function beginTransition(
   const abandoned = existing.response === null && now >= existing.leaseUntil;
   // Died before anything was signed: nothing left the requester, whatever the body was.
   if (abandoned && !hasSigned(existing.fixed)) return reserve();
-  if (existing.bodySha256 !== bodySha256)
-    return { record: undefined, result: { state: 'conflict' } };
+  if (existing.bodySha256 !== bodySha256) return unchanged({ state: 'conflict' });
   if (existing.response !== null) {
-    return { record: undefined, result: { state: 'replay', response: existing.response } };
+    return unchanged({ state: 'replay', response: existing.response });
   }
-  if (!abandoned) return { record: undefined, result: { state: 'in_progress' } };
+  if (!abandoned) return unchanged({ state: 'in_progress' });
   return {
     record: { ...existing, leaseUntil: now + leaseMs, owner: newOwner },
     result: { state: 'resume', owner: newOwner, fixed: existing.fixed ?? [] },
   };
 }
 
-const owns = (existing: IdempotencyRecord | undefined, owner: string) =>
-  existing !== undefined && existing.owner === owner && existing.response === null;
+/** The record is reserved or resumed by `owner` and not answered yet. */
+function ownedBy(
+  existing: IdempotencyRecord | undefined,
+  owner: string,
+): existing is IdempotencyRecord {
+  return existing !== undefined && existing.owner === owner && existing.response === null;
+}
 
 export function fixTransition(
   existing: IdempotencyRecord | undefined,
@@ -143,9 +149,9 @@ export function fixTransition(
   fixed: readonly FixedRequest[],
   { now, leaseMs }: Limits,
 ): Transition<boolean> {
-  if (!owns(existing, owner) || existing!.fixed !== null)
-    return { record: undefined, result: false };
-  return { record: { ...existing!, fixed, leaseUntil: now + leaseMs }, result: true };
+  // Fixed once: a record's requests never change (they may be on the queue already).
+  if (!ownedBy(existing, owner) || existing.fixed !== null) return unchanged(false);
+  return { record: { ...existing, fixed, leaseUntil: now + leaseMs }, result: true };
 }
 
 export function completeTransition(
@@ -153,12 +159,9 @@ export function completeTransition(
   owner: string,
   response: StoredResponse,
 ): Transition<void> {
-  if (!owns(existing, owner)) return { record: undefined, result: undefined };
+  if (!ownedBy(existing, owner)) return unchanged(undefined);
   // The tokens are bearer credentials and no longer needed: the answer is what gets replayed.
-  return {
-    record: { ...existing!, owner: null, fixed: null, response },
-    result: undefined,
-  };
+  return { record: { ...existing, owner: null, fixed: null, response }, result: undefined };
 }
 
 export function releaseTransition(
@@ -166,9 +169,9 @@ export function releaseTransition(
   owner: string,
   { now }: Limits,
 ): Transition<void> {
-  if (!owns(existing, owner)) return { record: undefined, result: undefined };
-  if (!hasSigned(existing!.fixed)) return { record: null, result: undefined };
-  return { record: { ...existing!, owner: null, leaseUntil: now }, result: undefined };
+  if (!ownedBy(existing, owner)) return unchanged(undefined);
+  if (!hasSigned(existing.fixed)) return { record: null, result: undefined };
+  return { record: { ...existing, owner: null, leaseUntil: now }, result: undefined };
 }
 
 // ---- reading stored values back (a data file is input like any other) ----
@@ -243,10 +246,10 @@ export function createMemoryIdempotencyStore(options: IdempotencyStoreOptions): 
   return {
     begin: (scope, key, bodySha256) =>
       apply(scope, key, (r) => {
-        const now = limits();
+        const l = limits();
         // Expired records are dropped now and then, not on every call.
-        if (++begins % 1000 === 0) purge(now.now);
-        return beginTransition(r, bodySha256, now, randomUUID());
+        if (++begins % 1000 === 0) purge(l.now);
+        return beginTransition(r, bodySha256, l, randomUUID());
       }),
     fix: (scope, key, owner, fixed) =>
       apply(scope, key, (r) => fixTransition(r, owner, fixed, limits())),
