@@ -39,16 +39,9 @@ import {
   type FakeBus,
   type Harness,
 } from '@countersign/exchange-gateway/testing';
+import { SAMPLE_TXN as txn } from './support/requester-fixtures.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
-const txn = {
-  type: 'order',
-  side: 'buy',
-  symbol: 'BTC-USD',
-  quantity: '0.015',
-  limitPrice: '64000.10',
-  timeInForce: 'GTC',
-} as const;
 const ACCOUNTS = ['acct-1', 'acct-2', 'acct-3', 'acct-4'];
 const bot = generateApiKey('bot-a', ACCOUNTS);
 

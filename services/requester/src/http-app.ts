@@ -24,9 +24,15 @@ import type { ApiKeyEntry, FieldIssue } from '@countersign/contracts';
 import { bearerToken, createApiKeyAuthenticator, type ApiKeyPrincipal } from './api-keys.ts';
 import { canonicalSha256 } from './canonical-json.ts';
 import { errorFields } from './error-log.ts';
-import { RequesterError } from './errors.ts';
-import type { FixedRequest, IdempotencyStore } from './idempotency-store.ts';
-import { submitOnce, type IdempotencyId, type OnceOutcome } from './idempotent-submit.ts';
+import type { IdempotencyStore } from './idempotency-store.ts';
+import {
+  batchWork,
+  singleWork,
+  submitOnce,
+  type BatchItemResult,
+  type IdempotencyId,
+  type OnceOutcome,
+} from './idempotent-submit.ts';
 import { problem, problemResponse, type Problem, type ProblemKind } from './problem.ts';
 import type { Requester } from './requester.ts';
 
@@ -212,11 +218,7 @@ function errorKind(err: unknown): ProblemKind {
   }
 }
 
-type BatchItem =
-  | { readonly ok: true; readonly index: number; readonly jti: string; readonly messageId: string }
-  | { readonly ok: false; readonly index: number; readonly code: string; readonly message: string };
-
-function toPublicItem(r: BatchItem) {
+function toPublicItem(r: BatchItemResult) {
   return r.ok
     ? { index: r.index, ok: true as const, jti: r.jti, messageId: r.messageId }
     : { index: r.index, ok: false as const, code: r.code, message: r.message };
@@ -368,16 +370,7 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
       return c.json(enqueued(await requester.submit(body.txn, { account: body.account })), 202);
     }
     const outcome = await submitOnce(idempotency, idOf(c, key, body), {
-      sign: async () => [
-        { ok: true, ...(await requester.sign(body.txn, { account: body.account })) },
-      ],
-      send: async ([fixed]) => {
-        if (!fixed?.ok) throw new RequesterError('STORE_FAILED', 'no signed request to resume');
-        return {
-          response: { status: 202, body: enqueued(await requester.send(fixed)) },
-          complete: true,
-        };
-      },
+      ...singleWork(requester, body, enqueued),
       onStoreError: storeErrorLogger(c),
     });
     return answer(c, outcome) as never;
@@ -394,7 +387,7 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     if (forbidden.length > 0) {
       return send(c, 'FORBIDDEN', 'this API key may not act for some accounts', forbidden) as never;
     }
-    const respond = (results: readonly BatchItem[]) => {
+    const respond = (results: readonly BatchItemResult[]) => {
       const accepted = results.filter((r) => r.ok).length;
       c.get('log').info({ accepted, failed: results.length - accepted }, 'batch enqueued');
       return {
@@ -407,30 +400,8 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
       const r = respond(await requester.submitMany(items));
       return c.json(r.body, r.status as 202);
     }
-    // Every item's jti is fixed in the record before the first one is sent.
     const outcome = await submitOnce(idempotency, idOf(c, key, { items }), {
-      sign: async () =>
-        (await requester.signMany(items)).map((r): FixedRequest =>
-          r.ok
-            ? { ok: true, jti: r.jti, account: r.account, token: r.token }
-            : { ok: false, code: r.code, message: r.message },
-        ),
-      send: async (fixed) => {
-        const signed = fixed.flatMap((f, index) => (f.ok ? [{ index, f }] : []));
-        const sent = await requester.submitMany(signed.map(({ f }) => ({ signed: f })));
-        const results: BatchItem[] = fixed.map((f, index) =>
-          f.ok ? { ok: false, index, code: 'QUEUE_FAILED', message: 'not sent' } : { ...f, index },
-        );
-        sent.forEach((r, i) => {
-          const index = signed[i]!.index;
-          results[index] = { ...r, index };
-        });
-        return {
-          response: respond(results),
-          // Items that failed to send keep their jti: a retry with this key sends them again.
-          complete: sent.every((r) => r.ok),
-        };
-      },
+      ...batchWork(requester, items, respond),
       onStoreError: storeErrorLogger(c),
     });
     return answer(c, outcome) as never;

@@ -1,29 +1,25 @@
 // At most one jti per idempotency key, whatever point a process dies at. A "crash" here is an
 // injected hook that never returns (the process stops there: nothing after it runs, no cleanup);
 // the "restarted" process is a second call on the same store after the lease ran out.
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createLocalSigner } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import type { OutgoingMessage } from '@countersign/transport';
 import { fakeQueue, type FakeQueue } from './fake-queue.test-support.ts';
 import {
   IDEMPOTENCY_LEASE_MS,
   createMemoryIdempotencyStore,
-  type FixedRequest,
   type IdempotencyStore,
 } from './idempotency-store.ts';
-import { submitEachOnce, submitOnce, type OnceItem, type OnceWork } from './idempotent-submit.ts';
+import {
+  batchWork,
+  singleWork,
+  submitEachOnce,
+  submitOnce,
+  type OnceItem,
+} from './idempotent-submit.ts';
 import { createRequester, type Requester } from './requester.ts';
+import { SAMPLE_TXN as txn, newLocalSigner } from './fixtures.test-support.ts';
 
-const txn = {
-  type: 'order',
-  side: 'buy',
-  symbol: 'BTC-USD',
-  quantity: '0.015',
-  limitPrice: '64000.10',
-  timeInForce: 'GTC',
-} as const;
 /** An injected crash: `die()` never returns (nothing after it runs); `reached` says it happened. */
 function crashPoint() {
   let hit!: () => void;
@@ -40,10 +36,7 @@ function crashPoint() {
 async function setup(signerWrap: (s: Signer) => Signer = (s) => s) {
   let now = Date.UTC(2026, 3, 1);
   const clock = { now: () => now, advance: (ms: number) => void (now += ms) };
-  const inner = await createLocalSigner({
-    privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
-    alg: 'ES256',
-  });
+  const inner = await newLocalSigner();
   let signatures = 0;
   const signer = signerWrap({
     ...inner,
@@ -65,17 +58,8 @@ async function setup(signerWrap: (s: Signer) => Signer = (s) => s) {
   return { clock, queue, requester, store, signatures: () => signatures };
 }
 
-/** The HTTP route's work for one request (see http-app.ts). */
-function single(requester: Requester): OnceWork {
-  return {
-    sign: async () => [{ ok: true, ...(await requester.sign(txn, { account: 'acct-1' })) }],
-    send: async ([f]) => {
-      if (!f?.ok) throw new Error('nothing to send');
-      const { jti, messageId } = await requester.send(f);
-      return { response: { status: 202, body: { jti, messageId } }, complete: true };
-    },
-  };
-}
+/** The POST /v1/transactions work. */
+const single = (requester: Requester) => singleWork(requester, { account: 'acct-1', txn });
 const id = { scope: 'bot', key: 'order-1', bodySha256: 'h' };
 
 /** Makes the queue stop for good at its next send, before or after storing the message. */
@@ -205,24 +189,13 @@ describe('submitOnce (one key)', () => {
 });
 
 describe('submitOnce (a batch under one key)', () => {
-  /** The batch route's work (see http-app.ts), over 4 items. */
-  function batch(requester: Requester): OnceWork {
-    const items = [0, 1, 2, 3].map((i) => ({ account: `acct-${i}`, txn }));
-    return {
-      sign: async () =>
-        (await requester.signMany(items)).map((r): FixedRequest =>
-          r.ok ? { ok: true, jti: r.jti, account: r.account, token: r.token } : r,
-        ),
-      send: async (fixed) => {
-        const signed = fixed.flatMap((f) => (f.ok ? [f] : []));
-        const sent = await requester.submitMany(signed.map((f) => ({ signed: f })));
-        return {
-          response: { status: 202, body: sent.map((r) => (r.ok ? r.jti : r.code)) },
-          complete: sent.every((r) => r.ok),
-        };
-      },
-    };
-  }
+  /** The POST /v1/transactions:batch work over 4 items; the answer lists each jti or failure code. */
+  const batch = (requester: Requester) =>
+    batchWork(
+      requester,
+      [0, 1, 2, 3].map((i) => ({ account: `acct-${i}`, txn })),
+      (results) => ({ status: 202, body: results.map((r) => (r.ok ? r.jti : r.code)) }),
+    );
 
   it('every jti is fixed before the first send; killed mid-send, the retry sends the same four', async () => {
     const t = await setup();

@@ -15,7 +15,8 @@ import type {
   FixedRequest,
   StoredResponse,
 } from './idempotency-store.ts';
-import type { ItemFailure, Requester, SignedRequest, SubmitItem } from './requester.ts';
+import { RequesterError } from './errors.ts';
+import type { ItemFailure, Requester, SignedRequest, SubmitItem, Submitted } from './requester.ts';
 
 export interface IdempotencyId {
   /** Who owns the key space (the API key's name; `request submit` and its issuer). */
@@ -90,6 +91,67 @@ export async function submitOnce(
     work.onStoreError?.(err);
   }
   return { state: 'answered', response: sent.response, resumed: begun.state === 'resume' };
+}
+
+// ---- the work of the HTTP routes ----
+
+/** One request under one key; the answer is `202 { jti, messageId }`. */
+export function singleWork(
+  requester: Requester,
+  item: SubmitItem,
+  onSent?: (sent: Submitted) => void,
+): OnceWork {
+  return {
+    sign: async () => [
+      { ok: true, ...(await requester.sign(item.txn, { account: item.account })) },
+    ],
+    send: async ([fixed]) => {
+      if (!fixed?.ok) throw new RequesterError('STORE_FAILED', 'no signed request to resume');
+      const sent = await requester.send(fixed);
+      onSent?.(sent);
+      return {
+        response: { status: 202, body: { jti: sent.jti, messageId: sent.messageId } },
+        complete: true,
+      };
+    },
+  };
+}
+
+export type BatchItemResult =
+  | { readonly ok: true; readonly index: number; readonly jti: string; readonly messageId: string }
+  | { readonly ok: false; readonly index: number; readonly code: string; readonly message: string };
+
+/**
+ * Many requests under one key: every item's jti is fixed before the first is sent. Items that
+ * failed to send keep their jti (a retry sends them again); items that failed to sign are final.
+ */
+export function batchWork(
+  requester: Requester,
+  items: readonly SubmitItem[],
+  respond: (results: readonly BatchItemResult[]) => StoredResponse,
+): OnceWork {
+  return {
+    sign: async () =>
+      (await requester.signMany(items)).map((r): FixedRequest =>
+        r.ok
+          ? { ok: true, jti: r.jti, account: r.account, token: r.token }
+          : { ok: false, code: r.code, message: r.message },
+      ),
+    send: async (fixed) => {
+      const signed = fixed.flatMap((f, index) => (f.ok ? [{ index, f }] : []));
+      const sent = await requester.submitMany(signed.map(({ f }) => ({ signed: f })));
+      const results: BatchItemResult[] = fixed.map((f, index) =>
+        f.ok ? { ok: false, index, code: 'QUEUE_FAILED', message: 'not sent' } : { ...f, index },
+      );
+      sent.forEach((r, i) => {
+        const index = signed[i]!.index;
+        results[index] = r.ok
+          ? { ok: true, index, jti: r.jti, messageId: r.messageId }
+          : { ok: false, index, code: r.code, message: r.message };
+      });
+      return { response: respond(results), complete: sent.every((r) => r.ok) };
+    },
+  };
 }
 
 // ---- one key per item ----

@@ -30,13 +30,14 @@ export type {
   FixedRequest,
   StoredResponse,
 } from './idempotency-store.ts';
-export { submitOnce, submitEachOnce } from './idempotent-submit.ts';
+export { submitOnce, submitEachOnce, singleWork, batchWork } from './idempotent-submit.ts';
 export type {
   IdempotencyId,
   OnceOutcome,
   OnceWork,
   OnceItem,
   EachResult,
+  BatchItemResult,
   SubmitEachOptions,
 } from './idempotent-submit.ts';
 export { createSqliteIdempotencyStore } from './sqlite-idempotency-store.ts';

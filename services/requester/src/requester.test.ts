@@ -1,32 +1,18 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { RequestClaims, newJti } from '@countersign/contracts';
-import { createLocalSigner } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import { createSqliteQueue } from '@countersign/transport';
 import type { Queue } from '@countersign/transport';
 import { createRequester, SEND_BATCH_SIZE } from './requester.ts';
 import { fakeQueue } from './fake-queue.test-support.ts';
+import { SAMPLE_TXN as txn, newLocalSigner as localSigner } from './fixtures.test-support.ts';
 
 const T0 = Date.UTC(2026, 0, 2, 3, 4, 5);
 const clock = { now: () => T0 };
-const txn = {
-  type: 'order',
-  side: 'buy',
-  symbol: 'BTC-USD',
-  quantity: '0.015',
-  limitPrice: '64000.10',
-  timeInForce: 'GTC',
-} as const;
-
-async function localSigner(): Promise<Signer> {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return createLocalSigner({ privateKey, alg: 'ES256' });
-}
 
 /** Wraps a signer to count calls and track how many signatures are in flight. */
 function countingSigner(inner: Signer, delayMs = 0) {
