@@ -185,9 +185,11 @@ export const CONFIG_ENV = {
 } as const satisfies Record<string, readonly string[]>;
 
 /** Fields that must be set in AWS mode, by the part being started. */
-export const Parts = ['requester', 'gateway', 'audit', 'all'] as const;
+export const Parts = ['requester', 'gateway', 'audit', 'all', 'exchange'] as const;
 export type Part = (typeof Parts)[number];
 const AWS_REQUIRED: Record<Part, readonly (keyof typeof CONFIG_ENV)[]> = {
+  // The exchange tools (credentials seal/check, the simulator) need nothing of the pipeline.
+  exchange: [],
   requester: ['COUNTERSIGN_REQUESTER_KMS_KEY_ID', 'COUNTERSIGN_QUEUE_URL'],
   gateway: ['COUNTERSIGN_GATEWAY_KMS_KEY_ID', 'COUNTERSIGN_QUEUE_URL', 'COUNTERSIGN_NONCE_TABLE'],
   audit: ['COUNTERSIGN_AUDIT_QUEUE_URL'],
