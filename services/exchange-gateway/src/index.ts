@@ -72,3 +72,5 @@ export { startExchangeSimulator } from './exchange-sim/simulator.ts';
 export type { ExchangeSimulator, SimulatorOptions } from './exchange-sim/simulator.ts';
 export type { SimBehaviour, SimStats } from './exchange-sim/sim-engine.ts';
 export type { FaultRates, SimFault, SimFaultRule, SimOp } from './exchange-sim/sim-faults.ts';
+export { openSimOrderStore } from './exchange-sim/sim-orders.ts';
+export type { SimOrderStore } from './exchange-sim/sim-orders.ts';
