@@ -44,7 +44,9 @@ function readAll(input: SecretInput): Promise<Buffer> {
       chunk.fill(0);
     });
     input.on('end', () => resolve(buf.subarray(0, size)));
-    input.on('error', (err) => reject(err as Error));
+    input.on('error', (err) =>
+      reject(err instanceof Error ? err : new SecretInputError('cannot read stdin')),
+    );
     input.resume();
   });
 }

@@ -201,7 +201,7 @@ export async function startExchangeSimulator(
       const rule = AdminFaultRule.safeParse(json());
       if (!rule.success)
         return apiError(400, ApiErrorCodes.INVALID_REQUEST, rule.error.issues[0]?.message);
-      faults.add(rule.data as SimFaultRule);
+      faults.add(rule.data);
       return { status: 204 };
     }
     if (pathname === '/admin/faults' && method === 'DELETE') {
