@@ -59,6 +59,8 @@ export interface HttpExchangeOptions {
   readonly logger?: Logger;
   /** Pause between reads of an order that is still matching. Default 50 ms. */
   readonly settlePollMs?: number;
+  /** Orders per listOrders page. Default 500. */
+  readonly listPageSize?: number;
 }
 
 /** An order as listOrders reports it, settled the way the gateway receipts it. */
@@ -82,7 +84,6 @@ export interface HttpExchange extends Exchange {
   close(): Promise<void>;
 }
 
-const PAGE_LIMIT = 500;
 /** listOrders stops here rather than hold an unbounded answer in memory. */
 const MAX_LISTED = 200_000;
 
@@ -123,6 +124,7 @@ export function createHttpExchange(options: HttpExchangeOptions): HttpExchange {
   });
   const sleep: Sleep = options.sleep ?? realSleep;
   const settlePollMs = options.settlePollMs ?? 50;
+  const pageSize = options.listPageSize ?? 500;
 
   const failed = (op: string, clientOrderId: string | undefined, message: string) =>
     new GatewayError('EXCHANGE_FAILED', message, {
@@ -275,7 +277,7 @@ export function createHttpExchange(options: HttpExchangeOptions): HttpExchange {
         const query = new URLSearchParams({
           from: String(from),
           to: String(to),
-          limit: String(PAGE_LIMIT),
+          limit: String(pageSize),
           ...(cursor ? { cursor } : {}),
         });
         const answer = await client.call({
