@@ -30,8 +30,9 @@ export function describeLocation(location: CredentialsLocation): string {
   return location.kind === 'file' ? location.path : `${SSM_PREFIX}${location.name}`;
 }
 
-function invalid(message: string, cause?: unknown): GatewayError<'CREDENTIALS_INVALID'> {
-  return new GatewayError('CREDENTIALS_INVALID', message, cause === undefined ? {} : { cause });
+/** No SDK error as cause (it carries the HTTP exchange); its name goes into the message. */
+function invalid(message: string): GatewayError<'CREDENTIALS_INVALID'> {
+  return new GatewayError('CREDENTIALS_INVALID', message);
 }
 
 /** Reads and schema-checks a sealed blob (nothing is decrypted here). */
@@ -64,7 +65,7 @@ export async function readSealedCredentials(
     } catch (err) {
       const name = String((err as Error).name);
       const why = name === 'ParameterNotFound' ? 'no such parameter (seal them first)' : name;
-      throw invalid(`cannot read sealed credentials ${describeLocation(location)}: ${why}`, err);
+      throw invalid(`cannot read sealed credentials ${describeLocation(location)}: ${why}`);
     }
   }
   return parseSealedCredentials(text);
@@ -98,7 +99,6 @@ export async function writeSealedCredentials(
         name === 'ParameterAlreadyExists'
           ? `${describeLocation(location)} exists; pass --force to replace it`
           : `cannot write ${describeLocation(location)}: ${name}`,
-        err,
       );
     }
     return;

@@ -38,8 +38,12 @@ export interface DataKeyProvider {
   }): Promise<Buffer>;
 }
 
-function invalid(message: string, cause?: unknown): GatewayError<'CREDENTIALS_INVALID'> {
-  return new GatewayError('CREDENTIALS_INVALID', message, cause === undefined ? {} : { cause });
+/**
+ * SDK errors are not attached as causes: they carry the whole HTTP exchange (request headers
+ * included), which has no place in a log line. Their name is in the message.
+ */
+function invalid(message: string): GatewayError<'CREDENTIALS_INVALID'> {
+  return new GatewayError('CREDENTIALS_INVALID', message);
 }
 
 /** A view on the SDK's bytes (no copy), so wiping the Buffer wipes what KMS returned. */
@@ -72,7 +76,7 @@ export function createKmsDataKeys(options: {
           }),
         );
       } catch (err) {
-        throw invalid(`KMS GenerateDataKey on ${keyId} failed (${awsErrorName(err)})`, err);
+        throw invalid(`KMS GenerateDataKey on ${keyId} failed (${awsErrorName(err)})`);
       }
       if (!out.Plaintext || !out.CiphertextBlob || !out.KeyId || out.Plaintext.length !== 32) {
         if (out.Plaintext) view(out.Plaintext).fill(0);
@@ -102,7 +106,7 @@ export function createKmsDataKeys(options: {
             : name === 'AccessDeniedException' || name === 'IncorrectKeyException'
               ? 'this role may not decrypt it, or it was sealed under another key'
               : `KMS Decrypt failed (${name})`;
-        throw invalid(`sealed credentials: ${why} (key ${keyId})`, err);
+        throw invalid(`sealed credentials: ${why} (key ${keyId})`);
       }
       if (!out.Plaintext || out.Plaintext.length !== 32) {
         if (out.Plaintext) view(out.Plaintext).fill(0);
@@ -207,10 +211,9 @@ export function createLocalKekDataKeys(options: { readonly path: string }): Data
             decipher.setAAD(Buffer.from(canonicalJson(context), 'utf8'));
             decipher.setAuthTag(encrypted.subarray(13, 29));
             return Buffer.concat([decipher.update(encrypted.subarray(29)), decipher.final()]);
-          } catch (err) {
+          } catch {
             throw invalid(
               'sealed credentials: the data key does not decrypt under this encryption context',
-              err,
             );
           }
         }),
