@@ -18,6 +18,7 @@ export interface StartOptions {
   readonly gatewayProcess?: boolean;
   readonly exchange: string;
   readonly simFaultRate?: string;
+  readonly simSeed?: string;
 }
 
 function exchangeKind(value: string): DemoExchangeKind {
@@ -48,13 +49,15 @@ export async function startCommand(opts: StartOptions): Promise<number> {
   let concurrency: number;
   let exchange: DemoExchangeKind;
   let faultRate: number | undefined;
+  let seed: number | undefined;
   try {
     count = positiveInt(opts.count, '--count');
     concurrency = positiveInt(opts.concurrency, '--concurrency');
     exchange = exchangeKind(opts.exchange);
     faultRate = rate(opts.simFaultRate, '--sim-fault-rate');
-    if (faultRate !== undefined && exchange !== 'sim')
-      throw new Error('--sim-fault-rate needs --exchange sim');
+    seed = opts.simSeed === undefined ? undefined : positiveInt(opts.simSeed, '--sim-seed');
+    if ((faultRate !== undefined || seed !== undefined) && exchange !== 'sim')
+      throw new Error('--sim-fault-rate and --sim-seed need --exchange sim');
   } catch (err) {
     process.stderr.write(`countersign start: ${(err as Error).message}\n`);
     return 2;
@@ -89,7 +92,10 @@ export async function startCommand(opts: StartOptions): Promise<number> {
       badApples: opts.badApples,
       gatewayProcess: opts.gatewayProcess ?? false,
       exchange,
-      ...(faultRate === undefined ? {} : { sim: { faultRate } }),
+      sim: {
+        ...(faultRate === undefined ? {} : { faultRate }),
+        ...(seed === undefined ? {} : { seed }),
+      },
       // The demo logs warnings only, unless COUNTERSIGN_LOG_LEVEL asks for something else.
       ...(process.env.COUNTERSIGN_LOG_LEVEL
         ? { logger: pino({ level: config.logLevel }, pino.destination(2)) }
@@ -137,6 +143,7 @@ export function register(program: Command): void {
       '--sim-fault-rate <0..1>',
       'with --exchange sim: share of exchange requests failed (5xx, reset, no answer)',
     )
+    .option('--sim-seed <n>', 'with --exchange sim: seed of those faults (same seed, same faults)')
     .option(
       '--gateway-process',
       'run the gateway worker as a separate process (countersign gateway) so it gets a core of its own',
