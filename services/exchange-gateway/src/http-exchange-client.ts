@@ -113,7 +113,16 @@ function errorCode(err: unknown): string {
   return typeof code === 'string' ? code : 'ERROR';
 }
 
-async function readBody(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+async function readBody(res: Dispatcher.ResponseData, max: number): Promise<string> {
+  const { body } = res;
+  const declared = Number(headerValue(res.headers['content-length']) ?? NaN);
+  // A declared length within the limit is read in one go (undici enforces it); otherwise the
+  // body is counted chunk by chunk.
+  if (Number.isInteger(declared) && declared >= 0 && declared <= max) return body.text();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
@@ -126,10 +135,6 @@ async function readBody(body: Dispatcher.ResponseData['body'], max: number): Pro
     chunks.push(buf);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }
 
 export function createSignedClient(options: SignedClientOptions): SignedClient {
@@ -186,7 +191,7 @@ export function createSignedClient(options: SignedClientOptions): SignedClient {
         ...(spec.body === undefined ? {} : { body }),
         signal: abort.signal,
       });
-      const text = await readBody(res.body, maxBodyBytes);
+      const text = await readBody(res, maxBodyBytes);
       let json: unknown;
       try {
         json = text.length > 0 ? (JSON.parse(text) as unknown) : undefined;
