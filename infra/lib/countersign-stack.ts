@@ -452,8 +452,7 @@ export class CountersignStack extends Stack {
       gatewayId: s.gatewayId,
       exchangeName: s.exchangeName,
       exchangeUrl: s.exchangeUrl,
-      parameterName:
-        s.exchangeCredentialsParameter ?? `/countersign/${s.gatewayId}/exchange-credentials`,
+      parameterName: s.exchangeParameter ?? `/countersign/${s.gatewayId}/exchange-credentials`,
       admins,
       sealers:
         s.exchangeSealerArns.length > 0

@@ -56,7 +56,7 @@ export interface CountersignSettings {
   /** The venue's name in the credentials' encryption context. */
   readonly exchangeName: string;
   /** SSM parameter of the sealed credentials; default `/countersign/<gatewayId>/exchange-credentials`. */
-  readonly exchangeCredentialsParameter: string | undefined;
+  readonly exchangeParameter: string | undefined;
   /** Who may seal credentials (kms:GenerateDataKey); empty = the key administrators. */
   readonly exchangeSealerArns: readonly string[];
 }
@@ -89,7 +89,7 @@ export const DEFAULT_SETTINGS: CountersignSettings = {
   exchange: 'paper',
   exchangeUrl: undefined,
   exchangeName: 'exchange',
-  exchangeCredentialsParameter: undefined,
+  exchangeParameter: undefined,
   exchangeSealerArns: [],
 };
 
@@ -120,7 +120,7 @@ export const CONTEXT_KEYS = [
   'exchange',
   'exchangeUrl',
   'exchangeName',
-  'exchangeCredentialsParameter',
+  'exchangeParameter',
   'exchangeSealerArns',
 ] as const;
 
@@ -265,11 +265,7 @@ function exchangeSettings(
   arns: (key: string) => string[],
 ): Pick<
   CountersignSettings,
-  | 'exchange'
-  | 'exchangeUrl'
-  | 'exchangeName'
-  | 'exchangeCredentialsParameter'
-  | 'exchangeSealerArns'
+  'exchange' | 'exchangeUrl' | 'exchangeName' | 'exchangeParameter' | 'exchangeSealerArns'
 > {
   const d = DEFAULT_SETTINGS;
   const exchange = has('exchange')
@@ -282,15 +278,13 @@ function exchangeSettings(
   if (exchange === 'http' && url === undefined) {
     throw new InfraSettingsError('exchangeUrl', 'is required with exchange=http');
   }
-  const parameter = has('exchangeCredentialsParameter')
-    ? get('exchangeCredentialsParameter')
-    : undefined;
+  const parameter = has('exchangeParameter') ? get('exchangeParameter') : undefined;
   if (
     parameter !== undefined &&
     (typeof parameter !== 'string' || !/^\/[A-Za-z0-9_.\-/]{1,1000}$/.test(parameter))
   ) {
     throw new InfraSettingsError(
-      'exchangeCredentialsParameter',
+      'exchangeParameter',
       'must be an SSM parameter path like /countersign/gw/exchange-credentials',
     );
   }
@@ -300,7 +294,7 @@ function exchangeSettings(
     exchangeName: has('exchangeName')
       ? identifier('exchangeName', get('exchangeName'))
       : d.exchangeName,
-    exchangeCredentialsParameter: parameter,
+    exchangeParameter: parameter,
     exchangeSealerArns: arns('exchangeSealerArns'),
   };
 }

@@ -176,7 +176,7 @@ describe('exchange context settings', () => {
       from({
         exchange: 'http',
         exchangeUrl: 'https://x',
-        exchangeCredentialsParameter: 'no-slash',
+        exchangeParameter: 'no-slash',
       }),
     ).toThrow(/SSM parameter path/);
     expect(() => from({ exchange: 'ftp' })).toThrow(/paper, http/);
