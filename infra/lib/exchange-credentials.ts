@@ -11,7 +11,7 @@ import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { KEY_ADMIN_ACTIONS } from './signing-keys.ts';
+import { keyAdministration } from './signing-keys.ts';
 
 /** Mirrors CREDENTIALS_PURPOSE of @countersign/exchange-gateway (the context's `purpose`). */
 export const CREDENTIALS_PURPOSE = 'countersign-exchange-credentials';
@@ -63,12 +63,7 @@ export class ExchangeCredentials extends Construct {
       // Passing a policy replaces CDK's default "account root: kms:*" statement.
       policy: new iam.PolicyDocument({
         statements: [
-          new iam.PolicyStatement({
-            sid: 'KeyAdministration',
-            principals: [...props.admins],
-            actions: [...KEY_ADMIN_ACTIONS],
-            resources: ['*'],
-          }),
+          keyAdministration(props.admins),
           new iam.PolicyStatement({
             sid: 'SealCredentials',
             principals: [...props.sealers],

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TransactionRequest } from '@countersign/contracts';
 import { ExchangeCredentials, type ExchangeOrder } from '@countersign/exchange-gateway';
+import { SAMPLE_TXN } from './requester-fixtures.ts';
 
 export function newCredentials(secret = randomBytes(24).toString('base64url')): {
   readonly credentials: ExchangeCredentials;
@@ -43,14 +44,7 @@ export function sharedClock(start = Date.UTC(2026, 10, 25, 12, 0, 0)): SharedClo
   };
 }
 
-export const TXN: TransactionRequest = {
-  type: 'order',
-  side: 'buy',
-  symbol: 'BTC-USD',
-  quantity: '0.015',
-  limitPrice: '64000.10',
-  timeInForce: 'GTC',
-};
+export const TXN: TransactionRequest = SAMPLE_TXN;
 
 /** A fresh order with a 34-character client order id, as clientOrderIdOf makes them. */
 export function newOrder(txn: Partial<TransactionRequest> = {}, account = 'acct-1'): ExchangeOrder {

@@ -69,8 +69,8 @@ const Decimal = decimalString({ intDigits: 12, fracDigits: 8 });
 const DecimalOrZero = z.string().regex(/^(0|[1-9]\d{0,11})(\.\d{1,8})?$/, 'must be a decimal');
 const ClientOrderId = z.string().regex(CLIENT_ORDER_ID, 'must be 1-36 of [A-Za-z0-9_-]');
 
-/** The body of a place-order request. */
-export const PlaceOrderBody = z.strictObject({
+/** What an order is: the place request's fields, echoed in every answer about it. */
+const ORDER_FIELDS = {
   clientOrderId: ClientOrderId,
   account: Identifier,
   symbol: z.string().regex(SYMBOL),
@@ -79,7 +79,10 @@ export const PlaceOrderBody = z.strictObject({
   quantity: Decimal,
   price: Decimal,
   timeInForce: z.enum(TimesInForce),
-});
+};
+
+/** The body of a place-order request. */
+export const PlaceOrderBody = z.strictObject(ORDER_FIELDS);
 export type PlaceOrderBody = z.infer<typeof PlaceOrderBody>;
 
 // Answers are parsed with z.object (unknown fields dropped): exchanges add fields over time.
@@ -91,14 +94,7 @@ export const ApiFill = z.object({
 
 export const ApiOrder = z.object({
   orderId: z.string().min(1).max(64),
-  clientOrderId: ClientOrderId,
-  account: Identifier,
-  symbol: z.string().regex(SYMBOL),
-  side: z.enum(Sides),
-  type: z.literal('limit'),
-  quantity: Decimal,
-  price: Decimal,
-  timeInForce: z.enum(TimesInForce),
+  ...ORDER_FIELDS,
   status: z.enum(OrderStatuses),
   rejectReason: z.string().max(256).optional(),
   executedQuantity: DecimalOrZero,

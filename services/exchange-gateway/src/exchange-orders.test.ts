@@ -1,25 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ApiOrder } from './exchange-api.ts';
+import { apiOrder } from './exchange-sim/api-order.test-support.ts';
 import { MAX_RECEIPT_FILLS, orderMismatch, receiptFills, settlementOf } from './exchange-orders.ts';
 import type { ExchangeOrder } from './ports.ts';
 
-const order = (over: Partial<ApiOrder> = {}): ApiOrder => ({
-  orderId: 'O1',
-  clientOrderId: 'cid-1',
-  account: 'acct-1',
-  symbol: 'BTC-USD',
-  side: 'buy',
-  type: 'limit',
-  quantity: '1',
-  price: '100',
-  timeInForce: 'GTC',
-  status: 'FILLED',
-  executedQuantity: '1',
-  fills: [{ quantity: '1', price: '100', tradeId: 't1' }],
-  createdAt: 1,
-  updatedAt: 1,
-  ...over,
-});
+const order = apiOrder;
 const half = { executedQuantity: '0.5', fills: [{ quantity: '0.5', price: '100', tradeId: 't1' }] };
 const none = { executedQuantity: '0', fills: [] };
 

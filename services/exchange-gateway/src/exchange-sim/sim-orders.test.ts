@@ -1,24 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiOrder } from '../exchange-api.ts';
+import { apiOrder } from './api-order.test-support.ts';
 import { openSimOrderStore } from './sim-orders.ts';
 
-const order = (id: string, createdAt: number, over: Partial<ApiOrder> = {}): ApiOrder => ({
-  orderId: `O-${id}`,
-  clientOrderId: id,
-  account: 'acct-1',
-  symbol: 'BTC-USD',
-  side: 'buy',
-  type: 'limit',
-  quantity: '1',
-  price: '100',
-  timeInForce: 'GTC',
-  status: 'FILLED',
-  executedQuantity: '1',
-  fills: [{ quantity: '1', price: '100', tradeId: `${id}-1` }],
-  createdAt,
-  updatedAt: createdAt,
-  ...over,
-});
+const order = (id: string, createdAt: number, over: Partial<ApiOrder> = {}): ApiOrder =>
+  apiOrder({ clientOrderId: id, createdAt, updatedAt: createdAt, ...over });
 
 describe('simulator order store', () => {
   it('keeps one order per client order id and key; the second insert returns the first', async () => {
