@@ -88,13 +88,10 @@ describe('exchange configuration', () => {
     });
   });
 
-  it('needs a URL and sealed credentials for http, and a KMS key in aws mode', () => {
+  it('needs a URL for http, and in aws mode a credentials location and a KMS key', () => {
     expect(
       issues(() => parseConfig({ env: { COUNTERSIGN_EXCHANGE: 'http' }, part: 'gateway' })),
-    ).toEqual([
-      'COUNTERSIGN_EXCHANGE_URL: required when COUNTERSIGN_EXCHANGE=http',
-      'COUNTERSIGN_EXCHANGE_CREDENTIALS: required when COUNTERSIGN_EXCHANGE=http',
-    ]);
+    ).toEqual(['COUNTERSIGN_EXCHANGE_URL: required when COUNTERSIGN_EXCHANGE=http']);
     const aws = {
       COUNTERSIGN_MODE: 'aws',
       COUNTERSIGN_GATEWAY_KMS_KEY_ID: 'k',
@@ -102,11 +99,12 @@ describe('exchange configuration', () => {
       COUNTERSIGN_NONCE_TABLE: 't',
       COUNTERSIGN_EXCHANGE: 'http',
       COUNTERSIGN_EXCHANGE_URL: 'https://api.venue.example',
-      COUNTERSIGN_EXCHANGE_CREDENTIALS: 'ssm:/countersign/gw/exchange',
     };
     expect(issues(() => parseConfig({ env: aws, part: 'gateway' }))).toEqual([
+      'COUNTERSIGN_EXCHANGE_CREDENTIALS: required when COUNTERSIGN_EXCHANGE=http in aws mode',
       'COUNTERSIGN_EXCHANGE_KMS_KEY_ID: required when COUNTERSIGN_EXCHANGE=http in aws mode',
     ]);
+    Object.assign(aws, { COUNTERSIGN_EXCHANGE_CREDENTIALS: 'ssm:/countersign/gw/exchange' });
     expect(
       parseConfig({ env: { ...aws, COUNTERSIGN_EXCHANGE_KMS_KEY_ID: 'alias/x' }, part: 'gateway' })
         .exchange,

@@ -300,15 +300,15 @@ function exchangeIssues(config: CountersignConfig, part: Part): FieldIssue[] {
   if (ex.kind !== 'http' || (part !== 'gateway' && part !== 'all')) return [];
   const missing = (name: keyof typeof CONFIG_ENV, why: string): FieldIssue[] =>
     getPath(config, CONFIG_ENV[name]) === undefined ? [{ path: name, message: why }] : [];
+  const inAws = 'required when COUNTERSIGN_EXCHANGE=http in aws mode';
   return [
     ...missing('COUNTERSIGN_EXCHANGE_URL', 'required when COUNTERSIGN_EXCHANGE=http'),
-    ...missing('COUNTERSIGN_EXCHANGE_CREDENTIALS', 'required when COUNTERSIGN_EXCHANGE=http'),
-    // No local key file on Lambda: the credentials are sealed under a KMS key there.
+    // Embedded: the data dir's sealed file and local key file. AWS: no local files on Lambda.
     ...(config.mode === 'aws'
-      ? missing(
-          'COUNTERSIGN_EXCHANGE_KMS_KEY_ID',
-          'required when COUNTERSIGN_EXCHANGE=http in aws mode',
-        )
+      ? [
+          ...missing('COUNTERSIGN_EXCHANGE_CREDENTIALS', inAws),
+          ...missing('COUNTERSIGN_EXCHANGE_KMS_KEY_ID', inAws),
+        ]
       : []),
   ];
 }
