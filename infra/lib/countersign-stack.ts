@@ -11,6 +11,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { CountersignFunction } from './countersign-function.ts';
+import { ExchangeCredentials } from './exchange-credentials.ts';
 import { acknowledgeNagFindings } from './nag-suppressions.ts';
 import { LAMBDA_ENTRIES } from './paths.ts';
 import { ReceiptBus } from './receipt-bus.ts';
@@ -43,6 +44,8 @@ export class CountersignStack extends Stack {
   readonly requester: CountersignFunction;
   readonly gateway: CountersignFunction;
   readonly audit: CountersignFunction;
+  /** With `exchange=http`: the credentials key, its grants and the gateway's exchange env. */
+  readonly exchangeCredentials: ExchangeCredentials | undefined;
   readonly requesterUrl: lambda.FunctionUrl;
   readonly alarms: readonly cloudwatch.Alarm[];
 
@@ -222,9 +225,13 @@ export class CountersignStack extends Stack {
       COUNTERSIGN_GATEWAY_KMS_KEY_ID: this.gatewayKeys.current.keyArn,
       COUNTERSIGN_GATEWAY_ALG: this.gatewayKeys.alg,
     };
+    this.exchangeCredentials = this.createExchangeCredentials(s, admins);
     for (const [fn, env] of [
       [this.requester, requesterKeyEnv],
-      [this.gateway, { ...requesterKeyEnv, ...gatewayKeyEnv }],
+      [
+        this.gateway,
+        { ...requesterKeyEnv, ...gatewayKeyEnv, ...this.exchangeCredentials?.environment },
+      ],
       [this.audit, { ...requesterKeyEnv, ...gatewayKeyEnv }],
     ] as const) {
       for (const [k, v] of Object.entries(env)) fn.fn.addEnvironment(k, v);
@@ -308,6 +315,9 @@ export class CountersignStack extends Stack {
           },
         }),
       );
+    }
+    for (const statement of this.exchangeCredentials?.gatewayStatements ?? []) {
+      this.gateway.allow(statement);
     }
     if (this.checkpointBucket) {
       this.gateway.allow(
@@ -419,10 +429,37 @@ export class CountersignStack extends Stack {
       RequesterKeyArn: this.requesterKeys.current.keyArn,
       GatewayKeyArn: this.gatewayKeys.current.keyArn,
       ...(this.checkpointBucket ? { CheckpointBucket: this.checkpointBucket.bucketName } : {}),
+      ...(this.exchangeCredentials
+        ? {
+            ExchangeCredentialsKeyArn: this.exchangeCredentials.key.keyArn,
+            ExchangeCredentialsParameter: this.exchangeCredentials.parameterName,
+          }
+        : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
 
     acknowledgeNagFindings(this);
+  }
+
+  /** `exchange=http`: the gateway trades through HttpExchange with KMS-sealed credentials. */
+  private createExchangeCredentials(
+    s: CountersignSettings,
+    admins: readonly iam.IPrincipal[],
+  ): ExchangeCredentials | undefined {
+    if (s.exchange !== 'http') return undefined;
+    if (s.exchangeUrl === undefined) throw new Error('exchange=http needs exchangeUrl');
+    return new ExchangeCredentials(this, 'ExchangeCredentials', {
+      gatewayId: s.gatewayId,
+      exchangeName: s.exchangeName,
+      exchangeUrl: s.exchangeUrl,
+      parameterName: s.exchangeParameter ?? `/countersign/${s.gatewayId}/exchange-credentials`,
+      admins,
+      sealers:
+        s.exchangeSealerArns.length > 0
+          ? s.exchangeSealerArns.map((arn) => new iam.ArnPrincipal(arn))
+          : admins,
+      gatewayRole: this.gateway.role,
+    });
   }
 
   private createAlarms(s: CountersignSettings): cloudwatch.Alarm[] {

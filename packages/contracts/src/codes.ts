@@ -45,6 +45,10 @@ export const ErrorCodes = {
   KEY_UNAVAILABLE: 'KEY_UNAVAILABLE',
   /** A key file already exists: generation never overwrites. */
   KEY_EXISTS: 'KEY_EXISTS',
+  /** Sealed exchange credentials are malformed, sealed for another context, or do not decrypt. */
+  CREDENTIALS_INVALID: 'CREDENTIALS_INVALID',
+  /** The exchange answered something unusable (auth refused, malformed or mismatched order). */
+  EXCHANGE_FAILED: 'EXCHANGE_FAILED',
   /** An EventBridge archive replay failed or was cancelled (audit replay). */
   REPLAY_FAILED: 'REPLAY_FAILED',
   SIGNING_FAILED: 'SIGNING_FAILED',

@@ -15,6 +15,12 @@ export interface EmbeddedPaths {
   readonly requesterDb: string;
   /** Paper exchange orders. */
   readonly exchangeDb: string;
+  /** Orders of the local exchange simulator (`countersign exchange-sim`, `--exchange sim`). */
+  readonly exchangeSimDb: string;
+  /** Sealed exchange API credentials (envelope-encrypted, see the gateway README). */
+  readonly exchangeCredentials: string;
+  /** Local key-encryption key of the sealed credentials (embedded runtime, 0600). */
+  readonly exchangeKek: string;
   /** Audit's own state (live chain positions, findings). */
   readonly auditDb: string;
   /** Signed checkpoints, one file per stream. */
@@ -35,6 +41,9 @@ export function embeddedPaths(dataDir: string): EmbeddedPaths {
     nonceDb: join(dataDir, 'nonces.sqlite'),
     requesterDb: join(dataDir, 'requester.sqlite'),
     exchangeDb: join(dataDir, 'exchange.sqlite'),
+    exchangeSimDb: join(dataDir, 'exchange-sim.sqlite'),
+    exchangeCredentials: join(dataDir, 'exchange-credentials.sealed.json'),
+    exchangeKek: join(dataDir, 'keys', 'exchange-kek.key'),
     auditDb: join(dataDir, 'audit.sqlite'),
     checkpointsDir: join(dataDir, 'checkpoints'),
     configFile: join(dataDir, 'config.json'),

@@ -35,3 +35,42 @@ export type { RunGatewayOptions } from './main.ts';
 export { retrying } from './retry.ts';
 export type { RetryOptions } from './retry.ts';
 export { GatewayError, exchangeTimeout, isExchangeTimeout, verificationCodeOf } from './errors.ts';
+export { createHttpExchange } from './http-exchange.ts';
+export type { HttpExchange, HttpExchangeOptions, ListedOrder } from './http-exchange.ts';
+export type { ClientStats } from './http-exchange-client.ts';
+export { ApiOrder, AuthHeaders, ExchangePaths, signRequest, signingInput } from './exchange-api.ts';
+export { settlementOf } from './exchange-orders.ts';
+export { ExchangeCredentials } from './credentials/exchange-credentials.ts';
+export {
+  CREDENTIALS_PURPOSE,
+  credentialsContext,
+  openCredentials,
+  parseSealedCredentials,
+  sealCredentials,
+  SealedCredentials,
+} from './credentials/sealed-credentials.ts';
+export {
+  createKmsDataKeys,
+  createLocalKekDataKeys,
+  ensureKekFile,
+} from './credentials/data-keys.ts';
+export type { DataKeyProvider, EncryptionContext } from './credentials/data-keys.ts';
+export {
+  describeLocation,
+  parseCredentialsLocation,
+  readSealedCredentials,
+  writeSealedCredentials,
+} from './credentials/credentials-location.ts';
+export type { CredentialsLocation } from './credentials/credentials-location.ts';
+export {
+  createExchangeFromConfig,
+  credentialsLocationFromConfig,
+  dataKeysFromConfig,
+  loadExchangeCredentials,
+} from './exchange-wiring.ts';
+export { startExchangeSimulator } from './exchange-sim/simulator.ts';
+export type { ExchangeSimulator, SimulatorOptions } from './exchange-sim/simulator.ts';
+export type { SimBehaviour, SimStats } from './exchange-sim/sim-engine.ts';
+export type { FaultRates, SimFault, SimFaultRule, SimOp } from './exchange-sim/sim-faults.ts';
+export { openSimOrderStore } from './exchange-sim/sim-orders.ts';
+export type { SimOrderStore } from './exchange-sim/sim-orders.ts';

@@ -6,6 +6,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import pino from 'pino';
 import {
   EmbeddedKeyNames,
@@ -42,7 +43,7 @@ import type { KeyResolver } from '@countersign/verifier';
 import { createChainWriter } from './chain.ts';
 import { createCheckpointer, createFileCheckpointStore } from './checkpoints.ts';
 import { GatewayError } from './errors.ts';
-import { createPaperExchange } from './paper-exchange.ts';
+import { createExchangeFromConfig } from './exchange-wiring.ts';
 import { createProcessor, newOwnerId, type Processor, type RequestVerifier } from './pipeline.ts';
 import { createAuthorizer } from './policy.ts';
 import type { CheckpointStore, Exchange, Logger } from './ports.ts';
@@ -53,6 +54,8 @@ export interface GatewayClients {
   readonly sqs?: SQSClient;
   readonly eventBridge?: EventBridgeClient;
   readonly dynamodb?: DynamoDBClient;
+  /** Reads sealed exchange credentials from an SSM parameter (`ssm:<name>`). */
+  readonly ssm?: SSMClient;
 }
 
 /** Everything is optional: what is not given is built from the config. */
@@ -118,6 +121,7 @@ export async function createGatewayFromConfig(
     sqs: () => overrides.clients?.sqs ?? new SQSClient({}),
     eventBridge: () => overrides.clients?.eventBridge ?? new EventBridgeClient({}),
     dynamodb: () => overrides.clients?.dynamodb ?? new DynamoDBClient({}),
+    ssm: () => overrides.clients?.ssm ?? new SSMClient({}),
   };
   const kms = aws ? clients.kms() : undefined;
 
@@ -164,9 +168,15 @@ export async function createGatewayFromConfig(
       : createSqliteNonceStore({ path: paths.nonceDb, clock }));
   if (!overrides.nonceStore) opened.push(nonceStore);
 
-  // PaperExchange: shared SQLite file in embedded mode. In AWS mode it lives in the container's
-  // memory, i.e. a demo only: a real exchange adapter dedups by client order id on the venue.
-  const exchange = overrides.exchange ?? createPaperExchange(aws ? {} : { path: paths.exchangeDb });
+  // PaperExchange (default) or HttpExchange, whose credentials are decrypted here, once.
+  const exchange =
+    overrides.exchange ??
+    (await createExchangeFromConfig({
+      config,
+      clock,
+      logger,
+      clients: { kms: clients.kms, ssm: clients.ssm },
+    }));
   if (!overrides.exchange) opened.push(exchange);
 
   const resolvers = policyKeys(config.gateway.policies, { clock });
