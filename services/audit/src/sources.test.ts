@@ -1,13 +1,12 @@
 // Embedded sources and small adapters: live cursor + commit, checkpoint files, head state file.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '@countersign/contracts';
 import { createSqliteEventBus } from '@countersign/transport';
 import { staticKeys } from '@countersign/verifier';
 import { createAuditor } from './auditor.ts';
-import { directoryCheckpoints } from './checkpoint-directory.ts';
 import { runEmbeddedLive } from './sources.ts';
 import { jsonFileAuditState } from './state-file.ts';
 import { createSyntheticKit } from './synthetic-gateway.ts';
@@ -59,7 +58,7 @@ describe('embedded live audit', () => {
       await runEmbeddedLive({
         archive: bus,
         auditor,
-        state,
+        state: { state, base: new Map() },
         signal: controller.signal,
         waitMs: 20,
       });
@@ -77,18 +76,6 @@ describe('embedded live audit', () => {
     expect(second.summary).toMatchObject({ receipts: 3, events: 3 });
     expect(second.summary.streams[0]).toMatchObject({ firstSeq: 6, lastSeq: 8 });
     await bus.close();
-  });
-});
-
-describe('directoryCheckpoints', () => {
-  it('lists <stream with / as _>.jws files and treats a missing directory as none', async () => {
-    expect(await directoryCheckpoints(join(dir, 'nope')).list()).toEqual([]);
-    mkdirSync(join(dir, 'cp'));
-    writeFileSync(join(dir, 'cp', 'gw.a:b-1_12.jws'), 'a.b.c\n');
-    writeFileSync(join(dir, 'cp', 'README.txt'), 'ignored');
-    expect(await directoryCheckpoints(join(dir, 'cp')).list()).toEqual([
-      { stream: 'gw.a:b-1/12', token: 'a.b.c' },
-    ]);
   });
 });
 
