@@ -26,7 +26,13 @@ import {
   type EventArchive,
   type Queue,
 } from '@countersign/transport';
-import { combineKeys, jwksFile, kmsPublicKeys, policyKeys } from '@countersign/verifier';
+import {
+  combineKeys,
+  jwksFile,
+  jwksFileKeySet,
+  kmsPublicKeys,
+  policyKeys,
+} from '@countersign/verifier';
 import { readJwksFile } from '@countersign/signing';
 import { createAuditor, type Auditor, type AuditorOptions } from './auditor.ts';
 import { embeddedCheckpoints, s3Checkpoints } from './checkpoint-sources.ts';
@@ -151,17 +157,20 @@ export function createAuditFromConfig(
           clock,
         });
       }
+      const requesterFile = join(paths.keysDir, `${EmbeddedKeyNames.REQUESTER}.jwks.json`);
+      const requesterSet = jwksFileKeySet(requesterFile, config.requester.id);
       return createAuditVerifiers({
         gatewayKeys: jwksFile(join(paths.keysDir, `${EmbeddedKeyNames.GATEWAY}.jwks.json`), {
           issuer: gatewayId,
           clock,
         }),
         requesterKeys: combineKeys(
-          jwksFile(join(paths.keysDir, `${EmbeddedKeyNames.REQUESTER}.jwks.json`), {
-            issuer: config.requester.id,
+          jwksFile(requesterFile, { issuer: config.requester.id, clock }),
+          // Checked together with the local requester's keys: one kid, one key, one requester.
+          ...policyKeys(config.gateway.policies, {
             clock,
+            ...(requesterSet ? { alsoTrusted: [requesterSet] } : {}),
           }),
-          ...policyKeys(config.gateway.policies, { clock }),
         ),
         gateways: [gatewayId],
         requesters: requesterIds,

@@ -128,7 +128,9 @@ export async function planHeadRecovery(options: HeadRecoveryOptions): Promise<St
   const behind = states.filter((s) => headDisagreement(s) !== undefined);
   const from = new Map(behind.map((s) => [s.stream, s.checkpoint!.seq]));
   const tails =
-    from.size === 0 ? new Map() : await archivedTails(options.archive, from, options.verifyReceipt);
+    from.size === 0
+      ? new Map<string, Map<number, Link | 'conflict'>>()
+      : await archivedTails(options.archive, from, options.verifyReceipt);
   return states.map((s): StreamRecovery => {
     const cp = s.checkpoint
       ? { index: s.checkpoint.index, seq: s.checkpoint.seq, head: s.checkpoint.head }
