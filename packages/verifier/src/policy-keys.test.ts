@@ -111,8 +111,8 @@ describe('duplicate kids across trusted key sets', () => {
     expect(
       issuesOf(() =>
         policyKeys([
-          policy('req-a', { jwks: { keys: [a.signer.publicJwk] } }),
-          policy('req-b', { jwks: { keys: [a.signer.publicJwk] } }),
+          policy('req-a', { jwks: { keys: [{ ...a.signer.publicJwk }] } }),
+          policy('req-b', { jwks: { keys: [{ ...a.signer.publicJwk }] } }),
         ]),
       ),
     ).toHaveLength(1);
@@ -141,8 +141,11 @@ describe('duplicate kids across trusted key sets', () => {
     await writeFile(join(dir, 'a.json'), JSON.stringify({ keys: [a.signer.publicJwk] }));
     const resolvers = policyKeys(
       [
-        policy('req-a', { jwks: { keys: [a.signer.publicJwk] }, jwksFile: join(dir, 'a.json') }),
-        policy('req-b', { jwks: { keys: [b.signer.publicJwk] } }),
+        policy('req-a', {
+          jwks: { keys: [{ ...a.signer.publicJwk }] },
+          jwksFile: join(dir, 'a.json'),
+        }),
+        policy('req-b', { jwks: { keys: [{ ...b.signer.publicJwk }] } }),
         // Not there yet: checked when first read.
         policy('req-c', { jwksFile: join(dir, 'later.json') }),
       ],
