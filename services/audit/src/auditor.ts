@@ -6,7 +6,6 @@
 // Memory: the typed-array chain table (37 bytes a receipt, see seq-table.ts), the checkpoints,
 // per-party totals and at most `maxFindings` stored findings; everything else is counters.
 import {
-  GENESIS_PREV,
   ReceiptEventDetail,
   gatewayOf,
   sha256B64u,
@@ -17,8 +16,8 @@ import {
   type RequesterPolicy,
   type StreamSummary,
 } from '@countersign/contracts';
-import { decodeUnverified } from '@countersign/verifier';
-import { analyzeCheckpointChain, type VerifiedCheckpoint } from './checkpoint-chain.ts';
+import { checkLinks } from './chain-links.ts';
+import { CheckpointCollector } from './checkpoint-chain.ts';
 import { digestWords, wordsToB64u } from './digest.ts';
 import { FindingSink } from './findings.ts';
 import { checkPolicy } from './policy-check.ts';
@@ -32,14 +31,15 @@ import type {
 import { buildReport, Tally } from './report-builder.ts';
 import {
   checkRequest,
-  errorCode,
-  errorMessage,
   rethrowUnlessVerificationFailure,
   type RequestCheck,
 } from './request-check.ts';
 import { StreamTable } from './seq-table.ts';
-import { proveStream, type AuditScope } from './stream-proof.ts';
+import { nextMemory, proveStream, type AuditScope } from './stream-proof.ts';
 import { timeline } from './timeline.ts';
+import { checkpointFailure, receiptFailure } from './verification-findings.ts';
+
+export { peekUnverified } from './verification-findings.ts';
 
 export interface AuditorOptions {
   readonly verifiers: TokenVerifiers;
@@ -104,29 +104,6 @@ interface StreamState {
   readonly table: StreamTable;
 }
 
-/** Reads stream/seq/jti of an unverified token, for attributing a signature finding only. */
-export function peekUnverified(token: string): {
-  stream: string | null;
-  seq: number | null;
-  jti: string | null;
-} {
-  const unverified = decodeUnverified(token);
-  return {
-    stream: typeof unverified?.stream === 'string' ? unverified.stream.slice(0, 80) : null,
-    seq: Number.isSafeInteger(unverified?.seq) ? (unverified!.seq as number) : null,
-    jti: typeof unverified?.jti === 'string' ? unverified.jti.slice(0, 64) : null,
-  };
-}
-
-const RECEIPT_SIGNATURE_CODES = new Set([
-  'TOKEN_TOO_LARGE',
-  'MALFORMED',
-  'UNSUPPORTED_HEADER',
-  'ALG_NOT_ALLOWED',
-  'UNKNOWN_KID',
-  'BAD_SIGNATURE',
-]);
-
 /** What `apply` needs of an event: everything that awaits (parsing and both signatures). */
 type Prepared =
   | { readonly kind: 'malformed'; readonly message: string }
@@ -146,7 +123,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
   const sink = new FindingSink(options.maxFindings ?? 10_000, options.onFinding);
   const tally = new Tally();
   const streams = new Map<string, StreamState>();
-  const checkpoints = new Map<string, Map<string, VerifiedCheckpoint>>();
+  const checkpoints = new CheckpointCollector();
   const remembered = (stream: string) =>
     options.starts?.get(stream) ?? options.remembered?.get(stream);
   const foreign = (stream: string | null) =>
@@ -159,45 +136,6 @@ export function createAuditor(options: AuditorOptions): Auditor {
       streams.set(stream, s);
     }
     return s;
-  }
-
-  /** Checks the links between seq and its neighbours; reports CHAIN_BROKEN on the later receipt. */
-  function checkLinks(
-    table: StreamTable,
-    claims: ReceiptClaims,
-    hash: Uint32Array,
-    prev: Uint32Array,
-  ): boolean {
-    const { seq, stream } = claims;
-    const broken = (at: number, jti: string | null, message: string) =>
-      sink.report({ code: 'CHAIN_BROKEN', stream, seq: at, jti, message });
-    let ok = true;
-    const anchor = remembered(stream);
-    if (seq === 1) {
-      if (claims.prev !== GENESIS_PREV) {
-        ok = false;
-        broken(seq, claims.jti, 'seq 1 does not start from the genesis prev');
-      }
-    } else if (table.has(seq - 1)) {
-      if (!table.hashEquals(seq - 1, prev)) {
-        ok = false;
-        broken(seq, claims.jti, `prev is not the hash of receipt ${seq - 1}`);
-      }
-    } else if (anchor && anchor.seq === seq - 1) {
-      if (!digestWords(anchor.head).every((w, i) => w === prev[i])) {
-        ok = false;
-        broken(seq, claims.jti, `prev is not the hash of the audited head ${anchor.seq}`);
-      }
-    }
-    if (table.has(seq + 1) && !table.prevEquals(seq + 1, hash)) {
-      table.markFinding(seq + 1);
-      broken(
-        seq + 1,
-        null,
-        `prev of receipt ${seq + 1} is not the hash of receipt ${seq} (${claims.jti})`,
-      );
-    }
-    return ok;
   }
 
   async function prepare(detail: unknown): Promise<Prepared> {
@@ -236,20 +174,10 @@ export function createAuditor(options: AuditorOptions): Auditor {
       return 'finding';
     }
     if (p.kind === 'badReceipt') {
-      const at = peekUnverified(p.receipt);
-      if (foreign(at.stream)) return 'skipped';
+      const finding = receiptFailure(p.receipt, p.err);
+      if (foreign(finding.stream)) return 'skipped';
       tally.events++;
-      const code = errorCode(p.err);
-      sink.report({
-        code: RECEIPT_SIGNATURE_CODES.has(code)
-          ? 'BAD_RECEIPT_SIGNATURE'
-          : code === 'ISSUER_NOT_TRUSTED'
-            ? 'UNTRUSTED_GATEWAY'
-            : 'RECEIPT_INVALID',
-        ...at,
-        message: `receipt fails verification (claims shown unverified): ${errorMessage(p.err)}`,
-        verifierCode: code,
-      });
+      sink.report(finding);
       return 'finding';
     }
     const { receipt, claims, checked } = p;
@@ -291,7 +219,9 @@ export function createAuditor(options: AuditorOptions): Auditor {
     const problems = checkPolicy(claims, checked.req, options.policies);
     const prev = digestWords(claims.prev);
     table.put(seq, claims.outcome, claims.iat, hash, prev);
-    const linked = checkLinks(table, claims, hash, prev);
+    const links = checkLinks(table, claims, hash, prev, remembered(stream));
+    for (const f of links.findings) sink.report(f);
+    const linked = links.ok;
     for (const f of checked.found) sink.report({ ...f, stream, seq, jti: claims.jti });
     for (const message of problems) {
       sink.report({ code: 'POLICY_VIOLATION', stream, seq, jti: claims.jti, message });
@@ -315,16 +245,8 @@ export function createAuditor(options: AuditorOptions): Auditor {
     );
     for (const v of verified) {
       if (v.claims === undefined) {
-        const at = peekUnverified(v.entry.token);
-        if (foreign(at.stream)) continue;
-        sink.report({
-          code: 'CHECKPOINT_INVALID',
-          stream: at.stream,
-          seq: at.seq,
-          jti: null,
-          message: `checkpoint fails verification: ${errorMessage(v.err)}`,
-          verifierCode: errorCode(v.err),
-        });
+        const finding = checkpointFailure(v.entry.token, v.err);
+        if (!foreign(finding.stream)) sink.report(finding);
         continue;
       }
       const cp = v.claims;
@@ -339,17 +261,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
         });
         continue;
       }
-      const hash = sha256B64u(v.entry.token);
-      const byHash = checkpoints.get(cp.stream) ?? new Map<string, VerifiedCheckpoint>();
-      checkpoints.set(cp.stream, byHash);
-      const had = byHash.get(hash);
-      byHash.set(hash, {
-        claims: cp,
-        hash,
-        origins: new Set([...(had?.origins ?? []), v.entry.origin ?? 'primary']),
-        overwritten: (had?.overwritten ?? false) || v.entry.overwritten === true,
-        deleted: (had?.deleted ?? false) || v.entry.deleted === true,
-      });
+      checkpoints.add(v.entry, cp);
     }
   }
 
@@ -374,16 +286,14 @@ export function createAuditor(options: AuditorOptions): Auditor {
     // End-of-run checks report findings: running them twice would count them twice.
     if (memory) throw new Error('Auditor.finish() may be called once');
     memory = new Map();
-    const names = new Set([...streams.keys(), ...checkpoints.keys()]);
+    const names = new Set([...streams.keys(), ...checkpoints.streams()]);
     for (const m of [options.remembered, options.starts]) {
       for (const stream of m?.keys() ?? []) if (!foreign(stream)) names.add(stream);
     }
     const summaries: StreamSummary[] = [];
     for (const stream of [...names].sort((a, b) => a.localeCompare(b))) {
       const { table, gateway } = streamState(stream);
-      const analyzed = checkpoints.has(stream)
-        ? analyzeCheckpointChain(stream, [...checkpoints.get(stream)!.values()], true)
-        : undefined;
+      const analyzed = checkpoints.analyze(stream);
       for (const f of analyzed?.findings ?? []) sink.report(f);
       const r = remembered(stream);
       const proved = proveStream({
@@ -412,26 +322,17 @@ export function createAuditor(options: AuditorOptions): Auditor {
             ? []
             : timeline(table, Math.min(proof.startSeq, table.minSeq!), table.maxSeq),
       });
-      // Remember only forward, and only what this run proved without a finding.
-      const newest = analyzed?.chain.newest;
       const words = proof.endSeq === null ? undefined : table.hashWords(proof.endSeq);
-      const head =
-        ok && words && proof.endSeq! > (r?.seq ?? 0)
-          ? { seq: proof.endSeq!, head: wordsToB64u(words) }
-          : r && { seq: r.seq, head: r.head };
-      const cp =
-        ok && newest && newest.claims.index > (r?.checkpoint?.index ?? 0)
-          ? { index: newest.claims.index, hash: newest.hash }
-          : r?.checkpoint;
-      if (head || cp) {
-        memory.set(stream, {
-          ...(head ?? { seq: 0, head: GENESIS_PREV }),
-          ...(cp ? { checkpoint: cp } : {}),
-        });
-      }
+      const newest = analyzed?.chain.newest;
+      const next = nextMemory(
+        r,
+        { ok, endSeq: proof.endSeq, endHash: words && wordsToB64u(words) },
+        newest && { index: newest.claims.index, hash: newest.hash },
+      );
+      if (next) memory.set(stream, next);
     }
     const notes = [...(extra.notes ?? [])];
-    if (scope.kind === 'full' && checkpoints.size === 0 && !options.remembered?.size) {
+    if (scope.kind === 'full' && checkpoints.streams().length === 0 && !options.remembered?.size) {
       notes.push(
         'no checkpoint and no remembered state: nothing here shows whether the archive once held more',
       );

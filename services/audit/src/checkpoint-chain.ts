@@ -3,7 +3,8 @@
 // one before; seq never going back), and for signs of tampering with the store itself (two
 // checkpoints with one index, an S3 object overwritten or delete-marked, one the mirror has and
 // the primary store lost). Pure: findings are returned, not reported.
-import type { CheckpointClaims, Finding } from '@countersign/contracts';
+import { sha256B64u, type CheckpointClaims, type Finding } from '@countersign/contracts';
+import type { CheckpointEntry } from './ports.ts';
 
 export interface VerifiedCheckpoint {
   readonly claims: CheckpointClaims;
@@ -103,4 +104,33 @@ export function analyzeCheckpointChain(
       },
     },
   };
+}
+
+/** Verified checkpoints by stream, identical ones (log and mirror) merged with their origins. */
+export class CheckpointCollector {
+  private readonly byStream = new Map<string, Map<string, VerifiedCheckpoint>>();
+
+  add(entry: CheckpointEntry, claims: CheckpointClaims): void {
+    const hash = sha256B64u(entry.token);
+    const byHash = this.byStream.get(claims.stream) ?? new Map<string, VerifiedCheckpoint>();
+    this.byStream.set(claims.stream, byHash);
+    const had = byHash.get(hash);
+    byHash.set(hash, {
+      claims,
+      hash,
+      origins: new Set([...(had?.origins ?? []), entry.origin ?? 'primary']),
+      overwritten: (had?.overwritten ?? false) || entry.overwritten === true,
+      deleted: (had?.deleted ?? false) || entry.deleted === true,
+    });
+  }
+
+  streams(): string[] {
+    return [...this.byStream.keys()];
+  }
+
+  /** The stream's chain and what is wrong with it, or undefined when it has no checkpoint. */
+  analyze(stream: string): ReturnType<typeof analyzeCheckpointChain> | undefined {
+    const byHash = this.byStream.get(stream);
+    return byHash ? analyzeCheckpointChain(stream, [...byHash.values()], true) : undefined;
+  }
 }

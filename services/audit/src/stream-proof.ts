@@ -3,7 +3,12 @@
 // (the newest checkpoint, the remembered head, or, in a window, the checkpoints signed in it),
 // and every way the archive falls short of that: missing receipts, a cut tail, a stream gone,
 // a remembered receipt or checkpoint no longer there. Pure apart from marking table slots.
-import type { Finding, FindingCode, StreamProof } from '@countersign/contracts';
+import {
+  GENESIS_PREV,
+  type Finding,
+  type FindingCode,
+  type StreamProof,
+} from '@countersign/contracts';
 import type { CheckpointChain } from './checkpoint-chain.ts';
 import { digestWords } from './digest.ts';
 import type { RememberedStream } from './ports.ts';
@@ -204,4 +209,28 @@ export function proveStream(input: ProveInput): ProveResult {
       unconfirmed: max === null ? 0 : Math.max(0, max - (newest?.claims.seq ?? 0)),
     },
   };
+}
+
+/**
+ * What the next run must find again: the proven end and the newest checkpoint, moving only
+ * forward, and only for a stream this run found nothing wrong in (a truncated or rewritten
+ * stream keeps the older, larger memory that exposed it).
+ */
+export function nextMemory(
+  r: RememberedStream | undefined,
+  proven: {
+    readonly ok: boolean;
+    readonly endSeq: number | null;
+    readonly endHash: string | undefined;
+  },
+  newest: { readonly index: number; readonly hash: string } | undefined,
+): RememberedStream | undefined {
+  const head =
+    proven.ok && proven.endSeq !== null && proven.endHash && proven.endSeq > (r?.seq ?? 0)
+      ? { seq: proven.endSeq, head: proven.endHash }
+      : r && { seq: r.seq, head: r.head };
+  const cp =
+    proven.ok && newest && newest.index > (r?.checkpoint?.index ?? 0) ? newest : r?.checkpoint;
+  if (!head && !cp) return undefined;
+  return { ...(head ?? { seq: 0, head: GENESIS_PREV }), ...(cp ? { checkpoint: cp } : {}) };
 }

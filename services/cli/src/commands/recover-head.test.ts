@@ -73,7 +73,7 @@ describe('countersign gateway recover-head', () => {
     expect(aws.out.stderr).toContain('point-in-time recovery');
   });
 
-  it('is registered under `countersign gateway`', async () => {
+  it('is registered under `countersign gateway`', () => {
     const program = new Command().exitOverride();
     register(program, {
       run: () => Promise.reject(new Error('the worker must not start')),
