@@ -13,6 +13,8 @@ export interface VerifiedCheckpoint {
   readonly origins: ReadonlySet<'primary' | 'mirror'>;
   readonly overwritten: boolean;
   readonly deleted: boolean;
+  /** Indices the store filed it under that are not its own (a checkpoint moved elsewhere). */
+  readonly misplaced: ReadonlySet<number>;
 }
 
 export interface CheckpointChain {
@@ -61,6 +63,7 @@ export function analyzeCheckpointChain(
     byIndex.set(index, c);
     if (c.overwritten) report(seq, `checkpoint #${index} was written over (more than one version)`);
     if (c.deleted) report(seq, `checkpoint #${index} carries a delete marker`);
+    for (const at of c.misplaced) report(seq, `checkpoint #${index} is stored as #${at}`);
     if (primaryRead && !c.origins.has('primary')) mirrorOnly.push(index);
   }
   const indices = [...byIndex.keys()].sort((a, b) => a - b);
@@ -121,6 +124,12 @@ export class CheckpointCollector {
       origins: new Set([...(had?.origins ?? []), entry.origin ?? 'primary']),
       overwritten: (had?.overwritten ?? false) || entry.overwritten === true,
       deleted: (had?.deleted ?? false) || entry.deleted === true,
+      misplaced: new Set([
+        ...(had?.misplaced ?? []),
+        ...(entry.storedAs !== undefined && entry.storedAs !== claims.index
+          ? [entry.storedAs]
+          : []),
+      ]),
     });
   }
 

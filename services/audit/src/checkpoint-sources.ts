@@ -9,7 +9,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
-import { CHECKPOINT_MIRROR_FILE, checkpointObjectPrefix } from '@countersign/contracts';
+import {
+  CHECKPOINT_MIRROR_FILE,
+  checkpointIndexOfKey,
+  checkpointObjectPrefix,
+} from '@countersign/contracts';
 import { AuditError } from './errors.ts';
 import type { CheckpointEntry, CheckpointSource } from './ports.ts';
 
@@ -20,8 +24,8 @@ function isMissing(err: unknown): boolean {
   return code === 'ENOENT' || code === 'SQLITE_CANTOPEN';
 }
 
-/** Rows of the gateway's checkpoint log (`checkpoints` table, `token` column). */
-function readLog(path: string): string[] {
+/** Rows of the gateway's checkpoint log (`checkpoints` table: `idx`, `token`). */
+function readLog(path: string): { idx: number; token: string }[] {
   let db: Database.Database;
   try {
     db = new Database(path, { fileMustExist: true });
@@ -32,9 +36,10 @@ function readLog(path: string): string[] {
   try {
     db.pragma('busy_timeout = 5000');
     return db
-      .prepare<[], { token: string }>('SELECT token FROM checkpoints ORDER BY stream, idx')
-      .all()
-      .map((r) => r.token);
+      .prepare<[], { idx: number; token: string }>(
+        'SELECT idx, token FROM checkpoints ORDER BY stream, idx',
+      )
+      .all();
   } finally {
     db.close();
   }
@@ -49,7 +54,9 @@ export function embeddedCheckpoints(options: {
     async list() {
       const out: CheckpointEntry[] = [];
       try {
-        for (const token of readLog(options.log)) out.push({ token, origin: 'primary' });
+        for (const r of readLog(options.log)) {
+          out.push({ token: r.token, origin: 'primary', storedAs: r.idx });
+        }
       } catch (cause) {
         throw new AuditError(
           'STORE_FAILED',
@@ -111,11 +118,13 @@ export function s3Checkpoints(options: {
             const body = await client.send(
               new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }),
             );
+            const storedAs = checkpointIndexOfKey(key);
             out.push({
               token: (await body.Body!.transformToString('utf8')).trim(),
               origin: 'primary',
               overwritten: ids.length > 1,
               deleted: deleted.has(key),
+              ...(storedAs === undefined ? {} : { storedAs }),
             });
           }
         }

@@ -35,6 +35,8 @@ export interface CheckpointEntry {
   readonly overwritten?: boolean;
   /** S3: the key's newest version is a delete marker (something tried to remove it). */
   readonly deleted?: boolean;
+  /** The index the store files it under (log row, object key): must be the signed one. */
+  readonly storedAs?: number;
 }
 
 /** Signed checkpoints of the gateways (embedded: the log and its mirror; AWS: S3). */
