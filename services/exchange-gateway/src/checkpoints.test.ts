@@ -65,7 +65,10 @@ async function setup(options: { every?: number; mirror?: boolean } = {}) {
   const chain = async (stream = 'gw/3'): Promise<{ token: string; claims: CheckpointClaims }[]> => {
     const stored = [...(await store.recent(stream, 1000))].reverse();
     return Promise.all(
-      stored.map(async (s) => ({ token: s.token, claims: (await verifier.verify(s.token)).claims })),
+      stored.map(async (s) => ({
+        token: s.token,
+        claims: (await verifier.verify(s.token)).claims,
+      })),
     );
   };
   return { dir, signer, clock, store, timer, make, chain, mirror };
