@@ -5,7 +5,6 @@
 // a child process): exit code 3 and the finding each case must raise. A kill -9 of a separate
 // `countersign gateway` process covers the tail a crash leaves after the last checkpoint.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,12 +14,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   AuditReport,
   CheckpointClaims,
-  TokenTypes,
   embeddedPaths,
   type FindingCode,
 } from '@countersign/contracts';
 import { createSqliteCheckpointLog } from '@countersign/exchange-gateway';
-import { ensureLocalSigner, signJwt } from '@countersign/signing';
+import { orderToken } from '@countersign/exchange-gateway/testing';
+import { ensureLocalSigner } from '@countersign/signing';
 import { createSqliteQueue } from '@countersign/transport';
 import { decodeUnverified } from '@countersign/verifier';
 
@@ -342,33 +341,17 @@ describe('2. a kill -9 after the last checkpoint', () => {
       visibilityTimeoutSec: 30,
       maxReceives: 5,
     });
-    const now = Math.floor(Date.now() / 1000);
     for (let i = 0; i < n; i += 50) {
       const batch = [];
       for (let j = i; j < Math.min(n, i + 50); j++) {
-        const jti = randomBytes(16).toString('base64url');
         const account = `acct-${(j % 2) + 1}`;
-        const body = await signJwt(
-          requester,
-          {
-            iss: 'demo-requester',
-            sub: account,
-            aud: 'demo-gateway',
-            iat: now,
-            nbf: now,
-            exp: now + 300,
-            jti,
-            txn: {
-              type: 'order',
-              side: 'buy',
-              symbol: 'BTC-USD',
-              quantity: '0.01',
-              limitPrice: '100',
-              timeInForce: 'GTC',
-            },
-          },
-          { typ: TokenTypes.REQUEST },
-        );
+        const body = await orderToken(requester, {
+          iss: 'demo-requester',
+          sub: account,
+          aud: 'demo-gateway',
+          lifetimeSec: 300,
+        });
+        const jti = String(decodeUnverified(body)!.jti);
         batch.push({ body, groupId: account, dedupId: jti });
       }
       await queue.sendBatch(batch);

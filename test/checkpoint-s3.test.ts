@@ -9,7 +9,6 @@
 // not: GetObjectRetention (its server mode answers with the object's body), and bucket policies
 // and IAM are not enforced (no identity on requests), so "only the gateway role writes, nobody
 // deletes" is asserted on the synthesized template (infra/test/iam.test.ts), not here.
-import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CreateBucketCommand,
@@ -43,8 +42,8 @@ import {
   createS3CheckpointStore,
   silentLogger,
 } from '@countersign/exchange-gateway';
-import { newEs256Signer } from '@countersign/exchange-gateway/testing';
-import { signJwt, type Signer } from '@countersign/signing';
+import { delivery, newEs256Signer, orderToken } from '@countersign/exchange-gateway/testing';
+import type { Signer } from '@countersign/signing';
 import { createEventBridgeBus, createSqsQueue } from '@countersign/transport';
 import { createVerifier, decodeUnverified, staticKeys } from '@countersign/verifier';
 import { clientConfig, uniqueName } from './support/aws.ts';
@@ -261,37 +260,8 @@ describe('S3 checkpoint store (Object Lock) on moto', () => {
     };
     const gw = await createGatewayFromConfig(config, { logger: silentLogger, clients });
     for (let i = 0; i < 3; i++) {
-      const iat = Math.floor(Date.now() / 1000);
-      const body = await signJwt(
-        requester,
-        {
-          iss: 'req-s3',
-          sub: 'acct-1',
-          aud: 'gw-s3',
-          iat,
-          nbf: iat,
-          exp: iat + 60,
-          jti: randomBytes(16).toString('base64url'),
-          txn: {
-            type: 'order',
-            side: 'buy',
-            symbol: 'BTC-USD',
-            quantity: '0.01',
-            limitPrice: '100',
-            timeInForce: 'GTC',
-          },
-        },
-        { typ: TokenTypes.REQUEST },
-      );
-      const id = randomBytes(6).toString('hex');
-      await gw.processor.process({
-        messageId: id,
-        body,
-        groupId: 'acct-1',
-        receiveCount: 1,
-        receiptHandle: id,
-        sentAt: Date.now(),
-      });
+      const token = await orderToken(requester, { iss: 'req-s3', sub: 'acct-1', aud: 'gw-s3' });
+      await gw.processor.process(delivery(token, 'acct-1'));
     }
     await gw.close(); // graceful stop: a checkpoint at seq 3 in S3
     const newest = await createS3CheckpointStore({ client: s3, bucket }).recent('gw-s3/0', 1);

@@ -13,26 +13,17 @@ import {
   type FindingCode,
 } from '@countersign/contracts';
 import { signJwt } from '@countersign/signing';
-import { staticKeys } from '@countersign/verifier';
 import { createAuditor, type AuditorOptions } from './auditor.ts';
 import { sha256B64u } from './digest.ts';
 import type { CheckpointEntry } from './ports.ts';
-import { createSyntheticKit, type EmittedReceipt, type SyntheticKit } from './synthetic-gateway.ts';
-import { createAuditVerifiers } from './verifiers.ts';
+import type { EmittedReceipt, SyntheticKit } from './synthetic-gateway.ts';
+import { START, kitVerifiers, testKit } from './test-support.ts';
 
-const START = 1_780_000_000;
 const clock: Clock = { now: () => (START + 10_000) * 1000 };
 const SOURCE: AuditSource = { kind: 'events', from: null, to: null, gateway: null };
 const S = 'gw-1/0';
 
-async function kit(): Promise<SyntheticKit> {
-  return createSyntheticKit({
-    gatewayId: 'gw-1',
-    requesterId: 'req-1',
-    startTime: START,
-    policy: { version: 'p'.repeat(43), maxNotional: '100000' },
-  });
-}
+const kit = () => testKit();
 
 async function emit(k: SyntheticKit, n: number): Promise<EmittedReceipt[]> {
   const out: EmittedReceipt[] = [];
@@ -47,13 +38,7 @@ async function run(
   extra: Partial<AuditorOptions> = {},
 ) {
   const auditor = createAuditor({
-    verifiers: createAuditVerifiers({
-      gatewayKeys: staticKeys(k.gatewayJwks),
-      requesterKeys: staticKeys(k.requesterJwks),
-      gateways: ['gw-1'],
-      requesters: ['req-1'],
-      clock,
-    }),
+    verifiers: kitVerifiers(k, clock),
     clockSkewSec: 30,
     clock,
     ...extra,

@@ -6,14 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '@countersign/contracts';
 import { createSqliteEventBus } from '@countersign/transport';
-import { staticKeys } from '@countersign/verifier';
 import { createAuditor } from './auditor.ts';
 import { runEmbeddedLive } from './sources.ts';
 import { jsonFileAuditState, type DurableWrite } from './state-file.ts';
-import { createSyntheticKit } from './synthetic-gateway.ts';
-import { createAuditVerifiers } from './verifiers.ts';
+import { START, kitVerifiers, testKit } from './test-support.ts';
 
-const START = 1_780_000_000;
 const clock: Clock = { now: () => (START + 100) * 1000 };
 let dir: string;
 
@@ -24,23 +21,12 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('embedded live audit', () => {
   it('audits what the bus holds, saves heads, commits its cursor, and resumes from saved heads', async () => {
-    const kit = await createSyntheticKit({
-      gatewayId: 'gw-1',
-      requesterId: 'req-1',
-      startTime: START,
-      policy: { version: 'v'.repeat(43), maxNotional: '5000' },
-    });
+    const kit = await testKit();
     const bus = createSqliteEventBus({ path: join(dir, 'bus.sqlite'), pollIntervalMs: 5 });
     const emitted = [];
     for (let i = 0; i < 8; i++) emitted.push(await kit.gateway.emit());
     await bus.publish(emitted.slice(0, 5).map((e) => e.detail));
-    const verifiers = createAuditVerifiers({
-      gatewayKeys: staticKeys(kit.gatewayJwks),
-      requesterKeys: staticKeys(kit.requesterJwks),
-      gateways: ['gw-1'],
-      requesters: ['req-1'],
-      clock,
-    });
+    const verifiers = kitVerifiers(kit, clock);
     const state = jsonFileAuditState(join(dir, 'state', 'heads.json'));
     const live = async (stopAfter: number) => {
       const auditor = createAuditor({
@@ -139,12 +125,7 @@ describe('jsonFileAuditState', () => {
 
 describe('audit live on a full disk (issue 13 F6)', () => {
   it('keeps running: retries the state with backoff, logs each failure, acknowledges only once saved', async () => {
-    const kit = await createSyntheticKit({
-      gatewayId: 'gw-1',
-      requesterId: 'req-1',
-      startTime: START,
-      policy: { version: 'v'.repeat(43), maxNotional: '5000' },
-    });
+    const kit = await testKit();
     const bus = createSqliteEventBus({ path: join(dir, 'bus.sqlite'), pollIntervalMs: 5 });
     const emitted = [];
     for (let i = 0; i < 6; i++) emitted.push(await kit.gateway.emit());
@@ -164,13 +145,7 @@ describe('audit live on a full disk (issue 13 F6)', () => {
       },
     });
     const auditor = createAuditor({
-      verifiers: createAuditVerifiers({
-        gatewayKeys: staticKeys(kit.gatewayJwks),
-        requesterKeys: staticKeys(kit.requesterJwks),
-        gateways: ['gw-1'],
-        requesters: ['req-1'],
-        clock,
-      }),
+      verifiers: kitVerifiers(kit, clock),
       clockSkewSec: 30,
       clock,
       window: { checkpointsUntil: null },

@@ -1,7 +1,6 @@
 // Issue 13 F4 on the real embedded adapters: a gateway whose nonce store lost its chain heads
 // refuses to start (instead of signing seq 1 again), `recover-head` restores the heads from the
 // newest checkpoint and the archive, refuses when they disagree, and the chain then goes on.
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,17 +8,16 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import {
   ReceiptEventDetail,
-  TokenTypes,
   embeddedPaths,
   parseConfig,
   type CountersignConfig,
 } from '@countersign/contracts';
-import { signJwt, type Signer } from '@countersign/signing';
+import type { Signer } from '@countersign/signing';
 import { createSqliteEventBus } from '@countersign/transport';
 import { readOwnReceipt } from './receipts.ts';
 import { recoverHeadsFromConfig } from './head-recovery.ts';
 import { silentLogger, type Logger } from './ports.ts';
-import { newEs256Signer } from './testing/index.ts';
+import { delivery, newEs256Signer, orderToken } from './testing/index.ts';
 import { createGatewayFromConfig, type Gateway } from './wiring.ts';
 
 const GW = 'gw-f4';
@@ -47,38 +45,8 @@ function config(dir: string, requester: Signer): CountersignConfig {
 
 async function send(gw: Gateway, requester: Signer, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const iat = Math.floor(Date.now() / 1000);
-    const token = await signJwt(
-      requester,
-      {
-        iss: 'req-f4',
-        sub: 'acct-1',
-        aud: GW,
-        iat,
-        nbf: iat,
-        exp: iat + 60,
-        jti: randomBytes(16).toString('base64url'),
-        txn: {
-          type: 'order',
-          side: 'buy',
-          symbol: 'BTC-USD',
-          quantity: '0.01',
-          limitPrice: '100',
-          timeInForce: 'GTC',
-        },
-      },
-      { typ: TokenTypes.REQUEST },
-    );
-    const id = randomBytes(8).toString('hex');
-    const result = await gw.processor.process({
-      messageId: id,
-      body: token,
-      groupId: 'acct-1',
-      receiveCount: 1,
-      receiptHandle: id,
-      sentAt: Date.now(),
-    });
-    expect(result.action).toBe('delete');
+    const token = await orderToken(requester, { iss: 'req-f4', sub: 'acct-1', aud: GW });
+    expect((await gw.processor.process(delivery(token, 'acct-1'))).action).toBe('delete');
   }
 }
 
