@@ -13,11 +13,30 @@ import {
   type Message,
   type SendMessageBatchCommandOutput,
 } from '@aws-sdk/client-sqs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { createKmsClient, createKmsSigner } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import { createSqsQueue } from '@countersign/transport';
-import { createRequester, createRequesterFromConfig } from '@countersign/requester';
+import {
+  IDEMPOTENCY_LEASE_MS,
+  createRequester,
+  createRequesterApp,
+  createRequesterFromConfig,
+  createSqliteIdempotencyStore,
+  generateApiKey,
+} from '@countersign/requester';
+import type { IdempotencyStore } from '@countersign/requester';
 import { parseConfig } from '@countersign/contracts';
+import {
+  GATEWAY_ID,
+  REQUESTER_ID,
+  createHarness,
+  fakeClock,
+} from '@countersign/exchange-gateway/testing';
+import { decodeUnverified } from '@countersign/verifier';
 import { clientConfig, uniqueName } from './support/aws.ts';
 
 const txn = {
@@ -297,4 +316,98 @@ describe('requester on moto (KMS + SQS FIFO)', () => {
     expect(claims).toMatchObject({ iss: 'bot-config', aud: 'gw-config' });
     await wired.close();
   });
+});
+
+describe('an Idempotency-Key retry after a requester crash, on SQS FIFO (moto)', () => {
+  const bot = generateApiKey('bot-aws', ['acct-1', 'acct-2', 'acct-3']);
+
+  /**
+   * A requester app on SQS with a SQLite idempotency store (the AWS-mode server's). With `die`,
+   * recording the answer calls it and never returns: the process stops right after the enqueue.
+   */
+  function appOn(queueUrl: string, dbPath: string, clock: { now(): number }, die?: () => void) {
+    const store = createSqliteIdempotencyStore({ path: dbPath, clock });
+    const idempotency: IdempotencyStore = die
+      ? {
+          ...store,
+          complete: () => {
+            die();
+            return new Promise<never>(() => undefined);
+          },
+        }
+      : store;
+    const app = createRequesterApp({
+      requester: createRequester({
+        signer,
+        queue: createSqsQueue({ client: sqs, queueUrl, maxReceives: 5, baseDelayMs: 5 }),
+        issuer: REQUESTER_ID,
+        audience: GATEWAY_ID,
+        lifetimeSec: 120,
+        clock,
+      }),
+      apiKeys: [bot.entry],
+      idempotency,
+      logger: pino({ level: 'silent' }),
+      maxBodyBytes: 100_000,
+    });
+    const post = (path: string, body: unknown) =>
+      app.request(path, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${bot.key}`,
+          'idempotency-key': 'aws-1',
+        },
+        body: JSON.stringify(body),
+      });
+    return { post, store };
+  }
+
+  it.each([
+    ['/v1/transactions', { account: 'acct-1', txn }, 1],
+    [
+      '/v1/transactions:batch',
+      { items: ['acct-1', 'acct-2', 'acct-3'].map((account) => ({ account, txn })) },
+      3,
+    ],
+  ] as const)(
+    '%s: same jti(s), the FIFO queue dedups the resend (same MessageDeduplicationId), one execution each',
+    async (path, body, orders) => {
+      const dir = mkdtempSync(join(tmpdir(), 'requester-aws-idem-'));
+      try {
+        const queueUrl = await fifoQueue();
+        const h = await createHarness({ requesterSigner: signer, clock: fakeClock() });
+        const dbPath = join(dir, 'idempotency.sqlite');
+        // The first requester dies once its messages are on SQS, before recording the answer.
+        let died!: () => void;
+        const reached = new Promise<void>((r) => (died = r));
+        const dead = appOn(queueUrl, dbPath, h.clock, died);
+        void dead.post(path, body);
+        await reached;
+
+        h.clock.advance(IDEMPOTENCY_LEASE_MS);
+        const restarted = appOn(queueUrl, dbPath, h.clock);
+        const retry = await restarted.post(path, body);
+        expect(retry.status).toBe(202);
+        const answer = (await retry.json()) as { jti?: string; items?: { jti: string }[] };
+        const jtis = answer.items ? answer.items.map((i) => i.jti) : [answer.jti!];
+
+        const msgs = await drainQueue(queueUrl);
+        expect(msgs.map((m) => m.Attributes?.MessageDeduplicationId).sort()).toEqual(
+          [...jtis].sort(),
+        );
+        expect(msgs.map((m) => decodeUnverified(m.Body!)?.jti).sort()).toEqual([...jtis].sort());
+        for (const m of msgs) {
+          const r = await h.processor.process(
+            h.message(m.Body!, { messageId: m.MessageId!, groupId: m.Attributes?.MessageGroupId }),
+          );
+          expect(r).toMatchObject({ action: 'delete', outcome: 'EXECUTED' });
+        }
+        expect(h.exchange.executions!()).toBe(orders);
+        await restarted.store.close?.();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

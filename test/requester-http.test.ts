@@ -23,15 +23,8 @@ import {
   startHttpServer,
 } from '@countersign/requester';
 import type { Requester, RunningServer } from '@countersign/requester';
+import { SAMPLE_TXN as txn } from './support/requester-fixtures.ts';
 
-const txn = {
-  type: 'order',
-  side: 'buy',
-  symbol: 'BTC-USD',
-  quantity: '0.015',
-  limitPrice: '64000.10',
-  timeInForce: 'GTC',
-};
 const MAX_BODY = 4096;
 
 let dir: string;
@@ -321,6 +314,9 @@ describe('requester HTTP API', () => {
     const failing: Requester = {
       submit: () => Promise.reject(new Error('secret internal detail /etc/passwd')),
       submitMany: () => Promise.reject(new Error('secret')),
+      sign: () => Promise.reject(new Error('secret')),
+      signMany: () => Promise.reject(new Error('secret')),
+      send: () => Promise.reject(new Error('secret')),
     };
     const s = await startApp(failing);
     try {

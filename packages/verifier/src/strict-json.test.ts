@@ -45,8 +45,14 @@ describe('parseStrictJson', () => {
           const text = `{${members.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`;
           const keys = members.map(([k]) => k);
           const hasDup = new Set(keys).size !== keys.length;
+          // A `__proto__` member name anywhere (a string value that says "__proto__" is fine).
+          let protoKey = false;
+          JSON.parse(text, (k, v: unknown) => {
+            if (k === '__proto__') protoKey = true;
+            return v;
+          });
           const res = parseStrictJson(text);
-          expect(res.ok).toBe(!hasDup && !text.includes('__proto__'));
+          expect(res.ok).toBe(!hasDup && !protoKey);
         },
       ),
       { numRuns: 500 },

@@ -1,5 +1,5 @@
 // Errors of the requester. Callers switch on `code`; messages never hold a key, a token or a secret.
-import { CountersignError, type FieldIssue } from '@countersign/contracts';
+import { CountersignError, type FieldIssue, type SafeDetails } from '@countersign/contracts';
 
 export type RequesterErrorCode =
   | 'REQUEST_INVALID'
@@ -21,9 +21,12 @@ export class RequesterError<
   constructor(
     code: C,
     message: string,
-    options: { cause?: unknown; issues?: readonly FieldIssue[] } = {},
+    options: { cause?: unknown; issues?: readonly FieldIssue[]; details?: SafeDetails } = {},
   ) {
-    super(code, message, options.cause === undefined ? {} : { cause: options.cause });
+    super(code, message, {
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+      ...(options.details === undefined ? {} : { details: options.details }),
+    });
     this.name = 'RequesterError';
     this.issues = options.issues ?? [];
   }

@@ -4,7 +4,9 @@
 //
 // Order of checks for the POST routes: request id → API key (401) → body size (413) →
 // JSON + schema (422, every bad field path) → account binding (403) → Idempotency-Key
-// (replay or 409) → sign + enqueue. Answers carry { jti, messageId }, never the token.
+// (replay or 409) → sign + enqueue. Answers carry { jti, messageId }, never the token. With an
+// Idempotency-Key, the signed token is fixed in the key's record before it is enqueued
+// (idempotent-submit.ts), so a retry after a crash sends the same jti, never a new one.
 import { randomUUID } from 'node:crypto';
 import { IncomingMessage } from 'node:http';
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
@@ -21,9 +23,18 @@ import {
 import type { ApiKeyEntry, FieldIssue } from '@countersign/contracts';
 import { bearerToken, createApiKeyAuthenticator, type ApiKeyPrincipal } from './api-keys.ts';
 import { canonicalSha256 } from './canonical-json.ts';
-import type { IdempotencyStore, StoredResponse } from './idempotency-store.ts';
+import { errorFields } from './error-log.ts';
+import type { IdempotencyStore } from './idempotency-store.ts';
+import {
+  batchWork,
+  singleWork,
+  submitOnce,
+  type BatchItemResult,
+  type IdempotencyId,
+  type OnceOutcome,
+} from './idempotent-submit.ts';
 import { problem, problemResponse, type Problem, type ProblemKind } from './problem.ts';
-import type { ItemResult, Requester } from './requester.ts';
+import type { Requester } from './requester.ts';
 
 export const MAX_BATCH_ITEMS = 100;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -94,7 +105,8 @@ const PostHeaders = z.object({
     .optional()
     .openapi({
       description:
-        'Retrying with the same key and body within 24 h returns the first answer without signing again',
+        'Retrying with the same key and body within 24 h returns the first answer without signing ' +
+        'again; a request interrupted after signing is finished with the same jti (same token)',
     }),
 });
 
@@ -103,7 +115,8 @@ const errorResponses = {
   401: { description: 'Missing or unknown API key', content: problemContent },
   403: { description: 'The API key may not act for this account', content: problemContent },
   409: {
-    description: 'Idempotency-Key reused with another body, or still in progress',
+    description:
+      'Idempotency-Key reused with another body, still in progress, or taken over by a retry',
     content: problemContent,
   },
   413: { description: 'Body larger than the limit', content: problemContent },
@@ -140,7 +153,8 @@ const batchRoute = createRoute({
   description:
     'The whole batch is validated first: any invalid item → 422 listing `items[i]...` paths and ' +
     'nothing is signed; any item for an account the key may not use → 403. Then 202 when every ' +
-    'item was enqueued, or 207 with a result per item (in order) when some failed to sign or enqueue.',
+    'item was enqueued, or 207 with a result per item (in order) when some failed to sign or enqueue. ' +
+    'With an Idempotency-Key, a retry sends the items that failed to enqueue again (same jti).',
   security: [{ apiKey: [] }],
   request: {
     headers: PostHeaders,
@@ -204,7 +218,7 @@ function errorKind(err: unknown): ProblemKind {
   }
 }
 
-function toPublicItem(r: ItemResult) {
+function toPublicItem(r: BatchItemResult) {
   return r.ok
     ? { index: r.index, ok: true as const, jti: r.jti, messageId: r.messageId }
     : { index: r.index, ok: false as const, code: r.code, message: r.message };
@@ -294,24 +308,17 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
   };
   app.use('/v1/*', readBody);
 
-  /** Runs `work` at most once per (API key, Idempotency-Key, route + body). */
-  async function idempotent(
-    c: Context<Env>,
-    key: string | undefined,
-    body: unknown,
-    work: () => Promise<StoredResponse & { keep: boolean }>,
-  ): Promise<Response> {
-    if (key === undefined) {
-      const r = await work();
-      return c.json(r.body, r.status as 202);
-    }
-    const scope = c.get('principal').name;
-    const hash = canonicalSha256({ route: c.req.path, body });
-    const begun = await idempotency.begin(scope, key, hash);
-    switch (begun.state) {
+  /** The answer to an Idempotency-Key request, whatever `submitOnce` found. */
+  function answer(c: Context<Env>, outcome: OnceOutcome): Response {
+    switch (outcome.state) {
       case 'replay':
         c.header('idempotent-replayed', 'true');
-        return c.json(begun.response.body, begun.response.status as 202);
+        return c.json(outcome.response.body, outcome.response.status as 202);
+      case 'answered':
+        if (outcome.resumed) {
+          c.get('log').info('resumed an abandoned Idempotency-Key record: sent its token(s) again');
+        }
+        return c.json(outcome.response.body, outcome.response.status as 202);
       case 'conflict':
         return send(
           c,
@@ -324,20 +331,28 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
           'IDEMPOTENCY_CONFLICT',
           'a request with this Idempotency-Key is still in progress',
         );
-      case 'new':
-        break;
+      case 'taken_over':
+        return send(
+          c,
+          'IDEMPOTENCY_CONFLICT',
+          'a retry with this Idempotency-Key took the request over',
+        );
     }
-    let r: StoredResponse & { keep: boolean };
-    try {
-      r = await work();
-    } catch (err) {
-      await idempotency.release(scope, key);
-      throw err;
-    }
-    if (r.keep) await idempotency.complete(scope, key, { status: r.status, body: r.body });
-    else await idempotency.release(scope, key);
-    return c.json(r.body, r.status as 202);
   }
+
+  /** Identity of an Idempotency-Key request: per API key, route and canonical body. */
+  const idOf = (c: Context<Env>, key: string, body: unknown): IdempotencyId => ({
+    scope: c.get('principal').name,
+    key,
+    bodySha256: canonicalSha256({ route: c.req.path, body }),
+  });
+  const storeErrorLogger = (c: Context<Env>) => (err: unknown) =>
+    c
+      .get('log')
+      .warn(
+        errorFields(err),
+        'idempotency record not updated; a retry after the lease sends the same token again',
+      );
 
   app.openapi(submitRoute, async (c) => {
     const body = c.req.valid('json');
@@ -346,12 +361,19 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
         { path: 'account', message: 'not bound to this API key' },
       ]) as never;
     }
-    const res = await idempotent(c, c.req.valid('header')['idempotency-key'], body, async () => {
-      const { jti, messageId } = await requester.submit(body.txn, { account: body.account });
-      c.get('log').info({ jti, account: body.account }, 'enqueued');
-      return { status: 202, body: { jti, messageId }, keep: true };
+    const enqueued = (r: { jti: string; messageId: string }) => {
+      c.get('log').info({ jti: r.jti, account: body.account }, 'enqueued');
+      return { jti: r.jti, messageId: r.messageId };
+    };
+    const key = c.req.valid('header')['idempotency-key'];
+    if (key === undefined) {
+      return c.json(enqueued(await requester.submit(body.txn, { account: body.account })), 202);
+    }
+    const outcome = await submitOnce(idempotency, idOf(c, key, body), {
+      ...singleWork(requester, body, enqueued),
+      onStoreError: storeErrorLogger(c),
     });
-    return res as never;
+    return answer(c, outcome) as never;
   });
 
   app.openapi(batchRoute, async (c) => {
@@ -365,23 +387,24 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     if (forbidden.length > 0) {
       return send(c, 'FORBIDDEN', 'this API key may not act for some accounts', forbidden) as never;
     }
-    const res = await idempotent(
-      c,
-      c.req.valid('header')['idempotency-key'],
-      { items },
-      async () => {
-        const results = await requester.submitMany(items);
-        const accepted = results.filter((r) => r.ok).length;
-        c.get('log').info({ accepted, failed: results.length - accepted }, 'batch enqueued');
-        return {
-          status: accepted === results.length ? 202 : 207,
-          body: { accepted, failed: results.length - accepted, items: results.map(toPublicItem) },
-          // A batch with nothing enqueued may be retried as new; otherwise replay what happened.
-          keep: accepted > 0,
-        };
-      },
-    );
-    return res as never;
+    const respond = (results: readonly BatchItemResult[]) => {
+      const accepted = results.filter((r) => r.ok).length;
+      c.get('log').info({ accepted, failed: results.length - accepted }, 'batch enqueued');
+      return {
+        status: accepted === results.length ? 202 : 207,
+        body: { accepted, failed: results.length - accepted, items: results.map(toPublicItem) },
+      };
+    };
+    const key = c.req.valid('header')['idempotency-key'];
+    if (key === undefined) {
+      const r = respond(await requester.submitMany(items));
+      return c.json(r.body, r.status as 202);
+    }
+    const outcome = await submitOnce(idempotency, idOf(c, key, { items }), {
+      ...batchWork(requester, items, respond),
+      onStoreError: storeErrorLogger(c),
+    });
+    return answer(c, outcome) as never;
   });
 
   app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200));
@@ -411,13 +434,7 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     }
     const kind = errorKind(err);
     const log = c.get('log') ?? logger;
-    log.error(
-      {
-        code: isCountersignError(err) ? err.code : undefined,
-        err: { message: err.message, name: err.name },
-      },
-      'request failed',
-    );
+    log.error(errorFields(err), 'request failed');
     return send(
       c,
       kind,

@@ -4,8 +4,13 @@ export type {
   Requester,
   RequesterOptions,
   Submitted,
+  SignedRequest,
   SubmitItem,
+  ResendItem,
+  SubmitManyItem,
   ItemResult,
+  ItemFailure,
+  SignResult,
   SubmitManyOptions,
 } from './requester.ts';
 export { RequesterError, requestInvalid } from './errors.ts';
@@ -22,8 +27,19 @@ export type {
   IdempotencyStore,
   IdempotencyStoreOptions,
   BeginResult,
+  FixedRequest,
   StoredResponse,
 } from './idempotency-store.ts';
+export { submitOnce, submitEachOnce, singleWork, batchWork } from './idempotent-submit.ts';
+export type {
+  IdempotencyId,
+  OnceOutcome,
+  OnceWork,
+  OnceItem,
+  EachResult,
+  BatchItemResult,
+  SubmitEachOptions,
+} from './idempotent-submit.ts';
 export { createSqliteIdempotencyStore } from './sqlite-idempotency-store.ts';
 export type { SqliteIdempotencyStoreOptions } from './sqlite-idempotency-store.ts';
 export { canonicalJson, canonicalSha256 } from './canonical-json.ts';

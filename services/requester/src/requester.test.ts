@@ -1,32 +1,18 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
-import { RequestClaims } from '@countersign/contracts';
-import { createLocalSigner } from '@countersign/signing';
+import { RequestClaims, newJti } from '@countersign/contracts';
 import type { Signer } from '@countersign/signing';
 import { createSqliteQueue } from '@countersign/transport';
 import type { Queue } from '@countersign/transport';
 import { createRequester, SEND_BATCH_SIZE } from './requester.ts';
 import { fakeQueue } from './fake-queue.test-support.ts';
+import { SAMPLE_TXN as txn, newLocalSigner as localSigner } from './fixtures.test-support.ts';
 
 const T0 = Date.UTC(2026, 0, 2, 3, 4, 5);
 const clock = { now: () => T0 };
-const txn = {
-  type: 'order',
-  side: 'buy',
-  symbol: 'BTC-USD',
-  quantity: '0.015',
-  limitPrice: '64000.10',
-  timeInForce: 'GTC',
-} as const;
-
-async function localSigner(): Promise<Signer> {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return createLocalSigner({ privateKey, alg: 'ES256' });
-}
 
 /** Wraps a signer to count calls and track how many signatures are in flight. */
 function countingSigner(inner: Signer, delayMs = 0) {
@@ -254,5 +240,60 @@ describe('with the embedded SQLite queue', () => {
     expect(first.groupId).toBe('acct-1');
     expect(decodeProtectedHeader(first.body).typ).toBe('txn+jwt');
     await queue.close();
+  });
+});
+
+describe('signing apart from sending (what a retry needs)', () => {
+  it('sign keeps the identity, send enqueues exactly that token (group = account, dedup = jti)', async () => {
+    const signer = await localSigner();
+    const queue = fakeQueue();
+    const r = make(signer, queue);
+    const signed = await r.sign(txn, { account: 'acct-3' });
+    expect(queue.sent).toHaveLength(0);
+    const { payload } = await verify(signed.token, signer);
+    expect(payload).toMatchObject({ jti: signed.jti, sub: 'acct-3' });
+    // The jti's time prefix comes from the injected clock, not the system clock.
+    expect(signed.jti.slice(0, 8)).toBe(newJti(T0).slice(0, 8));
+    const first = await r.send(signed);
+    const again = await r.send(signed);
+    expect(first).toMatchObject({ jti: signed.jti, token: signed.token });
+    expect(again.jti).toBe(signed.jti);
+    const message = { body: signed.token, groupId: 'acct-3', dedupId: signed.jti };
+    expect(queue.sent).toEqual([message, message]);
+  });
+
+  it('signMany signs in order without sending; invalid items are reported, never signed', async () => {
+    const { signer, stats } = countingSigner(await localSigner());
+    const queue = fakeQueue();
+    const out = await make(signer, queue).signMany([
+      { account: 'a', txn },
+      { account: 'a', txn: { ...txn, side: 'hold' } },
+      { account: 'b', txn },
+    ]);
+    expect(out.map((o) => [o.index, o.ok])).toEqual([
+      [0, true],
+      [1, false],
+      [2, true],
+    ]);
+    expect(out[1]).toMatchObject({ code: 'REQUEST_INVALID', issues: [{ path: 'txn.side' }] });
+    expect(stats.calls).toBe(2);
+    expect(queue.sent).toHaveLength(0);
+  });
+
+  it('submitMany sends resend items as they are, in input order with new ones, signing only the new', async () => {
+    const { signer, stats } = countingSigner(await localSigner());
+    const queue = fakeQueue();
+    const r = make(signer, queue);
+    const kept = await r.sign(txn, { account: 'acct-1' });
+    stats.calls = 0;
+    const results = await r.submitMany([
+      { account: 'acct-1', txn },
+      { signed: kept },
+      { account: 'acct-1', txn },
+    ]);
+    expect(stats.calls).toBe(2);
+    expect(results[1]).toMatchObject({ ok: true, index: 1, jti: kept.jti, token: kept.token });
+    expect(queue.sent.map((m) => m.dedupId)).toEqual(results.map((x) => (x.ok ? x.jti : '')));
+    expect(queue.sent[1]).toEqual({ body: kept.token, groupId: 'acct-1', dedupId: kept.jti });
   });
 });

@@ -4,6 +4,11 @@
 // An invalid request is never signed. `submitMany` signs with bounded concurrency (KMS is the
 // slow, quota-bound step) and sends in batches (10 for SQS, the queue's `maxBatchSize` otherwise)
 // in input order, so one account's requests reach its FIFO group in the order they were given.
+//
+// A retry must not sign again: a new jti is a new order that neither the queue's dedup nor the
+// gateway's replay guard can recognise. So signing and sending are also offered apart (`sign`,
+// `signMany`, `send`, and `ResendItem`s in `submitMany`): a caller that may crash keeps the
+// signed request first (the HTTP API in its idempotency record) and later sends the same token.
 import pLimit from 'p-limit';
 import {
   CountersignError,
@@ -46,21 +51,44 @@ export interface Submitted {
   readonly token: string;
 }
 
+/**
+ * A signed request not sent yet (or to be sent again). Its jti is the order's identity: keep it
+ * (with the token) before sending, and a retry sends this same token, which the queue's dedup
+ * (dedup id = jti) or the gateway's replay guard (`iss#jti`) absorbs. Signing again would make
+ * a second order.
+ */
+export interface SignedRequest {
+  readonly jti: string;
+  /** The FIFO group: the token's `sub`. */
+  readonly account: string;
+  readonly token: string;
+}
+
 export interface SubmitItem {
   /** Unvalidated: checked against the contracts schema before anything is signed. */
   readonly txn: unknown;
   readonly account: unknown;
 }
 
-export type ItemResult =
-  | ({ readonly ok: true; readonly index: number } & Submitted)
-  | {
-      readonly ok: false;
-      readonly index: number;
-      readonly code: string;
-      readonly message: string;
-      readonly issues?: readonly FieldIssue[];
-    };
+/** A request signed before (its jti already kept by the caller): sent as it is, never re-signed. */
+export interface ResendItem {
+  readonly signed: SignedRequest;
+}
+
+export type SubmitManyItem = SubmitItem | ResendItem;
+
+export interface ItemFailure {
+  readonly ok: false;
+  readonly index: number;
+  readonly code: string;
+  readonly message: string;
+  readonly issues?: readonly FieldIssue[];
+}
+
+export type ItemResult = ({ readonly ok: true; readonly index: number } & Submitted) | ItemFailure;
+
+export type SignResult =
+  ({ readonly ok: true; readonly index: number } & SignedRequest) | ItemFailure;
 
 export interface SubmitManyOptions {
   /** Called after each batch is settled: items done (ok or not) and total. */
@@ -69,15 +97,29 @@ export interface SubmitManyOptions {
 }
 
 export interface Requester {
+  /** Signs and enqueues one request. */
   submit(txn: unknown, options: { readonly account: unknown }): Promise<Submitted>;
-  submitMany(items: readonly SubmitItem[], options?: SubmitManyOptions): Promise<ItemResult[]>;
+  /**
+   * Signs (bounded concurrency) and enqueues many, in input order; `ResendItem`s are sent again
+   * as they are. One result per item; a failure is reported on its item only.
+   */
+  submitMany(items: readonly SubmitManyItem[], options?: SubmitManyOptions): Promise<ItemResult[]>;
+  /** Validates and signs one request without sending it (keep it, then `send`). */
+  sign(txn: unknown, options: { readonly account: unknown }): Promise<SignedRequest>;
+  /** Signs many without sending them; one result per item, in order. */
+  signMany(
+    items: readonly SubmitItem[],
+    options?: { readonly signal?: AbortSignal },
+  ): Promise<SignResult[]>;
+  /** Enqueues a signed request (group = account, dedup id = jti); sending it again is harmless. */
+  send(request: SignedRequest, signal?: AbortSignal): Promise<Submitted>;
 }
 
 interface Prepared {
   readonly claims: RequestClaims;
 }
 
-function failure(index: number, err: unknown): ItemResult {
+function failure(index: number, err: unknown): ItemFailure {
   if (isCountersignError(err)) {
     const issues = (err as { issues?: readonly FieldIssue[] }).issues;
     return err.code === 'REQUEST_INVALID' && issues !== undefined
@@ -121,7 +163,7 @@ export function createRequester(options: RequesterOptions): Requester {
       iat,
       nbf: iat,
       exp: iat + lifetimeSec,
-      jti: newJti(),
+      jti: newJti(clock.now()),
       txn: body.value,
     };
     // Every part is validated (issuer/audience at construction, account and txn above), so
@@ -139,75 +181,92 @@ export function createRequester(options: RequesterOptions): Requester {
     }
   }
 
-  function message(claims: RequestClaims, token: string): OutgoingMessage {
-    return { body: token, groupId: claims.sub, dedupId: claims.jti };
+  function message(request: SignedRequest): OutgoingMessage {
+    return { body: request.token, groupId: request.account, dedupId: request.jti };
+  }
+
+  async function signOne(txn: unknown, account: unknown, signal?: AbortSignal) {
+    const { claims } = prepare(txn, account);
+    const token = await limit(() => {
+      signal?.throwIfAborted();
+      return sign(claims);
+    });
+    return { jti: claims.jti, account: claims.sub, token };
+  }
+
+  /** Starts signing every item now (bounded by the limiter); resend items are ready as they are. */
+  function startSigning(
+    items: readonly SubmitManyItem[],
+    signal: AbortSignal | undefined,
+  ): Promise<SignResult>[] {
+    return items.map((item, index) => {
+      if ('signed' in item) return Promise.resolve({ ok: true, index, ...item.signed });
+      // An invalid item rejects before it reaches the signer: never signed.
+      return signOne(item.txn, item.account, signal).then(
+        (signed): SignResult => ({ ok: true, index, ...signed }),
+        (err: unknown) => failure(index, err),
+      );
+    });
+  }
+
+  /** Sends one chunk of signed requests in one call; fills in each one's result. */
+  async function sendChunk(
+    ready: readonly (SignedRequest & { readonly index: number })[],
+    results: ItemResult[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    try {
+      const sent = await queue.sendBatch(ready.map(message), signal);
+      ready.forEach((r, i) => {
+        const res = sent[i];
+        results[r.index] =
+          res === undefined
+            ? { ok: false, index: r.index, code: 'QUEUE_FAILED', message: 'no send result' }
+            : res.ok
+              ? { ok: true, index: r.index, jti: r.jti, messageId: res.messageId, token: r.token }
+              : {
+                  ok: false,
+                  index: r.index,
+                  code: 'QUEUE_FAILED',
+                  message: `${res.code}: ${res.message}`,
+                };
+      });
+    } catch (err) {
+      const code = isCountersignError(err) ? err.code : 'QUEUE_FAILED';
+      const msg = err instanceof CountersignError ? err.message : 'sending the batch failed';
+      for (const r of ready) results[r.index] = { ok: false, index: r.index, code, message: msg };
+    }
+  }
+
+  async function send(request: SignedRequest, signal?: AbortSignal): Promise<Submitted> {
+    const { messageId } = await queue.send(message(request), signal);
+    return { jti: request.jti, messageId, token: request.token };
   }
 
   return {
     async submit(txn, { account }) {
-      const { claims } = prepare(txn, account);
-      const token = await limit(() => sign(claims));
-      const { messageId } = await queue.send(message(claims, token));
-      return { jti: claims.jti, messageId, token };
+      return send(await signOne(txn, account));
     },
+
+    sign: (txn, { account }) => signOne(txn, account),
+
+    signMany: (items, { signal } = {}) => Promise.all(startSigning(items, signal)),
+
+    send,
 
     async submitMany(items, { onProgress, signal } = {}) {
       const total = items.length;
       const results: ItemResult[] = new Array<ItemResult>(total);
       // Start every signature now (bounded by the limiter); send batches in order as they finish.
-      const signed = items.map((item, index) => {
-        let claims: RequestClaims;
-        try {
-          claims = prepare(item.txn, item.account).claims;
-        } catch (err) {
-          return Promise.resolve(failure(index, err));
-        }
-        return limit(async () => {
-          signal?.throwIfAborted();
-          return { claims, token: await sign(claims) };
-        }).catch((err: unknown) => failure(index, err));
-      });
+      const signed = startSigning(items, signal);
       const batchSize = Math.max(1, queue.maxBatchSize ?? SEND_BATCH_SIZE);
       for (let start = 0; start < total; start += batchSize) {
-        const chunk = await Promise.all(signed.slice(start, start + batchSize));
-        const ready: { index: number; claims: RequestClaims; token: string }[] = [];
-        chunk.forEach((entry, i) => {
-          if ('claims' in entry) ready.push({ index: start + i, ...entry });
-          else results[start + i] = entry;
-        });
-        if (ready.length > 0) {
-          try {
-            const sent = await queue.sendBatch(
-              ready.map((r) => message(r.claims, r.token)),
-              signal,
-            );
-            ready.forEach((r, i) => {
-              const res = sent[i];
-              results[r.index] =
-                res === undefined
-                  ? { ok: false, index: r.index, code: 'QUEUE_FAILED', message: 'no send result' }
-                  : res.ok
-                    ? {
-                        ok: true,
-                        index: r.index,
-                        jti: r.claims.jti,
-                        messageId: res.messageId,
-                        token: r.token,
-                      }
-                    : {
-                        ok: false,
-                        index: r.index,
-                        code: 'QUEUE_FAILED',
-                        message: `${res.code}: ${res.message}`,
-                      };
-            });
-          } catch (err) {
-            const code = isCountersignError(err) ? err.code : 'QUEUE_FAILED';
-            const msg = err instanceof CountersignError ? err.message : 'sending the batch failed';
-            for (const r of ready)
-              results[r.index] = { ok: false, index: r.index, code, message: msg };
-          }
+        const ready: (SignedRequest & { readonly index: number })[] = [];
+        for (const entry of await Promise.all(signed.slice(start, start + batchSize))) {
+          if (entry.ok) ready.push(entry);
+          else results[entry.index] = entry;
         }
+        if (ready.length > 0) await sendChunk(ready, results, signal);
         onProgress?.(Math.min(total, start + batchSize), total);
       }
       return results;

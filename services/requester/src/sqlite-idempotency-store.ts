@@ -1,98 +1,183 @@
 // SQLite adapter of the IdempotencyStore (embedded mode: `.countersign/requester.sqlite`).
-// begin runs in an IMMEDIATE transaction, so two processes sharing the file never both reserve.
-import { openSqlite } from '@countersign/sqlite';
+//
+// Every call is one read-decide-write in the group commit's BEGIN IMMEDIATE transaction, so two
+// processes sharing the file never both reserve or resume a record, and the decisions are the
+// shared transitions of idempotency-store.ts (the memory adapter makes the same ones). While
+// another process holds the write lock, a call waits on later event-loop turns (up to the busy
+// timeout), not in SQLite's busy handler, which would stop every other request meanwhile.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { createGroupCommit, openSqlite } from '@countersign/sqlite';
+import { isCountersignError } from '@countersign/contracts';
 import { RequesterError } from './errors.ts';
 import {
   IDEMPOTENCY_LEASE_MS,
   IDEMPOTENCY_TTL_MS,
-  classify,
+  beginTransition,
+  completeTransition,
+  fixTransition,
+  parseFixed,
+  parseResponse,
+  releaseTransition,
+  type IdempotencyRecord,
   type IdempotencyStore,
   type IdempotencyStoreOptions,
-  type StoredResponse,
+  type Limits,
+  type Transition,
 } from './idempotency-store.ts';
 
 interface Row {
   body_sha256: string;
   created_at: number;
+  lease_until: number | null;
+  owner: string | null;
+  fixed: string | null;
   response: string | null;
 }
 
 export interface SqliteIdempotencyStoreOptions extends IdempotencyStoreOptions {
   readonly path: string;
+  /** How long a call waits for another process's write lock before STORE_FAILED. Default 5000. */
+  readonly busyTimeoutMs?: number;
 }
+
+// Files written before the record kept its signed requests lack the last three columns; they
+// are added in place (a completed record of an older version still replays).
+const SCHEMA = `CREATE TABLE IF NOT EXISTS idempotency_keys (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  body_sha256 TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  response TEXT,
+  PRIMARY KEY (scope, key)
+) WITHOUT ROWID`;
+const ADDED_COLUMNS = { lease_until: 'INTEGER', owner: 'TEXT', fixed: 'TEXT' } as const;
 
 export function createSqliteIdempotencyStore(
   options: SqliteIdempotencyStoreOptions,
 ): IdempotencyStore {
   const ttlMs = options.ttlMs ?? IDEMPOTENCY_TTL_MS;
   const leaseMs = options.leaseMs ?? IDEMPOTENCY_LEASE_MS;
+  const where = `idempotency store ${options.path}`;
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-  const db = openSqlite(options.path);
-  db.exec(`CREATE TABLE IF NOT EXISTS idempotency_keys (
-    scope TEXT NOT NULL,
-    key TEXT NOT NULL,
-    body_sha256 TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    response TEXT,
-    PRIMARY KEY (scope, key)
-  ) WITHOUT ROWID`);
+  const db = openSqlite(
+    options.path,
+    options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs },
+  );
+  try {
+    db.exec(SCHEMA);
+    const have = new Set(
+      db
+        .prepare<[], { name: string }>('PRAGMA table_info(idempotency_keys)')
+        .all()
+        .map((c) => c.name),
+    );
+    for (const [name, type] of Object.entries(ADDED_COLUMNS)) {
+      if (!have.has(name)) db.exec(`ALTER TABLE idempotency_keys ADD COLUMN ${name} ${type}`);
+    }
+  } catch (err) {
+    db.close();
+    throw storeFailed(where, 'opening', err);
+  }
+  const group = createGroupCommit(db);
+
   const select = db.prepare<[string, string], Row>(
-    'SELECT body_sha256, created_at, response FROM idempotency_keys WHERE scope = ? AND key = ?',
+    `SELECT body_sha256, created_at, lease_until, owner, fixed, response
+       FROM idempotency_keys WHERE scope = ? AND key = ?`,
   );
-  const upsert = db.prepare<[string, string, string, number]>(
-    `INSERT INTO idempotency_keys (scope, key, body_sha256, created_at, response)
-     VALUES (?, ?, ?, ?, NULL)
+  const upsert = db.prepare<
+    [string, string, string, number, number, string | null, string | null, string | null]
+  >(
+    `INSERT INTO idempotency_keys (scope, key, body_sha256, created_at, lease_until, owner, fixed, response)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (scope, key) DO UPDATE SET
-       body_sha256 = excluded.body_sha256, created_at = excluded.created_at, response = NULL`,
-  );
-  const setResponse = db.prepare<[string, string, string]>(
-    'UPDATE idempotency_keys SET response = ? WHERE scope = ? AND key = ?',
+       body_sha256 = excluded.body_sha256, created_at = excluded.created_at,
+       lease_until = excluded.lease_until, owner = excluded.owner,
+       fixed = excluded.fixed, response = excluded.response`,
   );
   const drop = db.prepare<[string, string]>(
-    'DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND response IS NULL',
+    'DELETE FROM idempotency_keys WHERE scope = ? AND key = ?',
   );
   const purge = db.prepare<[number]>('DELETE FROM idempotency_keys WHERE created_at < ?');
   let begins = 0;
 
-  const begin = db.transaction((scope: string, key: string, bodySha256: string) => {
-    const now = options.clock.now();
-    // Expired records are dropped now and then, not on every call.
-    if (++begins % 1000 === 1) purge.run(now - ttlMs);
-    const row = select.get(scope, key);
-    const verdict = classify(
-      row && {
-        bodySha256: row.body_sha256,
-        createdAt: row.created_at,
-        response: row.response === null ? null : (JSON.parse(row.response) as StoredResponse),
-      },
-      bodySha256,
-      now,
-      ttlMs,
-      leaseMs,
-    );
-    if (verdict !== 'take') return verdict;
-    upsert.run(scope, key, bodySha256, now);
-    return { state: 'new' } as const;
+  const toRecord = (row: Row): IdempotencyRecord => ({
+    bodySha256: row.body_sha256,
+    createdAt: row.created_at,
+    leaseUntil: row.lease_until ?? row.created_at + leaseMs,
+    owner: row.owner,
+    fixed: row.fixed === null ? null : parseFixed(row.fixed, where),
+    response: row.response === null ? null : parseResponse(row.response, where),
   });
 
-  const guard = <T>(what: string, fn: () => T): Promise<T> => {
-    try {
-      return Promise.resolve(fn());
-    } catch (err) {
-      return Promise.reject(
-        new RequesterError('STORE_FAILED', `idempotency store: ${what} failed`, { cause: err }),
-      );
-    }
-  };
+  /** Reads the record, decides, writes the outcome: one operation of the next group. */
+  const apply = <R>(
+    what: string,
+    scope: string,
+    key: string,
+    step: (existing: IdempotencyRecord | undefined, limits: Limits) => Transition<R>,
+  ): Promise<R> =>
+    group
+      .run(() => {
+        const limits: Limits = { now: options.clock.now(), ttlMs, leaseMs };
+        const row = select.get(scope, key);
+        const { record, result } = step(row && toRecord(row), limits);
+        if (record === null) drop.run(scope, key);
+        else if (record !== undefined) {
+          upsert.run(
+            scope,
+            key,
+            record.bodySha256,
+            record.createdAt,
+            record.leaseUntil,
+            record.owner,
+            record.fixed === null ? null : JSON.stringify(record.fixed),
+            record.response === null ? null : JSON.stringify(record.response),
+          );
+        }
+        return result;
+      })
+      .catch((err: unknown) => {
+        throw storeFailed(where, what, err);
+      });
 
   return {
     begin: (scope, key, bodySha256) =>
-      guard('begin', () => begin.immediate(scope, key, bodySha256)),
-    complete: (scope, key, response) =>
-      guard('complete', () => void setResponse.run(JSON.stringify(response), scope, key)),
-    release: (scope, key) => guard('release', () => void drop.run(scope, key)),
-    close: () => guard('close', () => void db.close()),
+      apply('begin', scope, key, (existing, limits) => {
+        // Expired records are dropped now and then, not on every call.
+        if (++begins % 1000 === 1) purge.run(limits.now - ttlMs);
+        return beginTransition(existing, bodySha256, limits, randomUUID());
+      }),
+    fix: (scope, key, owner, fixed) =>
+      apply('fix', scope, key, (existing, limits) => fixTransition(existing, owner, fixed, limits)),
+    complete: (scope, key, owner, response) =>
+      apply('complete', scope, key, (existing) => completeTransition(existing, owner, response)),
+    release: (scope, key, owner) =>
+      apply('release', scope, key, (existing, limits) =>
+        releaseTransition(existing, owner, limits),
+      ),
+    close: () => {
+      try {
+        group.close(); // commits what is queued first
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(storeFailed(where, 'close', err));
+      }
+    },
   };
+}
+
+/** STORE_FAILED naming the file and carrying SQLite's code (its message stays in `cause`). */
+function storeFailed(where: string, what: string, err: unknown): Error {
+  if (isCountersignError(err)) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const sqliteCode = typeof code === 'string' ? code : 'SQLITE_ERROR';
+  return new RequesterError('STORE_FAILED', `${where}: ${what} failed (${sqliteCode})`, {
+    cause: err,
+    details: {
+      sqliteCode,
+      retryable: sqliteCode.startsWith('SQLITE_BUSY') || sqliteCode.startsWith('SQLITE_LOCKED'),
+    },
+  });
 }

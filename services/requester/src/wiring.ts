@@ -67,6 +67,7 @@ function buildQueue(config: CountersignConfig, o: RequesterOverrides): Queue {
       path: embeddedPaths(config.dataDir).queueDb,
       visibilityTimeoutSec: config.queue.visibilityTimeoutSec,
       maxReceives: config.queue.maxReceives,
+      clock: o.clock ?? systemClock,
     });
   }
   if (!config.queue.url) {

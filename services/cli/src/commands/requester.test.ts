@@ -3,9 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { embeddedPaths } from '@countersign/contracts';
+import { embeddedPaths, systemClock } from '@countersign/contracts';
 import { createSqliteQueue } from '@countersign/transport';
-import { createRequesterFromConfig } from '@countersign/requester';
+import type { Queue } from '@countersign/transport';
+import {
+  IDEMPOTENCY_LEASE_MS,
+  createRequesterFromConfig,
+  createSqliteIdempotencyStore,
+  idempotencyDbPath,
+} from '@countersign/requester';
 import {
   keysGenerateCommand,
   keysJwksCommand,
@@ -47,6 +53,8 @@ function io(input: string, env: Record<string, string> = {}) {
     stderr,
     readInput: () => Promise.resolve(input),
     createRequester: (config) => createRequesterFromConfig(config),
+    openIdempotency: (config) =>
+      createSqliteIdempotencyStore({ path: idempotencyDbPath(config), clock: systemClock }),
   };
   return { io: value, stdout, stderr };
 }
@@ -170,5 +178,108 @@ describe('countersign keys', () => {
       expect(process.exitCode).toBe(2);
       process.exitCode = undefined;
     }
+  });
+});
+
+describe('countersign request submit after a crash', () => {
+  const lines = Array.from({ length: 25 }, (_, i) =>
+    JSON.stringify({ account: `acct-${i % 2}`, txn: { ...txn, clientRef: `r-${i}` } }),
+  ).join('\n');
+
+  /** A run whose requester and idempotency store use `clock` and `queue`. */
+  function runOn(queue: Queue, clock: { now(): number }) {
+    const t = io(lines);
+    const value: RequesterCommandIO = {
+      ...t.io,
+      createRequester: (config) => createRequesterFromConfig(config, { queue, clock }),
+      openIdempotency: (config) =>
+        createSqliteIdempotencyStore({ path: idempotencyDbPath(config), clock }),
+    };
+    return { ...t, io: value };
+  }
+  const printed = (text: string) =>
+    text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { index: number; jti: string; resent?: true; replayed?: true });
+
+  it('killed after some batches were enqueued: running the same file again sends the same tokens, no second order', async () => {
+    let now = Date.UTC(2026, 4, 1);
+    const clock = { now: () => now };
+    const queueAt = () =>
+      createSqliteQueue({
+        path: embeddedPaths(dir).queueDb,
+        visibilityTimeoutSec: 30,
+        maxReceives: 5,
+        clock,
+      });
+    // First run: batches of 10; the process dies right after the second batch is stored.
+    const real = queueAt();
+    let died!: () => void;
+    const reached = new Promise<void>((r) => (died = r));
+    let batches = 0;
+    const dying: Queue = {
+      ...real,
+      maxBatchSize: 10,
+      sendBatch: async (ms, signal) => {
+        const out = await real.sendBatch(ms, signal);
+        if (++batches < 2) return out;
+        died();
+        return new Promise<never>(() => undefined);
+      },
+    };
+    void requestSubmitCommand({ file: 'orders.ndjson' }, runOn(dying, clock).io);
+    await reached;
+    expect(real.depth().visible).toBe(20);
+
+    // The rerun, after the dead run's lease.
+    now += IDEMPOTENCY_LEASE_MS;
+    const queue = queueAt();
+    const second = runOn(queue, clock);
+    expect(await requestSubmitCommand({ file: 'orders.ndjson' }, second.io)).toBe(0);
+    const out = printed(second.stdout.text());
+    expect(out).toHaveLength(25);
+    // All 25 had their jti fixed by the dead run (20 of them also reached the queue): every
+    // line goes again with its first token, none is signed anew.
+    expect(out.every((l) => l.resent)).toBe(true);
+    expect(second.stderr.text()).toMatch(/25 sent again with their first token/);
+    // The queue's dedup absorbed the 20 copies: one message per line, with the printed jtis.
+    const received: string[] = [];
+    for (;;) {
+      const got = await queue.receive({ max: 10, waitMs: 0 });
+      if (got.length === 0) break;
+      for (const m of got) {
+        received.push(m.body.split('.')[1]!);
+        await queue.delete(m.receiptHandle);
+      }
+    }
+    const jtis = received.map(
+      (p) => (JSON.parse(Buffer.from(p, 'base64url').toString()) as { jti: string }).jti,
+    );
+    expect(jtis.sort()).toEqual(out.map((l) => l.jti).sort());
+
+    // A third run of the same file sends nothing and prints the same answers.
+    const third = runOn(queue, clock);
+    expect(await requestSubmitCommand({ file: 'orders.ndjson' }, third.io)).toBe(0);
+    const replayed = printed(third.stdout.text());
+    expect(replayed.every((l) => l.replayed)).toBe(true);
+    expect(replayed.map((l) => l.jti)).toEqual(out.map((l) => l.jti));
+    expect(queue.depth()).toEqual({ visible: 0, inFlight: 0, dlq: 0 });
+    await queue.close();
+    await real.close();
+  });
+
+  it('--idempotency-key names a run (another key submits the same file again); a bad key is a usage error', async () => {
+    const first = io(lines);
+    expect(await requestSubmitCommand({ file: 'x', idempotencyKey: 'run-a' }, first.io)).toBe(0);
+    const again = io(lines);
+    expect(await requestSubmitCommand({ file: 'x', idempotencyKey: 'run-a' }, again.io)).toBe(0);
+    expect(again.stderr.text()).toMatch(/25 already submitted by an earlier run/);
+    const other = io(lines);
+    expect(await requestSubmitCommand({ file: 'x', idempotencyKey: 'run-b' }, other.io)).toBe(0);
+    expect(printed(other.stdout.text()).some((l) => l.replayed)).toBe(false);
+    await expect(
+      requestSubmitCommand({ file: 'x', idempotencyKey: 'has space' }, io(lines).io),
+    ).rejects.toThrow(/--idempotency-key/);
   });
 });

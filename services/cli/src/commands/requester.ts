@@ -5,6 +5,13 @@
 //   countersign keys jwks [--name]                     print the public JWKS (local file, or KMS)
 // Exit codes: 0 ok, 1 some request failed (or the command could not run), 2 bad arguments or
 // configuration.
+//
+// `request submit` may be killed halfway (after some batches reached the queue). Each entry has
+// an idempotency key (the input's SHA-256, or --idempotency-key, and its position) in the
+// requester's idempotency store, where its jti and token are kept before it is sent: running
+// the same input again sends nothing for entries already answered and the same token for
+// entries left half-done, so a rerun never makes a second order.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -14,6 +21,7 @@ import {
   embeddedPaths,
   isCountersignError,
   loadConfig,
+  systemClock,
 } from '@countersign/contracts';
 import type { CountersignConfig, FieldIssue, Part } from '@countersign/contracts';
 import {
@@ -26,9 +34,16 @@ import {
 } from '@countersign/signing';
 import type { Jwks } from '@countersign/signing';
 import {
+  canonicalSha256,
   createRequesterFromConfig,
+  createSqliteIdempotencyStore,
+  idempotencyDbPath,
   runRequesterServer,
-  type ItemResult,
+  submitEachOnce,
+  type EachResult,
+  type IdempotencyStore,
+  type ItemFailure,
+  type OnceItem,
   type SubmitItem,
   type WiredRequester,
 } from '@countersign/requester';
@@ -47,6 +62,8 @@ export interface RequesterCommandIO {
   readonly readInput: (file: string) => Promise<string>;
   /** Builds the requester from validated config (tests inject adapters here). */
   readonly createRequester: (config: CountersignConfig) => Promise<WiredRequester>;
+  /** Where `request submit` keeps each entry's key, jti and token (resume after a crash). */
+  readonly openIdempotency: (config: CountersignConfig) => IdempotencyStore;
 }
 
 async function readStdin(): Promise<string> {
@@ -62,6 +79,8 @@ function defaultIO(): RequesterCommandIO {
     stderr: process.stderr,
     readInput: (file) => (file === '-' ? readStdin() : readFile(file, 'utf8')),
     createRequester: (config) => createRequesterFromConfig(config),
+    openIdempotency: (config) =>
+      createSqliteIdempotencyStore({ path: idempotencyDbPath(config), clock: systemClock }),
   };
 }
 
@@ -140,18 +159,42 @@ function loadConfigOr(io: RequesterCommandIO, part: Part): CountersignConfig {
   }
 }
 
-function describeFailure(r: Extract<ItemResult, { ok: false }>): string {
+function describeFailure(r: ItemFailure): string {
   const paths = r.issues?.map((i) => `${i.path}: ${i.message}`).join('; ');
   return `#${r.index}: ${r.code}${paths ? ` (${paths})` : `: ${r.message}`}`;
 }
 
+const RUN_KEY = /^[\x21-\x7e]{1,200}$/;
+
+/**
+ * The idempotency key of each entry: the run's key (by default the SHA-256 of the input, so
+ * running the same file again resumes or replays it) and the entry's position. The space makes
+ * it a key no HTTP client can send (Idempotency-Key is printable ASCII without spaces).
+ */
+export function submitKeys(
+  text: string,
+  items: readonly SubmitItem[],
+  runKey?: string,
+): OnceItem[] {
+  const run = runKey ?? `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
+  return items.map((item, i) => ({
+    ...item,
+    key: `${run} #${i}`,
+    bodySha256: canonicalSha256({ account: item.account, txn: item.txn }),
+  }));
+}
+
 export async function requestSubmitCommand(
-  options: { file?: string; tokens?: boolean },
+  options: { file?: string; tokens?: boolean; idempotencyKey?: string },
   io: RequesterCommandIO,
 ): Promise<number> {
   if (!options.file) throw new UsageError('--file is required (a path, or - for stdin)');
+  if (options.idempotencyKey !== undefined && !RUN_KEY.test(options.idempotencyKey)) {
+    throw new UsageError('--idempotency-key must be 1-200 printable ASCII characters, no spaces');
+  }
   const config = loadConfigOr(io, 'requester');
-  const input = parseSubmitInput(await io.readInput(options.file));
+  const text = await io.readInput(options.file);
+  const input = parseSubmitInput(text);
   if (input.errors.length > 0) {
     for (const e of input.errors) io.stderr.write(`${e.path}: ${e.message}\n`);
     io.stderr.write(`nothing submitted: fix the ${input.errors.length} malformed entries above\n`);
@@ -170,33 +213,65 @@ export async function requestSubmitCommand(
           cliProgress.Presets.shades_classic,
         )
       : undefined;
-  let results: ItemResult[];
+  let results: EachResult[];
+  let unrecorded = 0;
   const started = performance.now();
+  let store: IdempotencyStore | undefined;
   try {
+    store = io.openIdempotency(config);
     bar?.start(total, 0);
-    results = await wired.requester.submitMany(input.items, {
-      onProgress: (done) => bar?.update(done),
-    });
+    results = await submitEachOnce(
+      wired.requester,
+      store,
+      submitKeys(text, input.items, options.idempotencyKey),
+      {
+        scope: `request submit ${config.requester.id}`,
+        onProgress: (done) => bar?.update(done),
+        onStoreError: () => unrecorded++,
+      },
+    );
   } finally {
     bar?.stop();
+    await store?.close?.();
     await wired.close();
   }
   const seconds = (performance.now() - started) / 1000;
-  let failed = 0;
+  const count = { failed: 0, replayed: 0, resent: 0 };
   for (const r of results) {
     if (r.ok) {
-      const line = { index: r.index, jti: r.jti, messageId: r.messageId };
-      io.stdout.write(`${JSON.stringify(options.tokens ? { ...line, token: r.token } : line)}\n`);
+      const line = {
+        index: r.index,
+        jti: r.jti,
+        messageId: r.messageId,
+        ...(r.via === 'replayed' ? { replayed: true } : {}),
+        ...(r.via === 'resumed' ? { resent: true } : {}),
+        ...(options.tokens && r.token !== undefined ? { token: r.token } : {}),
+      };
+      if (r.via === 'replayed') count.replayed++;
+      if (r.via === 'resumed') count.resent++;
+      io.stdout.write(`${JSON.stringify(line)}\n`);
     } else {
-      failed++;
+      count.failed++;
       io.stderr.write(`${describeFailure(r)}\n`);
     }
   }
+  const earlier = [
+    count.replayed > 0 ? `${count.replayed} already submitted by an earlier run` : '',
+    count.resent > 0 ? `${count.resent} sent again with their first token` : '',
+  ].filter(Boolean);
   io.stderr.write(
-    `submitted ${total - failed} of ${total} requests in ${seconds.toFixed(1)} s` +
-      `${failed > 0 ? `, ${failed} failed` : ''} (iss ${config.requester.id}, kid ${wired.signer.kid})\n`,
+    `submitted ${total - count.failed} of ${total} requests in ${seconds.toFixed(1)} s` +
+      `${count.failed > 0 ? `, ${count.failed} failed` : ''}` +
+      `${earlier.length > 0 ? ` (${earlier.join(', ')})` : ''}` +
+      ` (iss ${config.requester.id}, kid ${wired.signer.kid})\n`,
   );
-  return failed > 0 ? RequesterExitCodes.FAILED : RequesterExitCodes.OK;
+  if (unrecorded > 0) {
+    io.stderr.write(
+      `warning: ${unrecorded} requests were sent but their record was not updated; ` +
+        'running the same input again within 24 h sends them again with the same jti (no duplicate order)\n',
+    );
+  }
+  return count.failed > 0 ? RequesterExitCodes.FAILED : RequesterExitCodes.OK;
 }
 
 const KEY_NAMES = Object.values(EmbeddedKeyNames) as string[];
@@ -275,7 +350,11 @@ export function register(program: Command, overrides: Partial<RequesterCommandIO
     .description('sign every { account, txn } of a JSON array or NDJSON file and enqueue it')
     .requiredOption('-f, --file <path>', 'orders file, or - for stdin')
     .option('--tokens', 'also print each signed token (they are bearer credentials)')
-    .action((opts: { file?: string; tokens?: boolean }) =>
+    .option(
+      '--idempotency-key <key>',
+      'name this run (default: the SHA-256 of the input): the same key and input resume or replay it',
+    )
+    .action((opts: { file?: string; tokens?: boolean; idempotencyKey?: string }) =>
       run(io(), () => requestSubmitCommand(opts, io())),
     );
 
