@@ -28,7 +28,7 @@ function isMissing(err: unknown): boolean {
 function readLog(path: string): { idx: number; token: string }[] {
   let db: Database.Database;
   try {
-    db = new Database(path, { fileMustExist: true });
+    db = new Database(path, { readonly: true, fileMustExist: true }); // audit never writes it
   } catch (err) {
     if (isMissing(err)) return [];
     throw err;
