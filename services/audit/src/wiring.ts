@@ -272,12 +272,14 @@ export function createAuditFromConfig(
   /** Saves after a run; a failure leaves the report without `memory.saved` and a note. */
   async function remember(
     state: AuditStateStore,
+    base: ReadonlyMap<string, RememberedStreamLike>,
     memory: ReadonlyMap<string, RememberedStreamLike>,
     report: AuditReport,
     onError: StateErrorListener | undefined,
   ): Promise<AuditReport> {
+    // `base` keeps what this run did not look at (another gateway's streams with --gateway).
     const saved = await saveWithRetry(
-      { state, base: new Map(), ...(onError ? { onError } : {}) },
+      { state, base, ...(onError ? { onError } : {}) },
       memory,
       AbortSignal.abort(),
       3,
@@ -362,7 +364,7 @@ export function createAuditFromConfig(
       }
       await loadCheckpoints(auditor);
       const report = auditor.finish(source, { notes: checkpointNotes });
-      return remember(state, auditor.memory(), report, request.onStateError);
+      return remember(state, remembered, auditor.memory(), report, request.onStateError);
     },
 
     async live(request) {
@@ -397,7 +399,8 @@ export function createAuditFromConfig(
       );
       return remember(
         state,
-        mergeMemory(loaded, auditor.heads(), auditor.memory()),
+        loaded,
+        mergeMemory(auditor.heads(), auditor.memory()),
         report,
         request.onStateError,
       );
