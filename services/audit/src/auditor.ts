@@ -68,6 +68,15 @@ export interface AuditorOptions {
 
 export type IngestResult = 'accepted' | 'duplicate' | 'finding' | 'skipped';
 
+export interface FinishOptions {
+  readonly notes?: readonly string[];
+  /**
+   * Partial scope: the bound for checkpoints as of now (epoch s), for a consumer that ran for a
+   * while (the one given at creation was as of its start).
+   */
+  readonly checkpointsUntil?: number | null;
+}
+
 export interface Auditor {
   /**
    * Audits one bus event detail (unvalidated). Bad data is a finding, never an exception; it
@@ -91,7 +100,7 @@ export interface Auditor {
   /** Number of findings so far (before end-of-run checks). */
   findingCount(): number;
   /** Runs the end-of-run checks (proofs, checkpoints, memory) and returns the report. */
-  finish(source: AuditSource, options?: { readonly notes?: readonly string[] }): AuditReport;
+  finish(source: AuditSource, options?: FinishOptions): AuditReport;
   /**
    * After finish: what to remember for the next run. A stream's memory only moves forward, and
    * only when this run found nothing wrong in it.
@@ -279,10 +288,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
   }
 
   let memory: Map<string, RememberedStream> | undefined;
-  function finish(
-    source: AuditSource,
-    extra: { readonly notes?: readonly string[] } = {},
-  ): AuditReport {
+  function finish(source: AuditSource, extra: FinishOptions = {}): AuditReport {
     // End-of-run checks report findings: running them twice would count them twice.
     if (memory) throw new Error('Auditor.finish() may be called once');
     memory = new Map();
@@ -301,7 +307,10 @@ export function createAuditor(options: AuditorOptions): Auditor {
         table,
         chain: analyzed?.chain,
         remembered: r,
-        scope,
+        scope:
+          scope.kind === 'partial' && extra.checkpointsUntil !== undefined
+            ? { kind: 'partial', checkpointsUntil: extra.checkpointsUntil }
+            : scope,
         resumed: options.starts?.has(stream) === true,
       });
       for (const f of proved.findings) sink.report(f);

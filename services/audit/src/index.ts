@@ -1,6 +1,6 @@
 // @countersign/audit: verify every receipt and the request inside, check the chains, report.
 export { createAuditor, peekUnverified } from './auditor.ts';
-export type { Auditor, AuditorOptions, IngestResult } from './auditor.ts';
+export type { Auditor, AuditorOptions, FinishOptions, IngestResult } from './auditor.ts';
 export type {
   TokenVerifiers,
   CheckpointSource,

@@ -373,8 +373,7 @@ export function createAuditFromConfig(
       const loaded = await state.load();
       const auditor = newAuditor({
         starts: loaded,
-        // Checkpoints younger than the settle margin may name receipts still on their way.
-        scope: { kind: 'partial', checkpointsUntil: Math.floor(clock.now() / 1000) - settleSec },
+        scope: { kind: 'partial', checkpointsUntil: null }, // bounded at finish (below)
         ...(request.onFinding ? { onFinding: request.onFinding } : {}),
       });
       const saving = {
@@ -395,7 +394,8 @@ export function createAuditFromConfig(
       await loadCheckpoints(auditor);
       const report = auditor.finish(
         { kind: aws ? 'sqs-live' : 'embedded-live', from: null, to: null, gateway: null },
-        { notes: checkpointNotes },
+        // Checkpoints younger than the settle margin may name receipts still on their way.
+        { notes: checkpointNotes, checkpointsUntil: Math.floor(clock.now() / 1000) - settleSec },
       );
       return remember(
         state,
