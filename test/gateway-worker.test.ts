@@ -3,7 +3,7 @@
 // message. Embedded (1,000 messages, SQLite everything) and moto (200 messages, SQS FIFO +
 // DynamoDB + KMS + EventBridge rule → queue). Checks: one primary receipt per message, one
 // follow-up per UNKNOWN, seq gap-free per stream, prev chain, signatures, poison in the DLQ.
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +33,7 @@ import {
   silentLogger,
 } from '@countersign/exchange-gateway';
 import type { Exchange, Gateway } from '@countersign/exchange-gateway';
+import { createSqliteCheckpointLog } from '@countersign/exchange-gateway';
 import { newEs256Signer } from '@countersign/exchange-gateway/testing';
 import { createAwsStack } from './support/aws-stack.ts';
 import { clientConfig } from './support/aws.ts';
@@ -264,12 +265,9 @@ describe('gateway worker, mixed workload', () => {
     await checkReceipts(gw, events, w);
     expect(queue.dlq()[0]?.dedupId).toBe(w.poisonJti);
     expect(exchange.executions()).toBe(w.expectedExecutions);
-    expect(readdirSync(paths.checkpointsDir).sort()).toEqual([
-      'gw-mixed_0.jws',
-      'gw-mixed_1.jws',
-      'gw-mixed_2.jws',
-      'gw-mixed_3.jws',
-    ]);
+    const log = createSqliteCheckpointLog({ path: paths.checkpointLog });
+    expect(await log.streams()).toEqual(['gw-mixed/0', 'gw-mixed/1', 'gw-mixed/2', 'gw-mixed/3']);
+    await log.close();
     expect(worker.counters().received).toBeGreaterThanOrEqual(1000);
     await queue.close();
   });

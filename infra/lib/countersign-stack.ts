@@ -130,7 +130,7 @@ export class CountersignStack extends Stack {
       deletionProtection: true,
     });
 
-    // ── Optional checkpoint bucket (DESIGN.md §6a: catches tail truncation) ───────────────
+    // ── Checkpoint bucket (DESIGN.md §6a: catches tail truncation; on by default) ─────────
     this.checkpointBucket = s.checkpointBucket
       ? new s3.Bucket(this, 'Checkpoints', {
           objectLockEnabled: true,
@@ -327,6 +327,23 @@ export class CountersignStack extends Stack {
           resources: [this.checkpointBucket.arnForObjects('checkpoints/*')],
         }),
       );
+      // The newest checkpoint of a stream: the next one chains onto it, and a cold start
+      // compares the chain heads with it (issue 13 F4).
+      this.gateway.allow(
+        new iam.PolicyStatement({
+          sid: 'ReadNewestCheckpoints',
+          actions: ['s3:GetObject'],
+          resources: [this.checkpointBucket.arnForObjects('checkpoints/*')],
+        }),
+      );
+      this.gateway.allow(
+        new iam.PolicyStatement({
+          sid: 'ListOwnCheckpoints',
+          actions: ['s3:ListBucket'],
+          resources: [this.checkpointBucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': ['checkpoints/*'] } },
+        }),
+      );
     }
 
     this.audit.allow(
@@ -375,19 +392,41 @@ export class CountersignStack extends Stack {
       );
     }
     if (this.checkpointBucket) {
+      // Every version: a checkpoint written over or delete-marked is a finding.
       this.audit.allow(
         new iam.PolicyStatement({
           sid: 'ReadCheckpoints',
-          actions: ['s3:GetObject'],
+          actions: ['s3:GetObject', 's3:GetObjectVersion'],
           resources: [this.checkpointBucket.arnForObjects('checkpoints/*')],
         }),
       );
       this.audit.allow(
         new iam.PolicyStatement({
           sid: 'ListCheckpoints',
-          actions: ['s3:ListBucket'],
+          actions: ['s3:ListBucket', 's3:ListBucketVersions'],
           resources: [this.checkpointBucket.bucketArn],
           conditions: { StringLike: { 's3:prefix': ['checkpoints/*'] } },
+        }),
+      );
+      // Written by the gateway role only, whatever an identity policy elsewhere grants; and no
+      // delete markers (Object Lock keeps versions, but a marker would hide one from listings).
+      this.checkpointBucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'OnlyTheGatewayWritesCheckpoints',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:PutObject'],
+          resources: [this.checkpointBucket.arnForObjects('*')],
+          conditions: { ArnNotEquals: { 'aws:PrincipalArn': this.gateway.role.roleArn } },
+        }),
+      );
+      this.checkpointBucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'CheckpointsAreNeverDeleted',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+          resources: [this.checkpointBucket.arnForObjects('*')],
         }),
       );
     }

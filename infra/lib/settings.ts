@@ -39,7 +39,9 @@ export interface CountersignSettings {
   readonly tableEncryption: TableEncryptionSetting;
   /** Grants the audit role events:StartReplay/DescribeReplay on the archive. */
   readonly auditReplay: boolean;
+  /** The S3 checkpoint store (versioning + Object Lock): without it a cut tail is invisible. */
   readonly checkpointBucket: boolean;
+  /** Object Lock compliance retention of each checkpoint version. */
   readonly checkpointRetentionDays: number;
   /** Alarm when the oldest request waits longer than this (tokens live 60 s by default). */
   readonly oldestMessageAlarmSec: number;
@@ -80,7 +82,7 @@ export const DEFAULT_SETTINGS: CountersignSettings = {
   gatewayMaxConcurrency: 16,
   tableEncryption: 'aws-managed',
   auditReplay: false,
-  checkpointBucket: false,
+  checkpointBucket: true,
   checkpointRetentionDays: 365,
   oldestMessageAlarmSec: 60,
   kmsSignQuotaPerSec: 300,

@@ -61,6 +61,10 @@ export const ErrorCodes = {
   FORBIDDEN: 'FORBIDDEN',
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** The gateway's chain head disagrees with its newest signed checkpoint (it refuses to start). */
+  CHAIN_HEAD_MISMATCH: 'CHAIN_HEAD_MISMATCH',
+  /** The audit's remembered state fails its integrity check (edited or corrupted). */
+  STATE_INVALID: 'STATE_INVALID',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

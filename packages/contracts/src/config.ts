@@ -87,7 +87,10 @@ export const CountersignConfig = z.strictObject({
       concurrency: PositiveInt.default(32),
       clockSkewSec: intIn(0, 300).default(30),
       maxTokenBytes: PositiveInt.default(8192),
-      checkpointEvery: PositiveInt.default(100),
+      /** A checkpoint every N receipts of a stream… */
+      checkpointEvery: PositiveInt.default(1000),
+      /** …and every T seconds while the stream is active: the unprotected tail is seconds long. */
+      checkpointIntervalSec: intIn(1, 3600).default(5),
       policies: z.array(RequesterPolicy).default([]),
     })
     .prefault({}),
@@ -108,6 +111,17 @@ export const CountersignConfig = z.strictObject({
     .strictObject({
       queueUrl: z.string().url().optional(),
       failOnFindings: Bool.default(true),
+      /** What the audit remembers between runs; default `<dataDir>/audit-state.json`. */
+      stateFile: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  /** Where the gateway's signed checkpoints go (and where audit reads them). */
+  checkpoints: z
+    .strictObject({
+      /** Embedded: a second, append-only copy of the checkpoint log in this directory. */
+      mirror: z.string().min(1).optional(),
+      /** AWS: the S3 bucket (versioning + Object Lock) holding the checkpoints. */
+      bucket: z.string().min(3).max(63).optional(),
     })
     .prefault({}),
   nonce: z.strictObject({ table: z.string().min(1).optional() }).prefault({}),
@@ -164,6 +178,9 @@ export const CONFIG_ENV = {
   COUNTERSIGN_CLOCK_SKEW_SEC: ['gateway', 'clockSkewSec'],
   COUNTERSIGN_MAX_TOKEN_BYTES: ['gateway', 'maxTokenBytes'],
   COUNTERSIGN_CHECKPOINT_EVERY: ['gateway', 'checkpointEvery'],
+  COUNTERSIGN_CHECKPOINT_INTERVAL_SEC: ['gateway', 'checkpointIntervalSec'],
+  COUNTERSIGN_CHECKPOINT_MIRROR: ['checkpoints', 'mirror'],
+  COUNTERSIGN_CHECKPOINT_BUCKET: ['checkpoints', 'bucket'],
   COUNTERSIGN_POLICIES: ['gateway', 'policies'],
   COUNTERSIGN_QUEUE_URL: ['queue', 'url'],
   COUNTERSIGN_VISIBILITY_TIMEOUT_SEC: ['queue', 'visibilityTimeoutSec'],
@@ -171,6 +188,7 @@ export const CONFIG_ENV = {
   COUNTERSIGN_EVENT_BUS: ['bus', 'name'],
   COUNTERSIGN_ARCHIVE_ARN: ['bus', 'archiveArn'],
   COUNTERSIGN_AUDIT_QUEUE_URL: ['audit', 'queueUrl'],
+  COUNTERSIGN_AUDIT_STATE: ['audit', 'stateFile'],
   COUNTERSIGN_NONCE_TABLE: ['nonce', 'table'],
   COUNTERSIGN_EXCHANGE: ['exchange', 'kind'],
   COUNTERSIGN_EXCHANGE_NAME: ['exchange', 'name'],

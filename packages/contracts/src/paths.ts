@@ -23,8 +23,12 @@ export interface EmbeddedPaths {
   readonly exchangeKek: string;
   /** Audit's own state (live chain positions, findings). */
   readonly auditDb: string;
-  /** Signed checkpoints, one file per stream. */
+  /** Signed checkpoints: the append-only checkpoint log lives here. */
   readonly checkpointsDir: string;
+  /** The append-only checkpoint log (SQLite): every checkpoint of every stream, never rewritten. */
+  readonly checkpointLog: string;
+  /** What `audit replay` / `audit live` remember between runs (last verified head per stream). */
+  readonly auditState: string;
   /** Generated embedded config (API keys, policies). */
   readonly configFile: string;
 }
@@ -46,6 +50,8 @@ export function embeddedPaths(dataDir: string): EmbeddedPaths {
     exchangeKek: join(dataDir, 'keys', 'exchange-kek.key'),
     auditDb: join(dataDir, 'audit.sqlite'),
     checkpointsDir: join(dataDir, 'checkpoints'),
+    checkpointLog: join(dataDir, 'checkpoints', 'checkpoints.sqlite'),
+    auditState: join(dataDir, 'audit-state.json'),
     configFile: join(dataDir, 'config.json'),
   };
 }

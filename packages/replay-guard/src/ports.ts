@@ -101,5 +101,10 @@ export interface NonceStore {
    * committed. Unordered stores (DynamoDB requests race on the network) leave it unset.
    */
   readonly ordered?: boolean;
+  /**
+   * Recovery only (`countersign gateway recover-head`): moves a stream's head forward to `head`
+   * after the store lost it. Throws CHAIN_CONFLICT unless the stored head is behind `head.seq`.
+   */
+  restoreHead?(head: ChainHead): Promise<void>;
   close?(): Promise<void>;
 }

@@ -212,6 +212,12 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
         const row = selectHead.get(stream);
         return { stream, seq: row?.seq ?? 0, hash: row?.hash ?? GENESIS_PREV };
       }),
+    restoreHead: (head) =>
+      write('restoreHead', () => {
+        const current = selectHead.get(head.stream)?.seq ?? 0;
+        if (current >= head.seq) throw chainConflict(head.stream, head.seq - 1, current);
+        upsertHead.run(head.stream, head.seq, head.hash);
+      }),
     purgeExpired(now = clock.now()) {
       if (closed) throw storeError('the nonce store is closed');
       return purge.run(now).changes;

@@ -5,7 +5,14 @@ export { createAuthorizer, canonicalJson, policyVersion, SlidingWindowLimiter } 
 export type { Authorizer, AuthorizationResult, PolicyStamp } from './policy.ts';
 export { createPaperExchange } from './paper-exchange.ts';
 export type { PaperExchange, PaperExchangeOptions } from './paper-exchange.ts';
-export type { Exchange, ExchangeOrder, ExecResult, CheckpointStore, Logger } from './ports.ts';
+export type {
+  Exchange,
+  ExchangeOrder,
+  ExecResult,
+  CheckpointStore,
+  StoredCheckpoint,
+  Logger,
+} from './ports.ts';
 export { silentLogger } from './ports.ts';
 export {
   buildReceiptClaims,
@@ -19,12 +26,16 @@ export {
 export type { ReceiptDraft, ReceiptPosition, RequestRef } from './receipts.ts';
 export { createChainWriter, createKeyedMutex } from './chain.ts';
 export type { AppendInput, Appended, ChainWriter, ChainWriterOptions } from './chain.ts';
-export {
-  createCheckpointer,
-  createFileCheckpointStore,
-  checkpointFileName,
-} from './checkpoints.ts';
-export type { Checkpointer } from './checkpoints.ts';
+export { createCheckpointer, intervalTimer } from './checkpoints.ts';
+export type { Checkpointer, CheckpointerOptions, CheckpointTimer } from './checkpoints.ts';
+export { createSqliteCheckpointLog } from './checkpoint-log.ts';
+export type { SqliteCheckpointLog, SqliteCheckpointLogOptions } from './checkpoint-log.ts';
+export { createS3CheckpointStore } from './s3-checkpoint-store.ts';
+export type { S3CheckpointStoreOptions } from './s3-checkpoint-store.ts';
+export { guardChainHeads, ownTokenVerifiers, readHeadStates } from './head-check.ts';
+export type { GuardChainHeadsOptions, StreamHeadState } from './head-check.ts';
+export { planHeadRecovery, applyHeadRecovery, recoverHeadsFromConfig } from './head-recovery.ts';
+export type { HeadRecoveryOptions, StreamRecovery, RecoveryResult } from './head-recovery.ts';
 export { createWorker } from './worker.ts';
 export type { Worker, WorkerCounters, WorkerOptions } from './worker.ts';
 export { handleSqsBatch, recordToMessage } from './sqs-batch.ts';

@@ -41,7 +41,11 @@ import {
 } from '@countersign/verifier';
 import type { KeyResolver } from '@countersign/verifier';
 import { createChainWriter } from './chain.ts';
-import { createCheckpointer, createFileCheckpointStore } from './checkpoints.ts';
+import { S3Client } from '@aws-sdk/client-s3';
+import { createSqliteCheckpointLog } from './checkpoint-log.ts';
+import { createCheckpointer } from './checkpoints.ts';
+import { guardChainHeads } from './head-check.ts';
+import { createS3CheckpointStore } from './s3-checkpoint-store.ts';
 import { GatewayError } from './errors.ts';
 import { createExchangeFromConfig } from './exchange-wiring.ts';
 import { createProcessor, newOwnerId, type Processor, type RequestVerifier } from './pipeline.ts';
@@ -56,6 +60,7 @@ export interface GatewayClients {
   readonly dynamodb?: DynamoDBClient;
   /** Reads sealed exchange credentials from an SSM parameter (`ssm:<name>`). */
   readonly ssm?: SSMClient;
+  readonly s3?: S3Client;
 }
 
 /** Everything is optional: what is not given is built from the config. */
@@ -222,22 +227,51 @@ export async function createGatewayFromConfig(
     owner,
     ...(overrides.signRetry ? { signRetry: overrides.signRetry } : {}),
   });
+  const bucket = config.checkpoints.bucket;
   const checkpointStore =
     overrides.checkpointStore === undefined
       ? aws
-        ? null // S3 (Object Lock) adapter: not built yet; the port is CheckpointStore.
-        : createFileCheckpointStore(paths.checkpointsDir)
+        ? bucket
+          ? createS3CheckpointStore({ client: overrides.clients?.s3 ?? new S3Client({}), bucket })
+          : null
+        : createSqliteCheckpointLog({
+            path: paths.checkpointLog,
+            ...(config.checkpoints.mirror ? { mirror: config.checkpoints.mirror } : {}),
+            logger,
+          })
       : overrides.checkpointStore;
+  if (checkpointStore && overrides.checkpointStore === undefined) opened.push(checkpointStore);
+  if (!checkpointStore)
+    logger.warn({}, 'no checkpoint store: a cut tail of the archive is invisible');
   const checkpointer = checkpointStore
     ? createCheckpointer({
         gatewayId: gw.id,
         signer,
         store: checkpointStore,
         every: gw.checkpointEvery,
+        intervalMs: gw.checkpointIntervalSec * 1000,
         clock,
         logger,
       })
     : undefined;
+  // Issue 13 F4: refuse to start when a chain head is behind its newest signed checkpoint.
+  if (checkpointStore) {
+    try {
+      await guardChainHeads({
+        config,
+        signer,
+        nonceStore,
+        checkpoints: checkpointStore,
+        ...(checkpointer ? { checkpointer } : {}),
+        exchange,
+        clock,
+        logger,
+      });
+    } catch (err) {
+      for (const part of opened.reverse()) await part.close?.();
+      throw err;
+    }
+  }
 
   const processor = createProcessor({
     gatewayId: gw.id,
@@ -284,6 +318,7 @@ export async function createGatewayFromConfig(
       if (closed) return;
       closed = true;
       await processor.close();
+      await checkpointer?.close();
       for (const part of opened.reverse()) await part.close?.();
     },
   };

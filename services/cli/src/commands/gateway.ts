@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { isCountersignError } from '@countersign/contracts';
 import { configFailure } from '../config-errors.ts';
+import { registerRecoverHead } from './recover-head.ts';
 import {
   runGateway,
   type RunGatewayOptions,
@@ -59,7 +60,7 @@ export async function gatewayCommand(
 }
 
 export function register(program: Command, io?: Partial<GatewayCommandIO>): void {
-  program
+  const gateway = program
     .command('gateway')
     .description(
       'run the exchange gateway: verify, execute once, sign receipts (until SIGINT/SIGTERM)',
@@ -75,4 +76,5 @@ export function register(program: Command, io?: Partial<GatewayCommandIO>): void
         ...io,
       });
     });
+  registerRecoverHead(gateway);
 }

@@ -9,3 +9,4 @@ export {
   REQUESTER_ID,
 } from './harness.ts';
 export type { Harness, HarnessOptions } from './harness.ts';
+export { orderToken, delivery } from './orders.ts';
