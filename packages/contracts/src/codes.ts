@@ -57,6 +57,8 @@ export const ErrorCodes = {
   FORBIDDEN: 'FORBIDDEN',
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** A role of the embedded data directory (e.g. the gateway) is held by another live process. */
+  LOCKED: 'LOCKED',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
