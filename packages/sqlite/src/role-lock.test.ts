@@ -26,7 +26,7 @@ async function holder(dir: string, role: string): Promise<ChildProcess> {
   });
   children.push(child);
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
     child.once('exit', (code) => reject(new Error(`lock holder exited early (${code})`)));
   });
   return child;

@@ -7,5 +7,6 @@ export {
   defaultPolicy,
   GATEWAY_ID,
   REQUESTER_ID,
+  orderIdOf,
 } from './harness.ts';
 export type { Harness, HarnessOptions } from './harness.ts';
