@@ -10,7 +10,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { GENESIS_PREV, ReceiptEventDetail } from '@countersign/contracts';
+import { GENESIS_PREV, ReceiptEventDetail, sha256B64u } from '@countersign/contracts';
 import type { NonceStore } from '@countersign/replay-guard';
 import { createDynamoNonceStore, createSqliteNonceStore } from '@countersign/replay-guard';
 import { createKmsSigner } from '@countersign/signing';
@@ -21,11 +21,12 @@ import {
   parseEventBridgeEnvelope,
 } from '@countersign/transport';
 import type { EventBus } from '@countersign/transport';
-import { createPaperExchange, sha256B64u } from '@countersign/exchange-gateway';
+import { createPaperExchange } from '@countersign/exchange-gateway';
 import {
   createHarness,
   defaultPolicy,
   newEs256Signer,
+  orderIdOf,
   type Harness,
   type HarnessOptions,
 } from '@countersign/exchange-gateway/testing';
@@ -117,8 +118,6 @@ async function motoBackend(): Promise<Backend & { stack: AwsStack; eb: EventBrid
 const distinct = (events: readonly ReceiptEventDetail[]) => [
   ...new Set(events.map((e) => e.receipt)),
 ];
-const jtiOf = (token: string) =>
-  (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
 
 const backends: [string, () => Promise<Backend>][] = [
   ['embedded', () => Promise.resolve(embeddedBackend())],
@@ -271,7 +270,7 @@ describe.each(backends)('gateway faults on %s adapters', (_name, makeBackend) =>
     const exchange = createPaperExchange();
     const { h, b } = await setup({ exchange });
     const token = await h.token();
-    exchange.timeoutOnce(jtiOf(token));
+    exchange.timeoutOnce(orderIdOf(token));
     const m = h.message(token);
     expect(await h.processor.process(m)).toMatchObject({ action: 'leave', why: 'UNRESOLVED' });
     h.restart(); // the pending list is lost with the process: the redelivery resolves it

@@ -9,10 +9,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
+  clientOrderIdOf,
   embeddedPaths,
   GENESIS_PREV,
   parseConfig,
   ReceiptEventDetail,
+  sha256B64u,
   TokenTypes,
 } from '@countersign/contracts';
 import type { ReceiptClaims } from '@countersign/contracts';
@@ -29,7 +31,6 @@ import {
   createGatewayFromConfig,
   createPaperExchange,
   createWorker,
-  sha256B64u,
   silentLogger,
 } from '@countersign/exchange-gateway';
 import type { Exchange, Gateway } from '@countersign/exchange-gateway';
@@ -129,10 +130,10 @@ async function workload(signer: Signer, n: number, timeoutEvery: number): Promis
 function mixedExchange(path: string | undefined, w: Workload): Exchange & { executions(): number } {
   const paper = createPaperExchange(path ? { path } : {});
   paper.rejectIf((o) => (o.txn.symbol === 'ETH-USD' ? 'NO_ETH_TODAY' : undefined));
-  for (const jti of w.timeoutJtis) paper.timeoutOnce(jti);
+  for (const jti of w.timeoutJtis) paper.timeoutOnce(clientOrderIdOf(BOT, jti));
   return {
     place: (o) =>
-      o.clientOrderId === w.poisonJti
+      o.clientOrderId === clientOrderIdOf(BOT, w.poisonJti)
         ? Promise.reject(new Error('venue exploded'))
         : paper.place(o),
     getOrder: (id) => paper.getOrder(id),

@@ -1,37 +1,16 @@
 // @countersign/exchange-gateway: verify locally, refuse replays, execute once, receipt everything.
-export { createProcessor, newOwnerId } from './pipeline.ts';
-export type { Processor, ProcessorOptions, ProcessResult, RequestVerifier } from './pipeline.ts';
-export { createAuthorizer, canonicalJson, policyVersion, SlidingWindowLimiter } from './policy.ts';
-export type { Authorizer, AuthorizationResult, PolicyStamp } from './policy.ts';
-export { createPaperExchange } from './paper-exchange.ts';
-export type { PaperExchange, PaperExchangeOptions } from './paper-exchange.ts';
-export type { Exchange, ExchangeOrder, ExecResult, CheckpointStore, Logger } from './ports.ts';
-export { silentLogger } from './ports.ts';
-export {
-  buildReceiptClaims,
-  draftFromExecution,
-  newReceiptId,
-  partitionOf,
-  readOwnReceipt,
-  sha256B64u,
-  streamOf,
-} from './receipts.ts';
-export type { ReceiptDraft, ReceiptPosition, RequestRef } from './receipts.ts';
-export { createChainWriter, createKeyedMutex } from './chain.ts';
-export type { AppendInput, Appended, ChainWriter, ChainWriterOptions } from './chain.ts';
-export {
-  createCheckpointer,
-  createFileCheckpointStore,
-  checkpointFileName,
-} from './checkpoints.ts';
-export type { Checkpointer } from './checkpoints.ts';
-export { createWorker } from './worker.ts';
-export type { Worker, WorkerCounters, WorkerOptions } from './worker.ts';
-export { handleSqsBatch, recordToMessage } from './sqs-batch.ts';
+// The public surface: build a gateway from configuration (any adapter can be overridden), run it
+// (`createWorker`, `runGateway`; the Lambda handler is `@countersign/exchange-gateway/lambda`),
+// and the paper exchange. The pipeline's parts (decision table, executor, chain writer,
+// receipts, checkpoints) are internal.
 export { createGatewayFromConfig } from './wiring.ts';
 export type { Gateway, GatewayClients, GatewayOverrides } from './wiring.ts';
+export { createWorker } from './worker.ts';
+export type { Worker, WorkerCounters, WorkerOptions } from './worker.ts';
 export { runGateway } from './main.ts';
 export type { RunGatewayOptions } from './main.ts';
-export { retrying } from './retry.ts';
-export type { RetryOptions } from './retry.ts';
-export { GatewayError, exchangeTimeout, isExchangeTimeout, verificationCodeOf } from './errors.ts';
+export type { Processor, ProcessResult, RequestVerifier } from './pipeline.ts';
+export { createPaperExchange } from './paper-exchange.ts';
+export type { PaperExchange, PaperExchangeOptions } from './paper-exchange.ts';
+export { silentLogger } from './ports.ts';
+export type { CheckpointStore, Exchange, ExchangeOrder, ExecResult, Logger } from './ports.ts';

@@ -1,6 +1,12 @@
 // Builds a gateway from configuration: the only difference between the embedded and the AWS
 // runtime is which adapters get wired here. Callers (main.ts, lambda.ts, the CLI, tests) pass
 // the config and may override any adapter. AWS clients honour AWS_ENDPOINT_URL by themselves.
+//
+// `exclusive` (the long-running embedded gateway): the data directory's `gateway` role lock is
+// taken first, so at most one gateway process runs on it. Holding it proves every earlier one is
+// dead, so what they left in flight is taken back at once: their queue deliveries become visible
+// and their nonce leases end (those requests are reconciled by their next delivery), instead of
+// waiting out the visibility timeout and the lease.
 import { existsSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -16,7 +22,8 @@ import {
 } from '@countersign/contracts';
 import type { Clock, CountersignConfig } from '@countersign/contracts';
 import { createDynamoNonceStore, createSqliteNonceStore } from '@countersign/replay-guard';
-import type { NonceStore } from '@countersign/replay-guard';
+import type { NonceStore, SqliteNonceStore } from '@countersign/replay-guard';
+import { acquireRoleLock, type RoleLock } from '@countersign/sqlite';
 import {
   createKmsClient,
   createKmsSigner,
@@ -30,7 +37,7 @@ import {
   createSqliteQueue,
   createSqsQueue,
 } from '@countersign/transport';
-import type { EventBus, Queue } from '@countersign/transport';
+import type { EventBus, Queue, SqliteQueue } from '@countersign/transport';
 import {
   combineKeys,
   createVerifier,
@@ -76,6 +83,12 @@ export interface GatewayOverrides {
   readonly reconcileDelaySec?: number;
   readonly receiptRetentionSec?: number;
   readonly signRetry?: RetryOptions;
+  /**
+   * Embedded mode: take the data directory's `gateway` role lock (failing at once with LOCKED
+   * while another process holds it) and recover what a dead predecessor left in flight. The
+   * composition roots that run a gateway process set it; default false.
+   */
+  readonly exclusive?: boolean;
 }
 
 export interface Gateway {
@@ -105,6 +118,38 @@ export async function createGatewayFromConfig(
   config: CountersignConfig,
   overrides: GatewayOverrides = {},
 ): Promise<Gateway> {
+  const lock: RoleLock | undefined =
+    overrides.exclusive === true && config.mode !== 'aws'
+      ? acquireRoleLock(config.dataDir, 'gateway', { clock: overrides.clock ?? systemClock })
+      : undefined;
+  try {
+    return await wire(config, overrides, lock);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
+/** Holding the role lock proves the previous owners dead: take back what they left in flight. */
+async function recoverPredecessors(
+  owner: string,
+  nonceStore: SqliteNonceStore | undefined,
+  queue: SqliteQueue | undefined,
+  logger: Logger,
+): Promise<void> {
+  // Leases first: a message that comes back is then reconciled on its first delivery.
+  const leases = (await nonceStore?.expireLeasesExcept(owner)) ?? 0;
+  const deliveries = (await queue?.recoverAbandoned()) ?? 0;
+  if (leases + deliveries > 0) {
+    logger.warn({ leases, deliveries }, 'took back what a stopped gateway left in flight');
+  }
+}
+
+async function wire(
+  config: CountersignConfig,
+  overrides: GatewayOverrides,
+  lock: RoleLock | undefined,
+): Promise<Gateway> {
   const clock = overrides.clock ?? systemClock;
   const logger: Logger =
     overrides.logger ?? pino({ level: config.logLevel, base: { service: 'exchange-gateway' } });
@@ -120,7 +165,7 @@ export async function createGatewayFromConfig(
     dynamodb: () => overrides.clients?.dynamodb ?? new DynamoDBClient({}),
   };
   const kms = aws ? clients.kms() : undefined;
-
+  const owner = overrides.owner ?? newOwnerId(gw.id);
   const signer =
     overrides.signer ??
     (kms
@@ -131,6 +176,9 @@ export async function createGatewayFromConfig(
         })
       : await ensureLocalSigner(paths.keysDir, EmbeddedKeyNames.GATEWAY, gw.alg));
 
+  // The embedded adapters this wiring opens itself (what a recovery may touch).
+  let ownQueue: SqliteQueue | undefined;
+  let ownNonceStore: SqliteNonceStore | undefined;
   const queue =
     overrides.queue ??
     (aws
@@ -139,12 +187,13 @@ export async function createGatewayFromConfig(
           queueUrl: required(config.queue.url, 'COUNTERSIGN_QUEUE_URL'),
           maxReceives: config.queue.maxReceives,
         })
-      : createSqliteQueue({
+      : (ownQueue = createSqliteQueue({
           path: paths.queueDb,
           visibilityTimeoutSec: config.queue.visibilityTimeoutSec,
           maxReceives: config.queue.maxReceives,
           clock,
-        }));
+          receiver: owner,
+        })));
   if (!overrides.queue) opened.push(queue);
 
   const bus =
@@ -161,7 +210,7 @@ export async function createGatewayFromConfig(
           client: clients.dynamodb(),
           tableName: required(config.nonce.table, 'COUNTERSIGN_NONCE_TABLE'),
         })
-      : createSqliteNonceStore({ path: paths.nonceDb, clock }));
+      : (ownNonceStore = createSqliteNonceStore({ path: paths.nonceDb, clock })));
   if (!overrides.nonceStore) opened.push(nonceStore);
 
   // PaperExchange: shared SQLite file in embedded mode. In AWS mode it lives in the container's
@@ -203,7 +252,6 @@ export async function createGatewayFromConfig(
       clock,
     });
 
-  const owner = overrides.owner ?? newOwnerId(gw.id);
   const chain = createChainWriter({
     gatewayId: gw.id,
     nonceStore,
@@ -259,6 +307,8 @@ export async function createGatewayFromConfig(
     logger,
   });
 
+  if (lock) await recoverPredecessors(owner, ownNonceStore, ownQueue, logger);
+
   let closed = false;
   return {
     config,
@@ -275,6 +325,7 @@ export async function createGatewayFromConfig(
       closed = true;
       await processor.close();
       for (const part of opened.reverse()) await part.close?.();
+      lock?.release();
     },
   };
 }

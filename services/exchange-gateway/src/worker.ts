@@ -1,8 +1,8 @@
 // The long-running worker: long-polls the queue and runs the pipeline with bounded concurrency.
 //
-// - FIFO: messages of one group (one account) run one after another, in receive order; when
-//   one fails (throws or is left), the rest of that group in the batch is left unprocessed (not
-//   deleted) so the queue redelivers them in order; other groups go on (group-aware short-circuit).
+// - FIFO: the group runner shared with the Lambda handler (fifo-groups.ts): messages of one group
+//   run in receive order; when one fails (throws or is left), the rest of that group in the batch
+//   is left unprocessed so the queue redelivers them in order; other groups go on.
 // - A message is deleted only when the pipeline says so (its receipt is stored and published);
 //   the next message of its group does not wait for that delete.
 // - Verification of a whole batch starts on receipt (processor.prefetch), in parallel.
@@ -11,6 +11,7 @@
 import pLimit from 'p-limit';
 import type { Outcome } from '@countersign/contracts';
 import type { Queue, ReceivedMessage } from '@countersign/transport';
+import { runFifoGroups, type Settled } from './fifo-groups.ts';
 import type { Processor } from './pipeline.ts';
 import { silentLogger, type Logger } from './ports.ts';
 
@@ -101,43 +102,25 @@ export function createWorker(options: WorkerOptions): Worker {
   };
   const freed = () => new Promise<void>((r) => waiters.push(r));
 
-  /** True when the group may go on. */
-  async function handleOne(message: ReceivedMessage): Promise<boolean> {
-    try {
-      const result = await processor.process(message);
-      if (result.action === 'delete') {
-        counters.outcomes[result.outcome] += 1;
-        if (result.republished) counters.republished += 1;
-        // The group goes on without waiting: the receipt is stored and published, so whatever
-        // happens to this delete, a redelivery only re-publishes it.
-        const deleting = queue.delete(message.receiptHandle).then(
-          () => void (counters.deleted += 1),
-          (err: unknown) => {
-            counters.deleteErrors += 1;
-            logger.warn({ messageId: message.messageId, err }, 'delete failed');
-          },
-        );
-        deletes.add(deleting);
-        void deleting.finally(() => deletes.delete(deleting));
-        return true;
-      }
-      counters.left += 1;
-      if (result.visibilitySec !== undefined) {
-        await queue
-          .changeVisibility(message.receiptHandle, result.visibilitySec)
-          .catch((err: unknown) =>
-            logger.warn({ messageId: message.messageId, err }, 'changeVisibility failed'),
-          );
-      }
-      return false;
-    } catch (err) {
-      counters.failed += 1;
-      counters.left += 1;
-      logger.error(
-        { messageId: message.messageId, receiveCount: message.receiveCount, err },
-        'message failed',
+  /** Bookkeeping of one message that ran: counters, and the delete when it is done. */
+  function settled(message: ReceivedMessage, s: Settled): void {
+    if (s.kind === 'done') {
+      counters.outcomes[s.result.outcome] += 1;
+      if (s.result.republished) counters.republished += 1;
+      // The group goes on without waiting: the receipt is stored and published, so whatever
+      // happens to this delete, a redelivery only re-publishes it.
+      const deleting = queue.delete(message.receiptHandle).then(
+        () => void (counters.deleted += 1),
+        (err: unknown) => {
+          counters.deleteErrors += 1;
+          logger.warn({ messageId: message.messageId, err }, 'delete failed');
+        },
       );
-      return false;
+      deletes.add(deleting);
+      void deleting.finally(() => deletes.delete(deleting));
+    } else {
+      counters.left += 1;
+      if (s.kind === 'failed') counters.failed += 1;
     }
   }
 
@@ -159,42 +142,28 @@ export function createWorker(options: WorkerOptions): Worker {
           }, heartbeatMs)
         : undefined;
     try {
-      await runGroups(messages, outstanding);
+      await runFifoGroups(messages, {
+        process: (m) => processor.process(m),
+        limit,
+        queue,
+        logger,
+        onSettled(message, s) {
+          settled(message, s);
+          outstanding.delete(message.messageId);
+          busy -= 1;
+          notify();
+        },
+        onSkipped(rest) {
+          // Left as they are: no more heartbeats, they come back in order.
+          for (const m of rest) outstanding.delete(m.messageId);
+          counters.skipped += rest.length;
+          busy -= rest.length;
+          notify();
+        },
+      });
     } finally {
       if (timer) clearInterval(timer);
     }
-  }
-
-  async function runGroups(
-    messages: readonly ReceivedMessage[],
-    outstanding: Map<string, ReceivedMessage>,
-  ): Promise<void> {
-    const groups = new Map<string, ReceivedMessage[]>();
-    for (const m of messages) {
-      const id = m.groupId ?? `\u0000${m.messageId}`;
-      const list = groups.get(id);
-      if (list) list.push(m);
-      else groups.set(id, [m]);
-    }
-    await Promise.all(
-      [...groups.values()].map(async (list) => {
-        for (let i = 0; i < list.length; i += 1) {
-          const ok = await limit(() => handleOne(list[i]!));
-          outstanding.delete(list[i]!.messageId);
-          busy -= 1;
-          notify();
-          if (!ok) {
-            // The rest are left as they are: no more heartbeats, they come back in order.
-            for (const m of list.slice(i + 1)) outstanding.delete(m.messageId);
-            const rest = list.length - i - 1;
-            counters.skipped += rest;
-            busy -= rest;
-            notify();
-            return;
-          }
-        }
-      }),
-    );
   }
 
   let running: Promise<void> | undefined;
