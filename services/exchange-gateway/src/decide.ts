@@ -205,6 +205,7 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
       reason: r.reason,
       ...(r.detail === undefined ? {} : { detail: r.detail }),
     }),
+    'the REJECTED receipt, keyed msg#<messageId>',
   ),
   row(
     'refusal',
@@ -269,6 +270,7 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
     'ClaimMessageKey',
     (f) => f.tooLarge,
     () => refuse({ reason: 'TOKEN_TOO_LARGE', attributed: false, keepRequest: false }),
+    'REJECTED TOKEN_TOO_LARGE (the body does not travel with it)',
   ),
   row(
     'receive',
@@ -290,7 +292,7 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
     'ClaimMessageKey',
     (f) => sameToken(f) === undefined && failure(f),
     (v) => refuse({ reason: v.code, attributed: false, keepRequest: true }),
-    'REJECTED <verification code>: the only way a token is answered EXPIRED',
+    'REJECTED with the verification code under msg# (a request never claimed)',
   ),
   row(
     'unverifiable',
@@ -397,7 +399,7 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
     'Reject',
     (f) => f.order?.kind === 'absent' && failure(f),
     (v) => ({ kind: 'Reject', key: 'request', reason: v.code }),
-    'never placed, and now never will be: REJECTED <verification code> under iss#jti',
+    'never placed, and now never will be: REJECTED with the verification code under iss#jti',
   ),
   row(
     'execute',
@@ -412,6 +414,7 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
     'Reject',
     (f) => (f.authorization?.ok === false ? f.authorization : undefined),
     (a) => ({ kind: 'Reject', key: 'request', reason: a.reason, detail: a.detail }),
+    'REJECTED with the policy reason under iss#jti',
   ),
   row(
     'execute',
@@ -450,17 +453,24 @@ export class NoRuleError extends Error {
   }
 }
 
-function first<F, S extends { readonly kind: string }>(
+/** The index of the first row that applies, and its step. */
+export function firstRule<F, S extends { readonly kind: string }>(
   rules: readonly Rule<F, S>[],
   f: F,
   table: string,
-): S {
-  for (const r of rules) {
-    const step = r.apply(f);
-    if (step) return step;
+): { readonly row: number; readonly step: S } {
+  for (let row = 0; row < rules.length; row += 1) {
+    const step = rules[row]!.apply(f);
+    if (step) return { row, step };
   }
   throw new NoRuleError(table);
 }
+
+const first = <F, S extends { readonly kind: string }>(
+  rules: readonly Rule<F, S>[],
+  f: F,
+  table: string,
+): S => firstRule(rules, f, table).step;
 
 export function decide(facts: DeliveryFacts): Step {
   return first(DELIVERY_RULES, facts, 'delivery');
@@ -548,7 +558,7 @@ export const RESOLUTION_RULES: readonly Rule<ResolutionFacts, ResolutionStep>[] 
     'RejectFollowUp',
     (r) => (r.verification?.ok === false ? r.verification : undefined),
     (v) => ({ kind: 'RejectFollowUp', reason: v.code }),
-    'never placed: REJECTED <code> resolving the UNKNOWN',
+    'never placed: REJECTED with the verification code, resolving the UNKNOWN',
   ),
   res(
     'resolve',
@@ -640,7 +650,7 @@ function rows(table: readonly Row[]): string[] {
     '|---:|---|---|---|',
     ...table.map(
       (r, i) =>
-        `| ${i + 1} | ${r.stage} | ${r.when} | **${r.step}**${r.note === undefined ? '' : ` ${r.note}`} |`,
+        `| ${i + 1} | ${r.stage} | ${r.when} | **${r.step}**${r.note === undefined ? '' : `: ${r.note}`} |`,
     ),
   ];
 }
@@ -648,6 +658,7 @@ function rows(table: readonly Row[]): string[] {
 /** The three tables in Markdown, as the package README shows them (the first row that applies wins). */
 export function renderDecisionTables(): string {
   return [
+    '<!-- prettier-ignore-start -->',
     '**A delivery** (`decide`):',
     '',
     ...rows(DELIVERY_RULES),
@@ -660,5 +671,6 @@ export function renderDecisionTables(): string {
     '',
     ...rows(FAILURE_RULES),
     '',
+    '<!-- prettier-ignore-end -->',
   ].join('\n');
 }
