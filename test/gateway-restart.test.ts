@@ -107,7 +107,7 @@ describe('a gateway killed with SIGKILL mid-batch', () => {
     );
     children.push(child);
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const holds = () => out.split('\n').filter((l) => l.startsWith('hold ')).length;
     await until(() => holds() >= ACCOUNTS.length || child.exitCode !== null, 30_000, 'the holds');
     expect(child.exitCode).toBeNull();
