@@ -1,6 +1,7 @@
-// The effect executor: performs the steps that decide.ts chooses, against the nonce store, the
-// exchange, the chain writer and the bus, and feeds what each step learned back as facts. It
-// holds no rule of its own; the worker and the Lambda handler both run it (via pipeline.ts).
+// The effect executor: performs the steps decide.ts chooses for one delivery, against the nonce
+// store, the exchange (exchange-calls.ts), the chain writer and the bus (emitter.ts), and feeds
+// what each step learned back as facts. It holds no rule of its own; the worker and the Lambda
+// handler both run it (via pipeline.ts). UNKNOWN follow-ups are unknowns.ts.
 import {
   clientOrderIdOf,
   NonceKeys,
@@ -9,7 +10,7 @@ import {
   sleepOn,
   streamOf,
 } from '@countersign/contracts';
-import type { Clock, ReasonCode, ReceiptClaims } from '@countersign/contracts';
+import type { Clock } from '@countersign/contracts';
 import type {
   ClaimResult,
   NonceRecord,
@@ -20,21 +21,13 @@ import type { ReceivedMessage } from '@countersign/transport';
 import { decodeUnverified } from '@countersign/verifier';
 import type { ChainWriter } from './chain.ts';
 import type { Checkpointer } from './checkpoints.ts';
-import {
-  decide,
-  decideResolution,
-  type DeliveryFacts,
-  type OrderLookup,
-  type Placement,
-  type RequestLookup,
-  type ResolutionFacts,
-  type Step,
-  type Verification,
-} from './decide.ts';
-import { exchangeTimeout, isExchangeTimeout } from './errors.ts';
-import type { Authorizer, PolicyStamp } from './policy.ts';
-import type { Exchange, ExchangeOrder, ExecResult, Logger } from './ports.ts';
+import { decide, type DeliveryFacts, type Step, type Verification } from './decide.ts';
+import { createReceiptEmitter, type Emitted, type ReceiptEmitter } from './emitter.ts';
+import { exchangeTimeout } from './errors.ts';
+import { createExchangeCalls, type ExchangeCalls } from './exchange-calls.ts';
 import type { ProcessResult } from './pipeline.ts';
+import type { Authorizer } from './policy.ts';
+import type { Exchange, Logger } from './ports.ts';
 import {
   draftFromExecution,
   readOwnReceipt,
@@ -42,6 +35,7 @@ import {
   type ReceiptDraft,
   type RequestRef,
 } from './receipts.ts';
+import { createUnknowns, type Unknowns } from './unknowns.ts';
 
 export interface ExecutorOptions {
   readonly gatewayId: string;
@@ -69,14 +63,6 @@ export interface ExecutorOptions {
   readonly logger: Logger;
 }
 
-/** An UNKNOWN receipt this process emitted or found, waiting for its follow-up. */
-export interface PendingUnknown {
-  readonly unknown: ReceiptClaims;
-  /** The request's claims: verified, or unverified bytes matched by their claimed hash. */
-  readonly claims: RequestClaims;
-  readonly request: string | null;
-}
-
 export interface Executor {
   /** Handles one delivery; `verification` yields its (maybe prefetched) verification. */
   handle(
@@ -89,17 +75,14 @@ export interface Executor {
   pendingUnknown(): number;
 }
 
-type Deleted = ProcessResult & { readonly action: 'delete' };
-type Emitted = Deleted & { readonly receipt: ReceiptClaims };
-
-/** What one delivery learned beyond the facts decide() reads. */
+/** One delivery: the facts decide() reads, and what the steps need beyond them. */
 interface Delivery {
   readonly message: ReceivedMessage;
   readonly token: string;
   readonly sha256: string;
-  facts: DeliveryFacts;
   /** Its verification (prefetched, or done now). */
   readonly verification: () => Promise<Verification>;
+  facts: DeliveryFacts;
   /** The request the delivery is about, once known (verified, or matched by its hash). */
   claims?: RequestClaims;
 }
@@ -117,398 +100,241 @@ function claimedForToken(record: NonceRecord | undefined, token: string, sha256:
   return record.state === 'COMPLETED' && record.stored.request === token;
 }
 
-function republished(stored: StoredReceipt): Deleted {
-  const claims = readOwnReceipt(stored.receipt);
-  return {
-    action: 'delete',
-    receiptId: claims.jti,
-    outcome: claims.outcome,
-    ...(claims.reason ? { reason: claims.reason as ReasonCode } : {}),
-    republished: true,
+/** The request a step works on; the rules only ask for one once it is known. */
+function requestOf(d: Delivery): RequestClaims {
+  if (!d.claims) throw new Error('no request claims yet: the facts and the rules disagree');
+  return d.claims;
+}
+
+/** What the steps share: the options, the adapters' wrappers and the key/expiry helpers. */
+interface Ctx {
+  readonly o: ExecutorOptions;
+  readonly exchange: ExchangeCalls;
+  readonly emitter: ReceiptEmitter;
+  readonly unknowns: Unknowns;
+  claim(key: string, expiresAt: number, requestSha256?: string): Promise<ClaimResult>;
+  /** Keep a record until `ms` or the receipt retention, whichever is later. */
+  keepUntil(ms?: number): number;
+  streamFor(key: string): string;
+}
+
+const requestKey = (c: RequestClaims) => NonceKeys.request(c.iss, c.jti);
+const requestExpiry = (x: Ctx, c: RequestClaims) => x.keepUntil((c.exp + x.o.clockSkewSec) * 1000);
+const refOf = (d: Delivery, attributed: boolean): RequestRef =>
+  attributed && d.claims
+    ? { jti: d.claims.jti, iss: d.claims.iss, sub: d.claims.sub, sha256: d.sha256 }
+    : { jti: null, iss: null, sub: null, sha256: d.sha256 };
+
+/** A receipt under the held request key, the token beside it. */
+function emitForRequest(x: Ctx, d: Delivery, draft: ReceiptDraft): Promise<Emitted> {
+  const c = requestOf(d);
+  return x.emitter.emit(requestKey(c), x.streamFor(c.sub), draft, d.token, requestExpiry(x, c));
+}
+
+async function lookup(
+  x: Ctx,
+  d: Delivery,
+  key: 'request' | 'message',
+): Promise<Partial<DeliveryFacts>> {
+  if (key === 'message') {
+    const record = await x.o.nonceStore.get(NonceKeys.message(d.message.messageId));
+    return { messageRecord: record ?? null };
+  }
+  const claims = unverifiedRequestClaims(d.token);
+  if (!claims) return { lookup: { named: false } };
+  const record = await x.o.nonceStore.get(requestKey(claims));
+  const sameToken = claimedForToken(record, d.token, d.sha256);
+  if (sameToken) d.claims = claims; // these very bytes verified when they were claimed
+  return { lookup: { named: true, claims, record, sameToken } };
+}
+
+function reject(x: Ctx, d: Delivery, step: Extract<Step, { kind: 'Reject' }>): Promise<Emitted> {
+  const { messageId } = d.message;
+  const refusal = step.key === 'message' ? d.facts.refusal : undefined;
+  const attributed = step.key === 'request' || refusal?.attributed === true;
+  const draft: ReceiptDraft = {
+    req: refOf(d, attributed),
+    messageId,
+    outcome: 'REJECTED',
+    reason: step.reason,
+    fills: [],
+    ...(step.detail === undefined ? {} : { detail: step.detail }),
   };
+  if (step.key === 'request') return emitForRequest(x, d, draft);
+  const stream = x.streamFor(attributed && d.claims ? d.claims.sub : messageId);
+  const request = refusal?.keepRequest === false ? null : d.token;
+  return x.emitter.emit(NonceKeys.message(messageId), stream, draft, request, x.keepUntil());
+}
+
+async function emitUnknown(
+  x: Ctx,
+  d: Delivery,
+  step: Extract<Step, { kind: 'EmitUnknown' }>,
+): Promise<ProcessResult> {
+  const unknown = await emitForRequest(x, d, {
+    req: refOf(d, true),
+    messageId: d.message.messageId,
+    outcome: 'UNKNOWN',
+    reason: 'EXCHANGE_TIMEOUT',
+    fills: [],
+    ...(step.policy ? { policy: step.policy } : {}),
+  });
+  x.unknowns.add({ unknown: unknown.receipt, claims: requestOf(d), request: d.token });
+  x.o.logger.warn(
+    { messageId: d.message.messageId, receiptId: unknown.receiptId },
+    'exchange timeout',
+  );
+  // Keep the message: its redelivery reconciles even if this process dies.
+  return { action: 'leave', why: 'UNRESOLVED', visibilitySec: step.visibilitySec };
+}
+
+/** Re-publishes; an UNKNOWN is then resolved now if it can be (with what this delivery knows). */
+async function republish(
+  x: Ctx,
+  d: Delivery,
+  step: Extract<Step, { kind: 'Republish' }>,
+): Promise<ProcessResult> {
+  const again = await x.emitter.republish(step.stored);
+  const receipt = readOwnReceipt(step.stored.receipt);
+  if (!step.followUp || receipt.outcome !== 'UNKNOWN') return again;
+  const entry = { unknown: receipt, claims: requestOf(d), request: step.stored.request };
+  x.unknowns.add(entry);
+  const v = d.facts.verification;
+  const resolved = await x.unknowns.resolve(
+    entry,
+    v ? { verification: v.ok ? { ok: true } : v } : {},
+  );
+  return resolved ?? { action: 'leave', why: 'UNRESOLVED', visibilitySec: x.o.reconcileDelaySec };
+}
+
+/** Performs one step: the facts it learned, or the delivery's result when the step ends it. */
+async function perform(
+  x: Ctx,
+  d: Delivery,
+  step: Step,
+): Promise<Partial<DeliveryFacts> | ProcessResult> {
+  const { authorizer, logger } = x.o;
+  switch (step.kind) {
+    case 'Verify': {
+      const verification = await d.verification();
+      if (verification.ok) d.claims = verification.claims;
+      return { verification };
+    }
+    case 'Lookup':
+      return lookup(x, d, step.key);
+    case 'Claim': {
+      const c = requestOf(d);
+      const claim = await x.claim(requestKey(c), requestExpiry(x, c), d.sha256);
+      if (claim.claimed && claim.takeover) {
+        logger.warn(
+          { messageId: d.message.messageId, previous: claim.previous.owner },
+          'lease takeover',
+        );
+      }
+      return { claim };
+    }
+    case 'Wait':
+      await sleepOn(x.o.clock, step.ms);
+      return { waited: true, claim: undefined };
+    case 'Reconcile':
+      return { order: await x.exchange.lookup(requestOf(d)) };
+    case 'Authorize':
+      return { authorization: authorizer.authorize(requestOf(d)) };
+    case 'Place':
+      return { placement: await x.exchange.place(requestOf(d)) };
+    case 'ClaimMessageKey': {
+      const messageClaim = await x.claim(NonceKeys.message(d.message.messageId), x.keepUntil());
+      return { refusal: step.refusal, messageClaim };
+    }
+    case 'Reject':
+      return reject(x, d, step);
+    case 'EmitExecution': {
+      const policy = step.policy === 'current' ? authorizer.stamp(requestOf(d).iss) : step.policy;
+      const base = { req: refOf(d, true), messageId: d.message.messageId };
+      return emitForRequest(x, d, draftFromExecution(base, step.result, policy));
+    }
+    case 'EmitUnknown':
+      return emitUnknown(x, d, step);
+    case 'Republish':
+      return republish(x, d, step);
+    case 'Leave':
+      return { action: 'leave', why: step.why, visibilitySec: step.visibilitySec };
+    case 'GiveBack': {
+      const c = requestOf(d);
+      throw exchangeTimeout(clientOrderIdOf(c.iss, c.jti));
+    }
+  }
+}
+
+const isResult = (r: Partial<DeliveryFacts> | ProcessResult): r is ProcessResult => 'action' in r;
+
+/** Asks decide() for a step, performs it, learns, until a step ends the delivery. */
+async function run(
+  x: Ctx,
+  message: ReceivedMessage,
+  verification: () => Promise<Verification>,
+  extra: Partial<DeliveryFacts> = {},
+): Promise<ProcessResult> {
+  const { o } = x;
+  const token = message.body;
+  const d: Delivery = {
+    message,
+    token,
+    sha256: sha256B64u(token),
+    verification,
+    facts: {
+      messageId: message.messageId,
+      receiveCount: message.receiveCount,
+      maxReceives: o.maxReceives,
+      now: o.clock.now(),
+      leaseMs: o.leaseMs,
+      lastReceiveWaitMs: o.lastReceiveWaitMs,
+      reconcileDelaySec: o.reconcileDelaySec,
+      tooLarge: Buffer.byteLength(token, 'utf8') > o.maxTokenBytes,
+      ...extra,
+    },
+  };
+  for (;;) {
+    const outcome = await perform(x, d, decide({ ...d.facts, now: o.clock.now() }));
+    if (isResult(outcome)) return outcome;
+    d.facts = { ...d.facts, ...outcome };
+  }
 }
 
 export function createExecutor(o: ExecutorOptions): Executor {
-  const { nonceStore, exchange, chain, authorizer, clock, logger } = o;
-  const pending = new Map<string, PendingUnknown>();
-
-  const keepUntil = (ms: number) => Math.max(ms, clock.now() + o.retentionMs);
-  const streamFor = (key: string) => streamOf(o.gatewayId, partitionOf(key, o.partitions));
-  const requestExpiry = (c: RequestClaims) => keepUntil((c.exp + o.clockSkewSec) * 1000);
-  const claimKey = (key: string, expiresAt: number, requestSha256?: string) =>
-    nonceStore.claim(key, {
+  const { clock, logger } = o;
+  const keepUntil = (ms = 0) => Math.max(ms, clock.now() + o.retentionMs);
+  const claim = (key: string, expiresAt: number, requestSha256?: string) =>
+    o.nonceStore.claim(key, {
       expiresAt,
       leaseMs: o.leaseMs,
       owner: o.owner,
       now: clock.now(),
       ...(requestSha256 === undefined ? {} : { requestSha256 }),
     });
-  const orderOf = (c: RequestClaims): ExchangeOrder => ({
-    clientOrderId: clientOrderIdOf(c.iss, c.jti),
-    account: c.sub,
-    txn: c.txn,
+  const exchange = createExchangeCalls(o.exchange, o.exchangeTimeoutMs);
+  const emitter = createReceiptEmitter(o);
+  const unknowns = createUnknowns({
+    claim,
+    keepUntil,
+    exchange,
+    emitter,
+    authorizer: o.authorizer,
+    verify: o.verify,
+    logger,
   });
-
-  /** Runs an exchange call under the configured deadline (a timeout means "may have happened"). */
-  async function withDeadline<T>(
-    clientOrderId: string,
-    call: (signal?: AbortSignal) => Promise<T>,
-  ): Promise<T> {
-    if (o.exchangeTimeoutMs === undefined) return call();
-    // A deadline on real time (an I/O bound), not a read of the injected clock.
-    const signal = AbortSignal.timeout(o.exchangeTimeoutMs);
-    let stop = (): void => undefined;
-    const expired = new Promise<never>((_, reject) => {
-      const onAbort = () => reject(exchangeTimeout(clientOrderId));
-      signal.addEventListener('abort', onAbort, { once: true });
-      stop = () => signal.removeEventListener('abort', onAbort);
-    });
-    try {
-      return await Promise.race([call(signal), expired]);
-    } finally {
-      stop();
-    }
-  }
-
-  async function lookupOrder(c: RequestClaims): Promise<OrderLookup> {
-    const id = clientOrderIdOf(c.iss, c.jti);
-    try {
-      const result = await withDeadline(id, (signal) => exchange.getOrder(id, signal));
-      return result ? { kind: 'found', result } : { kind: 'absent' };
-    } catch (err) {
-      if (isExchangeTimeout(err)) return { kind: 'timeout' };
-      throw err;
-    }
-  }
-
-  async function placeOrder(c: RequestClaims): Promise<Placement> {
-    const order = orderOf(c);
-    try {
-      const result = await withDeadline(order.clientOrderId, (signal) =>
-        exchange.place(order, signal),
-      );
-      return { kind: 'done', result };
-    } catch (err) {
-      if (isExchangeTimeout(err)) return { kind: 'timeout' };
-      throw err;
-    }
-  }
-
-  /** Signs, stores (atomically with the chain head), publishes. */
-  async function emit(
-    key: string,
-    stream: string,
-    draft: ReceiptDraft,
-    request: string | null,
-    expiresAt: number,
-  ): Promise<Emitted> {
-    const appended = await chain.append({ key, stream, draft, request, expiresAt });
-    await o.publish(appended.stored);
-    await o.checkpointer?.noteAppended(appended.head);
-    logger.info(
-      {
-        messageId: draft.messageId,
-        receiptId: appended.claims.jti,
-        outcome: draft.outcome,
-        reason: draft.reason,
-        stream,
-        seq: appended.claims.seq,
-      },
-      'receipt',
-    );
-    return {
-      action: 'delete',
-      receiptId: appended.claims.jti,
-      outcome: draft.outcome,
-      ...(draft.reason ? { reason: draft.reason } : {}),
-      republished: false,
-      receipt: appended.claims,
-    };
-  }
-
-  // --- one delivery ----------------------------------------------------------------------------
-
-  const refOf = (d: Delivery, attributed: boolean): RequestRef =>
-    attributed && d.claims
-      ? { jti: d.claims.jti, iss: d.claims.iss, sub: d.claims.sub, sha256: d.sha256 }
-      : { jti: null, iss: null, sub: null, sha256: d.sha256 };
-
-  /** The request the delivery is about; the rules only ask for it once it is known. */
-  const requestOf = (d: Delivery): RequestClaims => {
-    if (!d.claims) throw new Error('the delivery has no request claims yet');
-    return d.claims;
+  const x: Ctx = {
+    o,
+    exchange,
+    emitter,
+    unknowns,
+    claim,
+    keepUntil,
+    streamFor: (key) => streamOf(o.gatewayId, partitionOf(key, o.partitions)),
   };
 
-  async function lookup(d: Delivery, key: 'request' | 'message'): Promise<void> {
-    if (key === 'message') {
-      const record = await nonceStore.get(NonceKeys.message(d.message.messageId));
-      d.facts = { ...d.facts, messageRecord: record ?? null };
-      return;
-    }
-    const claims = unverifiedRequestClaims(d.token);
-    let found: RequestLookup = { named: false };
-    if (claims) {
-      const record = await nonceStore.get(NonceKeys.request(claims.iss, claims.jti));
-      const sameToken = claimedForToken(record, d.token, d.sha256);
-      if (sameToken) d.claims = claims; // these bytes verified when they were claimed
-      found = { named: true, claims, record, sameToken };
-    }
-    d.facts = { ...d.facts, lookup: found };
-  }
-
-  async function claimMessageKey(d: Delivery, step: Step & { kind: 'ClaimMessageKey' }) {
-    const claim = await claimKey(NonceKeys.message(d.message.messageId), keepUntil(0));
-    d.facts = { ...d.facts, refusal: step.refusal, messageClaim: claim };
-  }
-
-  async function reject(d: Delivery, step: Step & { kind: 'Reject' }): Promise<Emitted> {
-    const { messageId } = d.message;
-    const refusal = d.facts.refusal;
-    const onMessage = step.key === 'message';
-    const attributed = onMessage ? refusal?.attributed === true : true;
-    const draft: ReceiptDraft = {
-      req: refOf(d, attributed),
-      messageId,
-      outcome: 'REJECTED',
-      reason: step.reason,
-      fills: [],
-      ...(step.detail === undefined ? {} : { detail: step.detail }),
-    };
-    if (onMessage) {
-      const stream = streamFor(attributed && d.claims ? d.claims.sub : messageId);
-      const request = refusal?.keepRequest === false ? null : d.token;
-      return emit(NonceKeys.message(messageId), stream, draft, request, keepUntil(0));
-    }
-    const c = requestOf(d);
-    return emit(
-      NonceKeys.request(c.iss, c.jti),
-      streamFor(c.sub),
-      draft,
-      d.token,
-      requestExpiry(c),
-    );
-  }
-
-  async function emitExecution(
-    d: Delivery,
-    result: ExecResult,
-    policy: PolicyStamp | 'current',
-  ): Promise<Emitted> {
-    const c = requestOf(d);
-    const stamp = policy === 'current' ? authorizer.stamp(c.iss) : policy;
-    const draft = draftFromExecution(
-      { req: refOf(d, true), messageId: d.message.messageId },
-      result,
-      stamp,
-    );
-    return emit(
-      NonceKeys.request(c.iss, c.jti),
-      streamFor(c.sub),
-      draft,
-      d.token,
-      requestExpiry(c),
-    );
-  }
-
-  async function emitUnknown(
-    d: Delivery,
-    step: Step & { kind: 'EmitUnknown' },
-  ): Promise<ProcessResult> {
-    const c = requestOf(d);
-    const draft: ReceiptDraft = {
-      req: refOf(d, true),
-      messageId: d.message.messageId,
-      outcome: 'UNKNOWN',
-      reason: 'EXCHANGE_TIMEOUT',
-      fills: [],
-      ...(step.policy ? { policy: step.policy } : {}),
-    };
-    const key = NonceKeys.request(c.iss, c.jti);
-    const unknown = await emit(key, streamFor(c.sub), draft, d.token, requestExpiry(c));
-    pending.set(unknown.receiptId, { unknown: unknown.receipt, claims: c, request: d.token });
-    logger.warn(
-      { messageId: d.message.messageId, receiptId: unknown.receiptId },
-      'exchange timeout',
-    );
-    // Keep the message: its redelivery reconciles even if this process dies.
-    return { action: 'leave', why: 'UNRESOLVED', visibilitySec: step.visibilitySec };
-  }
-
-  /** Re-publishes, and finishes an UNKNOWN if that is what was stored. */
-  async function republish(
-    d: Delivery,
-    step: Step & { kind: 'Republish' },
-  ): Promise<ProcessResult> {
-    await o.publish(step.stored);
-    const receipt = readOwnReceipt(step.stored.receipt);
-    if (!step.followUp || receipt.outcome !== 'UNKNOWN') return republished(step.stored);
-    const entry: PendingUnknown = {
-      unknown: receipt,
-      claims: requestOf(d),
-      request: step.stored.request,
-    };
-    pending.set(receipt.jti, entry);
-    const v = d.facts.verification;
-    const resolved = await resolve(entry, v ? { verification: v.ok ? { ok: true } : v } : {});
-    return resolved ?? { action: 'leave', why: 'UNRESOLVED', visibilitySec: o.reconcileDelaySec };
-  }
-
-  /** Performs one step; returns the delivery's result when the step ends it. */
-  async function perform(d: Delivery, step: Step): Promise<ProcessResult | undefined> {
-    switch (step.kind) {
-      case 'Verify': {
-        const verification = await d.verification();
-        if (verification.ok) d.claims = verification.claims;
-        d.facts = { ...d.facts, verification };
-        return undefined;
-      }
-      case 'Lookup':
-        await lookup(d, step.key);
-        return undefined;
-      case 'Claim': {
-        const c = requestOf(d);
-        const claim: ClaimResult = await claimKey(
-          NonceKeys.request(c.iss, c.jti),
-          requestExpiry(c),
-          d.sha256,
-        );
-        if (claim.claimed && claim.takeover) {
-          logger.warn(
-            { messageId: d.message.messageId, attempts: claim.previous.attempts + 1 },
-            'lease takeover',
-          );
-        }
-        d.facts = { ...d.facts, claim };
-        return undefined;
-      }
-      case 'Wait':
-        await sleepOn(clock, step.ms);
-        d.facts = { ...d.facts, waited: true, claim: undefined };
-        return undefined;
-      case 'Reconcile':
-        d.facts = { ...d.facts, order: await lookupOrder(requestOf(d)) };
-        return undefined;
-      case 'Authorize':
-        d.facts = { ...d.facts, authorization: authorizer.authorize(requestOf(d)) };
-        return undefined;
-      case 'Place':
-        d.facts = { ...d.facts, placement: await placeOrder(requestOf(d)) };
-        return undefined;
-      case 'ClaimMessageKey':
-        await claimMessageKey(d, step);
-        return undefined;
-      case 'Reject':
-        return reject(d, step);
-      case 'EmitExecution':
-        return emitExecution(d, step.result, step.policy);
-      case 'EmitUnknown':
-        return emitUnknown(d, step);
-      case 'Republish':
-        return republish(d, step);
-      case 'Leave':
-        return { action: 'leave', why: step.why, visibilitySec: step.visibilitySec };
-      case 'GiveBack': {
-        const c = requestOf(d);
-        throw exchangeTimeout(clientOrderIdOf(c.iss, c.jti));
-      }
-    }
-  }
-
-  function start(
-    message: ReceivedMessage,
-    verification: () => Promise<Verification>,
-    extra: Partial<DeliveryFacts> = {},
-  ): Delivery {
-    const token = message.body;
-    return {
-      message,
-      token,
-      sha256: sha256B64u(token),
-      verification,
-      facts: {
-        messageId: message.messageId,
-        receiveCount: message.receiveCount,
-        maxReceives: o.maxReceives,
-        now: clock.now(),
-        leaseMs: o.leaseMs,
-        lastReceiveWaitMs: o.lastReceiveWaitMs,
-        reconcileDelaySec: o.reconcileDelaySec,
-        tooLarge: Buffer.byteLength(token, 'utf8') > o.maxTokenBytes,
-        ...extra,
-      },
-    };
-  }
-
-  async function run(d: Delivery): Promise<ProcessResult> {
-    for (;;) {
-      d.facts = { ...d.facts, now: clock.now() };
-      const done = await perform(d, decide(d.facts));
-      if (done) return done;
-    }
-  }
-
-  // --- the follow-up of an UNKNOWN -----------------------------------------------------------
-
-  /** Resolves an UNKNOWN; undefined while it cannot be resolved yet. */
-  async function resolve(
-    u: PendingUnknown,
-    known: ResolutionFacts = {},
-  ): Promise<ProcessResult | undefined> {
-    const key = NonceKeys.resolution(u.unknown.jti);
-    let r: ResolutionFacts = known;
-    for (;;) {
-      const step = decideResolution(r);
-      switch (step.kind) {
-        case 'Claim':
-          r = { ...r, claim: await claimKey(key, keepUntil(0)) };
-          break;
-        case 'Republish':
-          pending.delete(u.unknown.jti);
-          await o.publish(step.stored);
-          return republished(step.stored);
-        case 'Pending':
-          return undefined;
-        case 'Reconcile':
-          r = { ...r, order: await lookupOrder(u.claims) };
-          break;
-        case 'Verify': {
-          const v: Verification = u.request
-            ? await o.verify(u.request)
-            : { ok: false, code: 'MALFORMED' };
-          r = { ...r, verification: v.ok ? { ok: true } : v };
-          break;
-        }
-        case 'Place':
-          r = { ...r, placement: await placeOrder(u.claims) };
-          break;
-        case 'EmitFollowUp':
-        case 'RejectFollowUp': {
-          const base = { req: u.unknown.req, messageId: u.unknown.messageId };
-          const draft: ReceiptDraft =
-            step.kind === 'EmitFollowUp'
-              ? draftFromExecution(
-                  base,
-                  step.result,
-                  u.unknown.policy ?? authorizer.stamp(u.claims.iss),
-                  u.unknown.jti,
-                )
-              : {
-                  ...base,
-                  outcome: 'REJECTED',
-                  reason: step.reason,
-                  fills: [],
-                  resolves: u.unknown.jti,
-                };
-          const done = await emit(key, u.unknown.stream, draft, u.request, keepUntil(0));
-          pending.delete(u.unknown.jti);
-          return done;
-        }
-      }
-    }
-  }
-
   return {
-    handle: (message, verification) => run(start(message, verification)),
+    handle: (message, verification) => run(x, message, verification),
 
     async poison(message, cause) {
       const code = (cause as { code?: unknown } | null)?.code;
@@ -518,29 +344,16 @@ export function createExecutor(o: ExecutorOptions): Executor {
       );
       // The poison rows answer from what is stored; they never ask to verify again.
       const noVerify = () => Promise.reject(new Error('a poison message is not verified again'));
-      const d = start(message, noVerify, {
-        poison: { cause: typeof code === 'string' ? code : undefined },
-      });
+      const poison = { cause: typeof code === 'string' ? code : undefined };
       try {
-        await run(d);
+        await run(x, message, noVerify, { poison });
       } catch (err) {
         logger.error({ messageId: message.messageId, err }, 'poison receipt not emitted');
       }
       return { action: 'leave', why: 'POISON' };
     },
 
-    async reconcileUnknown() {
-      let resolved = 0;
-      for (const entry of [...pending.values()]) {
-        try {
-          if (await resolve(entry)) resolved += 1;
-        } catch (err) {
-          logger.warn({ receiptId: entry.unknown.jti, err }, 'reconciliation failed');
-        }
-      }
-      return resolved;
-    },
-
-    pendingUnknown: () => pending.size,
+    reconcileUnknown: () => unknowns.reconcile(),
+    pendingUnknown: () => unknowns.size(),
   };
 }

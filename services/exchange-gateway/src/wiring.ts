@@ -145,6 +145,48 @@ async function recoverPredecessors(
   }
 }
 
+/** The request verifier: requesters' policy keys, plus this deployment's requester key. */
+function requestVerifier(
+  config: CountersignConfig,
+  extraKeys: KeyResolver | undefined,
+  kms: KMSClient | undefined,
+  clock: Clock,
+): RequestVerifier {
+  const gw = config.gateway;
+  const resolvers = policyKeys(gw.policies, { clock });
+  if (extraKeys) resolvers.push(extraKeys);
+  const issuers = new Set(gw.policies.map((p) => p.id));
+  // The requester of this deployment: its KMS key (AWS) or its local JWKS file (embedded).
+  if (kms && config.requester.kmsKeyId) {
+    resolvers.push(
+      kmsPublicKeys({
+        client: kms,
+        keyIds: [config.requester.kmsKeyId],
+        issuer: config.requester.id,
+        clock,
+      }),
+    );
+    issuers.add(config.requester.id);
+  } else if (config.mode !== 'aws') {
+    const keysDir = embeddedPaths(config.dataDir).keysDir;
+    const file = keyFilePaths(keysDir, EmbeddedKeyNames.REQUESTER).jwksPath;
+    if (existsSync(file)) {
+      resolvers.push(jwksFile(file, { issuer: config.requester.id, clock }));
+      issuers.add(config.requester.id);
+    }
+  }
+  return createVerifier({
+    keys: combineKeys(...resolvers),
+    issuers: [...issuers],
+    audience: gw.id,
+    typ: TokenTypes.REQUEST,
+    clockSkewSec: gw.clockSkewSec,
+    maxLifetimeSec: MAX_LIFETIME_SEC,
+    maxTokenBytes: gw.maxTokenBytes,
+    clock,
+  });
+}
+
 async function wire(
   config: CountersignConfig,
   overrides: GatewayOverrides,
@@ -218,39 +260,7 @@ async function wire(
   const exchange = overrides.exchange ?? createPaperExchange(aws ? {} : { path: paths.exchangeDb });
   if (!overrides.exchange) opened.push(exchange);
 
-  const resolvers = policyKeys(config.gateway.policies, { clock });
-  if (overrides.keys) resolvers.push(overrides.keys);
-  const issuers = new Set(config.gateway.policies.map((p) => p.id));
-  // The requester of this deployment: its KMS key (AWS) or its local JWKS file (embedded).
-  if (kms && config.requester.kmsKeyId) {
-    resolvers.push(
-      kmsPublicKeys({
-        client: kms,
-        keyIds: [config.requester.kmsKeyId],
-        issuer: config.requester.id,
-        clock,
-      }),
-    );
-    issuers.add(config.requester.id);
-  } else if (!aws) {
-    const file = keyFilePaths(paths.keysDir, EmbeddedKeyNames.REQUESTER).jwksPath;
-    if (existsSync(file)) {
-      resolvers.push(jwksFile(file, { issuer: config.requester.id, clock }));
-      issuers.add(config.requester.id);
-    }
-  }
-  const verifier: RequestVerifier =
-    overrides.verifier ??
-    createVerifier({
-      keys: combineKeys(...resolvers),
-      issuers: [...issuers],
-      audience: gw.id,
-      typ: TokenTypes.REQUEST,
-      clockSkewSec: gw.clockSkewSec,
-      maxLifetimeSec: MAX_LIFETIME_SEC,
-      maxTokenBytes: gw.maxTokenBytes,
-      clock,
-    });
+  const verifier = overrides.verifier ?? requestVerifier(config, overrides.keys, kms, clock);
 
   const chain = createChainWriter({
     gatewayId: gw.id,
