@@ -61,17 +61,57 @@ function isAbort(err: unknown, signal: AbortSignal): boolean {
   return signal.aborted || (err instanceof Error && err.name === 'AbortError');
 }
 
+const newCounters = (): WorkerCounters => ({
+  received: 0,
+  deleted: 0,
+  left: 0,
+  failed: 0,
+  skipped: 0,
+  republished: 0,
+  heartbeats: 0,
+  receiveErrors: 0,
+  deleteErrors: 0,
+  reconciled: 0,
+  outcomes: { EXECUTED: 0, REJECTED: 0, FAILED: 0, UNKNOWN: 0 },
+});
+
+function heartbeatIntervalMs(options: WorkerOptions): number {
+  if (options.heartbeat === false) return 0;
+  if (typeof options.heartbeat === 'object') return options.heartbeat.intervalMs;
+  return Math.max(1000, Math.floor((options.visibilityTimeoutSec * 1000) / 3));
+}
+
+/**
+ * Extends the visibility of every message still in `outstanding` every `intervalMs` (a message
+ * waiting behind the earlier ones of its group must not become visible again meanwhile).
+ * Returns the function that stops it.
+ */
+function startHeartbeat(
+  queue: Queue,
+  outstanding: ReadonlyMap<string, ReceivedMessage>,
+  intervalMs: number,
+  visibilitySec: number,
+  onBeat: () => void,
+  logger: Logger,
+): () => void {
+  if (intervalMs <= 0) return () => undefined;
+  const timer = setInterval(() => {
+    for (const m of outstanding.values()) {
+      onBeat();
+      queue
+        .changeVisibility(m.receiptHandle, visibilitySec)
+        .catch((err: unknown) => logger.warn({ messageId: m.messageId, err }, 'heartbeat failed'));
+    }
+  }, intervalMs);
+  return () => clearInterval(timer);
+}
+
 export function createWorker(options: WorkerOptions): Worker {
   const { queue, processor } = options;
   const logger = options.logger ?? silentLogger;
   const batchSize = Math.min(10, Math.max(1, options.batchSize ?? 10));
   const waitMs = options.waitMs ?? 20_000;
-  const heartbeatMs =
-    options.heartbeat === false
-      ? 0
-      : typeof options.heartbeat === 'object'
-        ? options.heartbeat.intervalMs
-        : Math.max(1000, Math.floor((options.visibilityTimeoutSec * 1000) / 3));
+  const heartbeatMs = heartbeatIntervalMs(options);
   const reconcileMs = options.reconcileIntervalMs ?? 5000;
   const limit = pLimit(Math.max(1, options.concurrency));
   const stopper = new AbortController();
@@ -79,19 +119,7 @@ export function createWorker(options: WorkerOptions): Worker {
   options.signal?.addEventListener('abort', onExternalAbort, { once: true });
   if (options.signal?.aborted) stopper.abort();
 
-  const counters: WorkerCounters = {
-    received: 0,
-    deleted: 0,
-    left: 0,
-    failed: 0,
-    skipped: 0,
-    republished: 0,
-    heartbeats: 0,
-    receiveErrors: 0,
-    deleteErrors: 0,
-    reconciled: 0,
-    outcomes: { EXECUTED: 0, REJECTED: 0, FAILED: 0, UNKNOWN: 0 },
-  };
+  const counters = newCounters();
   let busy = 0;
   const deletes = new Set<Promise<void>>();
   let waiters: (() => void)[] = [];
@@ -125,22 +153,16 @@ export function createWorker(options: WorkerOptions): Worker {
   }
 
   async function handleBatch(messages: readonly ReceivedMessage[]): Promise<void> {
-    // Heartbeat for every message of the batch still waiting or running (a message waiting
-    // behind the earlier ones of its group must not become visible again meanwhile).
+    // Heartbeat for every message of the batch still waiting or running.
     const outstanding = new Map(messages.map((m) => [m.messageId, m]));
-    const timer =
-      heartbeatMs > 0
-        ? setInterval(() => {
-            for (const m of outstanding.values()) {
-              counters.heartbeats += 1;
-              queue
-                .changeVisibility(m.receiptHandle, options.visibilityTimeoutSec)
-                .catch((err: unknown) =>
-                  logger.warn({ messageId: m.messageId, err }, 'heartbeat failed'),
-                );
-            }
-          }, heartbeatMs)
-        : undefined;
+    const stopHeartbeat = startHeartbeat(
+      queue,
+      outstanding,
+      heartbeatMs,
+      options.visibilityTimeoutSec,
+      () => void (counters.heartbeats += 1),
+      logger,
+    );
     try {
       await runFifoGroups(messages, {
         process: (m) => processor.process(m),
@@ -162,7 +184,7 @@ export function createWorker(options: WorkerOptions): Worker {
         },
       });
     } finally {
-      if (timer) clearInterval(timer);
+      stopHeartbeat();
     }
   }
 
