@@ -11,19 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  embeddedPaths,
-  GENESIS_PREV,
-  parseConfig,
-  ReceiptEventDetail,
-  sha256B64u,
-  TokenTypes,
-} from '@countersign/contracts';
-import type { ReceiptClaims } from '@countersign/contracts';
+import { embeddedPaths, parseConfig, ReceiptEventDetail, TokenTypes } from '@countersign/contracts';
 import { createSqliteNonceStore } from '@countersign/replay-guard';
 import { signJwt } from '@countersign/signing';
 import { createSqliteEventBus, createSqliteQueue } from '@countersign/transport';
-import { createVerifier, staticKeys } from '@countersign/verifier';
 import {
   createGatewayFromConfig,
   createPaperExchange,
@@ -31,6 +22,7 @@ import {
   silentLogger,
 } from '@countersign/exchange-gateway';
 import { newEs256Signer } from '@countersign/exchange-gateway/testing';
+import { expectChainsIntact, until, verifiedReceipts } from './support/receipts.ts';
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -38,14 +30,6 @@ afterEach(() => {
 });
 
 const ACCOUNTS = ['acct-a', 'acct-b', 'acct-c', 'acct-d'];
-
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('a gateway killed with SIGKILL mid-batch', () => {
   it('a new gateway on the same data directory finishes its messages at once, exactly once, chain intact', async () => {
@@ -173,15 +157,7 @@ describe('a gateway killed with SIGKILL mid-batch', () => {
     const events: ReceiptEventDetail[] = [];
     for await (const e of bus.read({})) events.push(ReceiptEventDetail.parse(e.detail));
     await bus.close();
-    const verifier = createVerifier({
-      keys: staticKeys({ keys: [gw.signer.publicJwk] }),
-      issuers: ['gw-restart'],
-      audience: null,
-      typ: TokenTypes.RECEIPT,
-    });
-    const receipts: { token: string; claims: ReceiptClaims }[] = [];
-    for (const token of new Set(events.map((e) => e.receipt)))
-      receipts.push({ token, claims: (await verifier.verify(token)).claims });
+    const receipts = await verifiedReceipts(events, gw.signer.publicJwk, 'gw-restart');
     expect(receipts).toHaveLength(8);
     expect(receipts.every((r) => r.claims.outcome === 'EXECUTED')).toBe(true);
     expect(new Set(receipts.map((r) => r.claims.req.jti))).toEqual(
@@ -192,17 +168,7 @@ describe('a gateway killed with SIGKILL mid-batch', () => {
     // Each came back as its second delivery: the lost one still counts toward the DLQ.
     expect(receiveCounts).toEqual(Array.from({ length: 8 }, () => 2));
 
-    // Chains intact: per stream, seq 1..n and each prev the hash of the one before.
-    const streams = new Map<string, { token: string; claims: ReceiptClaims }[]>();
-    for (const r of receipts)
-      streams.set(r.claims.stream, [...(streams.get(r.claims.stream) ?? []), r]);
-    for (const list of streams.values()) {
-      list.sort((a, b) => a.claims.seq - b.claims.seq);
-      list.forEach((r, i) => {
-        expect(r.claims.seq).toBe(i + 1);
-        expect(r.claims.prev).toBe(i === 0 ? GENESIS_PREV : sha256B64u(list[i - 1]!.token));
-      });
-    }
+    expectChainsIntact(receipts);
     await exchange.close();
     await queue.close();
   });

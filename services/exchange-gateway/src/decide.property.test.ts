@@ -23,22 +23,27 @@ const context = fc.record({
   ),
 });
 
+type Context = typeof context extends fc.Arbitrary<infer C> ? C : never;
+
+/** The facts a delivery starts with in context `c`. */
+const start = (c: Context): DeliveryFacts => ({
+  messageId: MSG,
+  receiveCount: c.receiveCount,
+  maxReceives: c.maxReceives,
+  now: c.now,
+  leaseMs: c.leaseMs,
+  lastReceiveWaitMs: c.lastReceiveWaitMs,
+  reconcileDelaySec: c.reconcileDelaySec,
+  tooLarge: c.tooLarge,
+  ...(c.poison ? { poison: c.poison } : {}),
+});
+
 describe('decide (property)', () => {
   it('keeps the safety rules and ends, whatever the numbers and the answers', () => {
     fc.assert(
       fc.property(context, fc.array(fc.nat(), { minLength: 12, maxLength: 12 }), (c, picks) => {
         const lease = inProgress(c.now + c.leaseLeftMs);
-        let f: DeliveryFacts = {
-          messageId: MSG,
-          receiveCount: c.receiveCount,
-          maxReceives: c.maxReceives,
-          now: c.now,
-          leaseMs: c.leaseMs,
-          lastReceiveWaitMs: c.lastReceiveWaitMs,
-          reconcileDelaySec: c.reconcileDelaySec,
-          tooLarge: c.tooLarge,
-          ...(c.poison ? { poison: c.poison } : {}),
-        };
+        let f = start(c);
         const path: Step['kind'][] = [];
         for (const pick of picks) {
           const step = decide(f);
@@ -59,13 +64,8 @@ describe('decide (property)', () => {
       fc.property(context, fc.boolean(), (c, waited) => {
         const lease = inProgress(c.now + c.leaseLeftMs) as NonceRecord & { state: 'IN_PROGRESS' };
         const f: DeliveryFacts = {
-          messageId: MSG,
-          receiveCount: c.receiveCount,
-          maxReceives: c.maxReceives,
-          now: c.now,
-          leaseMs: c.leaseMs,
-          lastReceiveWaitMs: c.lastReceiveWaitMs,
-          reconcileDelaySec: c.reconcileDelaySec,
+          ...start(c),
+          poison: undefined,
           tooLarge: false,
           verification: { ok: true, claims },
           claim: { claimed: false, existing: lease },

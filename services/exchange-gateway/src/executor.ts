@@ -10,24 +10,16 @@ import {
   sleepOn,
   streamOf,
 } from '@countersign/contracts';
-import type { Clock } from '@countersign/contracts';
-import type {
-  ClaimResult,
-  NonceRecord,
-  NonceStore,
-  StoredReceipt,
-} from '@countersign/replay-guard';
+import type { ClaimResult, NonceRecord, StoredReceipt } from '@countersign/replay-guard';
 import type { ReceivedMessage } from '@countersign/transport';
 import { decodeUnverified } from '@countersign/verifier';
-import type { ChainWriter } from './chain.ts';
 import type { Checkpointer } from './checkpoints.ts';
 import { decide, type DeliveryFacts, type Step, type Verification } from './decide.ts';
 import { createReceiptEmitter, type Emitted, type ReceiptEmitter } from './emitter.ts';
 import { exchangeTimeout } from './errors.ts';
 import { createExchangeCalls, type ExchangeCalls } from './exchange-calls.ts';
-import type { ProcessResult } from './pipeline.ts';
-import type { Authorizer } from './policy.ts';
-import type { Exchange, Logger } from './ports.ts';
+import type { ProcessorOptions, ProcessResult } from './pipeline.ts';
+import type { Logger } from './ports.ts';
 import {
   draftFromExecution,
   readOwnReceipt,
@@ -37,31 +29,33 @@ import {
 } from './receipts.ts';
 import { createUnknowns, type Unknowns } from './unknowns.ts';
 
-export interface ExecutorOptions {
-  readonly gatewayId: string;
-  readonly partitions: number;
-  readonly nonceStore: NonceStore;
-  readonly exchange: Exchange;
-  readonly chain: ChainWriter;
-  readonly authorizer: Authorizer;
-  readonly clock: Clock;
-  /** Must equal the owner the chain writer completes with. */
-  readonly owner: string;
-  readonly maxTokenBytes: number;
-  readonly maxReceives: number;
-  readonly clockSkewSec: number;
-  readonly leaseMs: number;
+/** The processor's options with its defaults applied, plus what the processor builds. */
+export type ExecutorOptions = Pick<
+  ProcessorOptions,
+  | 'gatewayId'
+  | 'partitions'
+  | 'nonceStore'
+  | 'exchange'
+  | 'chain'
+  | 'authorizer'
+  | 'clock'
+  | 'owner'
+  | 'maxTokenBytes'
+  | 'maxReceives'
+  | 'clockSkewSec'
+  | 'leaseMs'
+  | 'exchangeTimeoutMs'
+> & {
   readonly retentionMs: number;
   readonly reconcileDelaySec: number;
   readonly lastReceiveWaitMs: number;
-  readonly exchangeTimeoutMs: number | undefined;
   /** Publishes one stored receipt (coalesced with others finishing together). */
   readonly publish: (stored: StoredReceipt) => Promise<void>;
   /** Verifies a request token now (no prefetched result): used before placing a follow-up. */
   readonly verify: (token: string) => Promise<Verification>;
   readonly checkpointer: Checkpointer | undefined;
   readonly logger: Logger;
-}
+};
 
 export interface Executor {
   /** Handles one delivery; `verification` yields its (maybe prefetched) verification. */
