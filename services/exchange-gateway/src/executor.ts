@@ -76,7 +76,8 @@ interface Delivery {
   readonly sha256: string;
   /** Its verification (prefetched, or done now). */
   readonly verification: () => Promise<Verification>;
-  facts: DeliveryFacts;
+  /** Only the executor writes them (one object per delivery, changed in place); decide() reads. */
+  readonly facts: { -readonly [K in keyof DeliveryFacts]: DeliveryFacts[K] };
   /** The request the delivery is about, once known (verified, or matched by its hash). */
   claims?: RequestClaims;
 }
@@ -289,9 +290,10 @@ async function run(
     },
   };
   for (;;) {
-    const outcome = await perform(x, d, decide({ ...d.facts, now: o.clock.now() }));
+    d.facts.now = o.clock.now();
+    const outcome = await perform(x, d, decide(d.facts));
     if (isResult(outcome)) return outcome;
-    d.facts = { ...d.facts, ...outcome };
+    Object.assign(d.facts, outcome);
   }
 }
 
