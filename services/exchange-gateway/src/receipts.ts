@@ -1,11 +1,11 @@
 // Receipt claims (DESIGN.md §3): what was asked, what happened, where it sits in its stream.
 import { newJti, ReceiptClaims, sha256B64u, WIRE_VERSION } from '@countersign/contracts';
 import type { Fill, Outcome, ReasonCode } from '@countersign/contracts';
+import { decodeUnverified } from '@countersign/verifier';
 import type { ExecResult } from './ports.ts';
 import type { PolicyStamp } from './policy.ts';
 
 export { sha256B64u };
-export { partitionOf, streamOf } from '@countersign/contracts';
 
 /** A receipt's jti: time-ordered, like a request's (see newJti). */
 export function newReceiptId(): string {
@@ -98,6 +98,5 @@ export function draftFromExecution(
  * which is trusted): no signature check, but the schema is enforced.
  */
 export function readOwnReceipt(token: string): ReceiptClaims {
-  const payload = token.split('.')[1] ?? '';
-  return ReceiptClaims.parse(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')));
+  return ReceiptClaims.parse(decodeUnverified(token));
 }
