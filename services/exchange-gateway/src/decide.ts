@@ -28,7 +28,7 @@ import type { ClaimResult, NonceRecord, StoredReceipt } from '@countersign/repla
 import type { AuthorizationResult, PolicyStamp } from './policy.ts';
 import type { ExecResult } from './ports.ts';
 
-/** Deliveries restarted after a NONCE_CONFLICT (our lease was taken over and the taker finished). */
+/** How often one delivery is handled when NONCE_CONFLICT (our lease taken over, the taker done) restarts it. */
 export const MAX_HANDLE_ATTEMPTS = 3;
 /** Added to the last-receive wait so the lease has surely run out when we claim again. */
 export const LEASE_WAIT_MARGIN_MS = 10;
