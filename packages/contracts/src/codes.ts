@@ -65,6 +65,8 @@ export const ErrorCodes = {
   CHAIN_HEAD_MISMATCH: 'CHAIN_HEAD_MISMATCH',
   /** The audit's remembered state fails its integrity check (edited or corrupted). */
   STATE_INVALID: 'STATE_INVALID',
+  /** A role of the embedded data directory (e.g. the gateway) is held by another live process. */
+  LOCKED: 'LOCKED',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

@@ -97,7 +97,9 @@ export const CountersignConfig = z.strictObject({
   queue: z
     .strictObject({
       url: z.string().url().optional(),
-      visibilityTimeoutSec: PositiveInt.default(30),
+      // Short, so a message held by a killed consumer comes back soon; the worker's heartbeat
+      // extends it for slow work. The nonce lease defaults to half of it.
+      visibilityTimeoutSec: PositiveInt.default(10),
       maxReceives: PositiveInt.default(5),
     })
     .prefault({}),

@@ -57,7 +57,7 @@ export {
   loadConfig,
 } from './config.ts';
 export type { ConfigInput, ConfigSources, Part } from './config.ts';
-export { systemClock } from './clock.ts';
+export { systemClock, sleepOn } from './clock.ts';
 export type { Clock } from './clock.ts';
 export { embeddedPaths, EmbeddedKeyNames } from './paths.ts';
 export type { EmbeddedPaths } from './paths.ts';

@@ -2,7 +2,7 @@
 import type { Fill, TransactionRequest } from '@countersign/contracts';
 
 export interface ExchangeOrder {
-  /** Idempotency key at the exchange: the request's jti. */
+  /** Idempotency key at the exchange: clientOrderIdOf(iss, jti), unique per request (not per bare jti). */
   readonly clientOrderId: string;
   readonly account: string;
   readonly txn: TransactionRequest;

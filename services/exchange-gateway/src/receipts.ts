@@ -1,13 +1,13 @@
 // Receipt claims (DESIGN.md §3): what was asked, what happened, where it sits in its stream.
 import { newJti, ReceiptClaims, sha256B64u } from '@countersign/contracts';
 import type { PolicyStamp, ReceiptDraft } from '@countersign/contracts';
+import { decodeUnverified } from '@countersign/verifier';
 import type { ExecResult } from './ports.ts';
 
 export { sha256B64u };
 // The claims builder lives in contracts, shared with audit's synthetic gateway.
 export { buildReceiptClaims, safeDetail } from '@countersign/contracts';
 export type { ReceiptDraft, ReceiptPosition, RequestRef } from '@countersign/contracts';
-export { partitionOf, streamOf } from '@countersign/contracts';
 
 /** A receipt's jti: time-ordered, like a request's (see newJti). */
 export function newReceiptId(): string {
@@ -46,6 +46,5 @@ export function draftFromExecution(
  * which is trusted): no signature check, but the schema is enforced.
  */
 export function readOwnReceipt(token: string): ReceiptClaims {
-  const payload = token.split('.')[1] ?? '';
-  return ReceiptClaims.parse(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')));
+  return ReceiptClaims.parse(decodeUnverified(token));
 }

@@ -1,8 +1,9 @@
 // `countersign start` (`npm start`): the whole pipeline in one process with a demo workload.
-// Exit codes: 0 everything matched, 1 something did not, 2 bad configuration, 130 interrupted.
+// Exit codes: 0 everything matched, 1 something did not, 2 bad configuration, 3 another gateway
+// process holds the data directory, 130 interrupted.
 import type { Command } from 'commander';
 import pino from 'pino';
-import { loadConfig } from '@countersign/contracts';
+import { isCountersignError, loadConfig } from '@countersign/contracts';
 import { DemoExchangeKinds, type DemoExchangeKind } from '../demo/demo-exchange.ts';
 import { runDemo, type DemoSummary } from '../demo/run-demo.ts';
 import { renderSummary } from '../demo/render.ts';
@@ -108,6 +109,10 @@ export async function startCommand(opts: StartOptions): Promise<number> {
             )
         : undefined,
     });
+  } catch (err) {
+    if (!isCountersignError(err) || err.code !== 'LOCKED') throw err;
+    process.stderr.write(`countersign start: ${err.message}\n`);
+    return 3;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -286,6 +286,7 @@ async function startGatewayHere(
 ): Promise<DemoGateway> {
   const gateway = await createGatewayFromConfig(config, {
     logger: logger.child({ service: 'exchange-gateway' }),
+    exclusive: true, // the data directory's gateway role lock (embedded mode)
   });
   const worker = createWorker({
     queue: gateway.queue,
