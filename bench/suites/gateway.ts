@@ -26,14 +26,14 @@ import type { GatewayOverrides, Processor } from '@countersign/exchange-gateway'
 import { cryptoCeiling, SAMPLE_TXN, type BenchCase } from '../lib.ts';
 import { run as runNonce } from './nonce.ts';
 
-interface PipelineRun {
+export interface PipelineRun {
   readonly opsPerSec: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly rssMb: number;
 }
 
-interface Prepared {
+export interface Prepared {
   readonly dir: string;
   readonly env: Record<string, string>;
   readonly messages: number;
@@ -41,7 +41,7 @@ interface Prepared {
 }
 
 /** A data dir with `messages` signed requests queued (not timed) and the gateway's config env. */
-async function prepare(messages: number, partitions: number): Promise<Prepared> {
+export async function prepare(messages: number, partitions: number): Promise<Prepared> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-gw-'));
   const paths = embeddedPaths(dir);
   const requester = await createLocalSigner({
@@ -225,7 +225,7 @@ function summarize(
   };
 }
 
-async function inProcess(
+export async function inProcess(
   prep: Prepared,
   concurrency: number,
   overrides?: GatewayOverrides,

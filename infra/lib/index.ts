@@ -11,9 +11,12 @@ export {
   RECEIPT_DETAIL_TYPE,
 } from './receipt-bus.ts';
 export { CountersignFunction, BUNDLING } from './countersign-function.ts';
+export { ExchangeCredentials, CREDENTIALS_PURPOSE } from './exchange-credentials.ts';
+export type { ExchangeCredentialsProps } from './exchange-credentials.ts';
 export {
   DEFAULT_SETTINGS,
   CONTEXT_KEYS,
+  EXCHANGE_KINDS,
   KEY_SPECS,
   KMS_SIGNING_ALGORITHM,
   InfraSettingsError,
@@ -23,6 +26,7 @@ export {
 } from './settings.ts';
 export type {
   CountersignSettings,
+  ExchangeKind,
   KeyVersion,
   RsaAlg,
   SigningAlg,

@@ -22,7 +22,6 @@ import {
   indexReceipts,
   reconcile,
   stuckRecords,
-  type ExchangeOrderRecord,
   type ExchangeOrderSource,
   type ExchangeResult,
   type InProgressSource,
@@ -126,12 +125,7 @@ export async function reconcileExchange(options: ReconcileOptions): Promise<Audi
   const window = { from: options.from, to: options.to };
   const stuckAfterMs = options.stuckAfterMs ?? 60_000;
 
-  const orders: ExchangeOrderRecord[] = [];
-  for await (const order of options.exchange.listOrders({
-    ...window,
-    ...(signal ? { signal } : {}),
-  }))
-    orders.push(order);
+  const orders = await options.exchange.listOrders(window, signal);
   const inProgress = [...((await options.nonces?.listInProgress()) ?? [])];
   const now = clock.now();
   const tally: ReceiptTally = {

@@ -6,7 +6,7 @@ import {
   idsToLookUp,
   indexReceipts,
   reconcile,
-  type ExchangeOrderRecord,
+  type ExchangeListedOrder,
   type ExchangeResult,
   type InProgressRecord,
   type ReceiptFact,
@@ -35,22 +35,24 @@ function receipt(over: Partial<ReceiptFact> = {}): ReceiptFact {
   };
 }
 
+/** The exchange's listing of the order of receipt `r`, with this result (default: filled). */
 function orderFor(
   r: ReceiptFact,
-  result?: ExchangeResult,
-  placedAt = T0 + 5000,
-): ExchangeOrderRecord {
-  return {
+  result: ExchangeResult | { status: 'PENDING' } = { status: 'FILLED', fills: [FILL] },
+): ExchangeListedOrder {
+  const base = {
     clientOrderId: clientOrderIdOf(r.iss!, r.jti!),
     account: 'acct-1',
-    placedAt,
-    result: result ?? { status: 'FILLED', fills: [FILL] },
+    placedAt: T0 + 5000,
   };
+  if (result.status === 'FILLED') return { ...base, status: 'FILLED', fills: result.fills };
+  if (result.status === 'PENDING') return { ...base, status: 'PENDING', fills: [] };
+  return { ...base, status: 'REJECTED', fills: [], reason: result.reason };
 }
 
 function run(
   receipts: ReceiptFact[],
-  orders: ExchangeOrderRecord[],
+  orders: ExchangeListedOrder[],
   options: {
     inProgress?: InProgressRecord[];
     lookedUp?: Map<string, ExchangeResult | undefined>;
@@ -194,16 +196,25 @@ describe('reconcile', () => {
 
   it('an unreadable exchange record is a mismatch, never a crash', () => {
     const r = receipt();
-    const broken = {
-      ...orderFor(r),
-      result: { status: 'FILLED', fills: 'x' } as unknown as ExchangeResult,
-    };
+    const broken = { ...orderFor(r), fills: 'x' } as unknown as ExchangeListedOrder;
     expect(codes(run([r], [broken]))).toEqual(['FILLS_MISMATCH']);
+  });
+
+  it('an order still matching at the exchange (PENDING) is in flight, with or without a receipt', () => {
+    const receipted = receipt();
+    const bare = receipt();
+    const out = run(
+      [receipted],
+      [orderFor(receipted, { status: 'PENDING' }), orderFor(bare, { status: 'PENDING' })],
+    );
+    // Not a RECEIPT_WITHOUT_EXECUTION either: the exchange has the order, it is still matching.
+    expect(out.findings).toEqual([]);
+    expect(out.counts).toMatchObject({ exchangeOrders: 2, inFlight: 2, matched: 0 });
   });
 
   it('a second order for one request is an execution without a receipt', () => {
     const r = receipt();
-    const legacyCopy: ExchangeOrderRecord = { ...orderFor(r), clientOrderId: r.jti! };
+    const legacyCopy: ExchangeListedOrder = { ...orderFor(r), clientOrderId: r.jti! };
     // Listed before the namespaced one, still the namespaced order gets the receipt.
     const out = run([r], [legacyCopy, orderFor(r)]);
     expect(codes(out)).toEqual(['EXECUTION_WITHOUT_RECEIPT']);
@@ -213,7 +224,7 @@ describe('reconcile', () => {
 
   it('legacy (bare jti) order ids match when one request has that jti, not when several do', () => {
     const r = receipt();
-    const legacy: ExchangeOrderRecord = { ...orderFor(r), clientOrderId: r.jti! };
+    const legacy: ExchangeListedOrder = { ...orderFor(r), clientOrderId: r.jti! };
     const out = run([r], [legacy]);
     expect(out.findings).toEqual([]);
     expect(out.counts).toMatchObject({ matched: 1, legacyIds: 1 });

@@ -13,7 +13,8 @@
 //   nonce record IN_PROGRESS, lease + stuckAfterMs ≤ now                         STUCK_IN_PROGRESS
 //
 // Orders placed before client order ids were namespaced by issuer carry the bare jti: they are
-// matched by jti when exactly one request has it (counted as `legacyIds`).
+// matched by jti when exactly one request has it (counted as `legacyIds`). An order the exchange
+// reports PENDING (an IOC/FOK still matching) is in flight too: it cannot have its receipt yet.
 import {
   clientOrderIdOf,
   compareDecimals,
@@ -31,21 +32,23 @@ export type ExchangeResult =
   | { readonly status: 'FILLED'; readonly fills: readonly Fill[] }
   | { readonly status: 'REJECTED'; readonly reason: string };
 
-export interface ExchangeOrderRecord {
+/** An order as the exchange lists it (the gateway port's ListedOrder). */
+export interface ExchangeListedOrder {
   readonly clientOrderId: string;
   readonly account: string;
-  /** Epoch ms; null when the exchange did not record it. */
-  readonly placedAt: number | null;
-  readonly result: ExchangeResult;
+  /** Epoch ms the exchange took it; 0 when it did not record that. */
+  readonly placedAt: number;
+  readonly status: 'FILLED' | 'REJECTED' | 'PENDING';
+  readonly fills: readonly Fill[];
+  readonly reason?: string;
 }
 
 /** The exchange as reconciliation reads it (the gateway's `Exchange` with `listOrders` fits). */
 export interface ExchangeOrderSource {
-  listOrders(options: {
-    readonly from: number;
-    readonly to: number;
-    readonly signal?: AbortSignal;
-  }): AsyncIterable<ExchangeOrderRecord>;
+  listOrders(
+    range: { readonly from: number; readonly to: number },
+    signal?: AbortSignal,
+  ): Promise<readonly ExchangeListedOrder[]>;
   getOrder(clientOrderId: string, signal?: AbortSignal): Promise<ExchangeResult | undefined>;
 }
 
@@ -137,7 +140,7 @@ function orderIdsOfKey(key: string): readonly string[] {
  */
 export function idsToLookUp(
   index: ReceiptIndex,
-  orders: readonly ExchangeOrderRecord[],
+  orders: readonly ExchangeListedOrder[],
   window: ReconcileWindow,
   stuck: readonly InProgressRecord[],
 ): string[] {
@@ -165,7 +168,7 @@ export function stuckRecords(
 export interface ReconcileInput {
   readonly index: ReceiptIndex;
   /** The exchange's orders placed in the window. */
-  readonly orders: readonly ExchangeOrderRecord[];
+  readonly orders: readonly ExchangeListedOrder[];
   /** Results of `idsToLookUp` (undefined: the exchange does not know the id). */
   readonly lookedUp: ReadonlyMap<string, ExchangeResult | undefined>;
   readonly inProgress: readonly InProgressRecord[];
@@ -232,6 +235,17 @@ function receiptsSay(entry: RequestEntry | undefined): string {
   return `its request ${entry.key} has only ${[...new Set(outcomes)].join(', ')}`;
 }
 
+/** What a listed order says, as a result (undefined for a PENDING or unreadable one). */
+function resultOf(order: ExchangeListedOrder): ExchangeResult | undefined {
+  return readableResult(
+    order.status === 'FILLED'
+      ? { status: 'FILLED', fills: order.fills }
+      : order.status === 'REJECTED'
+        ? { status: 'REJECTED', reason: order.reason ?? '' }
+        : undefined,
+  );
+}
+
 /** Well-formed exchange records only: the exchange's data file is not trusted either. */
 function readableResult(result: unknown): ExchangeResult | undefined {
   const r = result as { status?: unknown; fills?: unknown; reason?: unknown } | null;
@@ -275,7 +289,7 @@ export function reconcile(input: ReconcileInput): ReconcileOutcome {
   let legacyIds = 0;
   /** Request key → the order id matched to it (one order per request). */
   const claimed = new Map<string, string>();
-  const listed = new Map<string, ExchangeOrderRecord>();
+  const listed = new Map<string, ExchangeListedOrder>();
   // Namespaced ids first, so a legacy id can never take a request from its real order.
   const ordered = [
     ...input.orders.filter((o) => NAMESPACED_ID.test(o.clientOrderId)),
@@ -292,8 +306,15 @@ export function reconcile(input: ReconcileInput): ReconcileOutcome {
         : undefined
       : index.byOrderId.get(order.clientOrderId);
     const terminal = entry?.receipts.filter(isTerminal) ?? [];
-    const placed = order.placedAt === null ? '' : `, placed ${iso(order.placedAt)}`;
-    const what = `order ${clip(order.clientOrderId)} of account ${clip(order.account)} (${formatResult(readableResult(order.result))}${placed})`;
+    if (order.status === 'PENDING') {
+      // Still matching at the exchange: its receipt cannot exist yet.
+      inFlight++;
+      if (entry) claimed.set(entry.key, order.clientOrderId);
+      continue;
+    }
+    const result = resultOf(order);
+    const placed = order.placedAt > 0 ? `, placed ${iso(order.placedAt)}` : '';
+    const what = `order ${clip(order.clientOrderId)} of account ${clip(order.account)} (${formatResult(result)}${placed})`;
     if (terminal.length === 0 || !entry) {
       if (inFlightIds.has(order.clientOrderId)) {
         inFlight++;
@@ -316,7 +337,6 @@ export function reconcile(input: ReconcileInput): ReconcileOutcome {
     }
     claimed.set(entry.key, order.clientOrderId);
     matched++;
-    const result = readableResult(order.result);
     for (const r of terminal) {
       const why = result ? mismatch(result, r) : 'the exchange record of the order is unreadable';
       if (why) add('FILLS_MISMATCH', `${what}: ${why}`, r);
@@ -331,7 +351,10 @@ export function reconcile(input: ReconcileInput): ReconcileOutcome {
     receiptsChecked += due.length;
     if (claimed.has(entry.key)) continue;
     const ids = [entry.orderId, entry.jti];
-    const known = ids.map((id) => listed.get(id)?.result ?? input.lookedUp.get(id));
+    const known = ids.map((id) => {
+      const order = listed.get(id);
+      return order ? resultOf(order) : input.lookedUp.get(id);
+    });
     const found = known.find((r) => r !== undefined);
     for (const r of due) {
       if (found === undefined) {
@@ -353,7 +376,10 @@ export function reconcile(input: ReconcileInput): ReconcileOutcome {
   for (const s of stuck) {
     const ids = orderIdsOfKey(s.key);
     const atExchange = ids
-      .map((id) => listed.get(id)?.result ?? input.lookedUp.get(id))
+      .map((id) => {
+        const order = listed.get(id);
+        return order ? resultOf(order) : input.lookedUp.get(id);
+      })
       .find((r) => r !== undefined);
     add(
       'STUCK_IN_PROGRESS',

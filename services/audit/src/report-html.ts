@@ -2,6 +2,7 @@
 // Every value from the report is escaped (stream ids and messages come from signed-but-untrusted
 // tokens); a CSP meta tag forbids loading anything even if an escape were missed.
 import type { AuditReport, ReconciliationSummary, StreamSummary } from '@countersign/contracts';
+import { describeProof } from './report-text.ts';
 
 const ESCAPES: Record<string, string> = {
   '&': '&amp;',
@@ -76,7 +77,7 @@ function reconciliationHtml(r: ReconciliationSummary | undefined): string {
 ${rows([
   ['exchange orders in the period', r.exchangeOrders],
   ['matched with their receipt', r.matched],
-  ['in flight (IN_PROGRESS)', r.inFlight],
+  ['in flight (IN_PROGRESS or still matching)', r.inFlight],
   ['legacy ids (bare jti)', r.legacyIds],
   ['receipts checked at the exchange', r.receiptsChecked],
   ['IN_PROGRESS now', r.inProgress],
@@ -148,10 +149,14 @@ ${s.streams
     (st) => `<section class="stream" data-stream="${escapeHtml(st.stream)}">
 <h3><code>${escapeHtml(st.stream)}</code> <span class="status ${st.status === 'ok' ? 'clean' : 'dirty'}">${escapeHtml(st.status)}</span></h3>
 <p class="muted">seq ${escapeHtml(st.firstSeq ?? '-')}..${escapeHtml(st.lastSeq ?? '-')}, ${escapeHtml(st.receipts)} receipts, ${escapeHtml(st.missing)} missing, checkpoint ${escapeHtml(st.checkpointSeq ?? '-')}</p>
+<p class="proof">proven: ${escapeHtml(describeProof(st.proof))}</p>
 ${timelineSvg(st)}
 </section>`,
   )
   .join('\n')}
+
+${(report.notes ?? []).map((n) => `<p class="note">note: ${escapeHtml(n)}</p>`).join('\n')}
+${report.memory ? `<p class="muted" id="memory">state ${escapeHtml(report.memory.file)}: loaded ${escapeHtml(report.memory.loaded ? `#${report.memory.loaded.n} ${report.memory.loaded.sha256}` : 'none')}, saved ${escapeHtml(report.memory.saved ? `#${report.memory.saved.n} ${report.memory.saved.sha256}` : 'none')}</p>` : ''}
 
 <h2>Findings</h2>
 ${

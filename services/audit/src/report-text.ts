@@ -1,5 +1,5 @@
 // Plain-text rendering of an audit report: summary tables, then one line per finding.
-import type { AuditReport, Finding } from '@countersign/contracts';
+import type { AuditReport, Finding, StreamProof } from '@countersign/contracts';
 
 function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -22,13 +22,22 @@ export function formatFinding(f: Finding): string {
   );
 }
 
+/** `genesis 1..500, 20 after checkpoint #12`: where the proof starts and ends. */
+export function describeProof(p: StreamProof): string {
+  if (p.start === 'none' || p.startSeq === null) return 'nothing';
+  const range = p.endSeq === null ? `from ${p.startSeq}` : `${p.startSeq}..${p.endSeq}`;
+  const cp = p.checkpointIndex === null ? ', no checkpoint' : `, checkpoint #${p.checkpointIndex}`;
+  const tail = p.unconfirmed > 0 ? `, ${p.unconfirmed} after it` : '';
+  return `${p.start} ${range}${cp}${tail}`;
+}
+
 /** The one-line verdict: `CLEAN: …` or `FINDINGS: …` with the counts that matter. */
 export function formatVerdict(report: AuditReport): string {
   const s = report.summary;
-  const r = report.reconciliation;
+  const rec = report.reconciliation;
   const findings = report.findings.length + report.findingsOmitted;
-  const counts = r
-    ? `${r.exchangeOrders} exchange orders, ${r.matched} matched with their receipt, ${r.inFlight} in flight, ${s.receipts} receipts, ${findings} findings`
+  const counts = rec
+    ? `${rec.exchangeOrders} exchange orders, ${rec.matched} matched with their receipt, ${rec.inFlight} in flight, ${s.receipts} receipts, ${findings} findings`
     : `${s.receipts} receipts, ${s.events} events, ${s.duplicates} duplicates, ${findings} findings`;
   return `${report.clean ? 'CLEAN' : 'FINDINGS'}: ${counts}`;
 }
@@ -41,20 +50,20 @@ export function renderText(report: AuditReport): string {
     `countersign audit (${src.kind}${src.from ? ` from ${src.from}` : ''}${src.to ? ` to ${src.to}` : ''}${src.gateway ? `, gateway ${src.gateway}` : ''}) at ${report.generatedAt}`,
   );
   out.push(formatVerdict(report));
-  const r = report.reconciliation;
-  if (r) {
+  const rec = report.reconciliation;
+  if (rec) {
     out.push('', 'Exchange reconciliation');
     out.push(
       table(
         ['what', 'count'],
         [
-          ['exchange orders in the period', String(r.exchangeOrders)],
-          ['matched with their receipt', String(r.matched)],
-          ['in flight (IN_PROGRESS)', String(r.inFlight)],
-          ['legacy ids (bare jti)', String(r.legacyIds)],
-          ['receipts checked at the exchange', String(r.receiptsChecked)],
-          ['IN_PROGRESS now / stuck', `${r.inProgress} / ${r.stuck}`],
-          ['receipts that did not verify', String(r.unverifiedReceipts)],
+          ['exchange orders in the period', String(rec.exchangeOrders)],
+          ['matched with their receipt', String(rec.matched)],
+          ['in flight (IN_PROGRESS or still matching)', String(rec.inFlight)],
+          ['legacy ids (bare jti)', String(rec.legacyIds)],
+          ['receipts checked at the exchange', String(rec.receiptsChecked)],
+          ['IN_PROGRESS now / stuck', `${rec.inProgress} / ${rec.stuck}`],
+          ['receipts that did not verify', String(rec.unverifiedReceipts)],
         ],
       ),
     );
@@ -90,11 +99,11 @@ export function renderText(report: AuditReport): string {
     );
   }
   // A reconciliation does not walk the chains (audit replay does).
-  if (!r || s.streams.length > 0) {
+  if (!rec || s.streams.length > 0) {
     out.push('', 'Streams');
     out.push(
       table(
-        ['stream', 'first', 'last', 'receipts', 'missing', 'checkpoint', 'status'],
+        ['stream', 'first', 'last', 'receipts', 'missing', 'checkpoint', 'status', 'proven'],
         s.streams.map((st) => [
           st.stream,
           String(st.firstSeq ?? '-'),
@@ -103,8 +112,17 @@ export function renderText(report: AuditReport): string {
           String(st.missing),
           String(st.checkpointSeq ?? '-'),
           st.status,
+          describeProof(st.proof),
         ]),
       ),
+    );
+  }
+  for (const note of report.notes ?? []) out.push(`note: ${note}`);
+  if (report.memory) {
+    const ref = (r: { n: number; sha256: string } | null) =>
+      r ? `#${r.n} sha256 ${r.sha256}` : 'none';
+    out.push(
+      `state ${report.memory.file}: loaded ${ref(report.memory.loaded)}, saved ${ref(report.memory.saved)}`,
     );
   }
   const codes = Object.entries(s.findingsByCode);

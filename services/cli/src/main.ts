@@ -1,6 +1,7 @@
 // The `countersign` command: one entry for every part (`npm start` = `countersign start`).
 import { Command } from 'commander';
 import { register as registerAudit } from './commands/audit.ts';
+import { register as registerExchange } from './commands/exchange.ts';
 import { register as registerGateway } from './commands/gateway.ts';
 import { register as registerKeys } from './commands/keys.ts';
 import { register as registerRequester } from './commands/requester.ts';
@@ -20,5 +21,6 @@ registerRequester(program);
 registerKeys(program);
 registerGateway(program);
 registerAudit(program);
+registerExchange(program);
 
 await program.parseAsync(process.argv);

@@ -24,13 +24,7 @@ import {
 import { compareDecimals, systemClock } from '@countersign/contracts';
 import type { Clock, Fill } from '@countersign/contracts';
 import { exchangeTimeout, GatewayError } from './errors.ts';
-import type {
-  Exchange,
-  ExchangeOrder,
-  ExecResult,
-  ListedOrder,
-  ListOrdersOptions,
-} from './ports.ts';
+import type { Exchange, ExchangeOrder, ExecResult, ListedOrder, ListOrdersRange } from './ports.ts';
 
 export interface PaperExchangeOptions {
   /** SQLite file; in memory when absent. */
@@ -52,7 +46,7 @@ export interface PaperExchange extends Exchange {
   timeoutOnce(clientOrderId: string): void;
   /** Every place() and getOrder() waits this long first (slow exchange). */
   setLatencyMs(ms: number): void;
-  listOrders(options: ListOrdersOptions): AsyncIterable<ListedOrder>;
+  listOrders(range: ListOrdersRange, signal?: AbortSignal): Promise<ListedOrder[]>;
   close(): Promise<void>;
 }
 
@@ -101,38 +95,47 @@ interface ListCursor {
   readonly clientOrderId: string;
 }
 
-/** Orders without a placement time (recorded before it was) count as placed at 0. */
-const placedKey = (o: ListedOrder): number => o.placedAt ?? 0;
-
+/** Orders recorded before placement times were (0: listed only by periods from the epoch). */
 const UNKNOWN_PLACEMENT = 0;
 
+/** The listing form of a stored order (the port's ListedOrder; a paper order is never PENDING). */
+function listed(
+  clientOrderId: string,
+  account: string,
+  placedAt: number,
+  result: ExecResult,
+): ListedOrder {
+  return result.status === 'FILLED'
+    ? { clientOrderId, account, placedAt, status: 'FILLED', fills: result.fills }
+    : { clientOrderId, account, placedAt, status: 'REJECTED', fills: [], reason: result.reason };
+}
+
 function memoryOrders(): OrderStore {
-  const orders = new Map<string, ListedOrder>();
+  const orders = new Map<string, { listed: ListedOrder; result: ExecResult }>();
   return {
     get: (id) => orders.get(id)?.result,
     insertIfAbsent(order, result, placedAt) {
       const existing = orders.get(order.clientOrderId);
       if (existing) return Promise.resolve(existing.result);
       orders.set(order.clientOrderId, {
-        clientOrderId: order.clientOrderId,
-        account: order.account,
-        placedAt,
+        listed: listed(order.clientOrderId, order.account, placedAt, result),
         result,
       });
       return Promise.resolve(result);
     },
     page(from, to, after, limit) {
       const inRange = [...orders.values()]
-        .filter((o) => placedKey(o) >= from && placedKey(o) < to)
+        .map((o) => o.listed)
+        .filter((o) => o.placedAt >= from && o.placedAt < to)
         .filter(
           (o) =>
             after === undefined ||
-            placedKey(o) > after.placedAt ||
-            (placedKey(o) === after.placedAt && o.clientOrderId > after.clientOrderId),
+            o.placedAt > after.placedAt ||
+            (o.placedAt === after.placedAt && o.clientOrderId > after.clientOrderId),
         )
         .sort(
           (a, b) =>
-            placedKey(a) - placedKey(b) ||
+            a.placedAt - b.placedAt ||
             (a.clientOrderId < b.clientOrderId ? -1 : a.clientOrderId > b.clientOrderId ? 1 : 0),
         );
       return inRange.slice(0, limit);
@@ -234,12 +237,9 @@ function sqliteOrders(path: string): OrderStore {
           ? nextPage.all(after.placedAt, after.clientOrderId, to, limit)
           : firstPage.all(from, to, limit),
       );
-      return rows.map((r) => ({
-        clientOrderId: r.client_order_id,
-        account: r.account,
-        placedAt: r.placed_at === UNKNOWN_PLACEMENT ? null : r.placed_at,
-        result: JSON.parse(r.result) as ExecResult,
-      }));
+      return rows.map((r) =>
+        listed(r.client_order_id, r.account, r.placed_at, JSON.parse(r.result) as ExecResult),
+      );
     },
     count: () => reading('count', () => count.get()?.n ?? 0),
     close: () => group.close(),
@@ -274,15 +274,16 @@ export function createPaperExchange(options: PaperExchangeOptions = {}): PaperEx
       await wait();
       return orders.get(clientOrderId);
     },
-    async *listOrders({ from, to, signal }) {
+    async listOrders({ from, to }, signal) {
+      const out: ListedOrder[] = [];
       let after: ListCursor | undefined;
       for (;;) {
         signal?.throwIfAborted();
         const page = orders.page(from, to, after, LIST_PAGE);
-        yield* page;
-        if (page.length < LIST_PAGE) return;
+        out.push(...page);
+        if (page.length < LIST_PAGE) return out;
         const last = page[page.length - 1]!;
-        after = { placedAt: placedKey(last), clientOrderId: last.clientOrderId };
+        after = { placedAt: last.placedAt, clientOrderId: last.clientOrderId };
         // Let other work run between pages (a long history must not starve the loop).
         await nextTurn();
       }

@@ -2,7 +2,7 @@
 import type { Fill, TransactionRequest } from '@countersign/contracts';
 
 export interface ExchangeOrder {
-  /** Idempotency key at the exchange: the request's jti. */
+  /** Idempotency key at the exchange: clientOrderIdOf(iss, jti), unique per request (not per bare jti). */
   readonly clientOrderId: string;
   readonly account: string;
   readonly txn: TransactionRequest;
@@ -12,21 +12,22 @@ export type ExecResult =
   | { readonly status: 'FILLED'; readonly fills: readonly Fill[] }
   | { readonly status: 'REJECTED'; readonly reason: string };
 
-/** An order as the exchange records it (for reconciliation against the receipts). */
+/** An order as listOrders reports it, settled the way the gateway receipts it. */
 export interface ListedOrder {
   readonly clientOrderId: string;
   readonly account: string;
-  /** Epoch ms the exchange recorded the order; null when it did not (older records). */
-  readonly placedAt: number | null;
-  readonly result: ExecResult;
+  /** When the exchange took it (its clock, epoch ms; 0 = not recorded, orders of older files). */
+  readonly placedAt: number;
+  /** PENDING while an IOC/FOK is still matching. */
+  readonly status: 'FILLED' | 'REJECTED' | 'PENDING';
+  readonly fills: readonly Fill[];
+  readonly reason?: string;
 }
 
-export interface ListOrdersOptions {
-  /** Epoch ms, inclusive: orders placed at or after. */
+/** A period of placement times: epoch ms, `from` inclusive, `to` exclusive. */
+export interface ListOrdersRange {
   readonly from: number;
-  /** Epoch ms, exclusive. */
   readonly to: number;
-  readonly signal?: AbortSignal;
 }
 
 /**
@@ -38,18 +39,32 @@ export interface Exchange {
   place(order: ExchangeOrder, signal?: AbortSignal): Promise<ExecResult>;
   getOrder(clientOrderId: string, signal?: AbortSignal): Promise<ExecResult | undefined>;
   /**
-   * The orders placed in [from, to), oldest first, in pages (audit reconcile). Optional: an
-   * exchange that cannot list its orders cannot be reconciled.
+   * The orders placed in [from, to), oldest first, every page (audit reconcile compares them
+   * with the receipts). Optional: an exchange that cannot list its orders cannot be reconciled.
    */
-  listOrders?(options: ListOrdersOptions): AsyncIterable<ListedOrder>;
+  listOrders?(range: ListOrdersRange, signal?: AbortSignal): Promise<ListedOrder[]>;
   close?(): Promise<void>;
 }
 
-/** Where signed checkpoints live, outside the event bus (file in embedded mode; S3 Object Lock in AWS). */
+/** One stored checkpoint: its place in the stream's checkpoint chain and its token. */
+export interface StoredCheckpoint {
+  readonly index: number;
+  /** As stored: unverified until checked against the gateway's keys. */
+  readonly token: string;
+}
+
+/**
+ * Where signed checkpoints live, outside the event bus: an append-only log (embedded, SQLite,
+ * optionally mirrored to another directory) or S3 with versioning and Object Lock (AWS).
+ */
 export interface CheckpointStore {
-  /** Stores the checkpoint of a stream unless a newer one (higher seq) is already there. */
-  put(stream: string, seq: number, token: string): Promise<void>;
-  get(stream: string): Promise<string | undefined>;
+  /** Appends checkpoint `index` of `stream`; false when that index exists (another writer won). */
+  append(stream: string, checkpoint: StoredCheckpoint): Promise<boolean>;
+  /** The newest `limit` checkpoints of a stream, newest first. */
+  recent(stream: string, limit: number): Promise<readonly StoredCheckpoint[]>;
+  /** Every stream that has a checkpoint. */
+  streams(): Promise<readonly string[]>;
+  close?(): Promise<void>;
 }
 
 /** The slice of a pino logger we use (tests pass a fake). Never log tokens. */

@@ -26,7 +26,7 @@ import { createSqliteEventBus } from '@countersign/transport';
 import { createAuditProgram } from './audit.ts';
 import {
   auditReconcileCommand,
-  openEmbeddedReconcileSources,
+  openReconcileSources,
   type ReconcileCommandIO,
 } from './audit-reconcile.ts';
 
@@ -50,7 +50,7 @@ function capture(over: Partial<ReconcileCommandIO> = {}) {
       out.files.set(path, data);
       return Promise.resolve();
     },
-    openSources: openEmbeddedReconcileSources,
+    openSources: openReconcileSources,
     clock,
     ...over,
   };
@@ -275,7 +275,7 @@ describe('countersign audit reconcile', () => {
     expect(out.stderr).toContain('--from must be before --to');
     // No gateway ever ran here: nothing to reconcile against is an error, not a clean report.
     expect(await auditReconcileCommand({}, io)).toBe(2);
-    expect(out.stderr).toMatch(/COUNTERSIGN_DATA_DIR: no exchange database at .*exchange/);
+    expect(out.stderr).toMatch(/COUNTERSIGN_DATA_DIR: no nonce store at .*nonces/);
     const aws = capture({
       env: {
         ...env(),
