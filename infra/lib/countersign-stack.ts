@@ -11,6 +11,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { CountersignFunction } from './countersign-function.ts';
+import { IdempotencyTable } from './idempotency-table.ts';
 import { acknowledgeNagFindings } from './nag-suppressions.ts';
 import { LAMBDA_ENTRIES } from './paths.ts';
 import { ReceiptBus } from './receipt-bus.ts';
@@ -39,6 +40,7 @@ export class CountersignStack extends Stack {
   readonly receipts: ReceiptBus;
   readonly nonceTable: dynamodb.Table;
   readonly nonceTableKey: kms.Key | undefined;
+  readonly idempotency: IdempotencyTable;
   readonly checkpointBucket: s3.Bucket | undefined;
   readonly requester: CountersignFunction;
   readonly gateway: CountersignFunction;
@@ -127,6 +129,11 @@ export class CountersignStack extends Stack {
       deletionProtection: true,
     });
 
+    // The requester's Idempotency-Key records (its own table, key and grant: see the construct).
+    this.idempotency = new IdempotencyTable(this, 'IdempotencyRecords', {
+      encryption: s.tableEncryption,
+    });
+
     // ── Optional checkpoint bucket (DESIGN.md §6a: catches tail truncation) ───────────────
     this.checkpointBucket = s.checkpointBucket
       ? new s3.Bucket(this, 'Checkpoints', {
@@ -157,7 +164,11 @@ export class CountersignStack extends Stack {
       description: 'signs transaction requests with KMS and enqueues them',
       timeout: Duration.seconds(10),
       memorySize: 512,
-      environment: { ...common, COUNTERSIGN_QUEUE_URL: this.requestQueue.queueUrl },
+      environment: {
+        ...common,
+        COUNTERSIGN_QUEUE_URL: this.requestQueue.queueUrl,
+        COUNTERSIGN_IDEMPOTENCY_TABLE: this.idempotency.table.tableName,
+      },
     });
     this.gateway = new CountersignFunction(this, 'Gateway', {
       entry: LAMBDA_ENTRIES.gateway,
@@ -248,6 +259,7 @@ export class CountersignStack extends Stack {
         resources: [this.requestQueue.queueArn],
       }),
     );
+    this.idempotency.grantRecords(this.requester);
 
     this.gateway.allow(
       new iam.PolicyStatement({
@@ -416,6 +428,7 @@ export class CountersignStack extends Stack {
       EventBusName: this.receipts.bus.eventBusName,
       ArchiveArn: this.receipts.archive.archiveArn,
       NonceTableName: this.nonceTable.tableName,
+      IdempotencyTableName: this.idempotency.table.tableName,
       RequesterKeyArn: this.requesterKeys.current.keyArn,
       GatewayKeyArn: this.gatewayKeys.current.keyArn,
       ...(this.checkpointBucket ? { CheckpointBucket: this.checkpointBucket.bucketName } : {}),

@@ -64,6 +64,8 @@ export const CountersignConfig = z.strictObject({
       /** Signatures in flight; default 16 with KMS (its quota), 64 with the local signer. */
       signConcurrency: PositiveInt.optional(),
       apiKeys: z.array(ApiKeyEntry).default([]),
+      /** DynamoDB table of the Idempotency-Key records (aws mode; embedded: SQLite in dataDir). */
+      idempotencyTable: z.string().min(1).optional(),
     })
     .prefault({}),
   gateway: z
@@ -119,6 +121,7 @@ export const CONFIG_ENV = {
   COUNTERSIGN_MAX_BODY_BYTES: ['requester', 'maxBodyBytes'],
   COUNTERSIGN_SIGN_CONCURRENCY: ['requester', 'signConcurrency'],
   COUNTERSIGN_API_KEYS: ['requester', 'apiKeys'],
+  COUNTERSIGN_IDEMPOTENCY_TABLE: ['requester', 'idempotencyTable'],
   COUNTERSIGN_GATEWAY_ID: ['gateway', 'id'],
   COUNTERSIGN_GATEWAY_ALG: ['gateway', 'alg'],
   COUNTERSIGN_GATEWAY_KMS_KEY_ID: ['gateway', 'kmsKeyId'],
@@ -141,13 +144,18 @@ export const CONFIG_ENV = {
 export const Parts = ['requester', 'gateway', 'audit', 'all'] as const;
 export type Part = (typeof Parts)[number];
 const AWS_REQUIRED: Record<Part, readonly (keyof typeof CONFIG_ENV)[]> = {
-  requester: ['COUNTERSIGN_REQUESTER_KMS_KEY_ID', 'COUNTERSIGN_QUEUE_URL'],
+  requester: [
+    'COUNTERSIGN_REQUESTER_KMS_KEY_ID',
+    'COUNTERSIGN_QUEUE_URL',
+    'COUNTERSIGN_IDEMPOTENCY_TABLE',
+  ],
   gateway: ['COUNTERSIGN_GATEWAY_KMS_KEY_ID', 'COUNTERSIGN_QUEUE_URL', 'COUNTERSIGN_NONCE_TABLE'],
   audit: ['COUNTERSIGN_AUDIT_QUEUE_URL'],
   all: [
     'COUNTERSIGN_REQUESTER_KMS_KEY_ID',
     'COUNTERSIGN_GATEWAY_KMS_KEY_ID',
     'COUNTERSIGN_QUEUE_URL',
+    'COUNTERSIGN_IDEMPOTENCY_TABLE',
     'COUNTERSIGN_NONCE_TABLE',
     'COUNTERSIGN_AUDIT_QUEUE_URL',
   ],
