@@ -38,6 +38,7 @@ import {
 import { decodeUnverified } from '@countersign/verifier';
 import { clientConfig, uniqueName } from './support/aws.ts';
 import { createAwsStack, type AwsStack } from './support/aws-stack.ts';
+import { postWithKey } from './support/requester-fixtures.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -386,16 +387,7 @@ describe('an Idempotency-Key retry after a requester crash, on DynamoDB + SQS FI
         parseConfig({ env: { ...env, COUNTERSIGN_LOG_LEVEL: 'silent' }, part: 'requester' }),
         { clock: h.clock },
       );
-      const post = () =>
-        other.app.request(path, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            authorization: `Bearer ${bot.key}`,
-            'idempotency-key': key,
-          },
-          body: JSON.stringify(body),
-        });
+      const post = () => postWithKey(other.app, { apiKey: bot.key, path, body, key });
       const retry = await post();
       expect(retry.status).toBe(202);
       const answer = (await retry.json()) as { jti?: string; items?: { jti: string }[] };

@@ -11,6 +11,7 @@ import {
   createRequesterServiceFromConfig,
   type IdempotencyStore,
 } from '@countersign/requester';
+import { postWithKey } from './requester-fixtures.ts';
 
 const [nowMs] = process.argv.slice(2);
 const chunks: Buffer[] = [];
@@ -37,14 +38,6 @@ const service = await createRequesterServiceFromConfig(config, {
   idempotency,
   logger: pino({ level: 'silent' }),
 });
-const res = await service.app.request(input.path, {
-  method: 'POST',
-  headers: {
-    'content-type': 'application/json',
-    authorization: `Bearer ${input.apiKey}`,
-    'idempotency-key': input.key,
-  },
-  body: JSON.stringify(input.body),
-});
+const res = await postWithKey(service.app, input);
 // Not reached when the crash point was hit.
 process.stdout.write(`survived: ${res.status}\n`);
