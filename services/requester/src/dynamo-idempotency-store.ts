@@ -64,7 +64,7 @@ export interface DynamoIdempotencyStoreOptions extends IdempotencyStoreOptions {
 /** Conditional writes lost to other writers before a call gives up (retryable STORE_FAILED). */
 const MAX_CONFLICTS = 5;
 /** Records remembered per owner to skip a read in fix/complete; a miss costs one GetItem. */
-const MAX_HINTS = 256;
+const MAX_HINTS = 512;
 
 type Outcome =
   { readonly won: true } | { readonly won: false; readonly now: StoredRecord | undefined };
