@@ -180,6 +180,8 @@ describe('audit against moto', () => {
       eventBridge: eb,
       queue: createSqsQueue({ client: sqs, queueUrl: replayStack.auditQueueUrl, maxReceives: 10 }),
       checkpoints: { list: () => Promise.resolve([]) },
+      // Not the default `<dataDir>/audit-state.json`: this config has no data dir of its own.
+      state: memoryState(),
       replayQuietMs: 2000,
     });
     const report = AuditReport.parse(

@@ -10,7 +10,13 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { GENESIS_PREV, ReceiptEventDetail } from '@countersign/contracts';
+import {
+  CountersignError,
+  GENESIS_PREV,
+  NonceKeys,
+  ReceiptEventDetail,
+  sha256B64u,
+} from '@countersign/contracts';
 import type { NonceStore } from '@countersign/replay-guard';
 import { createDynamoNonceStore, createSqliteNonceStore } from '@countersign/replay-guard';
 import { createKmsSigner } from '@countersign/signing';
@@ -21,11 +27,13 @@ import {
   parseEventBridgeEnvelope,
 } from '@countersign/transport';
 import type { EventBus } from '@countersign/transport';
-import { createPaperExchange, sha256B64u } from '@countersign/exchange-gateway';
+import { decodeUnverified } from '@countersign/verifier';
+import { createPaperExchange } from '@countersign/exchange-gateway';
 import {
   createHarness,
   defaultPolicy,
   newEs256Signer,
+  orderIdOf,
   type Harness,
   type HarnessOptions,
 } from '@countersign/exchange-gateway/testing';
@@ -117,8 +125,6 @@ async function motoBackend(): Promise<Backend & { stack: AwsStack; eb: EventBrid
 const distinct = (events: readonly ReceiptEventDetail[]) => [
   ...new Set(events.map((e) => e.receipt)),
 ];
-const jtiOf = (token: string) =>
-  (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
 
 const backends: [string, () => Promise<Backend>][] = [
   ['embedded', () => Promise.resolve(embeddedBackend())],
@@ -178,6 +184,91 @@ describe.each(backends)('gateway faults on %s adapters', (_name, makeBackend) =>
     const events = await b.events(1);
     expect(distinct(events)).toHaveLength(1);
     expect(await h.verifyReceipt(events[0]!.receipt)).toMatchObject({ seq: 1, prev: GENESIS_PREV });
+  });
+
+  // Issue 13 F1: the order filled, its receipt was not stored, and the token expired before the
+  // message came back. The redelivery must reconcile (getOrder), not answer EXPIRED.
+  const f1Faults: [string, () => Error][] = [
+    ['killed between place() and complete()', () => new Error('killed')],
+    [
+      'the nonce store busy at complete()',
+      () =>
+        new CountersignError('STORE_FAILED', 'complete failed', {
+          details: { code: 'SQLITE_BUSY', retryable: true },
+        }),
+    ],
+  ];
+  for (const [fault, error] of f1Faults) {
+    it(`F1, ${fault}, token expired meanwhile: one EXECUTED receipt with the fills, iss#jti COMPLETED, no EXPIRED`, async () => {
+      const b = await makeBackend();
+      let failing = true;
+      const store: NonceStore = {
+        claim: (k, o) => b.nonceStore.claim(k, o),
+        get: (k) => b.nonceStore.get(k),
+        head: (st) => b.nonceStore.head(st),
+        complete: (k, o) =>
+          failing && !k.startsWith('msg#') ? Promise.reject(error()) : b.nonceStore.complete(k, o),
+      };
+      const h = await createHarness({ nonceStore: store, bus: b.bus });
+      const token = await h.token({ txn: { quantity: '0.3' } });
+      const m = h.message(token);
+      await expect(h.processor.process(m)).rejects.toThrow();
+      failing = false;
+      h.clock.advance(91_000); // past exp (60 s) + skew (30 s), and the lease
+      h.restart();
+      expect(await h.processor.process({ ...m, receiveCount: 2 })).toMatchObject({
+        action: 'delete',
+        outcome: 'EXECUTED',
+        republished: false,
+      });
+      const c = decodeUnverified(token)!;
+      expect(await b.nonceStore.get(NonceKeys.request(String(c.iss), String(c.jti)))).toMatchObject(
+        { state: 'COMPLETED', requestSha256: sha256B64u(token) },
+      );
+      const receipts = await Promise.all(
+        distinct(await b.events(1)).map((r) => h.verifyReceipt(r)),
+      );
+      expect(receipts.map((r) => [r.outcome, r.reason ?? null, r.fills])).toEqual([
+        ['EXECUTED', null, [{ quantity: '0.3', price: '64000.10' }]],
+      ]);
+      expect(receipts[0]).toMatchObject({ seq: 1, prev: GENESIS_PREV, messageId: m.messageId });
+      expect(h.exchange.executions?.()).toBe(1);
+      expect(h.exchange.placeCalls?.()).toBe(1);
+    });
+  }
+
+  it('F1: an expired token that was never claimed still gets REJECTED EXPIRED under msg#', async () => {
+    const b = await makeBackend();
+    let down = true;
+    const store: NonceStore = {
+      claim: (k, o) =>
+        down && !k.startsWith('msg#')
+          ? Promise.reject(new CountersignError('STORE_FAILED', 'unavailable'))
+          : b.nonceStore.claim(k, o),
+      get: (k) => b.nonceStore.get(k),
+      head: (st) => b.nonceStore.head(st),
+      complete: (k, o) => b.nonceStore.complete(k, o),
+    };
+    const h = await createHarness({ nonceStore: store, bus: b.bus });
+    const m = h.message(await h.token());
+    await expect(h.processor.process(m)).rejects.toMatchObject({ code: 'STORE_FAILED' });
+    down = false;
+    h.clock.advance(91_000);
+    expect(await h.processor.process({ ...m, receiveCount: 2 })).toMatchObject({
+      outcome: 'REJECTED',
+      reason: 'EXPIRED',
+    });
+    expect(await b.nonceStore.get(NonceKeys.message(m.messageId))).toMatchObject({
+      state: 'COMPLETED',
+    });
+    expect(h.exchange.executions?.()).toBe(0);
+    const receipts = distinct(await b.events(1)); // also drains the rule's queue for the next test
+    expect(receipts).toHaveLength(1);
+    expect(await h.verifyReceipt(receipts[0]!)).toMatchObject({
+      outcome: 'REJECTED',
+      reason: 'EXPIRED',
+      req: { jti: null, iss: null, sub: null },
+    });
   });
 
   it('crash after complete, before publish: the redelivery re-publishes the stored receipt, no new seq', async () => {
@@ -271,7 +362,7 @@ describe.each(backends)('gateway faults on %s adapters', (_name, makeBackend) =>
     const exchange = createPaperExchange();
     const { h, b } = await setup({ exchange });
     const token = await h.token();
-    exchange.timeoutOnce(jtiOf(token));
+    exchange.timeoutOnce(orderIdOf(token));
     const m = h.message(token);
     expect(await h.processor.process(m)).toMatchObject({ action: 'leave', why: 'UNRESOLVED' });
     h.restart(); // the pending list is lost with the process: the redelivery resolves it

@@ -1,13 +1,18 @@
 // The composition roots: runGateway (embedded worker, graceful stop) and the Lambda handler
 // (env → aws wiring on moto, SQS event records → batchItemFailures, receipts on the rule's queue).
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { SQSEvent } from 'aws-lambda';
 import { ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { embeddedPaths, ReceiptEventDetail, TokenTypes } from '@countersign/contracts';
+import {
+  CheckpointClaims,
+  embeddedPaths,
+  ReceiptEventDetail,
+  TokenTypes,
+} from '@countersign/contracts';
 import { signJwt } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import {
@@ -15,7 +20,8 @@ import {
   createSqliteQueue,
   parseEventBridgeEnvelope,
 } from '@countersign/transport';
-import { runGateway } from '@countersign/exchange-gateway';
+import { createSqliteCheckpointLog, runGateway } from '@countersign/exchange-gateway';
+import { decodeUnverified } from '@countersign/verifier';
 import { newEs256Signer } from '@countersign/exchange-gateway/testing';
 import { createAwsStack } from './support/aws-stack.ts';
 import { clientConfig } from './support/aws.ts';
@@ -107,7 +113,11 @@ describe('gateway composition roots', () => {
     for await (const e of bus.read({})) events.push(ReceiptEventDetail.parse(e.detail));
     expect(new Set(events.map((e) => e.messageId)).size).toBe(25);
     expect(queue.depth()).toMatchObject({ visible: 0, inFlight: 0 });
-    expect(readdirSync(paths.checkpointsDir)).toEqual(['gw-rt_0.jws']); // written on graceful stop
+    // Written on graceful stop: the newest checkpoint covers the last receipt.
+    const log = createSqliteCheckpointLog({ path: paths.checkpointLog });
+    const [newest] = await log.recent('gw-rt/0', 1);
+    expect(CheckpointClaims.parse(decodeUnverified(newest!.token)).seq).toBe(25);
+    await log.close();
     await bus.close();
     await queue.close();
   });

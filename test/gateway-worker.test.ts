@@ -3,19 +3,18 @@
 // message. Embedded (1,000 messages, SQLite everything) and moto (200 messages, SQS FIFO +
 // DynamoDB + KMS + EventBridge rule → queue). Checks: one primary receipt per message, one
 // follow-up per UNKNOWN, seq gap-free per stream, prev chain, signatures, poison in the DLQ.
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
+  clientOrderIdOf,
   embeddedPaths,
-  GENESIS_PREV,
   parseConfig,
   ReceiptEventDetail,
   TokenTypes,
 } from '@countersign/contracts';
-import type { ReceiptClaims } from '@countersign/contracts';
 import type { Signer } from '@countersign/signing';
 import { signJwt } from '@countersign/signing';
 import {
@@ -24,17 +23,17 @@ import {
   parseEventBridgeEnvelope,
 } from '@countersign/transport';
 import type { OutgoingMessage, Queue } from '@countersign/transport';
-import { createVerifier, staticKeys } from '@countersign/verifier';
 import {
   createGatewayFromConfig,
   createPaperExchange,
   createWorker,
-  sha256B64u,
   silentLogger,
 } from '@countersign/exchange-gateway';
 import type { Exchange, Gateway } from '@countersign/exchange-gateway';
+import { createSqliteCheckpointLog } from '@countersign/exchange-gateway';
 import { newEs256Signer } from '@countersign/exchange-gateway/testing';
 import { createAwsStack } from './support/aws-stack.ts';
+import { expectChainsIntact, until, verifiedReceipts } from './support/receipts.ts';
 import { clientConfig } from './support/aws.ts';
 
 const GW = 'gw-mixed';
@@ -129,10 +128,10 @@ async function workload(signer: Signer, n: number, timeoutEvery: number): Promis
 function mixedExchange(path: string | undefined, w: Workload): Exchange & { executions(): number } {
   const paper = createPaperExchange(path ? { path } : {});
   paper.rejectIf((o) => (o.txn.symbol === 'ETH-USD' ? 'NO_ETH_TODAY' : undefined));
-  for (const jti of w.timeoutJtis) paper.timeoutOnce(jti);
+  for (const jti of w.timeoutJtis) paper.timeoutOnce(clientOrderIdOf(BOT, jti));
   return {
     place: (o) =>
-      o.clientOrderId === w.poisonJti
+      o.clientOrderId === clientOrderIdOf(BOT, w.poisonJti)
         ? Promise.reject(new Error('venue exploded'))
         : paper.place(o),
     getOrder: (id) => paper.getOrder(id),
@@ -149,16 +148,7 @@ async function sendAll(queue: Queue, messages: readonly OutgoingMessage[]) {
 }
 
 async function checkReceipts(gw: Gateway, events: readonly ReceiptEventDetail[], w: Workload) {
-  const verifier = createVerifier({
-    keys: staticKeys({ keys: [gw.signer.publicJwk] }),
-    issuers: [GW],
-    audience: null,
-    typ: TokenTypes.RECEIPT,
-  });
-  const tokens = [...new Set(events.map((e) => e.receipt))];
-  const receipts: { token: string; claims: ReceiptClaims }[] = [];
-  for (const token of tokens)
-    receipts.push({ token, claims: (await verifier.verify(token)).claims });
+  const receipts = await verifiedReceipts(events, gw.signer.publicJwk, GW);
 
   const primary = receipts.filter((r) => r.claims.resolves === undefined);
   const followUps = receipts.filter((r) => r.claims.resolves !== undefined);
@@ -175,17 +165,7 @@ async function checkReceipts(gw: Gateway, events: readonly ReceiptEventDetail[],
   );
   expect(followUps).toHaveLength(unknowns.length);
 
-  const streams = new Map<string, { token: string; claims: ReceiptClaims }[]>();
-  for (const r of receipts)
-    streams.set(r.claims.stream, [...(streams.get(r.claims.stream) ?? []), r]);
-  expect(streams.size).toBeGreaterThan(1);
-  for (const list of streams.values()) {
-    list.sort((a, b) => a.claims.seq - b.claims.seq);
-    list.forEach((r, i) => {
-      expect(r.claims.seq).toBe(i + 1);
-      expect(r.claims.prev).toBe(i === 0 ? GENESIS_PREV : sha256B64u(list[i - 1]!.token));
-    });
-  }
+  expect(expectChainsIntact(receipts)).toBeGreaterThan(1);
   const reasons = new Map<string, number>();
   for (const r of primary) {
     const key = r.claims.reason ?? r.claims.outcome;
@@ -199,13 +179,7 @@ async function checkReceipts(gw: Gateway, events: readonly ReceiptEventDetail[],
   return reasons;
 }
 
-async function until(cond: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the workload to drain');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const drained = 'the workload to drain';
 
 describe('gateway worker, mixed workload', () => {
   it('1,000 mixed messages on the embedded adapters: every message one receipt, chains intact, poison in the DLQ', async () => {
@@ -249,10 +223,14 @@ describe('gateway worker, mixed workload', () => {
       reconcileIntervalMs: 200,
     });
     const run = worker.run();
-    await until(() => {
-      const d = queue.depth();
-      return d.visible === 0 && d.inFlight === 0 && d.dlq === 1;
-    }, 90_000);
+    await until(
+      () => {
+        const d = queue.depth();
+        return d.visible === 0 && d.inFlight === 0 && d.dlq === 1;
+      },
+      90_000,
+      drained,
+    );
     await worker.stop();
     await run;
     await gw.close();
@@ -264,12 +242,9 @@ describe('gateway worker, mixed workload', () => {
     await checkReceipts(gw, events, w);
     expect(queue.dlq()[0]?.dedupId).toBe(w.poisonJti);
     expect(exchange.executions()).toBe(w.expectedExecutions);
-    expect(readdirSync(paths.checkpointsDir).sort()).toEqual([
-      'gw-mixed_0.jws',
-      'gw-mixed_1.jws',
-      'gw-mixed_2.jws',
-      'gw-mixed_3.jws',
-    ]);
+    const log = createSqliteCheckpointLog({ path: paths.checkpointLog });
+    expect(await log.streams()).toEqual(['gw-mixed/0', 'gw-mixed/1', 'gw-mixed/2', 'gw-mixed/3']);
+    await log.close();
     expect(worker.counters().received).toBeGreaterThanOrEqual(1000);
     await queue.close();
   });
@@ -312,38 +287,46 @@ describe('gateway worker, mixed workload', () => {
     const sqs = new SQSClient(clientConfig());
     const events: ReceiptEventDetail[] = [];
     const expected = w.messages.length + w.timeoutJtis.length;
-    await until(async () => {
-      const res = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: stack.auditQueueUrl,
-          MaxNumberOfMessages: 10,
-          WaitTimeSeconds: 1,
-        }),
-      );
-      for (const m of res.Messages ?? [])
-        events.push(ReceiptEventDetail.parse(parseEventBridgeEnvelope(m.Body!).detail));
-      if (res.Messages?.length) {
-        await sqs.send(
-          new DeleteMessageBatchCommand({
+    await until(
+      async () => {
+        const res = await sqs.send(
+          new ReceiveMessageCommand({
             QueueUrl: stack.auditQueueUrl,
-            Entries: res.Messages.map((m, i) => ({
-              Id: String(i),
-              ReceiptHandle: m.ReceiptHandle!,
-            })),
+            MaxNumberOfMessages: 10,
+            WaitTimeSeconds: 1,
           }),
         );
-      }
-      return new Set(events.map((e) => e.receipt)).size >= expected;
-    }, 110_000);
+        for (const m of res.Messages ?? [])
+          events.push(ReceiptEventDetail.parse(parseEventBridgeEnvelope(m.Body!).detail));
+        if (res.Messages?.length) {
+          await sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: stack.auditQueueUrl,
+              Entries: res.Messages.map((m, i) => ({
+                Id: String(i),
+                ReceiptHandle: m.ReceiptHandle!,
+              })),
+            }),
+          );
+        }
+        return new Set(events.map((e) => e.receipt)).size >= expected;
+      },
+      110_000,
+      drained,
+    );
     // The poison message reaches the DLQ on the receive after its last one.
     const dlq: string[] = [];
-    await until(async () => {
-      const res = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: stack.dlqUrl, WaitTimeSeconds: 1 }),
-      );
-      for (const m of res.Messages ?? []) dlq.push(m.Body!);
-      return dlq.length > 0;
-    }, 30_000);
+    await until(
+      async () => {
+        const res = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: stack.dlqUrl, WaitTimeSeconds: 1 }),
+        );
+        for (const m of res.Messages ?? []) dlq.push(m.Body!);
+        return dlq.length > 0;
+      },
+      30_000,
+      drained,
+    );
     await worker.stop();
     await run;
     await gw.close();

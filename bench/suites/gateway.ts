@@ -30,14 +30,14 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-interface PipelineRun {
+export interface PipelineRun {
   readonly opsPerSec: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly rssMb: number;
 }
 
-interface Prepared {
+export interface Prepared {
   readonly dir: string;
   readonly env: Record<string, string>;
   readonly messages: number;
@@ -45,7 +45,7 @@ interface Prepared {
 }
 
 /** A data dir with `messages` signed requests queued (not timed) and the gateway's config env. */
-async function prepare(messages: number, partitions: number): Promise<Prepared> {
+export async function prepare(messages: number, partitions: number): Promise<Prepared> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-gw-'));
   const paths = embeddedPaths(dir);
   const requester = await createLocalSigner({
@@ -229,7 +229,7 @@ function summarize(
   };
 }
 
-async function inProcess(
+export async function inProcess(
   prep: Prepared,
   concurrency: number,
   overrides?: GatewayOverrides,

@@ -13,6 +13,7 @@ import type { Construct } from 'constructs';
 import { CountersignFunction } from './countersign-function.ts';
 import { IdempotencyTable } from './idempotency-table.ts';
 import { recordTableKey, recordTableKeyStatement, recordTableProps } from './record-table.ts';
+import { ExchangeCredentials } from './exchange-credentials.ts';
 import { acknowledgeNagFindings } from './nag-suppressions.ts';
 import { LAMBDA_ENTRIES } from './paths.ts';
 import { ReceiptBus } from './receipt-bus.ts';
@@ -46,6 +47,8 @@ export class CountersignStack extends Stack {
   readonly requester: CountersignFunction;
   readonly gateway: CountersignFunction;
   readonly audit: CountersignFunction;
+  /** With `exchange=http`: the credentials key, its grants and the gateway's exchange env. */
+  readonly exchangeCredentials: ExchangeCredentials | undefined;
   readonly requesterUrl: lambda.FunctionUrl;
   readonly alarms: readonly cloudwatch.Alarm[];
 
@@ -120,7 +123,7 @@ export class CountersignStack extends Stack {
       encryption: s.tableEncryption,
     });
 
-    // ── Optional checkpoint bucket (DESIGN.md §6a: catches tail truncation) ───────────────
+    // ── Checkpoint bucket (DESIGN.md §6a: catches tail truncation; on by default) ─────────
     this.checkpointBucket = s.checkpointBucket
       ? new s3.Bucket(this, 'Checkpoints', {
           objectLockEnabled: true,
@@ -219,9 +222,13 @@ export class CountersignStack extends Stack {
       COUNTERSIGN_GATEWAY_KMS_KEY_ID: this.gatewayKeys.current.keyArn,
       COUNTERSIGN_GATEWAY_ALG: this.gatewayKeys.alg,
     };
+    this.exchangeCredentials = this.createExchangeCredentials(s, admins);
     for (const [fn, env] of [
       [this.requester, requesterKeyEnv],
-      [this.gateway, { ...requesterKeyEnv, ...gatewayKeyEnv }],
+      [
+        this.gateway,
+        { ...requesterKeyEnv, ...gatewayKeyEnv, ...this.exchangeCredentials?.environment },
+      ],
       [this.audit, { ...requesterKeyEnv, ...gatewayKeyEnv }],
     ] as const) {
       for (const [k, v] of Object.entries(env)) fn.fn.addEnvironment(k, v);
@@ -297,12 +304,32 @@ export class CountersignStack extends Stack {
     if (this.nonceTableKey) {
       this.gateway.allow(recordTableKeyStatement('NonceTableEncryption', this.nonceTableKey));
     }
+    for (const statement of this.exchangeCredentials?.gatewayStatements ?? []) {
+      this.gateway.allow(statement);
+    }
     if (this.checkpointBucket) {
       this.gateway.allow(
         new iam.PolicyStatement({
           sid: 'WriteCheckpoints',
           actions: ['s3:PutObject'],
           resources: [this.checkpointBucket.arnForObjects('checkpoints/*')],
+        }),
+      );
+      // The newest checkpoint of a stream: the next one chains onto it, and a cold start
+      // compares the chain heads with it (issue 13 F4).
+      this.gateway.allow(
+        new iam.PolicyStatement({
+          sid: 'ReadNewestCheckpoints',
+          actions: ['s3:GetObject'],
+          resources: [this.checkpointBucket.arnForObjects('checkpoints/*')],
+        }),
+      );
+      this.gateway.allow(
+        new iam.PolicyStatement({
+          sid: 'ListOwnCheckpoints',
+          actions: ['s3:ListBucket'],
+          resources: [this.checkpointBucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': ['checkpoints/*'] } },
         }),
       );
     }
@@ -353,19 +380,41 @@ export class CountersignStack extends Stack {
       );
     }
     if (this.checkpointBucket) {
+      // Every version: a checkpoint written over or delete-marked is a finding.
       this.audit.allow(
         new iam.PolicyStatement({
           sid: 'ReadCheckpoints',
-          actions: ['s3:GetObject'],
+          actions: ['s3:GetObject', 's3:GetObjectVersion'],
           resources: [this.checkpointBucket.arnForObjects('checkpoints/*')],
         }),
       );
       this.audit.allow(
         new iam.PolicyStatement({
           sid: 'ListCheckpoints',
-          actions: ['s3:ListBucket'],
+          actions: ['s3:ListBucket', 's3:ListBucketVersions'],
           resources: [this.checkpointBucket.bucketArn],
           conditions: { StringLike: { 's3:prefix': ['checkpoints/*'] } },
+        }),
+      );
+      // Written by the gateway role only, whatever an identity policy elsewhere grants; and no
+      // delete markers (Object Lock keeps versions, but a marker would hide one from listings).
+      this.checkpointBucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'OnlyTheGatewayWritesCheckpoints',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:PutObject'],
+          resources: [this.checkpointBucket.arnForObjects('*')],
+          conditions: { ArnNotEquals: { 'aws:PrincipalArn': this.gateway.role.roleArn } },
+        }),
+      );
+      this.checkpointBucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'CheckpointsAreNeverDeleted',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+          resources: [this.checkpointBucket.arnForObjects('*')],
         }),
       );
     }
@@ -408,10 +457,37 @@ export class CountersignStack extends Stack {
       RequesterKeyArn: this.requesterKeys.current.keyArn,
       GatewayKeyArn: this.gatewayKeys.current.keyArn,
       ...(this.checkpointBucket ? { CheckpointBucket: this.checkpointBucket.bucketName } : {}),
+      ...(this.exchangeCredentials
+        ? {
+            ExchangeCredentialsKeyArn: this.exchangeCredentials.key.keyArn,
+            ExchangeCredentialsParameter: this.exchangeCredentials.parameterName,
+          }
+        : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
 
     acknowledgeNagFindings(this);
+  }
+
+  /** `exchange=http`: the gateway trades through HttpExchange with KMS-sealed credentials. */
+  private createExchangeCredentials(
+    s: CountersignSettings,
+    admins: readonly iam.IPrincipal[],
+  ): ExchangeCredentials | undefined {
+    if (s.exchange !== 'http') return undefined;
+    if (s.exchangeUrl === undefined) throw new Error('exchange=http needs exchangeUrl');
+    return new ExchangeCredentials(this, 'ExchangeCredentials', {
+      gatewayId: s.gatewayId,
+      exchangeName: s.exchangeName,
+      exchangeUrl: s.exchangeUrl,
+      parameterName: s.exchangeParameter ?? `/countersign/${s.gatewayId}/exchange-credentials`,
+      admins,
+      sealers:
+        s.exchangeSealerArns.length > 0
+          ? s.exchangeSealerArns.map((arn) => new iam.ArnPrincipal(arn))
+          : admins,
+      gatewayRole: this.gateway.role,
+    });
   }
 
   private createAlarms(s: CountersignSettings): cloudwatch.Alarm[] {

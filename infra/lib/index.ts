@@ -13,9 +13,12 @@ export {
 export { CountersignFunction, BUNDLING } from './countersign-function.ts';
 export { IdempotencyTable, IDEMPOTENCY_RECORD_ACTIONS } from './idempotency-table.ts';
 export type { IdempotencyTableProps } from './idempotency-table.ts';
+export { ExchangeCredentials, CREDENTIALS_PURPOSE } from './exchange-credentials.ts';
+export type { ExchangeCredentialsProps } from './exchange-credentials.ts';
 export {
   DEFAULT_SETTINGS,
   CONTEXT_KEYS,
+  EXCHANGE_KINDS,
   KEY_SPECS,
   KMS_SIGNING_ALGORITHM,
   InfraSettingsError,
@@ -25,6 +28,7 @@ export {
 } from './settings.ts';
 export type {
   CountersignSettings,
+  ExchangeKind,
   KeyVersion,
   RsaAlg,
   SigningAlg,

@@ -39,7 +39,9 @@ export interface CountersignSettings {
   readonly tableEncryption: TableEncryptionSetting;
   /** Grants the audit role events:StartReplay/DescribeReplay on the archive. */
   readonly auditReplay: boolean;
+  /** The S3 checkpoint store (versioning + Object Lock): without it a cut tail is invisible. */
   readonly checkpointBucket: boolean;
+  /** Object Lock compliance retention of each checkpoint version. */
   readonly checkpointRetentionDays: number;
   /** Alarm when the oldest request waits longer than this (tokens live 60 s by default). */
   readonly oldestMessageAlarmSec: number;
@@ -49,7 +51,20 @@ export interface CountersignSettings {
   readonly requesterInvokerArns: readonly string[];
   /** Requester policies for the gateway (JSON array, passed as COUNTERSIGN_POLICIES). */
   readonly gatewayPolicies: string | undefined;
+  /** `paper` (in the function's memory, a demo) or `http`: HttpExchange with sealed credentials. */
+  readonly exchange: ExchangeKind;
+  /** The venue's REST API (https), with `exchange=http`. */
+  readonly exchangeUrl: string | undefined;
+  /** The venue's name in the credentials' encryption context. */
+  readonly exchangeName: string;
+  /** SSM parameter of the sealed credentials; default `/countersign/<gatewayId>/exchange-credentials`. */
+  readonly exchangeParameter: string | undefined;
+  /** Who may seal credentials (kms:GenerateDataKey); empty = the key administrators. */
+  readonly exchangeSealerArns: readonly string[];
 }
+
+export const EXCHANGE_KINDS = ['paper', 'http'] as const;
+export type ExchangeKind = (typeof EXCHANGE_KINDS)[number];
 
 export const DEFAULT_SETTINGS: CountersignSettings = {
   requesterKeys: [{ version: 1, keySpec: 'ECC_NIST_P256' }],
@@ -67,12 +82,17 @@ export const DEFAULT_SETTINGS: CountersignSettings = {
   gatewayMaxConcurrency: 16,
   tableEncryption: 'aws-managed',
   auditReplay: false,
-  checkpointBucket: false,
+  checkpointBucket: true,
   checkpointRetentionDays: 365,
   oldestMessageAlarmSec: 60,
   kmsSignQuotaPerSec: 300,
   requesterInvokerArns: [],
   gatewayPolicies: undefined,
+  exchange: 'paper',
+  exchangeUrl: undefined,
+  exchangeName: 'exchange',
+  exchangeParameter: undefined,
+  exchangeSealerArns: [],
 };
 
 /** Context keys read by `settingsFromContext`, for docs and for the unknown-key check. */
@@ -99,6 +119,11 @@ export const CONTEXT_KEYS = [
   'kmsSignQuotaPerSec',
   'requesterInvokerArns',
   'gatewayPolicies',
+  'exchange',
+  'exchangeUrl',
+  'exchangeName',
+  'exchangeParameter',
+  'exchangeSealerArns',
 ] as const;
 
 export class InfraSettingsError extends Error {
@@ -232,6 +257,47 @@ export function settingsFromContext(get: (key: string) => unknown): CountersignS
       : d.kmsSignQuotaPerSec,
     requesterInvokerArns: arns('requesterInvokerArns'),
     gatewayPolicies: has('gatewayPolicies') ? policiesJson(get('gatewayPolicies')) : undefined,
+    ...exchangeSettings(get, has, arns),
+  };
+}
+
+function exchangeSettings(
+  get: (key: string) => unknown,
+  has: (key: string) => boolean,
+  arns: (key: string) => string[],
+): Pick<
+  CountersignSettings,
+  'exchange' | 'exchangeUrl' | 'exchangeName' | 'exchangeParameter' | 'exchangeSealerArns'
+> {
+  const d = DEFAULT_SETTINGS;
+  const exchange = has('exchange')
+    ? oneOf('exchange', get('exchange'), EXCHANGE_KINDS)
+    : d.exchange;
+  const url = has('exchangeUrl') ? get('exchangeUrl') : undefined;
+  if (url !== undefined && (typeof url !== 'string' || !/^https:\/\/[^\s/]+(\/\S*)?$/.test(url))) {
+    throw new InfraSettingsError('exchangeUrl', 'must be an https:// URL');
+  }
+  if (exchange === 'http' && url === undefined) {
+    throw new InfraSettingsError('exchangeUrl', 'is required with exchange=http');
+  }
+  const parameter = has('exchangeParameter') ? get('exchangeParameter') : undefined;
+  if (
+    parameter !== undefined &&
+    (typeof parameter !== 'string' || !/^\/[A-Za-z0-9_.\-/]{1,1000}$/.test(parameter))
+  ) {
+    throw new InfraSettingsError(
+      'exchangeParameter',
+      'must be an SSM parameter path like /countersign/gw/exchange-credentials',
+    );
+  }
+  return {
+    exchange,
+    exchangeUrl: url,
+    exchangeName: has('exchangeName')
+      ? identifier('exchangeName', get('exchangeName'))
+      : d.exchangeName,
+    exchangeParameter: parameter,
+    exchangeSealerArns: arns('exchangeSealerArns'),
   };
 }
 

@@ -57,6 +57,16 @@ export const KEY_USE_ACTIONS = [
   'kms:CreateGrant',
 ] as const;
 
+/** The key policy statement of administrators: lifecycle, never use. */
+export function keyAdministration(admins: readonly iam.IPrincipal[]): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'KeyAdministration',
+    principals: [...admins],
+    actions: [...KEY_ADMIN_ACTIONS],
+    resources: ['*'],
+  });
+}
+
 export interface SigningKeySetProps {
   /** "requester" or "gateway": used in the alias and descriptions. */
   readonly name: string;
@@ -92,12 +102,7 @@ export class SigningKeySet extends Construct {
       // In a key policy, Resource "*" means "this key": AWS requires it (a key policy cannot
       // name other resources), so each statement below is scoped by the key it is attached to.
       const statements = [
-        new iam.PolicyStatement({
-          sid: 'KeyAdministration',
-          principals: [...props.admins],
-          actions: [...KEY_ADMIN_ACTIONS],
-          resources: ['*'],
-        }),
+        keyAdministration(props.admins),
         new iam.PolicyStatement({
           sid: 'ReadPublicKey',
           principals: [props.signer, ...props.verifiers].map(

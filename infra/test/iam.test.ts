@@ -17,6 +17,9 @@ import {
 } from './template-helpers.ts';
 
 const getAtt = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+const objects = (bucket: string, prefix: string) => ({
+  'Fn::Join': ['', [getAtt(bucket), `/${prefix}`]],
+});
 
 describe('IAM, default settings', () => {
   let b: Built;
@@ -36,7 +39,8 @@ describe('IAM, default settings', () => {
     | 'archive'
     | 'requesterLogs'
     | 'gatewayLogs'
-    | 'auditLogs',
+    | 'auditLogs'
+    | 'bucket',
     string
   >;
   beforeAll(() => {
@@ -59,6 +63,7 @@ describe('IAM, default settings', () => {
       requesterLogs: b.id(s.requester.logGroup),
       gatewayLogs: b.id(s.gateway.logGroup),
       auditLogs: b.id(s.audit.logGroup),
+      bucket: b.id(s.checkpointBucket!),
     };
   }, BUILD_TIMEOUT_MS);
 
@@ -158,6 +163,25 @@ describe('IAM, default settings', () => {
         Action: 'events:PutEvents',
         Resource: getAtt(ids.bus),
       },
+      {
+        Sid: 'WriteCheckpoints',
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        Resource: objects(ids.bucket, 'checkpoints/*'),
+      },
+      {
+        Sid: 'ReadNewestCheckpoints',
+        Effect: 'Allow',
+        Action: 's3:GetObject',
+        Resource: objects(ids.bucket, 'checkpoints/*'),
+      },
+      {
+        Sid: 'ListOwnCheckpoints',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: getAtt(ids.bucket),
+        Condition: { StringLike: { 's3:prefix': ['checkpoints/*'] } },
+      },
     ]);
   });
 
@@ -186,7 +210,43 @@ describe('IAM, default settings', () => {
         Action: 'kms:GetPublicKey',
         Resource: [getAtt(ids.requesterKey), getAtt(ids.gatewayKey)],
       },
+      {
+        Sid: 'ReadCheckpoints',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:GetObjectVersion'],
+        Resource: objects(ids.bucket, 'checkpoints/*'),
+      },
+      {
+        Sid: 'ListCheckpoints',
+        Effect: 'Allow',
+        Action: ['s3:ListBucket', 's3:ListBucketVersions'],
+        Resource: getAtt(ids.bucket),
+        Condition: { StringLike: { 's3:prefix': ['checkpoints/*'] } },
+      },
     ]);
+  });
+
+  it('lets only the gateway role write checkpoints, and nobody delete one (bucket policy)', () => {
+    const policy = Object.values(b.json.Resources).find((r) => r.Type === 'AWS::S3::BucketPolicy')!
+      .Properties as { Bucket: unknown; PolicyDocument: { Statement: Statement[] } };
+    expect(refsIn(policy.Bucket)).toEqual([ids.bucket]);
+    const bySid = Object.fromEntries(policy.PolicyDocument.Statement.map((st) => [st.Sid, st]));
+    expect(bySid.OnlyTheGatewayWritesCheckpoints).toEqual({
+      Sid: 'OnlyTheGatewayWritesCheckpoints',
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 's3:PutObject',
+      Resource: objects(ids.bucket, '*'),
+      Condition: { ArnNotEquals: { 'aws:PrincipalArn': getAtt(ids.gateway) } },
+    });
+    expect(bySid.CheckpointsAreNeverDeleted).toMatchObject({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+    });
+    // The requester role has no statement on the bucket at all.
+    expect(can(b.json, ids.requester, 's3:PutObject', ids.bucket)).toBe(false);
+    expect(can(b.json, ids.requester, 's3:GetObject', ids.bucket)).toBe(false);
   });
 
   it('attaches no managed or inline policies to any role and uses no "*" resource', () => {
@@ -414,15 +474,23 @@ describe('IAM, optional features', () => {
     const gateway = roleStatements(b.json, b.id(b.stack.gateway.role)).filter((s) =>
       refsIn(s.Resource).includes(bucket),
     );
-    expect(gateway.map((s) => [s.Sid, s.Action])).toEqual([['WriteCheckpoints', 's3:PutObject']]);
+    expect(gateway.map((s) => [s.Sid, s.Action])).toEqual([
+      ['WriteCheckpoints', 's3:PutObject'],
+      ['ReadNewestCheckpoints', 's3:GetObject'],
+      ['ListOwnCheckpoints', 's3:ListBucket'],
+    ]);
     const audit = roleStatements(b.json, b.id(b.stack.audit.role)).filter((s) =>
       refsIn(s.Resource).includes(bucket),
     );
     expect(audit.map((s) => [s.Sid, s.Action])).toEqual([
-      ['ReadCheckpoints', 's3:GetObject'],
-      ['ListCheckpoints', 's3:ListBucket'],
+      ['ReadCheckpoints', ['s3:GetObject', 's3:GetObjectVersion']],
+      ['ListCheckpoints', ['s3:ListBucket', 's3:ListBucketVersions']],
     ]);
     expect(can(b.json, b.id(b.stack.requester.role), 's3:PutObject', bucket)).toBe(false);
+    // Off on request: no bucket, no statement naming one.
+    const off = build({ checkpointBucket: false });
+    expect(off.stack.checkpointBucket).toBeUndefined();
+    expect(JSON.stringify(off.json)).not.toContain('s3:');
   });
 
   it('lets the audit start replays from the archive only when enabled', () => {

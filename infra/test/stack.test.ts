@@ -37,7 +37,8 @@ describe('stack, default settings', () => {
       'AWS::Lambda::Url': 1,
       'AWS::Lambda::EventSourceMapping': 2,
       'AWS::CloudWatch::Alarm': 6,
-      'AWS::S3::Bucket': 0,
+      'AWS::S3::Bucket': 1,
+      'AWS::S3::BucketPolicy': 1,
       'AWS::Lambda::Permission': 0,
     };
     for (const [type, n] of Object.entries(counts)) b.template.resourceCountIs(type, n);

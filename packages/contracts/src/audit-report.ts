@@ -23,6 +23,18 @@ import { Outcomes } from './codes.ts';
  * - CHECKPOINT_MISMATCH: the receipt at the checkpoint's seq does not hash to the checkpoint head.
  * - POLICY_VIOLATION: an EXECUTED receipt whose request exceeds (or lacks) the recorded policy.
  * - MALFORMED_EVENT: the bus event is not a ReceiptEventDetail.
+ * History (issue 14: the audit proves a stream complete from its first receipt to its last):
+ * - HISTORY_REWRITTEN: what a previous audit remembered (its last verified receipt of a stream,
+ *   or the newest checkpoint it saw) is no longer there with that hash: rewritten, rolled back
+ *   or removed.
+ * - STREAM_MISSING: a stream known from its checkpoints or from the audit's memory has no
+ *   receipt in the archive (in a window: none although the checkpoints show receipts in it).
+ * - CHECKPOINT_CHAIN_BROKEN: a stream's checkpoints do not form one chain: an index missing,
+ *   a `prevCheckpoint` that does not link, two checkpoints with one index, a seq going back, a
+ *   stored checkpoint overwritten, or one the mirror has that the log lost.
+ * - EVENT_MISMATCH: the event's unsigned fields disagree with the signed receipt: another
+ *   `messageId`, or no request token although the receipt does not say the gateway dropped it
+ *   (`req.kept: false`), or one although it does.
  */
 export const FindingCodes = {
   BAD_RECEIPT_SIGNATURE: 'BAD_RECEIPT_SIGNATURE',
@@ -40,6 +52,11 @@ export const FindingCodes = {
   CHECKPOINT_MISMATCH: 'CHECKPOINT_MISMATCH',
   POLICY_VIOLATION: 'POLICY_VIOLATION',
   MALFORMED_EVENT: 'MALFORMED_EVENT',
+  // History (issue 14): keep these together.
+  HISTORY_REWRITTEN: 'HISTORY_REWRITTEN',
+  STREAM_MISSING: 'STREAM_MISSING',
+  CHECKPOINT_CHAIN_BROKEN: 'CHECKPOINT_CHAIN_BROKEN',
+  EVENT_MISMATCH: 'EVENT_MISMATCH',
 } as const;
 export type FindingCode = (typeof FindingCodes)[keyof typeof FindingCodes];
 export const FindingCodeSchema = z.enum(
@@ -89,6 +106,24 @@ export const TimelineBin = z.strictObject({
 });
 export type TimelineBin = z.infer<typeof TimelineBin>;
 
+/**
+ * How far a stream is proven. The proof starts at `genesis` (seq 1 links to the genesis value),
+ * at the head a previous audit `remembered`, at a `checkpoint` signed before the window, or, in
+ * a window without such an anchor, at the window's first receipt (`window`); `none`: nothing
+ * in the archive. It ends at `endSeq`, the last receipt linked without a gap from the start;
+ * `unconfirmed` receipts after the newest checkpoint could still be cut without trace until
+ * the next checkpoint (a few seconds' worth).
+ */
+export const StreamProof = z.strictObject({
+  start: z.enum(['genesis', 'remembered', 'checkpoint', 'window', 'none']),
+  startSeq: z.number().int().nullable(),
+  endSeq: z.number().int().nullable(),
+  /** Index of the newest verified checkpoint of the stream's checkpoint chain. */
+  checkpointIndex: z.number().int().nullable(),
+  unconfirmed: Count,
+});
+export type StreamProof = z.infer<typeof StreamProof>;
+
 export const StreamSummary = z.strictObject({
   stream: z.string(),
   gateway: z.string(),
@@ -97,6 +132,7 @@ export const StreamSummary = z.strictObject({
   receipts: Count,
   missing: Count,
   checkpointSeq: z.number().int().nullable(),
+  proof: StreamProof,
   /** ok: contiguous, linked, matches its checkpoint; broken: at least one finding in the stream. */
   status: z.enum(['ok', 'broken']),
   timeline: z.array(TimelineBin),
@@ -132,6 +168,22 @@ export const AuditSummary = z.strictObject({
 });
 export type AuditSummary = z.infer<typeof AuditSummary>;
 
+/** One saved audit state: its save counter and the SHA-256 of its file. */
+export const StateRef = z.strictObject({ n: Count, sha256: z.string() });
+export type StateRef = z.infer<typeof StateRef>;
+
+/**
+ * What the audit remembered before this run and saved after it. `saved.previous` names
+ * `loaded`: whoever keeps the reports (CI logs, mail) holds a chain of states an attacker with
+ * write access to the data directory cannot rewrite after the fact.
+ */
+export const AuditMemory = z.strictObject({
+  file: z.string(),
+  loaded: StateRef.nullable(),
+  saved: StateRef.nullable(),
+});
+export type AuditMemory = z.infer<typeof AuditMemory>;
+
 export const AuditReport = z.strictObject({
   version: z.literal(AUDIT_REPORT_VERSION),
   generatedAt: z.iso.datetime(),
@@ -142,5 +194,9 @@ export const AuditReport = z.strictObject({
   findings: z.array(Finding),
   /** Findings counted in `findingsByCode` but left out of `findings` (memory bound). */
   findingsOmitted: Count,
+  /** The audit's memory between runs (absent when the run kept none, e.g. the Lambda). */
+  memory: AuditMemory.optional(),
+  /** Things the reader should know that are not findings (e.g. nothing to compare against). */
+  notes: z.array(z.string()).optional(),
 });
 export type AuditReport = z.infer<typeof AuditReport>;

@@ -1,7 +1,7 @@
 // Wire formats of DESIGN.md §3: request token claims, receipt claims, checkpoints, bus events.
 import { z } from 'zod';
 import { decimalString } from './decimal.ts';
-import { Identifier, Jti, Sha256 } from './ids.ts';
+import { GENESIS_PREV, Identifier, Jti, Sha256 } from './ids.ts';
 import { Outcomes, ReasonCodes } from './codes.ts';
 import { createTxnSchema, DEFAULT_TXN_PRECISION, type TxnPrecision } from './txn.ts';
 
@@ -71,6 +71,11 @@ export const ReceiptClaims = z
       iss: Identifier.nullable(),
       sub: Identifier.nullable(),
       sha256: Sha256,
+      /**
+       * `false`: the gateway did not keep the request token (too large, or unreadable), so the
+       * event carries none. Absent: the event must carry the token that hashes to `sha256`.
+       */
+      kept: z.literal(false).optional(),
     }),
     messageId: z.string().min(1).max(128),
     outcome: OutcomeSchema,
@@ -97,15 +102,29 @@ export const ReceiptClaims = z
   });
 export type ReceiptClaims = z.infer<typeof ReceiptClaims>;
 
-/** Signed periodically by the gateway, stored outside the bus: catches tail truncation. */
-export const CheckpointClaims = z.strictObject({
-  v: z.literal(WIRE_VERSION),
-  iss: Identifier,
-  iat: NumericDate,
-  stream: StreamId,
-  seq: z.number().int().min(0),
-  head: Sha256,
-});
+/**
+ * Signed by the gateway every N receipts and every T seconds while a stream is active, stored
+ * outside the bus: catches tail truncation. The checkpoints of a stream form their own hash
+ * chain (`index` 1, 2, 3… without gaps, `prevCheckpoint` = sha256 of the previous checkpoint
+ * token, the genesis value for index 1), so one removed from the middle shows, and an audit that
+ * remembers the newest it saw catches a rolled-back log.
+ */
+export const CheckpointClaims = z
+  .strictObject({
+    v: z.literal(WIRE_VERSION),
+    iss: Identifier,
+    iat: NumericDate,
+    stream: StreamId,
+    /** The stream's head when signed: its last receipt's seq (0: none yet) and hash. */
+    seq: z.number().int().min(0),
+    head: Sha256,
+    index: z.number().int().min(1),
+    prevCheckpoint: Sha256,
+  })
+  .refine((c) => (c.index === 1) === (c.prevCheckpoint === GENESIS_PREV), {
+    message: 'prevCheckpoint is the genesis value exactly for index 1',
+    path: ['prevCheckpoint'],
+  });
 export type CheckpointClaims = z.infer<typeof CheckpointClaims>;
 
 export const EVENT_SOURCE = 'countersign.gateway';

@@ -45,6 +45,10 @@ export const ErrorCodes = {
   KEY_UNAVAILABLE: 'KEY_UNAVAILABLE',
   /** A key file already exists: generation never overwrites. */
   KEY_EXISTS: 'KEY_EXISTS',
+  /** Sealed exchange credentials are malformed, sealed for another context, or do not decrypt. */
+  CREDENTIALS_INVALID: 'CREDENTIALS_INVALID',
+  /** The exchange answered something unusable (auth refused, malformed or mismatched order). */
+  EXCHANGE_FAILED: 'EXCHANGE_FAILED',
   /** An EventBridge archive replay failed or was cancelled (audit replay). */
   REPLAY_FAILED: 'REPLAY_FAILED',
   SIGNING_FAILED: 'SIGNING_FAILED',
@@ -57,6 +61,12 @@ export const ErrorCodes = {
   FORBIDDEN: 'FORBIDDEN',
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** The gateway's chain head disagrees with its newest signed checkpoint (it refuses to start). */
+  CHAIN_HEAD_MISMATCH: 'CHAIN_HEAD_MISMATCH',
+  /** The audit's remembered state fails its integrity check (edited or corrupted). */
+  STATE_INVALID: 'STATE_INVALID',
+  /** A role of the embedded data directory (e.g. the gateway) is held by another live process. */
+  LOCKED: 'LOCKED',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

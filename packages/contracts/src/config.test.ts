@@ -101,3 +101,56 @@ describe('configuration', () => {
     expect(lines.some((l) => l.startsWith('COUNTERSIGN_POLICIES [0].maxNotional:'))).toBe(true);
   });
 });
+
+describe('exchange configuration', () => {
+  it('defaults to the paper exchange', () => {
+    expect(parseConfig({ env: {} }).exchange).toMatchObject({
+      kind: 'paper',
+      name: 'exchange-sim',
+      requestTimeoutMs: 2000,
+      deadlineMs: 5000,
+    });
+  });
+
+  it('needs a URL for http, and in aws mode a credentials location and a KMS key', () => {
+    expect(
+      issues(() => parseConfig({ env: { COUNTERSIGN_EXCHANGE: 'http' }, part: 'gateway' })),
+    ).toEqual(['COUNTERSIGN_EXCHANGE_URL: required when COUNTERSIGN_EXCHANGE=http']);
+    const aws = {
+      COUNTERSIGN_MODE: 'aws',
+      COUNTERSIGN_GATEWAY_KMS_KEY_ID: 'k',
+      COUNTERSIGN_QUEUE_URL: 'https://sqs.example/q',
+      COUNTERSIGN_NONCE_TABLE: 't',
+      COUNTERSIGN_EXCHANGE: 'http',
+      COUNTERSIGN_EXCHANGE_URL: 'https://api.venue.example',
+    };
+    expect(issues(() => parseConfig({ env: aws, part: 'gateway' }))).toEqual([
+      'COUNTERSIGN_EXCHANGE_CREDENTIALS: required when COUNTERSIGN_EXCHANGE=http in aws mode',
+      'COUNTERSIGN_EXCHANGE_KMS_KEY_ID: required when COUNTERSIGN_EXCHANGE=http in aws mode',
+    ]);
+    Object.assign(aws, { COUNTERSIGN_EXCHANGE_CREDENTIALS: 'ssm:/countersign/gw/exchange' });
+    expect(
+      parseConfig({ env: { ...aws, COUNTERSIGN_EXCHANGE_KMS_KEY_ID: 'alias/x' }, part: 'gateway' })
+        .exchange,
+    ).toMatchObject({ kind: 'http', kmsKeyId: 'alias/x' });
+    // The requester does not talk to the exchange.
+    expect(
+      parseConfig({ env: { COUNTERSIGN_EXCHANGE: 'http' }, part: 'requester' }).exchange.kind,
+    ).toBe('http');
+  });
+
+  it('reaches an exchange over TLS; plain http only on a loopback host', () => {
+    const url = (u: string) => issues(() => parseConfig({ env: { COUNTERSIGN_EXCHANGE_URL: u } }));
+    expect(url('http://api.venue.example')).toEqual([
+      'COUNTERSIGN_EXCHANGE_URL: must be https:// (plain http:// only to a loopback host)',
+    ]);
+    for (const ok of [
+      'https://api.venue.example',
+      'http://127.0.0.1:8788',
+      'http://localhost:1',
+      'http://[::1]:2',
+    ]) {
+      expect(parseConfig({ env: { COUNTERSIGN_EXCHANGE_URL: ok } }).exchange.url).toBe(ok);
+    }
+  });
+});

@@ -16,6 +16,16 @@ function intIn(min: number, max: number = Number.MAX_SAFE_INTEGER) {
   return z.coerce.number({ error: message }).int(message).min(min, message).max(max, message);
 }
 const Port = intIn(0, 65535);
+
+/** An exchange is reached over TLS; plain http only on this machine (the simulator). */
+function secureExchangeUrl(raw: string): boolean {
+  const url = new URL(raw);
+  if (url.protocol === 'https:') return true;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return (
+    url.protocol === 'http:' && (host === 'localhost' || host === '::1' || /^127\./.test(host))
+  );
+}
 const PositiveInt = intIn(1);
 
 /** What a requester may do at the gateway. `version` is derived (sha256 of the canonical policy). */
@@ -79,14 +89,19 @@ export const CountersignConfig = z.strictObject({
       concurrency: PositiveInt.default(32),
       clockSkewSec: intIn(0, 300).default(30),
       maxTokenBytes: PositiveInt.default(8192),
-      checkpointEvery: PositiveInt.default(100),
+      /** A checkpoint every N receipts of a stream… */
+      checkpointEvery: PositiveInt.default(1000),
+      /** …and every T seconds while the stream is active: the unprotected tail is seconds long. */
+      checkpointIntervalSec: intIn(1, 3600).default(5),
       policies: z.array(RequesterPolicy).default([]),
     })
     .prefault({}),
   queue: z
     .strictObject({
       url: z.string().url().optional(),
-      visibilityTimeoutSec: PositiveInt.default(30),
+      // Short, so a message held by a killed consumer comes back soon; the worker's heartbeat
+      // extends it for slow work. The nonce lease defaults to half of it.
+      visibilityTimeoutSec: PositiveInt.default(10),
       maxReceives: PositiveInt.default(5),
     })
     .prefault({}),
@@ -100,9 +115,47 @@ export const CountersignConfig = z.strictObject({
     .strictObject({
       queueUrl: z.string().url().optional(),
       failOnFindings: Bool.default(true),
+      /** What the audit remembers between runs; default `<dataDir>/audit-state.json`. */
+      stateFile: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  /** Where the gateway's signed checkpoints go (and where audit reads them). */
+  checkpoints: z
+    .strictObject({
+      /** Embedded: a second, append-only copy of the checkpoint log in this directory. */
+      mirror: z.string().min(1).optional(),
+      /** AWS: the S3 bucket (versioning + Object Lock) holding the checkpoints. */
+      bucket: z.string().min(3).max(63).optional(),
     })
     .prefault({}),
   nonce: z.strictObject({ table: z.string().min(1).optional() }).prefault({}),
+  exchange: z
+    .strictObject({
+      /** `paper`: the in-process PaperExchange. `http`: HttpExchange against `url`. */
+      kind: z.enum(['paper', 'http'], { error: 'must be "paper" or "http"' }).default('paper'),
+      /** The venue: part of the credentials' encryption context (with the gateway id). */
+      name: Identifier.default('exchange-sim'),
+      url: z
+        .string()
+        .url()
+        .refine(secureExchangeUrl, 'must be https:// (plain http:// only to a loopback host)')
+        .optional(),
+      /** Sealed credentials: a file path, or `ssm:<parameter name>`. */
+      credentials: z.string().min(1).optional(),
+      /** KMS key the credentials are sealed under; absent: the local KEK file (embedded). */
+      kmsKeyId: z.string().min(1).optional(),
+      /** Local key-encryption key (0600); default `<dataDir>/keys/exchange-kek.key`. */
+      kekFile: z.string().min(1).optional(),
+      /** One HTTP attempt; no answer by then = EXCHANGE_TIMEOUT (receipt UNKNOWN). */
+      requestTimeoutMs: intIn(50, 60_000).default(2000),
+      /** All attempts of one call (5xx, resets and 429 are retried until then). */
+      deadlineMs: intIn(50, 300_000).default(5000),
+      /** How old a signed request the exchange may accept (sent as a header). */
+      recvWindowMs: intIn(100, 60_000).default(5000),
+      /** Keep-alive connections to the exchange. */
+      connections: intIn(1, 1024).default(16),
+    })
+    .prefault({}),
 });
 export type CountersignConfig = z.infer<typeof CountersignConfig>;
 export type ConfigInput = z.input<typeof CountersignConfig>;
@@ -130,6 +183,9 @@ export const CONFIG_ENV = {
   COUNTERSIGN_CLOCK_SKEW_SEC: ['gateway', 'clockSkewSec'],
   COUNTERSIGN_MAX_TOKEN_BYTES: ['gateway', 'maxTokenBytes'],
   COUNTERSIGN_CHECKPOINT_EVERY: ['gateway', 'checkpointEvery'],
+  COUNTERSIGN_CHECKPOINT_INTERVAL_SEC: ['gateway', 'checkpointIntervalSec'],
+  COUNTERSIGN_CHECKPOINT_MIRROR: ['checkpoints', 'mirror'],
+  COUNTERSIGN_CHECKPOINT_BUCKET: ['checkpoints', 'bucket'],
   COUNTERSIGN_POLICIES: ['gateway', 'policies'],
   COUNTERSIGN_QUEUE_URL: ['queue', 'url'],
   COUNTERSIGN_VISIBILITY_TIMEOUT_SEC: ['queue', 'visibilityTimeoutSec'],
@@ -137,13 +193,26 @@ export const CONFIG_ENV = {
   COUNTERSIGN_EVENT_BUS: ['bus', 'name'],
   COUNTERSIGN_ARCHIVE_ARN: ['bus', 'archiveArn'],
   COUNTERSIGN_AUDIT_QUEUE_URL: ['audit', 'queueUrl'],
+  COUNTERSIGN_AUDIT_STATE: ['audit', 'stateFile'],
   COUNTERSIGN_NONCE_TABLE: ['nonce', 'table'],
+  COUNTERSIGN_EXCHANGE: ['exchange', 'kind'],
+  COUNTERSIGN_EXCHANGE_NAME: ['exchange', 'name'],
+  COUNTERSIGN_EXCHANGE_URL: ['exchange', 'url'],
+  COUNTERSIGN_EXCHANGE_CREDENTIALS: ['exchange', 'credentials'],
+  COUNTERSIGN_EXCHANGE_KMS_KEY_ID: ['exchange', 'kmsKeyId'],
+  COUNTERSIGN_EXCHANGE_KEK_FILE: ['exchange', 'kekFile'],
+  COUNTERSIGN_EXCHANGE_TIMEOUT_MS: ['exchange', 'requestTimeoutMs'],
+  COUNTERSIGN_EXCHANGE_DEADLINE_MS: ['exchange', 'deadlineMs'],
+  COUNTERSIGN_EXCHANGE_RECV_WINDOW_MS: ['exchange', 'recvWindowMs'],
+  COUNTERSIGN_EXCHANGE_CONNECTIONS: ['exchange', 'connections'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Fields that must be set in AWS mode, by the part being started. */
-export const Parts = ['requester', 'gateway', 'audit', 'all'] as const;
+export const Parts = ['requester', 'gateway', 'audit', 'all', 'exchange'] as const;
 export type Part = (typeof Parts)[number];
 const AWS_REQUIRED: Record<Part, readonly (keyof typeof CONFIG_ENV)[]> = {
+  // The exchange tools (credentials seal/check, the simulator) need nothing of the pipeline.
+  exchange: [],
   requester: [
     'COUNTERSIGN_REQUESTER_KMS_KEY_ID',
     'COUNTERSIGN_QUEUE_URL',
@@ -248,8 +317,28 @@ export function parseConfig({ env, file, part = 'all' }: ConfigSources): Counter
         issues.push({ path: name, message: 'required in aws mode' });
     }
   }
+  issues.push(...exchangeIssues(res.data, part));
   if (issues.length > 0) throw new ConfigError(issues);
   return res.data;
+}
+
+/** What an HTTP exchange needs, for the parts that run the gateway. */
+function exchangeIssues(config: CountersignConfig, part: Part): FieldIssue[] {
+  const ex = config.exchange;
+  if (ex.kind !== 'http' || (part !== 'gateway' && part !== 'all')) return [];
+  const missing = (name: keyof typeof CONFIG_ENV, why: string): FieldIssue[] =>
+    getPath(config, CONFIG_ENV[name]) === undefined ? [{ path: name, message: why }] : [];
+  const inAws = 'required when COUNTERSIGN_EXCHANGE=http in aws mode';
+  return [
+    ...missing('COUNTERSIGN_EXCHANGE_URL', 'required when COUNTERSIGN_EXCHANGE=http'),
+    // Embedded: the data dir's sealed file and local key file. AWS: no local files on Lambda.
+    ...(config.mode === 'aws'
+      ? [
+          ...missing('COUNTERSIGN_EXCHANGE_CREDENTIALS', inAws),
+          ...missing('COUNTERSIGN_EXCHANGE_KMS_KEY_ID', inAws),
+        ]
+      : []),
+  ];
 }
 
 /** Reads COUNTERSIGN_CONFIG_FILE (JSON) when set. */

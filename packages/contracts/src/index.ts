@@ -57,7 +57,7 @@ export {
   loadConfig,
 } from './config.ts';
 export type { ConfigInput, ConfigSources, Part } from './config.ts';
-export { systemClock } from './clock.ts';
+export { systemClock, sleepOn } from './clock.ts';
 export type { Clock } from './clock.ts';
 export { embeddedPaths, EmbeddedKeyNames } from './paths.ts';
 export type { EmbeddedPaths } from './paths.ts';
@@ -69,10 +69,28 @@ export {
   PartyTotals,
   TimelineBin,
   StreamSummary,
+  StreamProof,
+  StateRef,
+  AuditMemory,
   AuditSource,
   AuditSummary,
   AuditReport,
 } from './audit-report.ts';
 export type { FindingCode } from './audit-report.ts';
+export { nextCheckpointClaims } from './checkpoint-chain.ts';
+export type { CheckpointLink } from './checkpoint-chain.ts';
+export { buildReceiptClaims, safeDetail } from './receipt-builder.ts';
+export type { PolicyStamp, ReceiptDraft, ReceiptPosition, RequestRef } from './receipt-builder.ts';
 export { canonicalJson, sha256B64u, policyVersion } from './canonical.ts';
-export { streamOf, gatewayOf, partitionOf, NonceKeys, clientOrderIdOf } from './protocol.ts';
+export {
+  streamOf,
+  gatewayOf,
+  partitionOf,
+  NonceKeys,
+  clientOrderIdOf,
+  MAX_CHECKPOINT_INDEX,
+  checkpointObjectKey,
+  checkpointObjectPrefix,
+  checkpointIndexOfKey,
+  CHECKPOINT_MIRROR_FILE,
+} from './protocol.ts';

@@ -15,10 +15,20 @@ export interface EmbeddedPaths {
   readonly requesterDb: string;
   /** Paper exchange orders. */
   readonly exchangeDb: string;
+  /** Orders of the local exchange simulator (`countersign exchange-sim`, `--exchange sim`). */
+  readonly exchangeSimDb: string;
+  /** Sealed exchange API credentials (envelope-encrypted, see the gateway README). */
+  readonly exchangeCredentials: string;
+  /** Local key-encryption key of the sealed credentials (embedded runtime, 0600). */
+  readonly exchangeKek: string;
   /** Audit's own state (live chain positions, findings). */
   readonly auditDb: string;
-  /** Signed checkpoints, one file per stream. */
+  /** Signed checkpoints: the append-only checkpoint log lives here. */
   readonly checkpointsDir: string;
+  /** The append-only checkpoint log (SQLite): every checkpoint of every stream, never rewritten. */
+  readonly checkpointLog: string;
+  /** What `audit replay` / `audit live` remember between runs (last verified head per stream). */
+  readonly auditState: string;
   /** Generated embedded config (API keys, policies). */
   readonly configFile: string;
 }
@@ -35,8 +45,13 @@ export function embeddedPaths(dataDir: string): EmbeddedPaths {
     nonceDb: join(dataDir, 'nonces.sqlite'),
     requesterDb: join(dataDir, 'requester.sqlite'),
     exchangeDb: join(dataDir, 'exchange.sqlite'),
+    exchangeSimDb: join(dataDir, 'exchange-sim.sqlite'),
+    exchangeCredentials: join(dataDir, 'exchange-credentials.sealed.json'),
+    exchangeKek: join(dataDir, 'keys', 'exchange-kek.key'),
     auditDb: join(dataDir, 'audit.sqlite'),
     checkpointsDir: join(dataDir, 'checkpoints'),
+    checkpointLog: join(dataDir, 'checkpoints', 'checkpoints.sqlite'),
+    auditState: join(dataDir, 'audit-state.json'),
     configFile: join(dataDir, 'config.json'),
   };
 }

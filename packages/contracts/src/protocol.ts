@@ -39,3 +39,29 @@ export function clientOrderIdOf(iss: string, jti: string): string {
   const digest = createHash('sha256').update(NonceKeys.request(iss, jti)).digest('base64url');
   return `cs${digest.slice(0, 32)}`;
 }
+
+/** Largest checkpoint index an object key can carry (12 digits). */
+export const MAX_CHECKPOINT_INDEX = 999_999_999_999;
+
+/**
+ * Object key of a checkpoint in the S3 store: `checkpoints/<gatewayId>/<partition>/<n>.jws` with
+ * n = MAX_CHECKPOINT_INDEX − index, zero-padded, so a listing returns the newest first (the
+ * gateway reads one key to continue a stream's checkpoint chain).
+ */
+export function checkpointObjectKey(stream: string, index: number): string {
+  return `${checkpointObjectPrefix(stream)}${String(MAX_CHECKPOINT_INDEX - index).padStart(12, '0')}.jws`;
+}
+
+/** Prefix of every checkpoint key of a stream (or, without a stream, of every checkpoint). */
+export function checkpointObjectPrefix(stream?: string): string {
+  return stream === undefined ? 'checkpoints/' : `checkpoints/${stream}/`;
+}
+
+/** The checkpoint index a key names, or undefined when it is not a checkpoint key. */
+export function checkpointIndexOfKey(key: string): number | undefined {
+  const m = /^checkpoints\/[A-Za-z0-9._:-]{1,64}\/[0-9]{1,4}\/([0-9]{12})\.jws$/.exec(key);
+  return m ? MAX_CHECKPOINT_INDEX - Number(m[1]) : undefined;
+}
+
+/** File name of the checkpoint mirror (one checkpoint token a line, append-only). */
+export const CHECKPOINT_MIRROR_FILE = 'countersign-checkpoints.log';

@@ -1,6 +1,7 @@
 // The DynamoDB NonceStore. One table, string partition key `pk`:
 //   pk = <key>             nonce: state, owner, leaseUntil, expiresAt, attempts, receipt,
-//                          request, messageId, ttl (epoch SECONDS, for DynamoDB TTL)
+//                          request, messageId, requestSha256 (from the first claim; kept by
+//                          takeover and complete), ttl (epoch SECONDS, for DynamoDB TTL)
 //   pk = stream#<stream>   chain head: seq, hash (no ttl: heads live forever)
 // Nonce keys are `iss#jti` or `msg#<messageId>`; a stream always contains '/', a jti never
 // does, so the two kinds of item cannot collide.
@@ -61,6 +62,8 @@ export function itemToRecord(item: Item): NonceRecord {
   if (key === undefined || Number.isNaN(expiresAt)) {
     throw storeError('a nonce item is missing pk or expiresAt', { state: state ?? null });
   }
+  const requestSha256 = str(item, 'requestSha256');
+  const sha = requestSha256 === undefined ? {} : { requestSha256 };
   if (state === 'COMPLETED') {
     return {
       key,
@@ -71,6 +74,7 @@ export function itemToRecord(item: Item): NonceRecord {
         request: item.request?.NULL ? null : (str(item, 'request') ?? null),
         messageId: str(item, 'messageId') ?? '',
       },
+      ...sha,
     };
   }
   if (state === 'IN_PROGRESS') {
@@ -81,6 +85,7 @@ export function itemToRecord(item: Item): NonceRecord {
       leaseUntil: num(item, 'leaseUntil'),
       expiresAt,
       attempts: num(item, 'attempts'),
+      ...sha,
     };
   }
   throw storeError('a nonce item has an unknown state', { key, state: state ?? null });
@@ -117,13 +122,15 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
     o: ClaimOptions,
   ): Promise<boolean> {
     const expiresAt = Math.max(previous.expiresAt, o.expiresAt);
+    // The first claim's request hash stays; a record from before it had none gets this one.
+    const keepSha =
+      o.requestSha256 === undefined ? '' : ', requestSha256 = if_not_exists(requestSha256, :sha)';
     try {
       await client.send(
         new UpdateItemCommand({
           TableName: tableName,
           Key: { pk: s(key) },
-          UpdateExpression:
-            'SET #owner = :owner, leaseUntil = :lease, attempts = :next, expiresAt = :exp, #ttl = :ttl',
+          UpdateExpression: `SET #owner = :owner, leaseUntil = :lease, attempts = :next, expiresAt = :exp, #ttl = :ttl${keepSha}`,
           ConditionExpression: '#state = :inProgress AND leaseUntil <= :now AND attempts = :seen',
           ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state', '#ttl': 'ttl' },
           ExpressionAttributeValues: {
@@ -135,6 +142,7 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
             ':ttl': n(ttlSeconds(expiresAt)),
             ':inProgress': s('IN_PROGRESS'),
             ':now': n(o.now),
+            ...(o.requestSha256 === undefined ? {} : { ':sha': s(o.requestSha256) }),
           },
         }),
       );
@@ -166,6 +174,7 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
                 expiresAt: n(o.expiresAt),
                 attempts: n(1),
                 ttl: n(ttlSeconds(o.expiresAt)),
+                ...(o.requestSha256 === undefined ? {} : { requestSha256: s(o.requestSha256) }),
               },
               ConditionExpression: 'attribute_not_exists(pk)',
               ReturnValuesOnConditionCheckFailure: 'ALL_OLD',

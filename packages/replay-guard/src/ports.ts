@@ -4,19 +4,26 @@
 //  ────●──── IN_PROGRESS ─────●──── COMPLETED (receipt stored) ─────────●── gone
 //       lease ──────▶│
 //                    └ lease expired: a new claimer takes over, but must first reconcile
-//                      with the exchange by client order id (= jti) before executing.
+//                      with the exchange by client order id (clientOrderIdOf(iss, jti)).
 //
 // A redelivery that finds COMPLETED re-publishes the stored receipt; one that finds
 // IN_PROGRESS with a live lease leaves the message for later.
 //
 //   worker A                      worker B                         store
 //   claim(k) ──────────────────────────────────────────────▶ IN_PROGRESS owner=A attempts=1
-//   (crashes, lease runs out: leaseUntil <= now)
+//   (crashes, lease runs out: leaseUntil <= now)                     requestSha256=h(token)
 //                                 claim(k) ───────────────▶ takeover: owner=B attempts=2,
-//                                 reconcile by jti, then execute    previous = A's record
+//                                 reconcile by client order id,     previous = A's record
+//                                 then execute                      (requestSha256 kept)
 //   complete(k) ✗ NONCE_CONFLICT  complete(k, head seq n) ──▶ COMPLETED + head n, one write
 //                                 (head not at n-1 ✗ CHAIN_CONFLICT, nothing written)
 //   anyone: claim(k) ─────────────────────────────────────▶ { claimed: false, existing: COMPLETED }
+//
+// `requestSha256` (the SHA-256 of the exact request token a claim was made for) stays with the
+// record from the first claim to its expiry. A claim happens only after the token verified, so
+// a later delivery of the same bytes that no longer verifies (it expired during an outage, its
+// key was removed) is still known to be this claimed request: its fate is then decided by the
+// record and the exchange, never by re-checking its expiry.
 //
 // A key that was never claimed (a rejected message keyed `msg#<messageId>`) is completed
 // directly. Records past expiresAt but not yet deleted answer as they are (COMPLETED keeps
@@ -39,12 +46,16 @@ export type NonceRecord =
       readonly expiresAt: number;
       /** How many times the key was claimed (1 = first). */
       readonly attempts: number;
+      /** SHA-256 (base64url) of the request token the first claim was made for, if given. */
+      readonly requestSha256?: string;
     }
   | {
       readonly key: string;
       readonly state: 'COMPLETED';
       readonly expiresAt: number;
       readonly stored: StoredReceipt;
+      /** Kept from the claim (absent for keys completed directly, e.g. `msg#…`). */
+      readonly requestSha256?: string;
     };
 
 export type ClaimResult =
@@ -65,6 +76,11 @@ export interface ClaimOptions {
   readonly owner: string;
   /** Epoch ms now (injected clock). */
   readonly now: number;
+  /**
+   * SHA-256 (base64url) of the verified request token this claim is for. Stored by the first
+   * claim of the key; a takeover keeps the stored one.
+   */
+  readonly requestSha256?: string;
 }
 
 /** Head of a receipt stream: last seq and the sha256 (base64url) of its receipt token. */
@@ -101,5 +117,10 @@ export interface NonceStore {
    * committed. Unordered stores (DynamoDB requests race on the network) leave it unset.
    */
   readonly ordered?: boolean;
+  /**
+   * Recovery only (`countersign gateway recover-head`): moves a stream's head forward to `head`
+   * after the store lost it. Throws CHAIN_CONFLICT unless the stored head is behind `head.seq`.
+   */
+  restoreHead?(head: ChainHead): Promise<void>;
   close?(): Promise<void>;
 }

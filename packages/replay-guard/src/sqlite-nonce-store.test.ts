@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openSqlite } from '@countersign/sqlite';
 import { createSqliteNonceStore } from './sqlite-nonce-store.ts';
 import type { SqliteNonceStore } from './sqlite-nonce-store.ts';
 import { describeNonceStoreContract } from './testing/nonce-store-contract.ts';
@@ -52,6 +53,57 @@ describe('createSqliteNonceStore', () => {
     expect(store.purgeExpired(2000)).toBe(1);
     expect(await store.get('iss#old')).toBeUndefined();
     expect(await store.get('iss#new')).toBeDefined();
+  });
+
+  it('opens a file from before request hashes: adds the column, old records read without one', async () => {
+    const path = join(dir, 'old.db');
+    const old = openSqlite(path);
+    old.exec(`CREATE TABLE nonces (key TEXT PRIMARY KEY, state TEXT NOT NULL, owner TEXT,
+      lease_until INTEGER, expires_at INTEGER NOT NULL, attempts INTEGER NOT NULL, receipt TEXT,
+      request TEXT, message_id TEXT)`);
+    old
+      .prepare(
+        `INSERT INTO nonces VALUES ('iss#old', 'IN_PROGRESS', 'a', 10, 5000, 1, NULL, NULL, NULL)`,
+      )
+      .run();
+    old.close();
+    const store = open(path);
+    expect(await store.get('iss#old')).toEqual({
+      key: 'iss#old',
+      state: 'IN_PROGRESS',
+      owner: 'a',
+      leaseUntil: 10,
+      expiresAt: 5000,
+      attempts: 1,
+    });
+    // The takeover of an old record records the hash it is made for.
+    await store.claim('iss#old', {
+      expiresAt: 5000,
+      leaseMs: 10,
+      owner: 'b',
+      now: 20,
+      requestSha256: 'h1',
+    });
+    expect(await store.get('iss#old')).toMatchObject({ owner: 'b', requestSha256: 'h1' });
+    // A second open of the migrated file finds the column there and reads the same record.
+    expect(await open(path).get('iss#old')).toMatchObject({ requestSha256: 'h1' });
+  });
+
+  it('expireLeasesExcept ends the live leases of other owners only', async () => {
+    const store = open(join(dir, 'leases.db'));
+    const o = { expiresAt: 1e12, leaseMs: 30_000, now: 1000 };
+    await store.claim('iss#dead', { ...o, owner: 'dead' });
+    await store.claim('iss#mine', { ...o, owner: 'me' });
+    await store.claim('iss#over', { ...o, owner: 'dead', now: 0, leaseMs: 10 }); // already over
+    expect(await store.expireLeasesExcept('me', 2000)).toBe(1);
+    expect(await store.get('iss#dead')).toMatchObject({ leaseUntil: 2000 });
+    expect(await store.get('iss#mine')).toMatchObject({ leaseUntil: 31_000 });
+    expect(await store.get('iss#over')).toMatchObject({ leaseUntil: 10 });
+    // Its next claim takes over at once.
+    expect(await store.claim('iss#dead', { ...o, owner: 'me', now: 2000 })).toMatchObject({
+      claimed: true,
+      takeover: true,
+    });
   });
 
   it('rejects a head seq below 1', async () => {

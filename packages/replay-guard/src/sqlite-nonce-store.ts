@@ -4,13 +4,17 @@
 // completion writes the COMPLETED record and the stream's new head together or not at all.
 // Changes are applied in call order, so the store is `ordered`.
 //
+// `request_sha256` (added to older files at open) keeps the hash of the token the first claim
+// was made for; `expireLeasesExcept` lets a gateway that holds the data directory's role lock
+// (so every other owner is dead) take the dead owners' leases back at once.
+//
 // Expiry: records are kept until `expiresAt` (exp + skew) and `purgeExpired(now)` drops older
 // ones (the embedded stand-in for DynamoDB TTL). Until purged, an expired record still answers
 // like a live one: a COMPLETED record keeps refusing, which is the safe side (the token is
 // dead anyway, so nothing legitimate needs it gone).
 import { GENESIS_PREV, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
-import { createGroupCommit, openSqlite } from '@countersign/sqlite';
+import { addColumnIfMissing, createGroupCommit, openSqlite } from '@countersign/sqlite';
 import type {
   ChainHead,
   ClaimOptions,
@@ -23,7 +27,7 @@ import { chainConflict, nonceConflict, storeError } from './errors.ts';
 
 export interface SqliteNonceStoreOptions {
   readonly path: string;
-  /** Used by purgeExpired() when no time is given. */
+  /** Used by purgeExpired() and expireLeasesExcept() when no time is given. */
   readonly clock?: Clock;
   readonly busyTimeoutMs?: number;
   /**
@@ -37,6 +41,12 @@ export interface SqliteNonceStoreOptions {
 export interface SqliteNonceStore extends NonceStore {
   /** Deletes records whose expiresAt is before `now`; returns how many. */
   purgeExpired(now?: number): number;
+  /**
+   * Ends, as of `now`, the live leases of IN_PROGRESS records held by any owner but `owner`, so
+   * their next claim takes over (and reconciles) at once. Only sound when those owners are known
+   * to be dead (the caller holds the data directory's role lock). Returns how many.
+   */
+  expireLeasesExcept(owner: string, now?: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -50,6 +60,7 @@ interface NonceRow {
   receipt: string | null;
   request: string | null;
   message_id: string | null;
+  request_sha256: string | null;
 }
 
 const SCHEMA = `
@@ -62,7 +73,8 @@ CREATE TABLE IF NOT EXISTS nonces (
   attempts INTEGER NOT NULL,
   receipt TEXT,
   request TEXT,
-  message_id TEXT
+  message_id TEXT,
+  request_sha256 TEXT
 );
 CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
 CREATE TABLE IF NOT EXISTS chain_heads (
@@ -73,6 +85,7 @@ CREATE TABLE IF NOT EXISTS chain_heads (
 `;
 
 export function toRecord(row: NonceRow): NonceRecord {
+  const sha = row.request_sha256 === null ? {} : { requestSha256: row.request_sha256 };
   if (row.state === 'COMPLETED') {
     return {
       key: row.key,
@@ -83,6 +96,7 @@ export function toRecord(row: NonceRow): NonceRecord {
         request: row.request,
         messageId: row.message_id ?? '',
       },
+      ...sha,
     };
   }
   return {
@@ -92,6 +106,7 @@ export function toRecord(row: NonceRow): NonceRecord {
     leaseUntil: row.lease_until ?? 0,
     expiresAt: row.expires_at,
     attempts: row.attempts,
+    ...sha,
   };
 }
 
@@ -99,17 +114,22 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
   const clock = options.clock ?? systemClock;
   const db = openSqlite(options.path, options);
   db.exec(SCHEMA);
+  addColumnIfMissing(db, 'nonces', 'request_sha256', 'TEXT'); // files from before F1
   const group = createGroupCommit(db);
 
   const insertClaim = db.prepare(
-    `INSERT INTO nonces (key, state, owner, lease_until, expires_at, attempts)
-     VALUES (?, 'IN_PROGRESS', ?, ?, ?, 1) ON CONFLICT (key) DO NOTHING`,
+    `INSERT INTO nonces (key, state, owner, lease_until, expires_at, attempts, request_sha256)
+     VALUES (?, 'IN_PROGRESS', ?, ?, ?, 1, ?) ON CONFLICT (key) DO NOTHING`,
   );
   const select = db.prepare<[string], NonceRow>('SELECT * FROM nonces WHERE key = ?');
   const takeOver = db.prepare(
     `UPDATE nonces SET owner = ?, lease_until = ?, attempts = attempts + 1,
-       expires_at = max(expires_at, ?)
+       expires_at = max(expires_at, ?), request_sha256 = coalesce(request_sha256, ?)
      WHERE key = ? AND state = 'IN_PROGRESS' AND lease_until <= ?`,
+  );
+  const endLeases = db.prepare<[number, number, string]>(
+    `UPDATE nonces SET lease_until = ?
+     WHERE state = 'IN_PROGRESS' AND lease_until > ? AND owner IS NOT ?`,
   );
   const markCompleted = db.prepare(
     `UPDATE nonces SET state = 'COMPLETED', owner = NULL, lease_until = NULL,
@@ -131,12 +151,13 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
 
   const claimOne = (key: string, o: ClaimOptions): ClaimResult => {
     const leaseUntil = o.now + o.leaseMs;
-    if (insertClaim.run(key, o.owner, leaseUntil, o.expiresAt).changes === 1) {
+    const sha = o.requestSha256 ?? null;
+    if (insertClaim.run(key, o.owner, leaseUntil, o.expiresAt, sha).changes === 1) {
       return { claimed: true, takeover: false };
     }
     const existing = toRecord(select.get(key)!);
     if (existing.state === 'IN_PROGRESS' && existing.leaseUntil <= o.now) {
-      takeOver.run(o.owner, leaseUntil, o.expiresAt, key, o.now);
+      takeOver.run(o.owner, leaseUntil, o.expiresAt, sha, key, o.now);
       return { claimed: true, takeover: true, previous: existing };
     }
     return { claimed: false, existing };
@@ -212,10 +233,18 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
         const row = selectHead.get(stream);
         return { stream, seq: row?.seq ?? 0, hash: row?.hash ?? GENESIS_PREV };
       }),
+    restoreHead: (head) =>
+      write('restoreHead', () => {
+        const current = selectHead.get(head.stream)?.seq ?? 0;
+        if (current >= head.seq) throw chainConflict(head.stream, head.seq - 1, current);
+        upsertHead.run(head.stream, head.seq, head.hash);
+      }),
     purgeExpired(now = clock.now()) {
       if (closed) throw storeError('the nonce store is closed');
       return purge.run(now).changes;
     },
+    expireLeasesExcept: (owner, now = clock.now()) =>
+      write('expireLeasesExcept', () => endLeases.run(now, now, owner).changes),
     close() {
       if (!closed) {
         closed = true;

@@ -336,6 +336,62 @@ describe('createSqliteQueue', () => {
     expect(b.length).toBeGreaterThan(0);
   }, 60_000);
 
+  it('recoverAbandoned makes other receivers’ deliveries visible now, not its own', async () => {
+    const dead = queue({ receiver: 'dead' });
+    const me = queue({ receiver: 'me' });
+    await dead.send(msg(1));
+    await dead.send(msg(2));
+    await dead.send(msg(3));
+    const lost = await dead.receive({ max: 2, waitMs: 0 });
+    const mine = await me.receive({ max: 10, waitMs: 0 });
+    expect(lost).toHaveLength(2);
+    expect(mine).toHaveLength(1);
+    expect(me.depth()).toMatchObject({ visible: 0, inFlight: 3 });
+    expect(await me.recoverAbandoned()).toBe(2);
+    expect(me.depth()).toMatchObject({ visible: 2, inFlight: 1 });
+    const again = await me.receive({ max: 10, waitMs: 0 });
+    expect(again.map((m) => m.messageId).sort()).toEqual(lost.map((m) => m.messageId).sort());
+    expect(again.every((m) => m.receiveCount === 2)).toBe(true); // the lost delivery counted
+    // The old handles are stale now: deleting with them leaves the new deliveries alone.
+    for (const m of lost) await dead.delete(m.receiptHandle);
+    expect(me.depth()).toMatchObject({ inFlight: 3 });
+    expect(await me.recoverAbandoned()).toBe(0);
+  });
+
+  it('an abandoned delivery counts toward the DLQ like any other', async () => {
+    const first = queue({ maxReceives: 2, receiver: 'a' });
+    const { messageId } = await first.send(msg(1));
+    await first.receive({ max: 1, waitMs: 0 });
+    const second = queue({ maxReceives: 2, receiver: 'b' });
+    await second.recoverAbandoned();
+    expect((await second.receive({ max: 1, waitMs: 0 }))[0]?.receiveCount).toBe(2);
+    const third = queue({ maxReceives: 2, receiver: 'c' });
+    expect(await third.recoverAbandoned()).toBe(1);
+    expect(await third.receive({ max: 1, waitMs: 0 })).toEqual([]);
+    expect(third.dlq()).toEqual([expect.objectContaining({ messageId, receiveCount: 2 })]);
+  });
+
+  it('opens a file from before receivers were recorded (adds the column)', async () => {
+    const old = new Database(path);
+    old.exec(`CREATE TABLE queue_messages (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      queue TEXT NOT NULL, message_id TEXT NOT NULL, body TEXT NOT NULL, group_id TEXT NOT NULL,
+      dedup_id TEXT NOT NULL, sent_at INTEGER NOT NULL, visible_at INTEGER NOT NULL,
+      receive_count INTEGER NOT NULL DEFAULT 0, receipt_handle TEXT)`);
+    old
+      .prepare(
+        `INSERT INTO queue_messages (queue, message_id, body, group_id, dedup_id, sent_at, visible_at, receive_count)
+         VALUES ('requests', 'm-old', 'b', 'g', 'd', 1, ?, 1)`,
+      )
+      .run(t + 60_000); // in flight for a receiver of the old version
+    old.close();
+    const q = queue({ receiver: 'new' });
+    expect(await q.recoverAbandoned()).toBe(1);
+    expect((await q.receive({ max: 1, waitMs: 0 }))[0]).toMatchObject({
+      messageId: 'm-old',
+      receiveCount: 2,
+    });
+  });
+
   it('rejects nonsense options', () => {
     expect(() => queue({ maxReceives: 0 })).toThrow(/maxReceives/);
   });

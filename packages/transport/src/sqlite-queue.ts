@@ -11,11 +11,15 @@
 // - every write (send, receive, delete, changeVisibility) goes through group commit: the writes of
 //   one event-loop turn share one BEGIN IMMEDIATE transaction (each in its own savepoint), so two
 //   processes never get the same delivery and a resolved call is committed;
+// - each delivery records its receiver (one per queue instance); `recoverAbandoned` makes the
+//   in-flight deliveries of every other receiver visible at once. Only sound when those receivers
+//   are known to be dead (the caller holds the data directory's role lock); the receive count
+//   still counts the abandoned delivery, so the DLQ and last-receive rules stay as they were;
 // - message ids are UUIDv7 (time-ordered, 74 random bits per millisecond); receipt handles start
 //   with the row's seq, so delete and changeVisibility find the row by primary key. Neither needs
 //   an index of its own, so a send writes one row, two index entries at the end of their range
 //   and one dedup log row (no random-key writes).
-import { randomBytes, randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync, randomUUID } from 'node:crypto';
 import { isCountersignError, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
 import type {
@@ -27,7 +31,7 @@ import type {
 } from './ports.ts';
 import { queueError } from './errors.ts';
 import { notifyLocal, waitLocal, wakeupKey } from './local-wakeup.ts';
-import { createGroupCommit, openSqlite } from '@countersign/sqlite';
+import { addColumnIfMissing, createGroupCommit, openSqlite } from '@countersign/sqlite';
 import type { SqliteSynchronous } from '@countersign/sqlite';
 
 /** SQS FIFO deduplication interval. */
@@ -55,6 +59,8 @@ export interface SqliteQueueOptions {
   readonly busyTimeoutMs?: number;
   /** Rows a receive walks in send order before it walks the group heads instead. Default 256. */
   readonly receiveScanRows?: number;
+  /** Who this instance receives as (recorded with each delivery). Default: a random id. */
+  readonly receiver?: string;
 }
 
 export interface DeadLetterMessage {
@@ -75,6 +81,14 @@ export interface QueueDepth {
 }
 
 export interface SqliteQueue extends Queue {
+  /** The receiver id this instance records with its deliveries. */
+  readonly receiver: string;
+  /**
+   * Makes every delivery in flight for another receiver than `exceptReceiver` (default: this
+   * instance) visible now; returns how many. Call it only while holding the role lock that
+   * proves those receivers dead: a live one would see its message delivered twice.
+   */
+  recoverAbandoned(exceptReceiver?: string): Promise<number>;
   /** Peeks at the DLQ, oldest first (read-only). */
   dlq(options?: { readonly limit?: number }): DeadLetterMessage[];
   depth(): QueueDepth;
@@ -116,7 +130,8 @@ CREATE TABLE IF NOT EXISTS queue_messages (
   sent_at INTEGER NOT NULL,
   visible_at INTEGER NOT NULL,
   receive_count INTEGER NOT NULL DEFAULT 0,
-  receipt_handle TEXT
+  receipt_handle TEXT,
+  receiver TEXT
 );
 -- Both indexes cover what a receive decides on (group, visibility), so it never reads a body
 -- it does not deliver. (They replace the narrower indexes of older files.)
@@ -184,8 +199,10 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   const visibilityMs = positiveInt('visibilityTimeoutSec', options.visibilityTimeoutSec) * 1000;
   const pollIntervalMs = Math.max(1, options.pollIntervalMs ?? 50);
   const scanRows = positiveInt('receiveScanRows', options.receiveScanRows ?? OLDEST_SCAN_ROWS);
+  const receiver = options.receiver ?? randomUUID();
   const db = openSqlite(options.path, options);
   db.exec(SCHEMA);
+  addColumnIfMissing(db, 'queue_messages', 'receiver', 'TEXT'); // files from before recovery
 
   // Dedup entries are appended to a log (sequential writes) and looked up in memory; see
   // `dedupIndex` below.
@@ -283,8 +300,13 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
     return out;
   };
   const markDelivered = db.prepare(
-    `UPDATE queue_messages SET receive_count = receive_count + 1, visible_at = ?, receipt_handle = ?
+    `UPDATE queue_messages
+        SET receive_count = receive_count + 1, visible_at = ?, receipt_handle = ?, receiver = ?
       WHERE seq = ?`,
+  );
+  const recover = db.prepare<[number, string, number, string]>(
+    `UPDATE queue_messages SET visible_at = ?
+      WHERE queue = ? AND visible_at > ? AND receive_count > 0 AND receiver IS NOT ?`,
   );
   const moveToDlq = db.prepare(
     `INSERT INTO queue_dlq (queue, message_id, body, group_id, dedup_id, sent_at, receive_count, moved_at)
@@ -396,7 +418,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
         }
         const receiveCount = row.receive_count + 1;
         const receiptHandle = `${row.seq}.${receiveCount}.${randomBytes(9).toString('base64url')}`;
-        markDelivered.run(now + visibilityMs, receiptHandle, row.seq);
+        markDelivered.run(now + visibilityMs, receiptHandle, receiver, row.seq);
         out.push({
           messageId: row.message_id,
           body: row.body,
@@ -454,6 +476,16 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   return {
     maxReceives,
     maxBatchSize: SQLITE_SEND_BATCH,
+    receiver,
+
+    async recoverAbandoned(exceptReceiver = receiver) {
+      const recovered = await write('recoverAbandoned', () => {
+        const now = clock.now();
+        return recover.run(now, queue, now, exceptReceiver).changes;
+      });
+      if (recovered > 0) notifyLocal(wakeup);
+      return recovered;
+    },
 
     async send(message, signal) {
       signal?.throwIfAborted();
@@ -479,9 +511,10 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
         const got = await write('receive', () => receiveSome(max));
         if (got.length > 0 || waited >= opts.waitMs) return got;
         const step = Math.min(pollIntervalMs, opts.waitMs - waited);
-        const started = Date.now();
         if (!(await waitLocal(wakeup, step, opts.signal))) return [];
-        waited += Math.max(1, Date.now() - started);
+        // Counted as a full step even when woken early: the poll may end a little sooner,
+        // which a caller cannot tell from an empty long poll (no wall clock read here).
+        waited += step;
       }
     },
 

@@ -10,7 +10,10 @@ export type {
 } from './verifier.ts';
 export { VerificationError, isVerificationError } from './errors.ts';
 export { staticKeys, jwksFile, kmsPublicKeys, combineKeys } from './key-resolvers.ts';
-export { policyKeys } from './policy-keys.ts';
+export { policyKeys, policyKeySets, assertDistinctKids, jwksFileKeySet } from './policy-keys.ts';
+export type { TrustedKeySet } from './policy-keys.ts';
+export { jwkThumbprint, thumbprintMismatch } from './thumbprint.ts';
+export type { ThumbprintMembers } from './thumbprint.ts';
 export type { KeyEntry, KeyResolver, KmsKeyRef } from './key-resolvers.ts';
 export { parseStrictJson } from './strict-json.ts';
 export { decodeUnverified } from './decode-unverified.ts';

@@ -6,6 +6,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { GetPublicKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { CountersignError, systemClock, type Algorithm, type Clock } from '@countersign/contracts';
 import {
+  type PublicJwk,
   ALGORITHMS,
   isAlgorithm,
   keyMismatch,
@@ -14,6 +15,7 @@ import {
   publicJwkFromKey,
   readJwksFile,
 } from '@countersign/signing';
+import { thumbprintMismatch } from './thumbprint.ts';
 
 export interface KeyEntry {
   readonly kid: string;
@@ -37,9 +39,16 @@ export function staticKeys(
   const byKid = new Map<string, KeyEntry>();
   for (const jwk of parsed.keys) {
     const { key } = parsePublicJwk(jwk);
-    byKid.set(jwk.kid, entry(jwk.kid, jwk.alg, key, options.issuer));
+    byKid.set(jwk.kid, entry(checkedKid(jwk), jwk.alg, key, options.issuer));
   }
   return { resolve: (kid) => Promise.resolve(byKid.get(kid)) };
+}
+
+/** A kid in the form of a thumbprint must be its own key's (else it shadows another key). */
+function checkedKid(jwk: PublicJwk): string {
+  const why = thumbprintMismatch(jwk.kid, jwk);
+  if (why) throw new CountersignError('KEY_MISMATCH', why, { details: { kid: jwk.kid } });
+  return jwk.kid;
 }
 
 function entry(kid: string, alg: Algorithm, key: KeyObject, issuer: string | undefined): KeyEntry {
@@ -124,7 +133,7 @@ export function jwksFile(
       const jwks = await readJwksFile(path);
       return jwks.keys.map((jwk) => {
         const { key } = parsePublicJwk(jwk, path);
-        return entry(jwk.kid, jwk.alg, key, options.issuer);
+        return entry(checkedKid(jwk), jwk.alg, key, options.issuer);
       });
     },
     {

@@ -1,12 +1,114 @@
 // The request keys each requester policy trusts (inline JWKS and/or a JWKS file), each bound to
 // that requester's id so one requester's key can never vouch for another.
-import type { Clock, RequesterPolicy } from '@countersign/contracts';
+//
+// Checked at start (a configuration error, exit 2): one kid names one key of one requester
+// across all trusted sets. Key resolvers are combined in order and the first that knows a kid
+// wins, so a kid shared by two tenants would make the second tenant's valid tokens fail as
+// BAD_SIGNATURE (issue 14). A kid shaped like an RFC 7638 thumbprint must be its key's own.
+import { readFileSync } from 'node:fs';
+import {
+  ConfigError,
+  type Clock,
+  type FieldIssue,
+  type RequesterPolicy,
+} from '@countersign/contracts';
+import { parseJwks, type PublicJwk } from '@countersign/signing';
 import { jwksFile, staticKeys, type KeyResolver } from './key-resolvers.ts';
+import { thumbprintMismatch } from './thumbprint.ts';
 
+/** A trusted key set to check: where it is configured, whose keys they are, which keys. */
+export interface TrustedKeySet {
+  /** Where it is configured (named in the error), e.g. `COUNTERSIGN_POLICIES[1].jwks`. */
+  readonly where: string;
+  readonly issuer: string;
+  readonly keys: readonly PublicJwk[];
+}
+
+const material = (k: PublicJwk) => JSON.stringify([k.kty, k.alg, k.crv, k.x, k.y, k.n, k.e]);
+
+/**
+ * Throws a ConfigError naming every kid trusted for two requesters (or for two different keys)
+ * and every thumbprint-shaped kid that is not its key's thumbprint.
+ */
+export function assertDistinctKids(sets: readonly TrustedKeySet[]): void {
+  const issues: FieldIssue[] = [];
+  const seen = new Map<string, { set: TrustedKeySet; key: PublicJwk }>();
+  for (const set of sets) {
+    for (const key of set.keys) {
+      const why = thumbprintMismatch(key.kid, key);
+      if (why) issues.push({ path: set.where, message: why });
+      const had = seen.get(key.kid);
+      if (!had) {
+        seen.set(key.kid, { set, key });
+      } else if (had.set.issuer !== set.issuer) {
+        issues.push({
+          path: set.where,
+          message: `kid ${key.kid} is also trusted for requester ${had.set.issuer} (${had.set.where}): a kid must name one key of one requester`,
+        });
+      } else if (material(had.key) !== material(key)) {
+        issues.push({
+          path: set.where,
+          message: `kid ${key.kid} names two different keys (also in ${had.set.where})`,
+        });
+      }
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+}
+
+/** The key sets of the policies that can be read now (a JWKS file not there yet is skipped). */
+export function policyKeySets(policies: readonly RequesterPolicy[]): TrustedKeySet[] {
+  const sets: TrustedKeySet[] = [];
+  policies.forEach((p, i) => {
+    const where = `COUNTERSIGN_POLICIES[${i}]`;
+    if (p.jwks) {
+      sets.push({ where: `${where}.jwks`, issuer: p.id, keys: parseSet(p.jwks, `${where}.jwks`) });
+    }
+    if (p.jwksFile) {
+      // A file not there yet is checked when first read (key-resolvers: KEY_UNAVAILABLE).
+      const set = jwksFileKeySet(p.jwksFile, p.id);
+      if (set) sets.push({ ...set, where: `${where}.jwksFile` });
+    }
+  });
+  return sets;
+}
+
+/** The key set of a JWKS file bound to `issuer`, or undefined when it cannot be read now. */
+export function jwksFileKeySet(path: string, issuer: string): TrustedKeySet | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  return { where: path, issuer, keys: parseSet(parseJson(text, path), path) };
+}
+
+function parseJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ConfigError([{ path: where, message: 'is not valid JSON' }]);
+  }
+}
+
+function parseSet(raw: unknown, where: string): readonly PublicJwk[] {
+  try {
+    return parseJwks(raw, where).keys;
+  } catch (err) {
+    throw new ConfigError([{ path: where, message: (err as Error).message }]);
+  }
+}
+
+/**
+ * Resolvers for the policies' keys, each bound to its requester. `alsoTrusted`: other sets the
+ * caller trusts beside them (e.g. the embedded requester's JWKS), checked together.
+ */
 export function policyKeys(
   policies: readonly RequesterPolicy[],
-  options: { readonly clock?: Clock } = {},
+  options: { readonly clock?: Clock; readonly alsoTrusted?: readonly TrustedKeySet[] } = {},
 ): KeyResolver[] {
+  assertDistinctKids([...policyKeySets(policies), ...(options.alsoTrusted ?? [])]);
   return policies.flatMap((p): KeyResolver[] => [
     ...(p.jwks ? [staticKeys(p.jwks, { issuer: p.id })] : []),
     ...(p.jwksFile

@@ -1,14 +1,10 @@
 // SHA-256 helpers. Chain state keeps a 128-bit prefix of each digest in typed arrays (16 bytes a
 // receipt instead of a 43-character string): enough to tell duplicates from conflicts and to
 // check links, and the only per-receipt memory the auditor keeps.
-import { createHash } from 'node:crypto';
-
 export const DIGEST_WORDS = 4;
 
 /** SHA-256 of the token's bytes, base64url without padding (the `req.sha256` / `prev` form). */
-export function sha256B64u(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('base64url');
-}
+export { sha256B64u } from '@countersign/contracts';
 
 /** The first 128 bits of a base64url SHA-256 digest as four uint32 words. */
 export function digestWords(b64u: string): Uint32Array {

@@ -4,7 +4,13 @@ import { CountersignError, type ErrorCode, type SafeDetails } from '@countersign
 
 export type AuditErrorCode = Extract<
   ErrorCode,
-  'CONFIG_INVALID' | 'REPLAY_FAILED' | 'QUEUE_FAILED' | 'BUS_FAILED' | 'KEY_UNAVAILABLE'
+  | 'CONFIG_INVALID'
+  | 'REPLAY_FAILED'
+  | 'QUEUE_FAILED'
+  | 'BUS_FAILED'
+  | 'KEY_UNAVAILABLE'
+  | 'STORE_FAILED'
+  | 'STATE_INVALID'
 >;
 
 export class AuditError extends CountersignError<AuditErrorCode> {

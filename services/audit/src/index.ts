@@ -1,10 +1,18 @@
 // @countersign/audit: verify every receipt and the request inside, check the chains, report.
 export { createAuditor, peekUnverified } from './auditor.ts';
-export type { Auditor, AuditorOptions, IngestResult } from './auditor.ts';
-export type { TokenVerifiers, CheckpointSource, StreamStart, FindingListener } from './ports.ts';
+export type { Auditor, AuditorOptions, FinishOptions, IngestResult } from './auditor.ts';
+export type {
+  TokenVerifiers,
+  CheckpointSource,
+  CheckpointEntry,
+  StreamStart,
+  RememberedStream,
+  FindingListener,
+} from './ports.ts';
+export type { AuditScope } from './stream-proof.ts';
 export { createAuditVerifiers } from './verifiers.ts';
 export type { AuditVerifierOptions } from './verifiers.ts';
-export { directoryCheckpoints, staticCheckpoints } from './checkpoint-directory.ts';
+export { embeddedCheckpoints, s3Checkpoints, staticCheckpoints } from './checkpoint-sources.ts';
 export { renderText, formatFinding } from './report-text.ts';
 export { renderHtml, escapeHtml } from './report-html.ts';
 export { sha256B64u } from './digest.ts';
@@ -26,14 +34,17 @@ export {
   auditQueueMessage,
 } from './sources.ts';
 export type {
-  AuditStateStore,
+  StateSaving,
+  StateErrorListener,
   ProgressListener,
   ArchiveReplayOptions,
   EmbeddedLiveOptions,
   SqsLiveOptions,
   EventBridgeReplayOptions,
 } from './sources.ts';
-export { jsonFileAuditState } from './state-file.ts';
+export { jsonFileAuditState, mergeMemory } from './state-file.ts';
+export type { AuditStateStore, DurableWrite } from './state-file.ts';
+export { saveWithRetry } from './sources.ts';
 export { createAuditFromConfig } from './wiring.ts';
 export type { AuditOverrides, AuditRuntime, ReplayRequest, LiveRequest } from './wiring.ts';
 export { handleAuditBatch } from './sqs-handler.ts';

@@ -26,6 +26,11 @@ async function main(): Promise<number> {
     const report = await runtime.live({
       signal: controller.signal,
       onFinding: (f) => process.stdout.write(`${formatFinding(f)}\n`),
+      // A full disk stalls the audit (it retries), it does not end it: say so on each attempt.
+      onStateError: (err, attempt, retryInMs) =>
+        process.stderr.write(
+          `countersign audit: ${err instanceof Error ? err.message : String(err)} (attempt ${attempt}, retrying in ${retryInMs} ms)\n`,
+        ),
     });
     process.stdout.write(renderText(report));
     return report.clean || !runtime.failOnFindings ? 0 : 3;

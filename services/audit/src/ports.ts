@@ -23,10 +23,26 @@ export interface TokenVerifiers {
   checkpoint(token: string): Promise<CheckpointClaims>;
 }
 
-/** Signed checkpoints of the gateways (embedded: files; AWS: an object store). */
+/** One stored checkpoint as a source read it (unverified: the auditor verifies it). */
+export interface CheckpointEntry {
+  readonly token: string;
+  /**
+   * `primary`: the gateway's store (embedded log, S3 bucket). `mirror`: the second copy; a
+   * checkpoint the mirror has and the primary lost is a finding (the mirror is written after).
+   */
+  readonly origin?: 'primary' | 'mirror';
+  /** S3: the object key holds more than one version (something wrote over a checkpoint). */
+  readonly overwritten?: boolean;
+  /** S3: the key's newest version is a delete marker (something tried to remove it). */
+  readonly deleted?: boolean;
+  /** The index the store files it under (log row, object key): must be the signed one. */
+  readonly storedAs?: number;
+}
+
+/** Signed checkpoints of the gateways (embedded: the log and its mirror; AWS: S3). */
 export interface CheckpointSource {
-  /** The latest checkpoint token of each stream (unverified: the auditor verifies them). */
-  list(): Promise<readonly { readonly stream: string; readonly token: string }[]>;
+  /** Every checkpoint of every stream, in any order. */
+  list(): Promise<readonly CheckpointEntry[]>;
 }
 
 /** Where a stream's audited chain resumes: the last seq already audited and its hash. */
@@ -34,6 +50,15 @@ export interface StreamStart {
   readonly seq: number;
   /** base64url SHA-256 (or its 128-bit prefix) of the receipt token at `seq`. */
   readonly head: string;
+}
+
+/** What a previous audit verified of a stream: its last receipt and its newest checkpoint. */
+export interface RememberedStream extends StreamStart {
+  readonly checkpoint?: {
+    readonly index: number;
+    /** base64url SHA-256 of the checkpoint token. */
+    readonly hash: string;
+  };
 }
 
 export type FindingListener = (finding: Finding) => void;

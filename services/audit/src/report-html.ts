@@ -2,6 +2,7 @@
 // Every value from the report is escaped (stream ids and messages come from signed-but-untrusted
 // tokens); a CSP meta tag forbids loading anything even if an escape were missed.
 import type { AuditReport, StreamSummary } from '@countersign/contracts';
+import { describeProof } from './report-text.ts';
 
 const ESCAPES: Record<string, string> = {
   '&': '&amp;',
@@ -128,10 +129,14 @@ ${s.streams
     (st) => `<section class="stream" data-stream="${escapeHtml(st.stream)}">
 <h3><code>${escapeHtml(st.stream)}</code> <span class="status ${st.status === 'ok' ? 'clean' : 'dirty'}">${escapeHtml(st.status)}</span></h3>
 <p class="muted">seq ${escapeHtml(st.firstSeq ?? '-')}..${escapeHtml(st.lastSeq ?? '-')}, ${escapeHtml(st.receipts)} receipts, ${escapeHtml(st.missing)} missing, checkpoint ${escapeHtml(st.checkpointSeq ?? '-')}</p>
+<p class="proof">proven: ${escapeHtml(describeProof(st.proof))}</p>
 ${timelineSvg(st)}
 </section>`,
   )
   .join('\n')}
+
+${(report.notes ?? []).map((n) => `<p class="note">note: ${escapeHtml(n)}</p>`).join('\n')}
+${report.memory ? `<p class="muted" id="memory">state ${escapeHtml(report.memory.file)}: loaded ${escapeHtml(report.memory.loaded ? `#${report.memory.loaded.n} ${report.memory.loaded.sha256}` : 'none')}, saved ${escapeHtml(report.memory.saved ? `#${report.memory.saved.n} ${report.memory.saved.sha256}` : 'none')}</p>` : ''}
 
 <h2>Findings</h2>
 ${

@@ -1,5 +1,5 @@
 // Plain-text rendering of an audit report: summary tables, then one line per finding.
-import type { AuditReport, Finding } from '@countersign/contracts';
+import type { AuditReport, Finding, StreamProof } from '@countersign/contracts';
 
 function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -20,6 +20,15 @@ export function formatFinding(f: Finding): string {
     /[\u0000-\u001f\u007f]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
   );
+}
+
+/** `genesis 1..500, 20 after checkpoint #12`: where the proof starts and ends. */
+export function describeProof(p: StreamProof): string {
+  if (p.start === 'none' || p.startSeq === null) return 'nothing';
+  const range = p.endSeq === null ? `from ${p.startSeq}` : `${p.startSeq}..${p.endSeq}`;
+  const cp = p.checkpointIndex === null ? ', no checkpoint' : `, checkpoint #${p.checkpointIndex}`;
+  const tail = p.unconfirmed > 0 ? `, ${p.unconfirmed} after it` : '';
+  return `${p.start} ${range}${cp}${tail}`;
 }
 
 export function renderText(report: AuditReport): string {
@@ -65,7 +74,7 @@ export function renderText(report: AuditReport): string {
   out.push('', 'Streams');
   out.push(
     table(
-      ['stream', 'first', 'last', 'receipts', 'missing', 'checkpoint', 'status'],
+      ['stream', 'first', 'last', 'receipts', 'missing', 'checkpoint', 'status', 'proven'],
       s.streams.map((st) => [
         st.stream,
         String(st.firstSeq ?? '-'),
@@ -74,9 +83,18 @@ export function renderText(report: AuditReport): string {
         String(st.missing),
         String(st.checkpointSeq ?? '-'),
         st.status,
+        describeProof(st.proof),
       ]),
     ),
   );
+  for (const note of report.notes ?? []) out.push(`note: ${note}`);
+  if (report.memory) {
+    const ref = (r: { n: number; sha256: string } | null) =>
+      r ? `#${r.n} sha256 ${r.sha256}` : 'none';
+    out.push(
+      `state ${report.memory.file}: loaded ${ref(report.memory.loaded)}, saved ${ref(report.memory.saved)}`,
+    );
+  }
   const codes = Object.entries(s.findingsByCode);
   if (codes.length > 0) {
     out.push('', 'Findings by code');

@@ -13,14 +13,62 @@ import { parseEventBridgeEnvelope } from '@countersign/transport';
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type Clock } from '@countersign/contracts';
 import type { Auditor } from './auditor.ts';
 import { AuditError } from './errors.ts';
-import type { StreamStart } from './ports.ts';
+import type { RememberedStream } from './ports.ts';
+import { mergeMemory, type AuditStateStore } from './state-file.ts';
 
 export type ProgressListener = (audited: number) => void;
 
-/** Persists the audited heads so a restarted live consumer resumes its chains. */
-export interface AuditStateStore {
-  load(): Promise<Map<string, StreamStart>>;
-  save(heads: ReadonlyMap<string, StreamStart>): Promise<void>;
+/** Called when saving the state failed and will be retried (e.g. ENOSPC). */
+export type StateErrorListener = (err: unknown, attempt: number, retryInMs: number) => void;
+
+export interface StateSaving {
+  readonly state: AuditStateStore;
+  /** What was loaded at start: kept for streams and checkpoints this run does not touch. */
+  readonly base: ReadonlyMap<string, RememberedStream>;
+  readonly onError?: StateErrorListener;
+  /** Waits between attempts (tests inject one). Default: a timer that the signal cancels. */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+const abortableSleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * Saves until it succeeds, backing off (0.1 s doubling to 30 s) and reporting each failure: a
+ * full disk stalls the live audit, it does not end it. Returns false when stopped first (the
+ * batch is then not acknowledged, and is audited again on the next start).
+ */
+export async function saveWithRetry(
+  saving: StateSaving,
+  heads: ReadonlyMap<string, RememberedStream>,
+  signal: AbortSignal,
+  attemptsAfterAbort = 1,
+): Promise<boolean> {
+  const sleep = saving.sleep ?? abortableSleep;
+  const memory = mergeMemory(saving.base, heads);
+  let late = 0;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await saving.state.save(memory);
+      return true;
+    } catch (err) {
+      if (signal.aborted && ++late >= attemptsAfterAbort) {
+        saving.onError?.(err, attempt, 0);
+        return false;
+      }
+      const wait = Math.min(30_000, 100 * 2 ** Math.min(attempt - 1, 9));
+      saving.onError?.(err, attempt, wait);
+      await sleep(wait, signal);
+    }
+  }
 }
 
 export interface ArchiveReplayOptions {
@@ -68,7 +116,7 @@ export interface EmbeddedLiveOptions {
   readonly archive: EventArchive;
   readonly auditor: Auditor;
   readonly consumer?: string;
-  readonly state?: AuditStateStore;
+  readonly state?: StateSaving;
   readonly signal: AbortSignal;
   readonly batch?: number;
   readonly waitMs?: number;
@@ -93,7 +141,13 @@ export async function runEmbeddedLive(options: EmbeddedLiveOptions): Promise<num
     if (events.length === 0) continue;
     await options.auditor.ingestMany(events.map((e) => e.detail));
     n += events.length;
-    await options.state?.save(options.auditor.heads());
+    // The cursor moves only past what the saved state covers (else a restart would see a gap).
+    if (
+      options.state &&
+      !(await saveWithRetry(options.state, options.auditor.heads(), options.signal))
+    ) {
+      break;
+    }
     await options.archive.commit(consumer, events[events.length - 1]!.id);
   }
   return n;
@@ -126,7 +180,7 @@ export async function auditQueueMessage(
 export interface SqsLiveOptions {
   readonly queue: Queue;
   readonly auditor: Auditor;
-  readonly state?: AuditStateStore;
+  readonly state?: StateSaving;
   readonly signal: AbortSignal;
   readonly waitMs?: number;
 }
@@ -148,7 +202,12 @@ export async function runSqsLive(options: SqsLiveOptions): Promise<number> {
     }
     if (messages.length === 0) continue;
     for (const m of messages) await auditQueueMessage(options.auditor, m);
-    await options.state?.save(options.auditor.heads());
+    if (
+      options.state &&
+      !(await saveWithRetry(options.state, options.auditor.heads(), options.signal))
+    ) {
+      break; // not acknowledged: the messages come back and are audited again
+    }
     // Not with the abort signal: a batch that was audited and saved should be acknowledged.
     await Promise.all(messages.map((m) => options.queue.delete(m.receiptHandle)));
     n += messages.length;

@@ -3,14 +3,16 @@
 // detection; it is not on any production path.
 import { generateKeyPairSync } from 'node:crypto';
 import {
+  buildReceiptClaims,
   newJti,
+  nextCheckpointClaims,
   partitionOf,
+  sha256B64u,
   streamOf,
-  WIRE_VERSION,
   GENESIS_PREV,
   type Algorithm,
   TokenTypes,
-  type CheckpointClaims,
+  type CheckpointLink,
   type Fill,
   type Outcome,
   type ReasonCode,
@@ -20,7 +22,6 @@ import {
   type TransactionRequest,
 } from '@countersign/contracts';
 import { createLocalSigner, signJwt, type Jwks, type Signer } from '@countersign/signing';
-import { sha256B64u } from './digest.ts';
 
 export interface SyntheticGatewayOptions {
   readonly gatewayId: string;
@@ -49,6 +50,8 @@ export interface EmitOptions {
   readonly requestExpiresBeforeReceipt?: boolean;
   /** Override receipt claims after they are built (before signing). */
   readonly mutateClaims?: (claims: ReceiptClaims) => ReceiptClaims;
+  /** The gateway did not keep the request (too large): `req.kept: false`, no token in the event. */
+  readonly dropRequest?: boolean;
   /** Sign the receipt with this signer instead of the gateway's (forgery tests). */
   readonly signWith?: Signer;
   /** Record this policy instead of the default (null = none). */
@@ -63,8 +66,8 @@ export interface EmittedReceipt {
 
 export interface SyntheticGateway {
   emit(options?: EmitOptions): Promise<EmittedReceipt>;
-  /** Signs a checkpoint of the stream's current head. */
-  checkpoint(stream: string): Promise<string>;
+  /** Signs the stream's next checkpoint (its current head), chained like the gateway's. */
+  checkpoint(stream: string, options?: { readonly iat?: number }): Promise<string>;
   /** Streams written so far with their last seq and head. */
   heads(): ReadonlyMap<string, { seq: number; head: string }>;
 }
@@ -81,6 +84,7 @@ const DEFAULT_TXN: TransactionRequest = {
 export function createSyntheticGateway(options: SyntheticGatewayOptions): SyntheticGateway {
   const partitions = options.partitions ?? 1;
   const heads = new Map<string, { seq: number; head: string }>();
+  const checkpointLinks = new Map<string, CheckpointLink>();
   const reused = new Map<string, { token: string; claims: RequestClaims }>();
   let clock = options.startTime;
 
@@ -138,29 +142,34 @@ export function createSyntheticGateway(options: SyntheticGatewayOptions): Synthe
       const stream = streamOf(options.gatewayId, partitionOf(account, partitions));
       const head = heads.get(stream) ?? { seq: 0, head: GENESIS_PREV };
       const policy = o.policy === undefined ? options.policy : (o.policy ?? undefined);
-      let claims: ReceiptClaims = {
-        v: WIRE_VERSION,
-        iss: options.gatewayId,
-        iat,
-        jti: newJti(),
-        req: {
-          jti: req.claims.jti,
-          iss: req.claims.iss,
-          sub: req.claims.sub,
-          sha256: sha256B64u(req.token),
+      // Built by the gateway's own builder (contracts): the synthetic stream is the real format.
+      let claims: ReceiptClaims = buildReceiptClaims(
+        {
+          req: {
+            jti: req.claims.jti,
+            iss: req.claims.iss,
+            sub: req.claims.sub,
+            sha256: sha256B64u(req.token),
+            ...(o.dropRequest ? { kept: false as const } : {}),
+          },
+          messageId: `msg-${head.seq + 1}`,
+          outcome,
+          ...(outcome === 'EXECUTED' ? {} : { reason: o.reason ?? 'EXCHANGE_REJECTED' }),
+          fills: [
+            ...(o.fills ??
+              (outcome === 'EXECUTED' ? [{ quantity: txn.quantity, price: txn.limitPrice }] : [])),
+          ],
+          ...(outcome === 'EXECUTED' && policy ? { policy } : {}),
         },
-        messageId: `msg-${head.seq + 1}`,
-        outcome,
-        ...(outcome === 'EXECUTED' ? {} : { reason: o.reason ?? 'EXCHANGE_REJECTED' }),
-        fills: [
-          ...(o.fills ??
-            (outcome === 'EXECUTED' ? [{ quantity: txn.quantity, price: txn.limitPrice }] : [])),
-        ],
-        ...(outcome === 'EXECUTED' && policy ? { policy } : {}),
-        stream,
-        seq: head.seq + 1,
-        prev: head.head,
-      };
+        {
+          gatewayId: options.gatewayId,
+          iat,
+          jti: newJti(),
+          stream,
+          seq: head.seq + 1,
+          prev: head.head,
+        },
+      );
       if (o.mutateClaims) claims = o.mutateClaims(claims);
       const receipt = await signJwt(o.signWith ?? options.gatewaySigner, claims, {
         typ: TokenTypes.RECEIPT,
@@ -170,7 +179,7 @@ export function createSyntheticGateway(options: SyntheticGatewayOptions): Synthe
       return {
         detail: {
           receipt,
-          request: o.tamperRequest ? o.tamperRequest(req.token) : req.token,
+          request: o.dropRequest ? null : o.tamperRequest ? o.tamperRequest(req.token) : req.token,
           messageId: claims.messageId,
         },
         claims,
@@ -178,17 +187,16 @@ export function createSyntheticGateway(options: SyntheticGatewayOptions): Synthe
       };
     },
 
-    async checkpoint(stream: string): Promise<string> {
+    async checkpoint(stream: string, o: { readonly iat?: number } = {}): Promise<string> {
       const head = heads.get(stream) ?? { seq: 0, head: GENESIS_PREV };
-      const claims: CheckpointClaims = {
-        v: WIRE_VERSION,
-        iss: options.gatewayId,
-        iat: clock,
-        stream,
-        seq: head.seq,
-        head: head.head,
-      };
-      return signJwt(options.gatewaySigner, claims, { typ: TokenTypes.CHECKPOINT });
+      const claims = nextCheckpointClaims(
+        checkpointLinks.get(stream),
+        { stream, seq: head.seq, hash: head.head },
+        { iss: options.gatewayId, iat: o.iat ?? clock },
+      );
+      const token = await signJwt(options.gatewaySigner, claims, { typ: TokenTypes.CHECKPOINT });
+      checkpointLinks.set(stream, { index: claims.index, token });
+      return token;
     },
 
     heads: () => heads,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import {
   ConfigError,
@@ -25,21 +26,34 @@ import {
   type EventArchive,
   type Queue,
 } from '@countersign/transport';
-import { combineKeys, jwksFile, kmsPublicKeys, policyKeys } from '@countersign/verifier';
+import {
+  combineKeys,
+  jwksFile,
+  jwksFileKeySet,
+  kmsPublicKeys,
+  policyKeys,
+} from '@countersign/verifier';
 import { readJwksFile } from '@countersign/signing';
 import { createAuditor, type Auditor, type AuditorOptions } from './auditor.ts';
+import { embeddedCheckpoints, s3Checkpoints } from './checkpoint-sources.ts';
 import { AuditError } from './errors.ts';
-import { directoryCheckpoints } from './checkpoint-directory.ts';
-import type { CheckpointSource, FindingListener, TokenVerifiers } from './ports.ts';
+import type {
+  CheckpointSource,
+  FindingListener,
+  RememberedStream as RememberedStreamLike,
+  TokenVerifiers,
+} from './ports.ts';
 import {
   replayEmbeddedArchive,
   replayEventBridgeArchive,
   runEmbeddedLive,
   runSqsLive,
-  type AuditStateStore,
+  saveWithRetry,
   type ProgressListener,
+  type StateErrorListener,
 } from './sources.ts';
-import { jsonFileAuditState } from './state-file.ts';
+import { jsonFileAuditState, mergeMemory, type AuditStateStore } from './state-file.ts';
+import type { AuditScope } from './stream-proof.ts';
 import { createAuditVerifiers } from './verifiers.ts';
 
 export interface AuditOverrides {
@@ -52,6 +66,7 @@ export interface AuditOverrides {
   readonly eventBridge?: Pick<EventBridgeClient, 'send'>;
   readonly sqs?: SQSClient;
   readonly kms?: Pick<KMSClient, 'send'>;
+  readonly s3?: Pick<S3Client, 'send'>;
   /** AWS replay: stop after this many events (default: when the replay is done and quiet). */
   readonly expectedReplayEvents?: number;
   readonly replayQuietMs?: number;
@@ -60,25 +75,31 @@ export interface AuditOverrides {
 }
 
 export interface ReplayRequest {
-  /** Epoch ms, inclusive. */
-  readonly from: number;
-  /** Epoch ms, exclusive. */
-  readonly to: number;
+  /** Epoch ms, inclusive. Absent (with `to`): the whole archive, proven from genesis. */
+  readonly from?: number;
+  /** Epoch ms, exclusive. Absent: up to now, and every checkpoint counts. */
+  readonly to?: number;
+  /** Only this gateway's streams; it must be a trusted gateway. */
   readonly gateway?: string;
+  /** The state file (default `audit.stateFile`, else `<dataDir>/audit-state.json`). */
+  readonly stateFile?: string;
   readonly onFinding?: FindingListener;
   readonly onProgress?: ProgressListener;
+  readonly onStateError?: StateErrorListener;
   readonly signal?: AbortSignal;
 }
 
 export interface LiveRequest {
   readonly signal: AbortSignal;
+  readonly stateFile?: string;
   readonly onFinding?: FindingListener;
+  readonly onStateError?: StateErrorListener;
 }
 
 export interface AuditRuntime {
   readonly mode: CountersignConfig['mode'];
   readonly failOnFindings: boolean;
-  /** Replays [from, to) of the archive (embedded SQLite or EventBridge) and reports. */
+  /** Replays the archive, or [from, to) of it (embedded SQLite or EventBridge), and reports. */
   replay(request: ReplayRequest): Promise<AuditReport>;
   /** Audits live traffic until the signal aborts, then reports. */
   live(request: LiveRequest): Promise<AuditReport>;
@@ -136,17 +157,20 @@ export function createAuditFromConfig(
           clock,
         });
       }
+      const requesterFile = join(paths.keysDir, `${EmbeddedKeyNames.REQUESTER}.jwks.json`);
+      const requesterSet = jwksFileKeySet(requesterFile, config.requester.id);
       return createAuditVerifiers({
         gatewayKeys: jwksFile(join(paths.keysDir, `${EmbeddedKeyNames.GATEWAY}.jwks.json`), {
           issuer: gatewayId,
           clock,
         }),
         requesterKeys: combineKeys(
-          jwksFile(join(paths.keysDir, `${EmbeddedKeyNames.REQUESTER}.jwks.json`), {
-            issuer: config.requester.id,
+          jwksFile(requesterFile, { issuer: config.requester.id, clock }),
+          // Checked together with the local requester's keys: one kid, one key, one requester.
+          ...policyKeys(config.gateway.policies, {
             clock,
+            ...(requesterSet ? { alsoTrusted: [requesterSet] } : {}),
           }),
-          ...policyKeys(config.gateway.policies, { clock }),
         ),
         gateways: [gatewayId],
         requesters: requesterIds,
@@ -155,11 +179,29 @@ export function createAuditFromConfig(
       });
     })();
 
-  // The embedded gateway writes checkpoints to files; in AWS they live in an object store the
-  // caller injects (no S3 adapter yet: without one, only gaps inside the chain are detected).
+  // Checkpoints: the embedded gateway's append-only log (+ mirror), or the S3 bucket in AWS.
+  const bucket = config.checkpoints.bucket;
   const checkpoints: CheckpointSource =
     overrides.checkpoints ??
-    (aws ? { list: () => Promise.resolve([]) } : directoryCheckpoints(paths.checkpointsDir));
+    (aws
+      ? bucket
+        ? s3Checkpoints({ client: overrides.s3 ?? new S3Client({}), bucket })
+        : { list: () => Promise.resolve([]) }
+      : embeddedCheckpoints({
+          log: paths.checkpointLog,
+          ...(config.checkpoints.mirror ? { mirror: config.checkpoints.mirror } : {}),
+        }));
+  const checkpointNotes =
+    aws && !bucket && !overrides.checkpoints
+      ? [
+          'no COUNTERSIGN_CHECKPOINT_BUCKET: without checkpoints a cut tail shows only against the remembered state',
+        ]
+      : [];
+  // Receipts near a window's edge: read a margin so none is half-seen (see README).
+  const settleSec = Math.max(60, 2 * config.gateway.checkpointIntervalSec);
+  const stateStore = (file: string | undefined): AuditStateStore =>
+    overrides.state ??
+    jsonFileAuditState(file ?? config.audit.stateFile ?? paths.auditState, { clock });
 
   let archive = overrides.archive;
   const embeddedArchive = () => (archive ??= createSqliteEventBus({ path: paths.busDb, clock }));
@@ -213,7 +255,43 @@ export function createAuditFromConfig(
   }
 
   async function loadCheckpoints(auditor: Auditor): Promise<void> {
-    for (const c of await checkpoints.list()) await auditor.addCheckpoint(c.token);
+    await auditor.addCheckpoints(await checkpoints.list());
+  }
+
+  function checkGateway(gateway: string | undefined): void {
+    if (gateway !== undefined && gateway !== gatewayId) {
+      throw new ConfigError([
+        {
+          path: '--gateway',
+          message: `unknown gateway "${gateway.slice(0, 64)}": this audit trusts ${gatewayId}`,
+        },
+      ]);
+    }
+  }
+
+  /** Saves after a run; a failure leaves the report without `memory.saved` and a note. */
+  async function remember(
+    state: AuditStateStore,
+    base: ReadonlyMap<string, RememberedStreamLike>,
+    memory: ReadonlyMap<string, RememberedStreamLike>,
+    report: AuditReport,
+    onError: StateErrorListener | undefined,
+  ): Promise<AuditReport> {
+    // `base` keeps what this run did not look at (another gateway's streams with --gateway).
+    const saved = await saveWithRetry(
+      { state, base, ...(onError ? { onError } : {}) },
+      memory,
+      AbortSignal.abort(),
+      3,
+    );
+    const described = state.describe?.();
+    return {
+      ...report,
+      ...(described ? { memory: described } : {}),
+      ...(saved
+        ? {}
+        : { notes: [...(report.notes ?? []), 'the audit state could not be saved: see stderr'] }),
+    };
   }
 
   return {
@@ -223,20 +301,34 @@ export function createAuditFromConfig(
     preflight,
 
     async replay(request) {
+      checkGateway(request.gateway);
       await preflight();
+      const state = stateStore(request.stateFile);
+      const remembered = await state.load();
+      const windowed = request.from !== undefined || request.to !== undefined;
+      const scope: AuditScope = windowed
+        ? {
+            kind: 'window',
+            from: request.from === undefined ? null : Math.floor(request.from / 1000),
+            to: request.to === undefined ? null : Math.floor(request.to / 1000),
+          }
+        : { kind: 'full' };
       const auditor = newAuditor({
-        // A checkpoint signed just before `to` may cover a receipt the bus accepted just after
-        // it: only checkpoints a minute clear of the window's end prove a truncated tail.
-        window: { checkpointsUntil: Math.floor(request.to / 1000) - 60 },
+        scope,
+        remembered,
         ...(request.gateway ? { gateway: request.gateway } : {}),
         ...(request.onFinding ? { onFinding: request.onFinding } : {}),
       });
       const source: AuditSource = {
         kind: aws ? 'eventbridge-replay' : 'embedded-archive',
-        from: new Date(request.from).toISOString(),
-        to: new Date(request.to).toISOString(),
+        from: request.from === undefined ? null : new Date(request.from).toISOString(),
+        to: request.to === undefined ? null : new Date(request.to).toISOString(),
         gateway: request.gateway ?? null,
       };
+      // Read a settle margin around a window: a receipt signed just before `from`, or archived
+      // just after `to` although a checkpoint before `to` covers it, is then seen.
+      const readFrom = request.from === undefined ? undefined : request.from - settleSec * 1000;
+      const readTo = request.to === undefined ? undefined : request.to + 5000;
       if (aws) {
         const archiveArn = requireField(
           config.bus.archiveArn,
@@ -249,8 +341,8 @@ export function createAuditFromConfig(
           auditor,
           archiveArn,
           busName: config.bus.name,
-          from: request.from,
-          to: request.to,
+          from: readFrom ?? 0,
+          to: readTo ?? clock.now(),
           replayName: `countersign-audit-${clock.now()}-${randomBytes(3).toString('hex')}`,
           clock,
           ...(overrides.expectedReplayEvents === undefined
@@ -264,43 +356,54 @@ export function createAuditFromConfig(
         await replayEmbeddedArchive({
           archive: embeddedArchive(),
           auditor,
-          from: request.from,
-          to: request.to,
+          ...(readFrom === undefined ? {} : { from: readFrom }),
+          ...(readTo === undefined ? {} : { to: readTo }),
           ...(request.onProgress ? { onProgress: request.onProgress } : {}),
           ...(request.signal ? { signal: request.signal } : {}),
         });
       }
       await loadCheckpoints(auditor);
-      return auditor.finish(source);
+      const report = auditor.finish(source, { notes: checkpointNotes });
+      return remember(state, remembered, auditor.memory(), report, request.onStateError);
     },
 
     async live(request) {
       await preflight();
-      const state = overrides.state ?? jsonFileAuditState(join(paths.root, 'audit-heads.json'));
-      const starts = await state.load();
+      const state = stateStore(request.stateFile);
+      const loaded = await state.load();
       const auditor = newAuditor({
-        starts,
-        // Streams never seen before start where the live consumer first meets them.
-        window: { checkpointsUntil: null },
+        starts: loaded,
+        scope: { kind: 'partial', checkpointsUntil: null }, // bounded at finish (below)
         ...(request.onFinding ? { onFinding: request.onFinding } : {}),
       });
+      const saving = {
+        state,
+        base: loaded,
+        ...(request.onStateError ? { onError: request.onStateError } : {}),
+      };
       if (aws) {
-        await runSqsLive({ queue: auditQueue(), auditor, state, signal: request.signal });
+        await runSqsLive({ queue: auditQueue(), auditor, state: saving, signal: request.signal });
       } else {
         await runEmbeddedLive({
           archive: embeddedArchive(),
           auditor,
-          state,
+          state: saving,
           signal: request.signal,
         });
       }
       await loadCheckpoints(auditor);
-      return auditor.finish({
-        kind: aws ? 'sqs-live' : 'embedded-live',
-        from: null,
-        to: null,
-        gateway: null,
-      });
+      const report = auditor.finish(
+        { kind: aws ? 'sqs-live' : 'embedded-live', from: null, to: null, gateway: null },
+        // Checkpoints younger than the settle margin may name receipts still on their way.
+        { notes: checkpointNotes, checkpointsUntil: Math.floor(clock.now() / 1000) - settleSec },
+      );
+      return remember(
+        state,
+        loaded,
+        mergeMemory(auditor.heads(), auditor.memory()),
+        report,
+        request.onStateError,
+      );
     },
 
     async close() {

@@ -1,6 +1,7 @@
 // The `countersign` command: one entry for every part (`npm start` = `countersign start`).
 import { Command } from 'commander';
 import { register as registerAudit } from './commands/audit.ts';
+import { register as registerExchange } from './commands/exchange.ts';
 import { register as registerGateway } from './commands/gateway.ts';
 import { register as registerRequester } from './commands/requester.ts';
 import { register as registerStart } from './commands/start.ts';
@@ -18,5 +19,6 @@ registerStart(program);
 registerRequester(program);
 registerGateway(program);
 registerAudit(program);
+registerExchange(program);
 
 await program.parseAsync(process.argv);

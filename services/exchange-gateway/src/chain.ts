@@ -86,7 +86,12 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
     input: AppendInput,
   ): Promise<{ appended: Appended; written: Promise<void> }> {
     const head = heads.get(input.stream) ?? (await nonceStore.head(input.stream));
-    const claims = buildReceiptClaims(input.draft, {
+    // The receipt commits to whether the request travels beside it (audit binds the event to it).
+    const draft =
+      input.request === null
+        ? { ...input.draft, req: { ...input.draft.req, kept: false as const } }
+        : input.draft;
+    const claims = buildReceiptClaims(draft, {
       gatewayId,
       iat: Math.floor(clock.now() / 1000),
       jti: newReceiptId(),

@@ -1,41 +1,178 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { TokenTypes } from '@countersign/contracts';
-import { createVerifier, staticKeys } from '@countersign/verifier';
 import {
-  checkpointFileName,
-  createCheckpointer,
-  createFileCheckpointStore,
-} from './checkpoints.ts';
+  CHECKPOINT_MIRROR_FILE,
+  GENESIS_PREV,
+  TokenTypes,
+  sha256B64u,
+  type CheckpointClaims,
+} from '@countersign/contracts';
+import { createVerifier, staticKeys } from '@countersign/verifier';
+import { createSqliteCheckpointLog } from './checkpoint-log.ts';
+import { createCheckpointer, type CheckpointTimer } from './checkpoints.ts';
 import { fakeClock, newEs256Signer } from './testing/index.ts';
 
-const head = (seq: number) => ({ stream: 'gw/3', seq, hash: String(seq).padStart(43, 'A') });
+const head = (seq: number, stream = 'gw/3') => ({
+  stream,
+  seq,
+  hash: String(seq).padStart(43, 'A'),
+});
 
-describe('checkpoints', () => {
-  it('signs one every N receipts and on flush, stored atomically per stream, never backwards', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cp-'));
-    const signer = await newEs256Signer();
-    const clock = fakeClock();
-    const store = createFileCheckpointStore(dir);
-    const cp = createCheckpointer({ gatewayId: 'gw', signer, store, every: 3, clock });
-    const verifier = createVerifier({
-      keys: staticKeys({ keys: [signer.publicJwk] }),
-      issuers: ['gw'],
-      audience: null,
-      typ: TokenTypes.CHECKPOINT,
+/** A timer the test fires by hand. */
+function manualTimer(): CheckpointTimer & { fire(): void; running(): boolean } {
+  let tick: (() => void) | undefined;
+  return {
+    every(_ms, fn) {
+      tick = fn;
+      return () => void (tick = undefined);
+    },
+    fire: () => tick?.(),
+    running: () => tick !== undefined,
+  };
+}
+
+async function setup(options: { every?: number; mirror?: boolean } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'cp-'));
+  const signer = await newEs256Signer();
+  const clock = fakeClock();
+  const mirror = options.mirror ? join(dir, 'mirror') : undefined;
+  const store = createSqliteCheckpointLog({
+    path: join(dir, 'checkpoints', 'checkpoints.sqlite'),
+    ...(mirror ? { mirror } : {}),
+  });
+  const timer = manualTimer();
+  const make = () =>
+    createCheckpointer({
+      gatewayId: 'gw',
+      signer,
+      store,
+      every: options.every ?? 3,
+      intervalMs: 5000,
       clock,
+      timer,
     });
-    for (let seq = 1; seq <= 4; seq += 1) await cp.noteAppended(head(seq));
-    expect(checkpointFileName('gw/3')).toBe('gw_3.jws');
-    let claims = (await verifier.verify(readFileSync(join(dir, 'gw_3.jws'), 'utf8'))).claims;
-    expect(claims).toMatchObject({ iss: 'gw', stream: 'gw/3', seq: 3, head: head(3).hash });
+  const verifier = createVerifier({
+    keys: staticKeys({ keys: [signer.publicJwk] }),
+    issuers: ['gw'],
+    audience: null,
+    typ: TokenTypes.CHECKPOINT,
+    clock,
+  });
+  /** Every checkpoint of the stream, oldest first, verified. */
+  const chain = async (stream = 'gw/3'): Promise<{ token: string; claims: CheckpointClaims }[]> => {
+    const stored = [...(await store.recent(stream, 1000))].reverse();
+    return Promise.all(
+      stored.map(async (s) => ({
+        token: s.token,
+        claims: (await verifier.verify(s.token)).claims,
+      })),
+    );
+  };
+  return { dir, signer, clock, store, timer, make, chain, mirror };
+}
+
+describe('checkpointer', () => {
+  it('signs every N receipts and chains the checkpoints by index and hash', async () => {
+    const t = await setup();
+    const cp = t.make();
+    for (let seq = 1; seq <= 7; seq += 1) await cp.noteAppended(head(seq));
+    const chain = await t.chain();
+    expect(chain.map((c) => [c.claims.index, c.claims.seq])).toEqual([
+      [1, 3],
+      [2, 6],
+    ]);
+    expect(chain[0]!.claims).toMatchObject({ iss: 'gw', stream: 'gw/3', head: head(3).hash });
+    expect(chain[0]!.claims.prevCheckpoint).toBe(GENESIS_PREV);
+    expect(chain[1]!.claims.prevCheckpoint).toBe(sha256B64u(chain[0]!.token));
+    await cp.close(); // graceful stop: the last receipt is covered
+    expect((await t.chain()).map((c) => c.claims.seq)).toEqual([3, 6, 7]);
+    expect(t.timer.running()).toBe(false);
+  });
+
+  it('bounds the unprotected tail by time: the timer and activity after the interval', async () => {
+    const t = await setup({ every: 1000 });
+    const cp = t.make();
+    await cp.noteAppended(head(1));
+    await cp.noteAppended(head(2));
+    expect(await t.chain()).toEqual([]); // neither 1000 receipts nor 5 s yet
+    t.timer.fire(); // the interval timer: every moved stream gets a checkpoint
+    await cp.flush(); // waits for the writes the tick started (same per-stream queue)
+    expect((await t.chain()).map((c) => c.claims.seq)).toEqual([2]);
+    t.clock.advance(5000);
+    await cp.noteAppended(head(3)); // a frozen Lambda has no timer: activity checks the time
+    expect((await t.chain()).map((c) => c.claims.seq)).toEqual([2, 3]);
+    t.timer.fire();
     await cp.flush();
-    claims = (await verifier.verify((await store.get('gw/3'))!)).claims;
-    expect(claims.seq).toBe(4);
-    await store.put('gw/3', 2, 'older.token.value');
-    expect((await verifier.verify((await store.get('gw/3'))!)).claims.seq).toBe(4);
-    expect(readdirSync(dir)).toEqual(['gw_3.jws']); // no temp files left behind
+    expect((await t.chain()).map((c) => c.claims.seq)).toEqual([2, 3]); // nothing moved
+  });
+
+  it('two writers on one stream: the loser re-signs on top, never backwards, one chain', async () => {
+    const t = await setup();
+    const a = t.make();
+    const b = t.make();
+    await a.writeNow(head(5));
+    await b.writeNow(head(8)); // b reads the log first: index 2, on top of a's
+    await a.writeNow(head(6)); // a's cached link is stale: lost race, re-read, 8 covers 6
+    await a.writeNow(head(9));
+    const chain = await t.chain();
+    expect(chain.map((c) => [c.claims.index, c.claims.seq])).toEqual([
+      [1, 5],
+      [2, 8],
+      [3, 9],
+    ]);
+    for (let i = 1; i < chain.length; i += 1) {
+      expect(chain[i]!.claims.prevCheckpoint).toBe(sha256B64u(chain[i - 1]!.token));
+    }
+  });
+
+  it('the log refuses updates and deletes; the mirror gets every appended token, fsynced', async () => {
+    const t = await setup({ mirror: true });
+    const cp = t.make();
+    for (let seq = 1; seq <= 6; seq += 1) await cp.noteAppended(head(seq, `gw/${seq % 2}`));
+    await cp.close();
+    await t.store.close();
+    const db = new Database(join(t.dir, 'checkpoints', 'checkpoints.sqlite'));
+    expect(() => db.prepare('DELETE FROM checkpoints').run()).toThrow(/append-only/);
+    expect(() => db.prepare("UPDATE checkpoints SET token = 'x'").run()).toThrow(/append-only/);
+    const logged = db.prepare('SELECT token FROM checkpoints ORDER BY stream, idx').all();
+    db.close();
+    const mirrored = readFileSync(join(t.mirror!, CHECKPOINT_MIRROR_FILE), 'utf8')
+      .trim()
+      .split('\n');
+    expect(mirrored.sort()).toEqual(logged.map((r) => (r as { token: string }).token).sort());
+    expect(mirrored).toHaveLength(4); // gw/1 at 3 then 5 (stop), gw/0 at 4 then 6 (stop)
+  });
+
+  it('a failing store does not fail the receipt: the next checkpoint covers it', async () => {
+    const t = await setup({ every: 1 });
+    let fail = true;
+    const flaky = {
+      ...t.store,
+      append: (stream: string, c: { index: number; token: string }) =>
+        fail ? Promise.reject(new Error('disk full')) : t.store.append(stream, c),
+    };
+    const warnings: string[] = [];
+    const cp = createCheckpointer({
+      gatewayId: 'gw',
+      signer: t.signer,
+      store: flaky,
+      every: 1,
+      clock: t.clock,
+      timer: t.timer,
+      logger: {
+        debug: () => undefined,
+        info: () => undefined,
+        warn: (_o, m) => void warnings.push(m ?? ''),
+        error: () => undefined,
+      },
+    });
+    await cp.noteAppended(head(1));
+    expect(warnings).toEqual(['checkpoint not written']);
+    fail = false;
+    await cp.noteAppended(head(2));
+    expect((await t.chain()).map((c) => [c.claims.index, c.claims.seq])).toEqual([[1, 2]]);
   });
 });

@@ -21,5 +21,6 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
   return handleSqsBatch(event, gw.processor, {
     concurrency: gw.config.gateway.concurrency,
     logger: gw.logger,
+    queue: gw.queue, // the event source's queue (COUNTERSIGN_QUEUE_URL)
   });
 }

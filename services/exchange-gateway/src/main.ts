@@ -1,5 +1,7 @@
 // Composition root of the long-running gateway worker (`npm start`, `countersign gateway`).
 // Reads env, wires adapters, runs until SIGTERM/SIGINT, then finishes in-flight messages.
+// Embedded mode: one gateway process per data directory (the `gateway` role lock); a second one
+// fails at once with LOCKED, and a new one takes back what a killed one left in flight.
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '@countersign/contracts';
 import { createWorker, type WorkerCounters } from './worker.ts';
@@ -13,13 +15,14 @@ export interface RunGatewayOptions {
 
 export async function runGateway(options: RunGatewayOptions = {}): Promise<WorkerCounters> {
   const config = loadConfig(options.env ?? process.env, 'gateway');
-  const gw = await createGatewayFromConfig(config);
+  const gw = await createGatewayFromConfig(config, { exclusive: true });
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     gw.logger.info({ signal: sig }, 'stopping: finishing in-flight messages');
     stop.abort();
   };
   options.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+  if (options.signal?.aborted) stop.abort(); // aborted while the gateway was being built
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   const worker = createWorker({

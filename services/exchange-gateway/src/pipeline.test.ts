@@ -484,10 +484,7 @@ describe('processMessage: faults', () => {
     const exchange = createPaperExchange();
     const h = await createHarness({ exchange });
     const token = await h.token();
-    const jti = (
-      JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { jti: string }
-    ).jti;
-    exchange.timeoutOnce(jti);
+    exchange.timeoutOnce(h.orderId(token));
     const m = h.message(token);
     const first = await h.processor.process(m);
     expect(first).toMatchObject({ action: 'leave', why: 'UNRESOLVED' });
@@ -515,10 +512,7 @@ describe('processMessage: faults', () => {
     const exchange = createPaperExchange();
     const h = await createHarness({ exchange });
     const token = await h.token();
-    const jti = (
-      JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { jti: string }
-    ).jti;
-    exchange.timeoutOnce(jti);
+    exchange.timeoutOnce(h.orderId(token));
     const m = h.message(token);
     await h.processor.process(m);
     h.restart();

@@ -2,7 +2,7 @@
 import type { Fill, TransactionRequest } from '@countersign/contracts';
 
 export interface ExchangeOrder {
-  /** Idempotency key at the exchange: the request's jti. */
+  /** Idempotency key at the exchange: clientOrderIdOf(iss, jti), unique per request (not per bare jti). */
   readonly clientOrderId: string;
   readonly account: string;
   readonly txn: TransactionRequest;
@@ -23,11 +23,25 @@ export interface Exchange {
   close?(): Promise<void>;
 }
 
-/** Where signed checkpoints live, outside the event bus (file in embedded mode; S3 Object Lock in AWS). */
+/** One stored checkpoint: its place in the stream's checkpoint chain and its token. */
+export interface StoredCheckpoint {
+  readonly index: number;
+  /** As stored: unverified until checked against the gateway's keys. */
+  readonly token: string;
+}
+
+/**
+ * Where signed checkpoints live, outside the event bus: an append-only log (embedded, SQLite,
+ * optionally mirrored to another directory) or S3 with versioning and Object Lock (AWS).
+ */
 export interface CheckpointStore {
-  /** Stores the checkpoint of a stream unless a newer one (higher seq) is already there. */
-  put(stream: string, seq: number, token: string): Promise<void>;
-  get(stream: string): Promise<string | undefined>;
+  /** Appends checkpoint `index` of `stream`; false when that index exists (another writer won). */
+  append(stream: string, checkpoint: StoredCheckpoint): Promise<boolean>;
+  /** The newest `limit` checkpoints of a stream, newest first. */
+  recent(stream: string, limit: number): Promise<readonly StoredCheckpoint[]>;
+  /** Every stream that has a checkpoint. */
+  streams(): Promise<readonly string[]>;
+  close?(): Promise<void>;
 }
 
 /** The slice of a pino logger we use (tests pass a fake). Never log tokens. */

@@ -80,6 +80,42 @@ describe('SQS batch handler', () => {
     expect(res.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['x', 'y']);
   });
 
+  it('a left message gets its suggested visibility on the queue (an UNKNOWN keeps its reconcile delay)', async () => {
+    const changed: [string, number][] = [];
+    const res = await handleSqsBatch(
+      { Records: [record('u', 'U'), record('v', 'V'), record('w', 'W')] },
+      {
+        process: (m) =>
+          Promise.resolve<ProcessResult>(
+            m.messageId === 'u'
+              ? { action: 'leave', why: 'UNRESOLVED', visibilitySec: 5 }
+              : m.messageId === 'v'
+                ? { action: 'leave', why: 'POISON' }
+                : ok(m),
+          ),
+      },
+      {
+        queue: {
+          changeVisibility: (handle, sec) => {
+            changed.push([handle, sec]);
+            return Promise.resolve();
+          },
+        },
+      },
+    );
+    expect(changed).toEqual([['h-u', 5]]); // POISON suggests nothing: the queue's own timeout
+    expect(res.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['u', 'v']);
+  });
+
+  it('a failing changeVisibility still reports the message as a failure', async () => {
+    const res = await handleSqsBatch(
+      { Records: [record('u', 'U')] },
+      { process: () => Promise.resolve({ action: 'leave', why: 'IN_PROGRESS', visibilitySec: 3 }) },
+      { queue: { changeVisibility: () => Promise.reject(new Error('handle expired')) } },
+    );
+    expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'u' }]);
+  });
+
   it('prefetches the whole batch before the first message runs, and processes those same messages', async () => {
     const event: SQSEvent = { Records: [record('a1', 'A'), record('a2', 'A'), record('b1', 'B')] };
     const order: string[] = [];

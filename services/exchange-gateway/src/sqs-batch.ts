@@ -1,8 +1,10 @@
-// The SQS event source batch handler (Lambda): same pipeline, same group-aware short-circuit,
-// answered as `{ batchItemFailures }`. Lambda deletes the records not listed as failures.
+// The SQS event source batch handler (Lambda): same pipeline, same FIFO group runner as the
+// worker (fifo-groups.ts), answered as `{ batchItemFailures }`. Lambda deletes the records not
+// listed as failures; a left message first gets its suggested visibility on the queue.
 import pLimit from 'p-limit';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { ReceivedMessage } from '@countersign/transport';
+import type { Queue, ReceivedMessage } from '@countersign/transport';
+import { runFifoGroups } from './fifo-groups.ts';
 import type { Processor } from './pipeline.ts';
 import { silentLogger, type Logger } from './ports.ts';
 
@@ -17,48 +19,32 @@ export function recordToMessage(record: SQSRecord): ReceivedMessage {
   };
 }
 
+export interface SqsBatchOptions {
+  readonly concurrency?: number;
+  readonly logger?: Logger;
+  /**
+   * The SQS queue of the records: a message the pipeline leaves gets its suggested visibility
+   * (an UNKNOWN's reconcile delay, a lease's rest) before Lambda returns it.
+   */
+  readonly queue?: Pick<Queue, 'changeVisibility'>;
+}
+
 export async function handleSqsBatch(
   event: SQSEvent,
   processor: Pick<Processor, 'process'> & Partial<Pick<Processor, 'prefetch'>>,
-  options: { readonly concurrency?: number; readonly logger?: Logger } = {},
+  options: SqsBatchOptions = {},
 ): Promise<SQSBatchResponse> {
-  const logger = options.logger ?? silentLogger;
-  const limit = pLimit(Math.max(1, options.concurrency ?? 8));
-  const messages = new Map(event.Records.map((r) => [r, recordToMessage(r)]));
+  const messages = event.Records.map(recordToMessage);
   // Verify the whole batch at once (in parallel); each message then runs in its group's order.
-  processor.prefetch?.([...messages.values()]);
-  const groups = new Map<string, SQSRecord[]>();
-  for (const record of event.Records) {
-    const id = record.attributes.MessageGroupId ?? `\u0000${record.messageId}`;
-    const list = groups.get(id);
-    if (list) list.push(record);
-    else groups.set(id, [record]);
-  }
-  const failures: string[] = [];
-  await Promise.all(
-    [...groups.values()].map(async (list) => {
-      for (let i = 0; i < list.length; i += 1) {
-        const record = list[i]!;
-        let ok = false;
-        try {
-          const result = await limit(() => processor.process(messages.get(record)!));
-          ok = result.action === 'delete';
-        } catch (err) {
-          logger.error({ messageId: record.messageId, err }, 'message failed');
-        }
-        if (!ok) {
-          // This one and the rest of its group go back, in order.
-          for (const r of list.slice(i)) failures.push(r.messageId);
-          return;
-        }
-      }
-    }),
-  );
-  // Report in event order (not required by Lambda, easier to read in logs and tests).
-  const failed = new Set(failures);
+  processor.prefetch?.(messages);
+  const run = await runFifoGroups(messages, {
+    process: (m) => processor.process(m),
+    limit: pLimit(Math.max(1, options.concurrency ?? 8)),
+    ...(options.queue ? { queue: options.queue } : {}),
+    logger: options.logger ?? silentLogger,
+  });
+  // This one and the rest of its group go back, in order (reported in event order).
   return {
-    batchItemFailures: event.Records.filter((r) => failed.has(r.messageId)).map((r) => ({
-      itemIdentifier: r.messageId,
-    })),
+    batchItemFailures: run.notDone.map((m) => ({ itemIdentifier: m.messageId })),
   };
 }

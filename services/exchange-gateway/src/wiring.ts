@@ -1,11 +1,18 @@
 // Builds a gateway from configuration: the only difference between the embedded and the AWS
 // runtime is which adapters get wired here. Callers (main.ts, lambda.ts, the CLI, tests) pass
 // the config and may override any adapter. AWS clients honour AWS_ENDPOINT_URL by themselves.
+//
+// `exclusive` (the long-running embedded gateway): the data directory's `gateway` role lock is
+// taken first, so at most one gateway process runs on it. Holding it proves every earlier one is
+// dead, so what they left in flight is taken back at once: their queue deliveries become visible
+// and their nonce leases end (those requests are reconciled by their next delivery), instead of
+// waiting out the visibility timeout and the lease.
 import { existsSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import pino from 'pino';
 import {
   EmbeddedKeyNames,
@@ -16,7 +23,8 @@ import {
 } from '@countersign/contracts';
 import type { Clock, CountersignConfig } from '@countersign/contracts';
 import { createDynamoNonceStore, createSqliteNonceStore } from '@countersign/replay-guard';
-import type { NonceStore } from '@countersign/replay-guard';
+import type { NonceStore, SqliteNonceStore } from '@countersign/replay-guard';
+import { acquireRoleLock, type RoleLock } from '@countersign/sqlite';
 import {
   createKmsClient,
   createKmsSigner,
@@ -30,7 +38,7 @@ import {
   createSqliteQueue,
   createSqsQueue,
 } from '@countersign/transport';
-import type { EventBus, Queue } from '@countersign/transport';
+import type { EventBus, Queue, SqliteQueue } from '@countersign/transport';
 import {
   combineKeys,
   createVerifier,
@@ -40,9 +48,13 @@ import {
 } from '@countersign/verifier';
 import type { KeyResolver } from '@countersign/verifier';
 import { createChainWriter } from './chain.ts';
-import { createCheckpointer, createFileCheckpointStore } from './checkpoints.ts';
+import { S3Client } from '@aws-sdk/client-s3';
+import { createSqliteCheckpointLog } from './checkpoint-log.ts';
+import { createCheckpointer } from './checkpoints.ts';
+import { guardChainHeads } from './head-check.ts';
+import { createS3CheckpointStore } from './s3-checkpoint-store.ts';
 import { GatewayError } from './errors.ts';
-import { createPaperExchange } from './paper-exchange.ts';
+import { createExchangeFromConfig } from './exchange-wiring.ts';
 import { createProcessor, newOwnerId, type Processor, type RequestVerifier } from './pipeline.ts';
 import { createAuthorizer } from './policy.ts';
 import type { CheckpointStore, Exchange, Logger } from './ports.ts';
@@ -53,6 +65,9 @@ export interface GatewayClients {
   readonly sqs?: SQSClient;
   readonly eventBridge?: EventBridgeClient;
   readonly dynamodb?: DynamoDBClient;
+  /** Reads sealed exchange credentials from an SSM parameter (`ssm:<name>`). */
+  readonly ssm?: SSMClient;
+  readonly s3?: S3Client;
 }
 
 /** Everything is optional: what is not given is built from the config. */
@@ -76,6 +91,12 @@ export interface GatewayOverrides {
   readonly reconcileDelaySec?: number;
   readonly receiptRetentionSec?: number;
   readonly signRetry?: RetryOptions;
+  /**
+   * Embedded mode: take the data directory's `gateway` role lock (failing at once with LOCKED
+   * while another process holds it) and recover what a dead predecessor left in flight. The
+   * composition roots that run a gateway process set it; default false.
+   */
+  readonly exclusive?: boolean;
 }
 
 export interface Gateway {
@@ -105,6 +126,80 @@ export async function createGatewayFromConfig(
   config: CountersignConfig,
   overrides: GatewayOverrides = {},
 ): Promise<Gateway> {
+  const lock: RoleLock | undefined =
+    overrides.exclusive === true && config.mode !== 'aws'
+      ? acquireRoleLock(config.dataDir, 'gateway', { clock: overrides.clock ?? systemClock })
+      : undefined;
+  try {
+    return await wire(config, overrides, lock);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
+/** Holding the role lock proves the previous owners dead: take back what they left in flight. */
+async function recoverPredecessors(
+  owner: string,
+  nonceStore: SqliteNonceStore | undefined,
+  queue: SqliteQueue | undefined,
+  logger: Logger,
+): Promise<void> {
+  // Leases first: a message that comes back is then reconciled on its first delivery.
+  const leases = (await nonceStore?.expireLeasesExcept(owner)) ?? 0;
+  const deliveries = (await queue?.recoverAbandoned()) ?? 0;
+  if (leases + deliveries > 0) {
+    logger.warn({ leases, deliveries }, 'took back what a stopped gateway left in flight');
+  }
+}
+
+/** The request verifier: requesters' policy keys, plus this deployment's requester key. */
+function requestVerifier(
+  config: CountersignConfig,
+  extraKeys: KeyResolver | undefined,
+  kms: KMSClient | undefined,
+  clock: Clock,
+): RequestVerifier {
+  const gw = config.gateway;
+  const resolvers = policyKeys(gw.policies, { clock });
+  if (extraKeys) resolvers.push(extraKeys);
+  const issuers = new Set(gw.policies.map((p) => p.id));
+  // The requester of this deployment: its KMS key (AWS) or its local JWKS file (embedded).
+  if (kms && config.requester.kmsKeyId) {
+    resolvers.push(
+      kmsPublicKeys({
+        client: kms,
+        keyIds: [config.requester.kmsKeyId],
+        issuer: config.requester.id,
+        clock,
+      }),
+    );
+    issuers.add(config.requester.id);
+  } else if (config.mode !== 'aws') {
+    const keysDir = embeddedPaths(config.dataDir).keysDir;
+    const file = keyFilePaths(keysDir, EmbeddedKeyNames.REQUESTER).jwksPath;
+    if (existsSync(file)) {
+      resolvers.push(jwksFile(file, { issuer: config.requester.id, clock }));
+      issuers.add(config.requester.id);
+    }
+  }
+  return createVerifier({
+    keys: combineKeys(...resolvers),
+    issuers: [...issuers],
+    audience: gw.id,
+    typ: TokenTypes.REQUEST,
+    clockSkewSec: gw.clockSkewSec,
+    maxLifetimeSec: MAX_LIFETIME_SEC,
+    maxTokenBytes: gw.maxTokenBytes,
+    clock,
+  });
+}
+
+async function wire(
+  config: CountersignConfig,
+  overrides: GatewayOverrides,
+  lock: RoleLock | undefined,
+): Promise<Gateway> {
   const clock = overrides.clock ?? systemClock;
   const logger: Logger =
     overrides.logger ?? pino({ level: config.logLevel, base: { service: 'exchange-gateway' } });
@@ -118,9 +213,10 @@ export async function createGatewayFromConfig(
     sqs: () => overrides.clients?.sqs ?? new SQSClient({}),
     eventBridge: () => overrides.clients?.eventBridge ?? new EventBridgeClient({}),
     dynamodb: () => overrides.clients?.dynamodb ?? new DynamoDBClient({}),
+    ssm: () => overrides.clients?.ssm ?? new SSMClient({}),
   };
   const kms = aws ? clients.kms() : undefined;
-
+  const owner = overrides.owner ?? newOwnerId(gw.id);
   const signer =
     overrides.signer ??
     (kms
@@ -131,6 +227,9 @@ export async function createGatewayFromConfig(
         })
       : await ensureLocalSigner(paths.keysDir, EmbeddedKeyNames.GATEWAY, gw.alg));
 
+  // The embedded adapters this wiring opens itself (what a recovery may touch).
+  let ownQueue: SqliteQueue | undefined;
+  let ownNonceStore: SqliteNonceStore | undefined;
   const queue =
     overrides.queue ??
     (aws
@@ -139,12 +238,13 @@ export async function createGatewayFromConfig(
           queueUrl: required(config.queue.url, 'COUNTERSIGN_QUEUE_URL'),
           maxReceives: config.queue.maxReceives,
         })
-      : createSqliteQueue({
+      : (ownQueue = createSqliteQueue({
           path: paths.queueDb,
           visibilityTimeoutSec: config.queue.visibilityTimeoutSec,
           maxReceives: config.queue.maxReceives,
           clock,
-        }));
+          receiver: owner,
+        })));
   if (!overrides.queue) opened.push(queue);
 
   const bus =
@@ -161,49 +261,22 @@ export async function createGatewayFromConfig(
           client: clients.dynamodb(),
           tableName: required(config.nonce.table, 'COUNTERSIGN_NONCE_TABLE'),
         })
-      : createSqliteNonceStore({ path: paths.nonceDb, clock }));
+      : (ownNonceStore = createSqliteNonceStore({ path: paths.nonceDb, clock })));
   if (!overrides.nonceStore) opened.push(nonceStore);
 
-  // PaperExchange: shared SQLite file in embedded mode. In AWS mode it lives in the container's
-  // memory, i.e. a demo only: a real exchange adapter dedups by client order id on the venue.
-  const exchange = overrides.exchange ?? createPaperExchange(aws ? {} : { path: paths.exchangeDb });
+  // PaperExchange (default) or HttpExchange, whose credentials are decrypted here, once.
+  const exchange =
+    overrides.exchange ??
+    (await createExchangeFromConfig({
+      config,
+      clock,
+      logger,
+      clients: { kms: clients.kms, ssm: clients.ssm },
+    }));
   if (!overrides.exchange) opened.push(exchange);
 
-  const resolvers = policyKeys(config.gateway.policies, { clock });
-  if (overrides.keys) resolvers.push(overrides.keys);
-  const issuers = new Set(config.gateway.policies.map((p) => p.id));
-  // The requester of this deployment: its KMS key (AWS) or its local JWKS file (embedded).
-  if (kms && config.requester.kmsKeyId) {
-    resolvers.push(
-      kmsPublicKeys({
-        client: kms,
-        keyIds: [config.requester.kmsKeyId],
-        issuer: config.requester.id,
-        clock,
-      }),
-    );
-    issuers.add(config.requester.id);
-  } else if (!aws) {
-    const file = keyFilePaths(paths.keysDir, EmbeddedKeyNames.REQUESTER).jwksPath;
-    if (existsSync(file)) {
-      resolvers.push(jwksFile(file, { issuer: config.requester.id, clock }));
-      issuers.add(config.requester.id);
-    }
-  }
-  const verifier: RequestVerifier =
-    overrides.verifier ??
-    createVerifier({
-      keys: combineKeys(...resolvers),
-      issuers: [...issuers],
-      audience: gw.id,
-      typ: TokenTypes.REQUEST,
-      clockSkewSec: gw.clockSkewSec,
-      maxLifetimeSec: MAX_LIFETIME_SEC,
-      maxTokenBytes: gw.maxTokenBytes,
-      clock,
-    });
+  const verifier = overrides.verifier ?? requestVerifier(config, overrides.keys, kms, clock);
 
-  const owner = overrides.owner ?? newOwnerId(gw.id);
   const chain = createChainWriter({
     gatewayId: gw.id,
     nonceStore,
@@ -212,22 +285,51 @@ export async function createGatewayFromConfig(
     owner,
     ...(overrides.signRetry ? { signRetry: overrides.signRetry } : {}),
   });
+  const bucket = config.checkpoints.bucket;
   const checkpointStore =
     overrides.checkpointStore === undefined
       ? aws
-        ? null // S3 (Object Lock) adapter: not built yet; the port is CheckpointStore.
-        : createFileCheckpointStore(paths.checkpointsDir)
+        ? bucket
+          ? createS3CheckpointStore({ client: overrides.clients?.s3 ?? new S3Client({}), bucket })
+          : null
+        : createSqliteCheckpointLog({
+            path: paths.checkpointLog,
+            ...(config.checkpoints.mirror ? { mirror: config.checkpoints.mirror } : {}),
+            logger,
+          })
       : overrides.checkpointStore;
+  if (checkpointStore && overrides.checkpointStore === undefined) opened.push(checkpointStore);
+  if (!checkpointStore)
+    logger.warn({}, 'no checkpoint store: a cut tail of the archive is invisible');
   const checkpointer = checkpointStore
     ? createCheckpointer({
         gatewayId: gw.id,
         signer,
         store: checkpointStore,
         every: gw.checkpointEvery,
+        intervalMs: gw.checkpointIntervalSec * 1000,
         clock,
         logger,
       })
     : undefined;
+  // Issue 13 F4: refuse to start when a chain head is behind its newest signed checkpoint.
+  if (checkpointStore) {
+    try {
+      await guardChainHeads({
+        config,
+        signer,
+        nonceStore,
+        checkpoints: checkpointStore,
+        ...(checkpointer ? { checkpointer } : {}),
+        exchange,
+        clock,
+        logger,
+      });
+    } catch (err) {
+      for (const part of opened.reverse()) await part.close?.();
+      throw err;
+    }
+  }
 
   const processor = createProcessor({
     gatewayId: gw.id,
@@ -259,6 +361,8 @@ export async function createGatewayFromConfig(
     logger,
   });
 
+  if (lock) await recoverPredecessors(owner, ownNonceStore, ownQueue, logger);
+
   let closed = false;
   return {
     config,
@@ -274,7 +378,9 @@ export async function createGatewayFromConfig(
       if (closed) return;
       closed = true;
       await processor.close();
+      await checkpointer?.close();
       for (const part of opened.reverse()) await part.close?.();
+      lock?.release();
     },
   };
 }

@@ -1,8 +1,8 @@
 // The long-running worker: long-polls the queue and runs the pipeline with bounded concurrency.
 //
-// - FIFO: messages of one group (one account) run one after another, in receive order; when
-//   one fails (throws or is left), the rest of that group in the batch is left unprocessed (not
-//   deleted) so the queue redelivers them in order; other groups go on (group-aware short-circuit).
+// - FIFO: the group runner shared with the Lambda handler (fifo-groups.ts): messages of one group
+//   run in receive order; when one fails (throws or is left), the rest of that group in the batch
+//   is left unprocessed so the queue redelivers them in order; other groups go on.
 // - A message is deleted only when the pipeline says so (its receipt is stored and published);
 //   the next message of its group does not wait for that delete.
 // - Verification of a whole batch starts on receipt (processor.prefetch), in parallel.
@@ -11,6 +11,7 @@
 import pLimit from 'p-limit';
 import type { Outcome } from '@countersign/contracts';
 import type { Queue, ReceivedMessage } from '@countersign/transport';
+import { runFifoGroups, type Settled } from './fifo-groups.ts';
 import type { Processor } from './pipeline.ts';
 import { silentLogger, type Logger } from './ports.ts';
 
@@ -60,17 +61,57 @@ function isAbort(err: unknown, signal: AbortSignal): boolean {
   return signal.aborted || (err instanceof Error && err.name === 'AbortError');
 }
 
+const newCounters = (): WorkerCounters => ({
+  received: 0,
+  deleted: 0,
+  left: 0,
+  failed: 0,
+  skipped: 0,
+  republished: 0,
+  heartbeats: 0,
+  receiveErrors: 0,
+  deleteErrors: 0,
+  reconciled: 0,
+  outcomes: { EXECUTED: 0, REJECTED: 0, FAILED: 0, UNKNOWN: 0 },
+});
+
+function heartbeatIntervalMs(options: WorkerOptions): number {
+  if (options.heartbeat === false) return 0;
+  if (typeof options.heartbeat === 'object') return options.heartbeat.intervalMs;
+  return Math.max(1000, Math.floor((options.visibilityTimeoutSec * 1000) / 3));
+}
+
+/**
+ * Extends the visibility of every message still in `outstanding` every `intervalMs` (a message
+ * waiting behind the earlier ones of its group must not become visible again meanwhile).
+ * Returns the function that stops it.
+ */
+function startHeartbeat(
+  queue: Queue,
+  outstanding: ReadonlyMap<string, ReceivedMessage>,
+  intervalMs: number,
+  visibilitySec: number,
+  onBeat: () => void,
+  logger: Logger,
+): () => void {
+  if (intervalMs <= 0) return () => undefined;
+  const timer = setInterval(() => {
+    for (const m of outstanding.values()) {
+      onBeat();
+      queue
+        .changeVisibility(m.receiptHandle, visibilitySec)
+        .catch((err: unknown) => logger.warn({ messageId: m.messageId, err }, 'heartbeat failed'));
+    }
+  }, intervalMs);
+  return () => clearInterval(timer);
+}
+
 export function createWorker(options: WorkerOptions): Worker {
   const { queue, processor } = options;
   const logger = options.logger ?? silentLogger;
   const batchSize = Math.min(10, Math.max(1, options.batchSize ?? 10));
   const waitMs = options.waitMs ?? 20_000;
-  const heartbeatMs =
-    options.heartbeat === false
-      ? 0
-      : typeof options.heartbeat === 'object'
-        ? options.heartbeat.intervalMs
-        : Math.max(1000, Math.floor((options.visibilityTimeoutSec * 1000) / 3));
+  const heartbeatMs = heartbeatIntervalMs(options);
   const reconcileMs = options.reconcileIntervalMs ?? 5000;
   const limit = pLimit(Math.max(1, options.concurrency));
   const stopper = new AbortController();
@@ -78,19 +119,7 @@ export function createWorker(options: WorkerOptions): Worker {
   options.signal?.addEventListener('abort', onExternalAbort, { once: true });
   if (options.signal?.aborted) stopper.abort();
 
-  const counters: WorkerCounters = {
-    received: 0,
-    deleted: 0,
-    left: 0,
-    failed: 0,
-    skipped: 0,
-    republished: 0,
-    heartbeats: 0,
-    receiveErrors: 0,
-    deleteErrors: 0,
-    reconciled: 0,
-    outcomes: { EXECUTED: 0, REJECTED: 0, FAILED: 0, UNKNOWN: 0 },
-  };
+  const counters = newCounters();
   let busy = 0;
   const deletes = new Set<Promise<void>>();
   let waiters: (() => void)[] = [];
@@ -101,100 +130,62 @@ export function createWorker(options: WorkerOptions): Worker {
   };
   const freed = () => new Promise<void>((r) => waiters.push(r));
 
-  /** True when the group may go on. */
-  async function handleOne(message: ReceivedMessage): Promise<boolean> {
-    try {
-      const result = await processor.process(message);
-      if (result.action === 'delete') {
-        counters.outcomes[result.outcome] += 1;
-        if (result.republished) counters.republished += 1;
-        // The group goes on without waiting: the receipt is stored and published, so whatever
-        // happens to this delete, a redelivery only re-publishes it.
-        const deleting = queue.delete(message.receiptHandle).then(
-          () => void (counters.deleted += 1),
-          (err: unknown) => {
-            counters.deleteErrors += 1;
-            logger.warn({ messageId: message.messageId, err }, 'delete failed');
-          },
-        );
-        deletes.add(deleting);
-        void deleting.finally(() => deletes.delete(deleting));
-        return true;
-      }
-      counters.left += 1;
-      if (result.visibilitySec !== undefined) {
-        await queue
-          .changeVisibility(message.receiptHandle, result.visibilitySec)
-          .catch((err: unknown) =>
-            logger.warn({ messageId: message.messageId, err }, 'changeVisibility failed'),
-          );
-      }
-      return false;
-    } catch (err) {
-      counters.failed += 1;
-      counters.left += 1;
-      logger.error(
-        { messageId: message.messageId, receiveCount: message.receiveCount, err },
-        'message failed',
+  /** Bookkeeping of one message that ran: counters, and the delete when it is done. */
+  function settled(message: ReceivedMessage, s: Settled): void {
+    if (s.kind === 'done') {
+      counters.outcomes[s.result.outcome] += 1;
+      if (s.result.republished) counters.republished += 1;
+      // The group goes on without waiting: the receipt is stored and published, so whatever
+      // happens to this delete, a redelivery only re-publishes it.
+      const deleting = queue.delete(message.receiptHandle).then(
+        () => void (counters.deleted += 1),
+        (err: unknown) => {
+          counters.deleteErrors += 1;
+          logger.warn({ messageId: message.messageId, err }, 'delete failed');
+        },
       );
-      return false;
+      deletes.add(deleting);
+      void deleting.finally(() => deletes.delete(deleting));
+    } else {
+      counters.left += 1;
+      if (s.kind === 'failed') counters.failed += 1;
     }
   }
 
   async function handleBatch(messages: readonly ReceivedMessage[]): Promise<void> {
-    // Heartbeat for every message of the batch still waiting or running (a message waiting
-    // behind the earlier ones of its group must not become visible again meanwhile).
+    // Heartbeat for every message of the batch still waiting or running.
     const outstanding = new Map(messages.map((m) => [m.messageId, m]));
-    const timer =
-      heartbeatMs > 0
-        ? setInterval(() => {
-            for (const m of outstanding.values()) {
-              counters.heartbeats += 1;
-              queue
-                .changeVisibility(m.receiptHandle, options.visibilityTimeoutSec)
-                .catch((err: unknown) =>
-                  logger.warn({ messageId: m.messageId, err }, 'heartbeat failed'),
-                );
-            }
-          }, heartbeatMs)
-        : undefined;
+    const stopHeartbeat = startHeartbeat(
+      queue,
+      outstanding,
+      heartbeatMs,
+      options.visibilityTimeoutSec,
+      () => void (counters.heartbeats += 1),
+      logger,
+    );
     try {
-      await runGroups(messages, outstanding);
-    } finally {
-      if (timer) clearInterval(timer);
-    }
-  }
-
-  async function runGroups(
-    messages: readonly ReceivedMessage[],
-    outstanding: Map<string, ReceivedMessage>,
-  ): Promise<void> {
-    const groups = new Map<string, ReceivedMessage[]>();
-    for (const m of messages) {
-      const id = m.groupId ?? `\u0000${m.messageId}`;
-      const list = groups.get(id);
-      if (list) list.push(m);
-      else groups.set(id, [m]);
-    }
-    await Promise.all(
-      [...groups.values()].map(async (list) => {
-        for (let i = 0; i < list.length; i += 1) {
-          const ok = await limit(() => handleOne(list[i]!));
-          outstanding.delete(list[i]!.messageId);
+      await runFifoGroups(messages, {
+        process: (m) => processor.process(m),
+        limit,
+        queue,
+        logger,
+        onSettled(message, s) {
+          settled(message, s);
+          outstanding.delete(message.messageId);
           busy -= 1;
           notify();
-          if (!ok) {
-            // The rest are left as they are: no more heartbeats, they come back in order.
-            for (const m of list.slice(i + 1)) outstanding.delete(m.messageId);
-            const rest = list.length - i - 1;
-            counters.skipped += rest;
-            busy -= rest;
-            notify();
-            return;
-          }
-        }
-      }),
-    );
+        },
+        onSkipped(rest) {
+          // Left as they are: no more heartbeats, they come back in order.
+          for (const m of rest) outstanding.delete(m.messageId);
+          counters.skipped += rest.length;
+          busy -= rest.length;
+          notify();
+        },
+      });
+    } finally {
+      stopHeartbeat();
+    }
   }
 
   let running: Promise<void> | undefined;

@@ -262,6 +262,53 @@ export function describeNonceStoreContract(
       expect(await store.get(k)).toMatchObject({ state: 'IN_PROGRESS', owner: 'A' });
     });
 
+    it('keeps the request hash of the first claim through takeover and complete', async () => {
+      const { store } = await setup();
+      const k = key();
+      const sha = HASH('q');
+      await store.claim(k, { ...claimOpts('A'), requestSha256: sha });
+      expect(await store.get(k)).toEqual({
+        key: k,
+        state: 'IN_PROGRESS',
+        owner: 'A',
+        leaseUntil: T0 + LEASE,
+        expiresAt: EXPIRES,
+        attempts: 1,
+        requestSha256: sha,
+      });
+      // A live lease: the refusal carries the hash (a later delivery recognizes its token by it).
+      expect(await store.claim(k, { ...claimOpts('B'), requestSha256: HASH('x') })).toEqual({
+        claimed: false,
+        existing: expect.objectContaining({ requestSha256: sha }) as unknown,
+      });
+      // A takeover for other bytes does not replace it.
+      expect(
+        await store.claim(k, { ...claimOpts('B', T0 + LEASE), requestSha256: HASH('x') }),
+      ).toMatchObject({ claimed: true, takeover: true, previous: { requestSha256: sha } });
+      expect(await store.get(k)).toMatchObject({ owner: 'B', attempts: 2, requestSha256: sha });
+      await store.complete(k, {
+        owner: 'B',
+        stored: stored('s'),
+        head: head(stream(), 1),
+        expiresAt: EXPIRES,
+      });
+      expect(await store.get(k)).toEqual({
+        key: k,
+        state: 'COMPLETED',
+        expiresAt: EXPIRES,
+        stored: stored('s'),
+        requestSha256: sha,
+      });
+    });
+
+    it('a takeover of a record claimed without a hash records the new one', async () => {
+      const { store } = await setup();
+      const k = key();
+      await store.claim(k, claimOpts('A'));
+      await store.claim(k, { ...claimOpts('B', T0 + LEASE), requestSha256: HASH('n') });
+      expect(await store.get(k)).toMatchObject({ owner: 'B', requestSha256: HASH('n') });
+    });
+
     it('get of an unknown key is undefined', async () => {
       const { store } = await setup();
       expect(await store.get(key())).toBeUndefined();

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { AuditReport, embeddedPaths, loadConfig } from '@countersign/contracts';
 import { createSqliteEventBus } from '@countersign/transport';
 import { createSyntheticKit, type SyntheticKit } from '@countersign/audit';
+import { createSqliteCheckpointLog } from '@countersign/exchange-gateway';
 import {
   auditLiveCommand,
   auditReplayCommand,
@@ -57,9 +58,9 @@ async function publish(tamperSeq?: number): Promise<void> {
   }
   await bus.publish(details);
   await bus.close();
-  const cps = embeddedPaths(dir).checkpointsDir;
-  mkdirSync(cps, { recursive: true });
-  writeFileSync(join(cps, 'gw-1_0.jws'), await kit.gateway.checkpoint('gw-1/0'));
+  const log = createSqliteCheckpointLog({ path: embeddedPaths(dir).checkpointLog });
+  await log.append('gw-1/0', { index: 1, token: await kit.gateway.checkpoint('gw-1/0') });
+  await log.close();
 }
 
 const range = () => ({

@@ -45,10 +45,12 @@ export interface ReplayCliOptions {
   readonly gateway?: string;
   readonly format?: string;
   readonly out?: string;
+  readonly state?: string;
 }
 
 export interface LiveCliOptions {
   readonly format?: string;
+  readonly state?: string;
 }
 
 function defaultIO(): AuditCommandIO {
@@ -63,10 +65,8 @@ function defaultIO(): AuditCommandIO {
 
 const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
-function parseInstant(value: string | undefined, name: string): Checked<number> {
-  if (value === undefined) {
-    return { ok: false, problem: `--${name} is required (ISO 8601, e.g. 2026-11-25T00:00:00Z)` };
-  }
+function parseInstant(value: string | undefined, name: string): Checked<number | undefined> {
+  if (value === undefined) return { ok: true, value: undefined };
   const ms = Date.parse(value);
   if (!ISO.test(value) || Number.isNaN(ms)) {
     return {
@@ -126,6 +126,16 @@ function openRuntime(
   }
 }
 
+/** A state that cannot be saved (a full disk) is retried; each failure is one stderr line. */
+function stateErrorPrinter(io: AuditCommandIO) {
+  return (err: unknown, attempt: number, retryInMs: number) => {
+    const message = err instanceof Error ? err.message : String(err);
+    io.stderr.write(
+      `countersign audit: ${message} (attempt ${attempt}${retryInMs > 0 ? `, retrying in ${retryInMs} ms` : ', giving up'})\n`,
+    );
+  };
+}
+
 function exitFor(report: AuditReport, runtime: AuditRuntime): AuditExitCode {
   return report.clean || !runtime.failOnFindings ? AuditExitCodes.CLEAN : AuditExitCodes.FINDINGS;
 }
@@ -141,7 +151,12 @@ export async function auditReplayCommand(
   const format = parseFormat(options.format);
   const problems: string[] = [];
   for (const c of [from, to, format]) if (!c.ok) problems.push(c.problem);
-  if (from.ok && to.ok && from.value >= to.value) problems.push('--from must be before --to');
+  if (from.ok && to.ok && from.value !== undefined && to.value !== undefined) {
+    if (from.value >= to.value) problems.push('--from must be before --to');
+  }
+  if (options.state !== undefined && options.state.trim() === '') {
+    problems.push('--state must name a file');
+  }
   if (options.gateway !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(options.gateway)) {
     problems.push('--gateway must match [A-Za-z0-9._:-]{1,64}');
   }
@@ -168,11 +183,13 @@ export async function auditReplayCommand(
   bar?.start(Number.MAX_SAFE_INTEGER, 0, { findings });
   try {
     const report = await runtime.replay({
-      from: from.value,
-      to: to.value,
-      ...(options.gateway ? { gateway: options.gateway } : {}),
+      ...(from.value === undefined ? {} : { from: from.value }),
+      ...(to.value === undefined ? {} : { to: to.value }),
+      ...(options.gateway !== undefined ? { gateway: options.gateway } : {}),
+      ...(options.state ? { stateFile: options.state } : {}),
       onFinding: () => void findings++,
       onProgress: (n) => bar?.update(n, { findings }),
+      onStateError: stateErrorPrinter(io),
       ...(signal ? { signal } : {}),
     });
     bar?.stop();
@@ -182,6 +199,11 @@ export async function auditReplayCommand(
     if (options.out) {
       io.stderr.write(
         `countersign audit: ${report.clean ? 'clean' : `${report.findings.length + report.findingsOmitted} findings`}, report written to ${options.out}\n`,
+      );
+    }
+    if (report.memory && report.memory.saved === null) {
+      io.stderr.write(
+        `countersign audit: warning: the state ${report.memory.file} was not saved\n`,
       );
     }
     return exitFor(report, runtime);
@@ -211,7 +233,9 @@ export async function auditLiveCommand(
   try {
     const report = await runtime.live({
       signal,
+      ...(options.state ? { stateFile: options.state } : {}),
       onFinding: (f) => io.stdout.write(`${formatFinding(f)}\n`),
+      onStateError: stateErrorPrinter(io),
     });
     io.stdout.write(renderReport(report, format.value));
     return exitFor(report, runtime);
@@ -235,10 +259,16 @@ export function register(program: Command, io?: Partial<AuditCommandIO>): void {
 
   audit
     .command('replay')
-    .description('audit a time range of the archive (embedded SQLite, or EventBridge in aws mode)')
-    .option('--from <iso>', 'start of the range (ISO 8601, inclusive)')
-    .option('--to <iso>', 'end of the range (ISO 8601, exclusive)')
-    .option('--gateway <id>', 'only this gateway')
+    .description(
+      'audit the archive, or a time window of it (embedded SQLite, or EventBridge in aws mode)',
+    )
+    .option('--from <iso>', 'start of a window (ISO 8601, inclusive; default: the whole archive)')
+    .option('--to <iso>', 'end of a window (ISO 8601, exclusive; default: now)')
+    .option('--gateway <id>', 'only this gateway (must be a trusted one)')
+    .option(
+      '--state <file>',
+      'what the audit remembers between runs (default <dataDir>/audit-state.json)',
+    )
     .option('--format <format>', 'text | json | html', 'text')
     .option('--out <file>', 'write the report here instead of stdout')
     .exitOverride(exitTwoOnUsageError)
@@ -259,6 +289,10 @@ export function register(program: Command, io?: Partial<AuditCommandIO>): void {
     .command('live')
     .description('audit receipts as they arrive until SIGINT/SIGTERM, then print the summary')
     .option('--format <format>', 'summary format: text | json | html', 'text')
+    .option(
+      '--state <file>',
+      'what the audit remembers between runs (default <dataDir>/audit-state.json)',
+    )
     .exitOverride(exitTwoOnUsageError)
     .action(async (opts: LiveCliOptions) => {
       const controller = new AbortController();

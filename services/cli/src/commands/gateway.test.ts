@@ -1,6 +1,10 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Command } from 'commander';
 import { ConfigError } from '@countersign/contracts';
+import { runGateway } from '@countersign/exchange-gateway';
 import type { RunGatewayOptions, WorkerCounters } from '@countersign/exchange-gateway';
 import { gatewayCommand, gatewayEnv, register } from './gateway.ts';
 
@@ -63,5 +67,28 @@ describe('countersign gateway', () => {
     );
     expect(code).toBe(2);
     expect(err).toBe('countersign gateway: COUNTERSIGN_CONCURRENCY: must be positive\n');
+  });
+
+  it('a second gateway on the same data directory exits 3 at once, naming the holder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-gw-lock-'));
+    const env = { COUNTERSIGN_DATA_DIR: dir, COUNTERSIGN_LOG_LEVEL: 'silent' };
+    const stop = new AbortController();
+    // The role lock is taken synchronously, before runGateway's first await.
+    const first = runGateway({ env, signal: stop.signal });
+    let err = '';
+    const code = await gatewayCommand(
+      {},
+      { env, stderr: { write: (t: string) => (err += t) }, run: runGateway },
+    );
+    expect(code).toBe(3);
+    expect(err).toContain('countersign gateway: another process holds the gateway role of');
+    expect(err).toContain(`pid ${process.pid}`);
+    stop.abort();
+    await expect(first).resolves.toMatchObject({ received: 0 });
+    // Released on a clean stop: the next gateway starts.
+    const again = new AbortController();
+    const next = runGateway({ env, signal: again.signal });
+    again.abort();
+    await expect(next).resolves.toMatchObject({ received: 0 });
   });
 });

@@ -1,16 +1,18 @@
 // `countersign gateway`: runs the exchange-gateway worker until SIGINT/SIGTERM, then finishes
 // in-flight messages, writes final checkpoints and prints its counters.
-// Exit codes: 0 stopped cleanly, 2 bad configuration, 1 could not run.
+// Exit codes: 0 stopped cleanly, 2 bad configuration, 3 another gateway process holds the data
+// directory (embedded mode), 1 could not run.
 import type { Command } from 'commander';
 import { isCountersignError } from '@countersign/contracts';
 import { configFailure } from '../config-errors.ts';
+import { registerRecoverHead } from './recover-head.ts';
 import {
   runGateway,
   type RunGatewayOptions,
   type WorkerCounters,
 } from '@countersign/exchange-gateway';
 
-export const GatewayExitCodes = { OK: 0, FAILED: 1, BAD_CONFIG: 2 } as const;
+export const GatewayExitCodes = { OK: 0, FAILED: 1, BAD_CONFIG: 2, LOCKED: 3 } as const;
 
 export interface GatewayCliOptions {
   readonly concurrency?: string;
@@ -53,13 +55,17 @@ export async function gatewayCommand(
     if (isCountersignError(err) && err.code === 'CONFIG_INVALID') {
       return configFailure('countersign gateway', err, io.stderr);
     }
+    if (isCountersignError(err) && err.code === 'LOCKED') {
+      io.stderr.write(`countersign gateway: ${err.message}\n`);
+      return GatewayExitCodes.LOCKED;
+    }
     io.stderr.write(`gateway failed: ${err instanceof Error ? err.message : String(err)}\n`);
     return GatewayExitCodes.FAILED;
   }
 }
 
 export function register(program: Command, io?: Partial<GatewayCommandIO>): void {
-  program
+  const gateway = program
     .command('gateway')
     .description(
       'run the exchange gateway: verify, execute once, sign receipts (until SIGINT/SIGTERM)',
@@ -75,4 +81,5 @@ export function register(program: Command, io?: Partial<GatewayCommandIO>): void
         ...io,
       });
     });
+  registerRecoverHead(gateway);
 }

@@ -1,7 +1,10 @@
 // `countersign start` (`npm start`): the whole pipeline in one process with a demo workload.
-// Exit codes: 0 everything matched, 1 something did not, 2 bad configuration, 130 interrupted.
+// Exit codes: 0 everything matched, 1 something did not, 2 bad configuration, 3 another gateway
+// process holds the data directory, 130 interrupted.
 import type { Command } from 'commander';
-import { loadConfig } from '@countersign/contracts';
+import pino from 'pino';
+import { isCountersignError, loadConfig } from '@countersign/contracts';
+import { DemoExchangeKinds, type DemoExchangeKind } from '../demo/demo-exchange.ts';
 import { runDemo, type DemoSummary } from '../demo/run-demo.ts';
 import { renderSummary } from '../demo/render.ts';
 import { configFailure } from '../config-errors.ts';
@@ -14,6 +17,25 @@ export interface StartOptions {
   readonly dataDir?: string;
   readonly badApples: boolean;
   readonly gatewayProcess?: boolean;
+  readonly exchange: string;
+  readonly simFaultRate?: string;
+  readonly simSeed?: string;
+}
+
+function exchangeKind(value: string): DemoExchangeKind {
+  const kind = DemoExchangeKinds.find((k) => k === value);
+  if (!kind)
+    throw new Error(
+      `--exchange must be ${DemoExchangeKinds.join(' or ')}, got "${value.slice(0, 20)}"`,
+    );
+  return kind;
+}
+
+function rate(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new Error(`${flag} must be from 0 to 1`);
+  return n;
 }
 
 function positiveInt(value: string, flag: string): number {
@@ -26,9 +48,17 @@ function positiveInt(value: string, flag: string): number {
 export async function startCommand(opts: StartOptions): Promise<number> {
   let count: number;
   let concurrency: number;
+  let exchange: DemoExchangeKind;
+  let faultRate: number | undefined;
+  let seed: number | undefined;
   try {
     count = positiveInt(opts.count, '--count');
     concurrency = positiveInt(opts.concurrency, '--concurrency');
+    exchange = exchangeKind(opts.exchange);
+    faultRate = rate(opts.simFaultRate, '--sim-fault-rate');
+    seed = opts.simSeed === undefined ? undefined : positiveInt(opts.simSeed, '--sim-seed');
+    if ((faultRate !== undefined || seed !== undefined) && exchange !== 'sim')
+      throw new Error('--sim-fault-rate and --sim-seed need --exchange sim');
   } catch (err) {
     process.stderr.write(`countersign start: ${(err as Error).message}\n`);
     return 2;
@@ -62,6 +92,15 @@ export async function startCommand(opts: StartOptions): Promise<number> {
       keepRunning: opts.keepRunning ?? false,
       badApples: opts.badApples,
       gatewayProcess: opts.gatewayProcess ?? false,
+      exchange,
+      sim: {
+        ...(faultRate === undefined ? {} : { faultRate }),
+        ...(seed === undefined ? {} : { seed }),
+      },
+      // The demo logs warnings only, unless COUNTERSIGN_LOG_LEVEL asks for something else.
+      ...(process.env.COUNTERSIGN_LOG_LEVEL
+        ? { logger: pino({ level: config.logLevel }, pino.destination(2)) }
+        : {}),
       log: (line) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${line}\n`),
       onProgress: tty
         ? (p) =>
@@ -70,6 +109,10 @@ export async function startCommand(opts: StartOptions): Promise<number> {
             )
         : undefined,
     });
+  } catch (err) {
+    if (!isCountersignError(err) || err.code !== 'LOCKED') throw err;
+    process.stderr.write(`countersign start: ${err.message}\n`);
+    return 3;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -96,6 +139,16 @@ export function register(program: Command): void {
     )
     .option('--data-dir <dir>', 'data directory (default .countersign, or COUNTERSIGN_DATA_DIR)')
     .option('--no-bad-apples', 'skip the deliberately bad tokens')
+    .option(
+      '--exchange <kind>',
+      'paper (in process) or sim: HttpExchange against a local exchange simulator',
+      'paper',
+    )
+    .option(
+      '--sim-fault-rate <0..1>',
+      'with --exchange sim: share of exchange requests failed (5xx, reset, no answer)',
+    )
+    .option('--sim-seed <n>', 'with --exchange sim: seed of those faults (same seed, same faults)')
     .option(
       '--gateway-process',
       'run the gateway worker as a separate process (countersign gateway) so it gets a core of its own',

@@ -31,6 +31,7 @@ import {
   type ReceivedMessage,
 } from '@countersign/transport';
 import { buildBadApples, OVER_LIMIT_ORDER, type BadApple } from './bad-apples.ts';
+import { startDemoExchange, type DemoExchangeKind, type DemoSimSettings } from './demo-exchange.ts';
 import { prepareDemo } from './prepare.ts';
 import { DEMO_ACCOUNTS, demoOrders, type DemoOrder } from './workload.ts';
 
@@ -56,6 +57,9 @@ export interface DemoOptions {
    * instead of in this one, so it has a core of its own. Embedded mode only.
    */
   readonly gatewayProcess?: boolean;
+  /** `sim`: the gateway runs on HttpExchange against a local exchange simulator. Default paper. */
+  readonly exchange?: DemoExchangeKind;
+  readonly sim?: DemoSimSettings;
 }
 
 export interface DemoProgress {
@@ -282,6 +286,7 @@ async function startGatewayHere(
 ): Promise<DemoGateway> {
   const gateway = await createGatewayFromConfig(config, {
     logger: logger.child({ service: 'exchange-gateway' }),
+    exclusive: true, // the data directory's gateway role lock (embedded mode)
   });
   const worker = createWorker({
     queue: gateway.queue,
@@ -370,9 +375,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       'a separate gateway process needs the embedded mode',
     );
   }
+  const exchange = await startDemoExchange(
+    config,
+    options.exchange ?? 'paper',
+    options.sim ?? {},
+    logger,
+  );
   const gw = split
-    ? await startGatewayProcess(config, log)
-    : await startGatewayHere(config, logger, stop.signal);
+    ? await startGatewayProcess(exchange.config, log)
+    : await startGatewayHere(exchange.config, logger, stop.signal);
   const audit = createAuditFromConfig(config);
   await audit.preflight();
   const server = await startHttpServer(requester.app, {
@@ -389,7 +400,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   log(
     `gateway ${config.gateway.id} (${config.mode}${split ? ', own process' : ''}), receipts signed with kid ${gw.kid.slice(0, 12)}…`,
   );
-  const executionsBefore = gw.executions();
+  if (exchange.sim) log(`exchange simulator on ${exchange.sim.url}, the gateway on HttpExchange`);
+  const executionsBefore = exchange.executions(() => gw.executions());
 
   // Live audit: every receipt of this run is verified as it arrives.
   const expected = new Map<string, ExpectedEntry>();
@@ -556,8 +568,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   await Promise.allSettled([gw.stop(), sinkDone]);
   await server.close();
   await requester.close();
-  const executionsNow = gw.executions();
+  const executionsNow = exchange.executions(() => gw.executions());
   await gw.close();
+  if (exchange.sim) {
+    const st = exchange.sim.stats();
+    log(
+      `exchange simulator: ${st.requests} requests, ${st.placed} orders, ${st.duplicates} duplicate submissions refused, ${st.faults} faults injected`,
+    );
+  }
+  await exchange.close();
 
   // Full replay: from the beginning of the archive in the embedded mode (the chain of every run
   // so far), or from this run's start on EventBridge.

@@ -20,6 +20,14 @@ export function fakeClock(start = Date.UTC(2026, 10, 25, 12, 0, 0)): FakeClock {
     now: () => t,
     set: (ms) => void (t = ms),
     advance: (ms) => void (t += ms),
+    // Moves the time on by `ms` and resolves on a later turn: a wait costs no real time.
+    sleep: (ms) =>
+      new Promise((resolve) =>
+        setImmediate(() => {
+          t += Math.max(0, ms);
+          resolve();
+        }),
+      ),
   };
 }
 
@@ -36,7 +44,7 @@ export function fakeNonceStore(): FakeNonceStore {
   return {
     records,
     heads,
-    claim(key, { expiresAt, leaseMs, owner, now }): Promise<ClaimResult> {
+    claim(key, { expiresAt, leaseMs, owner, now, requestSha256 }): Promise<ClaimResult> {
       const existing = records.get(key);
       if (!existing || existing.expiresAt < now) {
         records.set(key, {
@@ -46,10 +54,12 @@ export function fakeNonceStore(): FakeNonceStore {
           leaseUntil: now + leaseMs,
           expiresAt,
           attempts: 1,
+          ...(requestSha256 === undefined ? {} : { requestSha256 }),
         });
         return Promise.resolve({ claimed: true, takeover: false });
       }
       if (existing.state === 'IN_PROGRESS' && existing.leaseUntil <= now) {
+        const sha = existing.requestSha256 ?? requestSha256;
         records.set(key, {
           key,
           state: 'IN_PROGRESS',
@@ -57,6 +67,7 @@ export function fakeNonceStore(): FakeNonceStore {
           leaseUntil: now + leaseMs,
           expiresAt: Math.max(expiresAt, existing.expiresAt),
           attempts: existing.attempts + 1,
+          ...(sha === undefined ? {} : { requestSha256: sha }),
         });
         return Promise.resolve({ claimed: true, takeover: true, previous: existing });
       }
@@ -75,11 +86,13 @@ export function fakeNonceStore(): FakeNonceStore {
           new CountersignError('NONCE_CONFLICT', `${key} is not in progress for this owner`),
         );
       }
+      const sha = record?.requestSha256;
       records.set(key, {
         key,
         state: 'COMPLETED',
         expiresAt: Math.max(expiresAt, record?.expiresAt ?? 0),
         stored,
+        ...(sha === undefined ? {} : { requestSha256: sha }),
       });
       heads.set(next.stream, next);
       return Promise.resolve();

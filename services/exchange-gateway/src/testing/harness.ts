@@ -1,13 +1,13 @@
 // A gateway assembled from real signers and verifier plus injectable stores, for unit and fault
 // tests. Not part of the runtime; exported under "@countersign/exchange-gateway/testing".
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { RequesterPolicy, TokenTypes } from '@countersign/contracts';
+import { clientOrderIdOf, RequesterPolicy, TokenTypes } from '@countersign/contracts';
 import type { ReceiptClaims, RequestClaims } from '@countersign/contracts';
 import type { NonceStore } from '@countersign/replay-guard';
 import { createLocalSigner, signJwt } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import type { EventBus, ReceivedMessage } from '@countersign/transport';
-import { combineKeys, createVerifier, staticKeys } from '@countersign/verifier';
+import { combineKeys, createVerifier, decodeUnverified, staticKeys } from '@countersign/verifier';
 import type { KeyResolver } from '@countersign/verifier';
 import { createChainWriter } from '../chain.ts';
 import { createCheckpointer, type Checkpointer } from '../checkpoints.ts';
@@ -88,6 +88,17 @@ export interface Harness {
   message(body: string, over?: Partial<ReceivedMessage>): ReceivedMessage;
   /** Verifies a receipt with the gateway's public key and returns its claims. */
   verifyReceipt(token: string): Promise<ReceiptClaims>;
+  /** The exchange's client order id of a request token (clientOrderIdOf(iss, jti)). */
+  orderId(token: string): string;
+}
+
+/** The exchange's client order id of a request token (read without verifying it). */
+export function orderIdOf(token: string): string {
+  const claims = decodeUnverified(token);
+  if (typeof claims?.iss !== 'string' || typeof claims.jti !== 'string') {
+    throw new TypeError('not a request token');
+  }
+  return clientOrderIdOf(claims.iss, claims.jti);
 }
 
 export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -212,6 +223,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     async verifyReceipt(token) {
       return (await receiptVerifier.verify(token)).claims;
     },
+    orderId: orderIdOf,
   };
   return harness;
 }

@@ -7,5 +7,7 @@ export {
   defaultPolicy,
   GATEWAY_ID,
   REQUESTER_ID,
+  orderIdOf,
 } from './harness.ts';
 export type { Harness, HarnessOptions } from './harness.ts';
+export { orderToken, delivery } from './orders.ts';

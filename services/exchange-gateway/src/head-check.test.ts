@@ -1,0 +1,166 @@
+// Issue 13 F4 on the real embedded adapters: a gateway whose nonce store lost its chain heads
+// refuses to start (instead of signing seq 1 again), `recover-head` restores the heads from the
+// newest checkpoint and the archive, refuses when they disagree, and the chain then goes on.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import {
+  ReceiptEventDetail,
+  embeddedPaths,
+  parseConfig,
+  type CountersignConfig,
+} from '@countersign/contracts';
+import type { Signer } from '@countersign/signing';
+import { createSqliteEventBus } from '@countersign/transport';
+import { readOwnReceipt } from './receipts.ts';
+import { recoverHeadsFromConfig } from './head-recovery.ts';
+import { silentLogger, type Logger } from './ports.ts';
+import { delivery, newEs256Signer, orderToken } from './testing/index.ts';
+import { createGatewayFromConfig, type Gateway } from './wiring.ts';
+
+const GW = 'gw-f4';
+
+function config(dir: string, requester: Signer): CountersignConfig {
+  return parseConfig({
+    env: {
+      COUNTERSIGN_DATA_DIR: dir,
+      COUNTERSIGN_GATEWAY_ID: GW,
+      COUNTERSIGN_CHECKPOINT_EVERY: '5',
+      COUNTERSIGN_CHECKPOINT_INTERVAL_SEC: '3600',
+      COUNTERSIGN_POLICIES: JSON.stringify([
+        {
+          id: 'req-f4',
+          accounts: ['acct-1'],
+          symbols: ['BTC-USD'],
+          maxNotional: '100000',
+          jwks: { keys: [requester.publicJwk] },
+        },
+      ]),
+    },
+    part: 'gateway',
+  });
+}
+
+async function send(gw: Gateway, requester: Signer, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const token = await orderToken(requester, { iss: 'req-f4', sub: 'acct-1', aud: GW });
+    expect((await gw.processor.process(delivery(token, 'acct-1'))).action).toBe('delete');
+  }
+}
+
+/** (seq, prev) of every receipt in the archive, in archive order. */
+async function archived(dir: string): Promise<{ seq: number; prev: string; id: string }[]> {
+  const bus = createSqliteEventBus({ path: embeddedPaths(dir).busDb });
+  const out: { seq: number; prev: string; id: string }[] = [];
+  for await (const e of bus.read({})) {
+    const claims = readOwnReceipt(ReceiptEventDetail.parse(e.detail).receipt);
+    out.push({ seq: claims.seq, prev: claims.prev, id: e.id });
+  }
+  await bus.close();
+  return out;
+}
+
+/** A gateway that dies after its receipts: its final checkpoint is never written. */
+async function crash(gw: Gateway): Promise<void> {
+  await gw.nonceStore.close?.();
+  await gw.bus.close?.();
+  await gw.queue.close?.();
+  await gw.exchange.close?.();
+}
+
+function loseNonceStore(dir: string): void {
+  const db = embeddedPaths(dir).nonceDb;
+  for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+}
+
+describe('chain heads against the newest checkpoint (issue 13 F4)', () => {
+  it('refuses to start on an emptied nonce store; recover-head restores the head; the chain goes on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-f4-'));
+    const requester = await newEs256Signer();
+    const cfg = config(dir, requester);
+    const first = await createGatewayFromConfig(cfg, { logger: silentLogger });
+    await send(first, requester, 12); // checkpoints at 5 and 10; 11 and 12 after the newest
+    await crash(first);
+    loseNonceStore(dir);
+
+    const refused = createGatewayFromConfig(cfg, { logger: silentLogger });
+    await expect(refused).rejects.toMatchObject({
+      code: 'CHAIN_HEAD_MISMATCH',
+      message: expect.stringContaining(
+        `the chain head of ${GW}/0 is at seq 0 but its newest signed checkpoint (#2`,
+      ),
+    });
+    await expect(refused).rejects.toThrow(/countersign gateway recover-head/);
+
+    const dry = await recoverHeadsFromConfig(cfg, { apply: false });
+    expect(dry.restored).toBe(0);
+    expect(dry.plan).toEqual([
+      expect.objectContaining({
+        stream: `${GW}/0`,
+        status: 'restore',
+        restore: expect.objectContaining({ seq: 12 }),
+        message: 'restore seq 12 (checkpoint #2 at seq 10, then 2 archived receipts)',
+      }),
+    ]);
+    await expect(createGatewayFromConfig(cfg, { logger: silentLogger })).rejects.toMatchObject({
+      code: 'CHAIN_HEAD_MISMATCH',
+    });
+    expect((await recoverHeadsFromConfig(cfg, { apply: true })).restored).toBe(1);
+
+    const warnings: string[] = [];
+    const logger: Logger = { ...silentLogger, warn: (_o, m) => void warnings.push(m ?? '') };
+    const second = await createGatewayFromConfig(cfg, { logger });
+    await send(second, requester, 1);
+    await second.close();
+    expect(warnings).toEqual([]); // the exchange still knows its orders
+    const receipts = await archived(dir);
+    expect(receipts.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses to restore when the archive disagrees with the checkpoint, and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-f4-'));
+    const requester = await newEs256Signer();
+    const cfg = config(dir, requester);
+    const first = await createGatewayFromConfig(cfg, { logger: silentLogger });
+    await send(first, requester, 13);
+    await crash(first);
+    loseNonceStore(dir);
+    // Receipt 12 is gone from the archive: 13 sits after a gap, no single head to restore.
+    const twelve = (await archived(dir)).find((r) => r.seq === 12)!;
+    const bus = new Database(embeddedPaths(dir).busDb);
+    bus.prepare('DELETE FROM bus_events WHERE id = ?').run(Number(twelve.id));
+    bus.close();
+    const plan = await recoverHeadsFromConfig(cfg, { apply: false });
+    expect(plan.plan[0]).toMatchObject({
+      status: 'refused',
+      message: 'the archive has receipts after a gap at seq 12 (up to 13)',
+    });
+    await expect(recoverHeadsFromConfig(cfg, { apply: true })).rejects.toMatchObject({
+      code: 'CHAIN_HEAD_MISMATCH',
+    });
+    await expect(createGatewayFromConfig(cfg, { logger: silentLogger })).rejects.toMatchObject({
+      code: 'CHAIN_HEAD_MISMATCH',
+    });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('warns, and starts, when the exchange database is empty but the chain is not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-f4-'));
+    const requester = await newEs256Signer();
+    const cfg = config(dir, requester);
+    const first = await createGatewayFromConfig(cfg, { logger: silentLogger });
+    await send(first, requester, 3);
+    await first.close();
+    const db = embeddedPaths(dir).exchangeDb;
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+    const warnings: string[] = [];
+    const logger: Logger = { ...silentLogger, warn: (_o, m) => void warnings.push(m ?? '') };
+    const second = await createGatewayFromConfig(cfg, { logger });
+    await second.close();
+    expect(warnings).toEqual([expect.stringContaining('the exchange database holds no order')]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -1,0 +1,181 @@
+// The start-up check of issue 13 F4: a gateway whose chain heads (in the nonce store) are behind
+// its own newest signed checkpoint refuses to start. An emptied, lost or rolled-back
+// `nonces.sqlite` (or nonce table) would otherwise restart a stream at seq 1 and sign a second
+// receipt for every seq the archive already holds. The recovery is `countersign gateway
+// recover-head` (head-recovery.ts).
+//
+// A head ahead of the newest checkpoint is normal (receipts signed after it: a crash before the
+// next checkpoint); the gateway then signs a checkpoint of that head at once, so the tail a
+// kill -9 left unprotected is covered before anything else happens.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  EmbeddedKeyNames,
+  TokenTypes,
+  embeddedPaths,
+  gatewayOf,
+  streamOf,
+  type CheckpointClaims,
+  type Clock,
+  type CountersignConfig,
+  type ReceiptClaims,
+} from '@countersign/contracts';
+import type { ChainHead, NonceStore } from '@countersign/replay-guard';
+import type { Signer } from '@countersign/signing';
+import { combineKeys, createVerifier, jwksFile, staticKeys } from '@countersign/verifier';
+import type { Checkpointer } from './checkpoints.ts';
+import { GatewayError } from './errors.ts';
+import type { CheckpointStore, Logger } from './ports.ts';
+
+export type CheckpointVerify = (token: string) => Promise<CheckpointClaims>;
+
+/** How far back a start looks for a checkpoint that verifies (a newer one may be damaged). */
+const LOOKBACK = 20;
+
+/** Verifiers of this gateway's own tokens: its signer's key and, embedded, its JWKS file. */
+export function ownTokenVerifiers(options: {
+  readonly config: CountersignConfig;
+  readonly signer?: Signer;
+  readonly clock: Clock;
+}): { checkpoint: CheckpointVerify; receipt: (token: string) => Promise<ReceiptClaims> } {
+  const { config, clock } = options;
+  const file = join(embeddedPaths(config.dataDir).keysDir, `${EmbeddedKeyNames.GATEWAY}.jwks.json`);
+  const keys = combineKeys(
+    ...(options.signer ? [staticKeys({ keys: [options.signer.publicJwk] })] : []),
+    ...(config.mode === 'embedded' && existsSync(file) ? [jwksFile(file, { clock })] : []),
+  );
+  const base = { keys, issuers: [config.gateway.id], audience: null, clock } as const;
+  const checkpoints = createVerifier({ ...base, typ: TokenTypes.CHECKPOINT });
+  const receipts = createVerifier({ ...base, typ: TokenTypes.RECEIPT });
+  return {
+    checkpoint: async (token) => (await checkpoints.verify(token)).claims,
+    receipt: async (token) => (await receipts.verify(token)).claims,
+  };
+}
+
+/** The newest checkpoint of a stream that verifies, looking back a few entries. */
+export async function newestVerifiedCheckpoint(
+  store: CheckpointStore,
+  stream: string,
+  verify: CheckpointVerify,
+  logger: Logger,
+): Promise<CheckpointClaims | undefined> {
+  for (const stored of await store.recent(stream, LOOKBACK)) {
+    try {
+      const claims = await verify(stored.token);
+      if (claims.stream === stream && claims.index === stored.index) return claims;
+      logger.error({ stream, index: stored.index }, 'stored checkpoint names another place');
+    } catch (err) {
+      // Damaged or forged: audit reports it; the start compares against an older one.
+      logger.error({ err, stream, index: stored.index }, 'stored checkpoint does not verify');
+    }
+  }
+  return undefined;
+}
+
+/** Streams to look at: the configured partitions and every stream with a checkpoint. */
+export async function gatewayStreams(
+  gatewayId: string,
+  partitions: number,
+  store: CheckpointStore,
+): Promise<string[]> {
+  const out = new Set<string>();
+  for (let p = 0; p < partitions; p += 1) out.add(streamOf(gatewayId, p));
+  for (const s of await store.streams()) if (gatewayOf(s) === gatewayId) out.add(s);
+  return [...out].sort();
+}
+
+export interface StreamHeadState {
+  readonly stream: string;
+  readonly head: ChainHead;
+  readonly checkpoint: CheckpointClaims | undefined;
+}
+
+/** What disagrees between a head and the newest checkpoint, or undefined when they agree. */
+export function headDisagreement(s: StreamHeadState): string | undefined {
+  const cp = s.checkpoint;
+  if (!cp) return undefined;
+  if (s.head.seq < cp.seq) {
+    return `the chain head of ${s.stream} is at seq ${s.head.seq} but its newest signed checkpoint (#${cp.index}, ${new Date(cp.iat * 1000).toISOString()}) is at seq ${cp.seq}`;
+  }
+  if (s.head.seq === cp.seq && s.head.hash !== cp.head) {
+    return `the chain head of ${s.stream} at seq ${cp.seq} is not the receipt its newest signed checkpoint (#${cp.index}) names`;
+  }
+  return undefined;
+}
+
+/** Reads each stream's head and newest verified checkpoint. */
+export async function readHeadStates(options: {
+  readonly gatewayId: string;
+  readonly partitions: number;
+  readonly nonceStore: Pick<NonceStore, 'head'>;
+  readonly checkpoints: CheckpointStore;
+  readonly verifyCheckpoint: CheckpointVerify;
+  readonly logger: Logger;
+}): Promise<StreamHeadState[]> {
+  const { checkpoints, logger } = options;
+  const streams = await gatewayStreams(options.gatewayId, options.partitions, checkpoints);
+  return Promise.all(
+    streams.map(async (stream) => ({
+      stream,
+      head: await options.nonceStore.head(stream),
+      checkpoint: await newestVerifiedCheckpoint(
+        checkpoints,
+        stream,
+        options.verifyCheckpoint,
+        logger,
+      ),
+    })),
+  );
+}
+
+export interface GuardChainHeadsOptions {
+  readonly config: CountersignConfig;
+  readonly signer: Signer;
+  readonly nonceStore: Pick<NonceStore, 'head'>;
+  readonly checkpoints: CheckpointStore;
+  readonly checkpointer?: Pick<Checkpointer, 'writeNow'>;
+  /** The paper exchange exposes `executions()`; other exchanges are not checked. */
+  readonly exchange?: object;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/**
+ * Refuses (CHAIN_HEAD_MISMATCH) when a chain head is behind or beside the newest signed
+ * checkpoint; checkpoints heads that are ahead of it. Warns when the paper exchange holds no
+ * order while the chain has receipts (see the README: warn, not refuse).
+ */
+export async function guardChainHeads(options: GuardChainHeadsOptions): Promise<void> {
+  const { config, logger } = options;
+  const states = await readHeadStates({
+    gatewayId: config.gateway.id,
+    partitions: config.gateway.partitions,
+    nonceStore: options.nonceStore,
+    checkpoints: options.checkpoints,
+    verifyCheckpoint: ownTokenVerifiers({ config, signer: options.signer, clock: options.clock })
+      .checkpoint,
+    logger,
+  });
+  const problems = states.flatMap((s) => headDisagreement(s) ?? []);
+  if (problems.length > 0) {
+    throw new GatewayError(
+      'CHAIN_HEAD_MISMATCH',
+      `${problems.join('; ')}. The nonce store (${config.mode === 'aws' ? config.nonce.table : embeddedPaths(config.dataDir).nonceDb}) was emptied, replaced or rolled back: starting would sign a second receipt for seqs the archive already holds. ` +
+        'Recover with `countersign gateway recover-head` (restores each head from the newest checkpoint and the archive), then start again.',
+      { details: { streams: states.filter((s) => headDisagreement(s)).map((s) => s.stream) } },
+    );
+  }
+  const receipts = states.reduce((n, s) => n + s.head.seq, 0);
+  const executions = (options.exchange as { executions?: () => number } | undefined)?.executions;
+  if (receipts > 0 && typeof executions === 'function' && executions.call(options.exchange) === 0) {
+    logger.warn(
+      { receipts },
+      'the exchange database holds no order while the receipt chains hold receipts: if it was ' +
+        'emptied, run `countersign audit reconcile` to list EXECUTED receipts the exchange lost',
+    );
+  }
+  for (const s of states) {
+    if (s.head.seq > (s.checkpoint?.seq ?? 0)) await options.checkpointer?.writeNow(s.head);
+  }
+}

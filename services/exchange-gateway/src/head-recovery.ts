@@ -1,0 +1,241 @@
+// `countersign gateway recover-head` (issue 13 F4): after the nonce store lost its chain heads,
+// restore each head from what cannot lie about it: the newest checkpoint that verifies with the
+// gateway's key, extended by the archive's receipts that verify and chain onto it. Refuses a
+// stream when those two disagree (the archive holds another receipt at the checkpoint's seq,
+// receipts that do not link, two receipts for one seq, or receipts after a gap), because then
+// there is no single head to restore and a human must look.
+//
+// It restores heads only. Nonce records lost with the store are not recovered: a token signed
+// before the loss stays valid for its lifetime (≤ 300 s + skew), and only the exchange's client
+// order id dedup stands between it and a second execution. The command says so.
+import {
+  ReceiptEventDetail,
+  embeddedPaths,
+  systemClock,
+  type CheckpointClaims,
+  type Clock,
+  type CountersignConfig,
+  type ReceiptClaims,
+} from '@countersign/contracts';
+import { createSqliteNonceStore, type ChainHead, type NonceStore } from '@countersign/replay-guard';
+import { createSqliteEventBus, type EventArchive } from '@countersign/transport';
+import { decodeUnverified } from '@countersign/verifier';
+import { createSqliteCheckpointLog } from './checkpoint-log.ts';
+import { GatewayError } from './errors.ts';
+import {
+  headDisagreement,
+  ownTokenVerifiers,
+  readHeadStates,
+  type CheckpointVerify,
+} from './head-check.ts';
+import { silentLogger, type CheckpointStore, type Logger } from './ports.ts';
+import { sha256B64u } from './receipts.ts';
+
+export interface HeadRecoveryOptions {
+  readonly gatewayId: string;
+  readonly partitions: number;
+  readonly nonceStore: Pick<NonceStore, 'head'>;
+  readonly checkpoints: CheckpointStore;
+  readonly archive: Pick<EventArchive, 'read'>;
+  readonly verifyCheckpoint: CheckpointVerify;
+  readonly verifyReceipt: (token: string) => Promise<ReceiptClaims>;
+  readonly logger?: Logger;
+}
+
+export interface StreamRecovery {
+  readonly stream: string;
+  readonly current: ChainHead;
+  readonly checkpoint: Pick<CheckpointClaims, 'index' | 'seq' | 'head'> | null;
+  /** ok: nothing to do; restore: `restore` is the head to write; refused: see `message`. */
+  readonly status: 'ok' | 'restore' | 'refused';
+  readonly restore: ChainHead | null;
+  readonly message: string;
+}
+
+interface Link {
+  readonly hash: string;
+  readonly prev: string;
+}
+
+/** Receipts of these streams at or after `from[stream]`, verified, by seq (conflicts marked). */
+async function archivedTails(
+  archive: Pick<EventArchive, 'read'>,
+  from: ReadonlyMap<string, number>,
+  verifyReceipt: (token: string) => Promise<ReceiptClaims>,
+): Promise<Map<string, Map<number, Link | 'conflict'>>> {
+  const out = new Map<string, Map<number, Link | 'conflict'>>();
+  for await (const event of archive.read({})) {
+    const detail = ReceiptEventDetail.safeParse(event.detail);
+    if (!detail.success) continue;
+    const unverified = decodeUnverified(detail.data.receipt);
+    const stream = unverified?.stream;
+    const seq = unverified?.seq;
+    if (typeof stream !== 'string' || typeof seq !== 'number') continue;
+    const start = from.get(stream);
+    if (start === undefined || seq < start) continue;
+    let claims: ReceiptClaims;
+    try {
+      claims = await verifyReceipt(detail.data.receipt);
+    } catch {
+      continue; // not ours to trust: a forged receipt must not move a head
+    }
+    const seqs = out.get(claims.stream) ?? new Map<number, Link | 'conflict'>();
+    out.set(claims.stream, seqs);
+    const link = { hash: sha256B64u(detail.data.receipt), prev: claims.prev };
+    const had = seqs.get(claims.seq);
+    if (had === undefined) seqs.set(claims.seq, link);
+    else if (had === 'conflict' || had.hash !== link.hash) seqs.set(claims.seq, 'conflict');
+  }
+  return out;
+}
+
+/** The head the checkpoint and the archive agree on, or why they do not. */
+function walk(
+  cp: Pick<CheckpointClaims, 'seq' | 'head'>,
+  seqs: ReadonlyMap<number, Link | 'conflict'> | undefined,
+  stream: string,
+): { head: ChainHead } | { refused: string } {
+  const at = seqs?.get(cp.seq);
+  if (at === 'conflict') return { refused: `the archive holds two receipts for seq ${cp.seq}` };
+  if (at && at.hash !== cp.head) {
+    return { refused: `the archive's receipt ${cp.seq} is not the one the checkpoint names` };
+  }
+  let head: ChainHead = { stream, seq: cp.seq, hash: cp.head };
+  for (;;) {
+    const next = seqs?.get(head.seq + 1);
+    if (next === undefined) break;
+    if (next === 'conflict') {
+      return { refused: `the archive holds two receipts for seq ${head.seq + 1}` };
+    }
+    if (next.prev !== head.hash) {
+      return { refused: `the archive's receipt ${head.seq + 1} does not link to ${head.seq}` };
+    }
+    head = { stream, seq: head.seq + 1, hash: next.hash };
+  }
+  const beyond = [...(seqs?.keys() ?? [])].filter((s) => s > head.seq + 1);
+  if (beyond.length > 0) {
+    return {
+      refused: `the archive has receipts after a gap at seq ${head.seq + 1} (up to ${Math.max(...beyond)})`,
+    };
+  }
+  return { head };
+}
+
+/** Plans the recovery of every stream of this gateway (reads only). */
+export async function planHeadRecovery(options: HeadRecoveryOptions): Promise<StreamRecovery[]> {
+  const logger = options.logger ?? silentLogger;
+  const states = await readHeadStates({ ...options, logger });
+  const behind = states.filter((s) => headDisagreement(s) !== undefined);
+  const from = new Map(behind.map((s) => [s.stream, s.checkpoint!.seq]));
+  const tails =
+    from.size === 0
+      ? new Map<string, Map<number, Link | 'conflict'>>()
+      : await archivedTails(options.archive, from, options.verifyReceipt);
+  return states.map((s): StreamRecovery => {
+    const cp = s.checkpoint
+      ? { index: s.checkpoint.index, seq: s.checkpoint.seq, head: s.checkpoint.head }
+      : null;
+    const base = { stream: s.stream, current: s.head, checkpoint: cp };
+    if (!cp || headDisagreement(s) === undefined) {
+      return {
+        ...base,
+        status: 'ok',
+        restore: null,
+        message: cp
+          ? `head at seq ${s.head.seq} agrees with checkpoint #${cp.index} (seq ${cp.seq})`
+          : `head at seq ${s.head.seq}, no checkpoint yet`,
+      };
+    }
+    const result = walk(cp, tails.get(s.stream), s.stream);
+    if ('refused' in result) {
+      return { ...base, status: 'refused', restore: null, message: result.refused };
+    }
+    if (s.head.seq >= result.head.seq) {
+      return {
+        ...base,
+        status: 'refused',
+        restore: null,
+        message: `the stored head (seq ${s.head.seq}) is not the receipt the checkpoint and the archive agree on (seq ${result.head.seq})`,
+      };
+    }
+    return {
+      ...base,
+      status: 'restore',
+      restore: result.head,
+      message: `restore seq ${result.head.seq} (checkpoint #${cp.index} at seq ${cp.seq}, then ${result.head.seq - cp.seq} archived receipts)`,
+    };
+  });
+}
+
+/** Writes the planned heads; refuses the whole plan when any stream was refused. */
+export async function applyHeadRecovery(
+  plan: readonly StreamRecovery[],
+  nonceStore: Pick<NonceStore, 'restoreHead'>,
+): Promise<number> {
+  const refused = plan.filter((p) => p.status === 'refused');
+  if (refused.length > 0) {
+    throw new GatewayError(
+      'CHAIN_HEAD_MISMATCH',
+      `not restoring: ${refused.map((p) => `${p.stream}: ${p.message}`).join('; ')}`,
+      { details: { streams: refused.map((p) => p.stream) } },
+    );
+  }
+  if (!nonceStore.restoreHead) {
+    throw new GatewayError('CONFIG_INVALID', 'this nonce store cannot restore chain heads');
+  }
+  let n = 0;
+  for (const p of plan) {
+    if (p.restore) {
+      await nonceStore.restoreHead(p.restore);
+      n += 1;
+    }
+  }
+  return n;
+}
+
+export interface RecoveryResult {
+  readonly plan: readonly StreamRecovery[];
+  /** Heads written (0 on a dry run). */
+  readonly restored: number;
+}
+
+/**
+ * Opens the embedded stores of `config` and plans (and with `apply`, performs) the recovery.
+ * Embedded only: an EventBridge archive cannot be read back, and the nonce table is restored
+ * with DynamoDB point-in-time recovery instead (see the README).
+ */
+export async function recoverHeadsFromConfig(
+  config: CountersignConfig,
+  options: { readonly apply: boolean; readonly clock?: Clock; readonly logger?: Logger },
+): Promise<RecoveryResult> {
+  if (config.mode !== 'embedded') {
+    throw new GatewayError(
+      'CONFIG_INVALID',
+      'recover-head works on the embedded runtime; in aws mode restore the nonce table with point-in-time recovery',
+    );
+  }
+  const clock = options.clock ?? systemClock;
+  const paths = embeddedPaths(config.dataDir);
+  const nonceStore = createSqliteNonceStore({ path: paths.nonceDb, clock });
+  const checkpoints = createSqliteCheckpointLog({ path: paths.checkpointLog });
+  const archive = createSqliteEventBus({ path: paths.busDb, clock });
+  try {
+    const own = ownTokenVerifiers({ config, clock });
+    const plan = await planHeadRecovery({
+      gatewayId: config.gateway.id,
+      partitions: config.gateway.partitions,
+      nonceStore,
+      checkpoints,
+      archive,
+      verifyCheckpoint: own.checkpoint,
+      verifyReceipt: own.receipt,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    const restored = options.apply ? await applyHeadRecovery(plan, nonceStore) : 0;
+    return { plan, restored };
+  } finally {
+    await archive.close();
+    await checkpoints.close();
+    await nonceStore.close();
+  }
+}

@@ -1,0 +1,196 @@
+// The world a decision walk runs in (tests only): every answer the nonce store, the exchange,
+// the verifier and the policy may give to each step, and the safety rules every step must keep.
+import { expect } from 'vitest';
+import type { RequestClaims } from '@countersign/contracts';
+import type { ClaimResult, NonceRecord, StoredReceipt } from '@countersign/replay-guard';
+import type { DeliveryFacts, Step } from '../decide.ts';
+
+export const NOW = 1_800_000_000_000;
+export const MSG = 'm-1';
+export const claims = { iss: 'req', jti: 'j'.repeat(22), sub: 'acct' } as RequestClaims;
+export const stored = (messageId: string): StoredReceipt => ({
+  receipt: 'r.r.r',
+  request: 't.t.t',
+  messageId,
+});
+export const inProgress = (leaseUntil: number): NonceRecord => ({
+  key: 'req#j',
+  state: 'IN_PROGRESS',
+  owner: 'other',
+  leaseUntil,
+  expiresAt: NOW + 90_000,
+  attempts: 1,
+  requestSha256: 'h',
+});
+export const completed = (messageId: string): NonceRecord => ({
+  key: 'req#j',
+  state: 'COMPLETED',
+  expiresAt: NOW + 90_000,
+  stored: stored(messageId),
+  requestSha256: 'h',
+});
+export const live = inProgress(NOW + 4000);
+export const FILLED = { status: 'FILLED', fills: [{ quantity: '1', price: '2' }] } as const;
+export const REFUSED = { status: 'REJECTED', reason: 'NO_FUNDS' } as const;
+export const POLICY = { version: 'v'.repeat(43), maxNotional: '10' };
+
+/** Every answer the world may give to a step (the facts it adds). */
+export function answers(step: Step, liveLease: NonceRecord = live): Partial<DeliveryFacts>[] {
+  const refused = (existing: NonceRecord): ClaimResult => ({ claimed: false, existing });
+  switch (step.kind) {
+    case 'Verify':
+      return [
+        { verification: { ok: true, claims } },
+        { verification: { ok: false, code: 'EXPIRED' } },
+        { verification: { ok: false, code: 'UNKNOWN_KID' } },
+      ];
+    case 'Lookup':
+      if (step.key === 'message') {
+        return [
+          { messageRecord: null },
+          { messageRecord: completed(MSG) },
+          { messageRecord: liveLease },
+        ];
+      }
+      return [
+        { lookup: { named: false } },
+        { lookup: { named: true, claims, record: undefined, sameToken: false } },
+        { lookup: { named: true, claims, record: liveLease, sameToken: false } },
+        { lookup: { named: true, claims, record: completed(MSG), sameToken: false } },
+        { lookup: { named: true, claims, record: liveLease, sameToken: true } },
+        { lookup: { named: true, claims, record: inProgress(NOW - 1), sameToken: true } },
+        { lookup: { named: true, claims, record: completed(MSG), sameToken: true } },
+        { lookup: { named: true, claims, record: completed('m-other'), sameToken: true } },
+      ];
+    case 'Claim':
+      return [
+        { claim: { claimed: true, takeover: false } },
+        {
+          claim: {
+            claimed: true,
+            takeover: true,
+            previous: inProgress(NOW - 1) as NonceRecord & { state: 'IN_PROGRESS' },
+          },
+        },
+        { claim: refused(liveLease) },
+        { claim: refused(completed(MSG)) },
+        { claim: refused(completed('m-other')) },
+      ];
+    case 'Wait':
+      return [{ waited: true, claim: undefined }];
+    case 'Reconcile':
+      return [
+        { order: { kind: 'found', result: FILLED } },
+        { order: { kind: 'found', result: REFUSED } },
+        { order: { kind: 'absent' } },
+        { order: { kind: 'timeout' } },
+      ];
+    case 'Authorize':
+      return [
+        { authorization: { ok: true, policy: POLICY } },
+        { authorization: { ok: false, reason: 'RATE_LIMITED', detail: 'too many' } },
+      ];
+    case 'Place':
+      return [
+        { placement: { kind: 'done', result: FILLED } },
+        { placement: { kind: 'done', result: REFUSED } },
+        { placement: { kind: 'timeout' } },
+      ];
+    case 'ClaimMessageKey':
+      return [
+        { refusal: step.refusal, messageClaim: { claimed: true, takeover: false } },
+        { refusal: step.refusal, messageClaim: refused(completed(MSG)) },
+        { refusal: step.refusal, messageClaim: refused(liveLease) },
+      ];
+    default:
+      return []; // terminal
+  }
+}
+
+export const TERMINAL = new Set<Step['kind']>([
+  'Reject',
+  'EmitExecution',
+  'EmitUnknown',
+  'Republish',
+  'Leave',
+  'GiveBack',
+]);
+
+/** The safety rules every step must keep, given the facts it was chosen on. */
+export function checkStep(f: DeliveryFacts, step: Step, path: readonly Step['kind'][]): void {
+  const holding = f.claim?.claimed === true;
+  const verified = f.verification?.ok === true;
+  const sameToken = f.lookup?.named === true && f.lookup.sameToken;
+  const where = `${path.join(' → ')} → ${step.kind}`;
+  if (f.poison) {
+    // Poison answers from what is stored; it never verifies, claims or executes.
+    expect(['Lookup', 'Republish', 'ClaimMessageKey', 'Reject', 'Leave'], where).toContain(
+      step.kind,
+    );
+  }
+  switch (step.kind) {
+    case 'Verify':
+      expect(f.verification, where).toBeUndefined();
+      break;
+    case 'Claim':
+      expect(holding, where).toBe(false);
+      // A request key is claimed only for a token that verified in this delivery, or for the
+      // exact bytes a claim was made for earlier: nobody can create or burn someone's nonce.
+      expect(verified || sameToken, where).toBe(true);
+      break;
+    case 'Wait':
+      expect(f.receiveCount >= f.maxReceives && f.waited !== true, where).toBe(true);
+      expect(step.ms, where).toBeGreaterThan(0);
+      break;
+    case 'Reconcile':
+      expect(holding && f.order === undefined, where).toBe(true);
+      break;
+    case 'Authorize':
+      expect(holding && verified, where).toBe(true);
+      break;
+    case 'Place':
+      // An order is placed only on a token verified in this very delivery, under our claim,
+      // authorized, and (after a takeover) only when the exchange does not have it.
+      expect(verified && holding && f.authorization?.ok === true, where).toBe(true);
+      if (f.claim?.claimed === true && f.claim.takeover)
+        expect(f.order?.kind, where).toBe('absent');
+      break;
+    case 'ClaimMessageKey': {
+      expect(f.messageClaim, where).toBeUndefined();
+      const code = step.refusal.reason;
+      if (['EXPIRED', 'UNKNOWN_KID'].includes(code)) {
+        // Refused under the message key with its verification code only when no claim was
+        // ever made for these bytes.
+        expect(sameToken, where).toBe(false);
+        expect(f.claim, where).toBeUndefined();
+      }
+      break;
+    }
+    case 'Reject':
+      if (step.key === 'request') expect(holding, where).toBe(true);
+      else expect(f.messageClaim?.claimed, where).toBe(true);
+      break;
+    case 'EmitExecution':
+      expect(holding, where).toBe(true);
+      expect([
+        f.order?.kind === 'found' ? f.order.result : undefined,
+        f.placement?.kind === 'done' ? f.placement.result : undefined,
+      ]).toContain(step.result);
+      break;
+    case 'EmitUnknown':
+      expect(holding, where).toBe(true);
+      expect(f.placement?.kind === 'timeout' || f.order?.kind === 'timeout', where).toBe(true);
+      break;
+    case 'Leave':
+      expect(step.visibilitySec, where).toBeGreaterThanOrEqual(1);
+      break;
+    case 'GiveBack':
+      expect(verified && f.order?.kind === 'timeout', where).toBe(true);
+      break;
+    case 'Republish':
+      if (f.poison) expect(step.followUp, where).toBe(false);
+      break;
+    case 'Lookup':
+      break;
+  }
+}
