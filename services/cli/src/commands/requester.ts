@@ -21,7 +21,6 @@ import {
   embeddedPaths,
   isCountersignError,
   loadConfig,
-  systemClock,
 } from '@countersign/contracts';
 import type { CountersignConfig, FieldIssue, Part } from '@countersign/contracts';
 import {
@@ -35,9 +34,8 @@ import {
 import type { Jwks } from '@countersign/signing';
 import {
   canonicalSha256,
+  createIdempotencyStoreFromConfig,
   createRequesterFromConfig,
-  createSqliteIdempotencyStore,
-  idempotencyDbPath,
   runRequesterServer,
   submitEachOnce,
   type EachResult,
@@ -79,8 +77,7 @@ function defaultIO(): RequesterCommandIO {
     stderr: process.stderr,
     readInput: (file) => (file === '-' ? readStdin() : readFile(file, 'utf8')),
     createRequester: (config) => createRequesterFromConfig(config),
-    openIdempotency: (config) =>
-      createSqliteIdempotencyStore({ path: idempotencyDbPath(config), clock: systemClock }),
+    openIdempotency: (config) => createIdempotencyStoreFromConfig(config),
   };
 }
 
