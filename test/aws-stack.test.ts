@@ -1,5 +1,6 @@
 // The moto deployment used by the end-to-end tests holds together: a receipt-shaped event put
-// on the bus reaches the audit queue through the rule, and the archive exists.
+// on the bus reaches the audit queue through the rule, the archive exists, and both tables
+// (nonces, idempotency records) have TTL on `ttl`.
 import { describe, expect, it } from 'vitest';
 import {
   DescribeArchiveCommand,
@@ -8,6 +9,7 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DescribeTimeToLiveCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { parseConfig } from '@countersign/contracts';
 import { clientConfig } from './support/aws.ts';
 import { createAwsStack } from './support/aws-stack.ts';
@@ -18,6 +20,15 @@ describe('moto deployment for end-to-end tests', () => {
     const cfg = parseConfig({ env: stack.env, part: 'all' });
     expect(cfg.mode).toBe('aws');
     expect(cfg.nonce.table).toBe(stack.tableName);
+    expect(cfg.requester.idempotencyTable).toBe(stack.idempotencyTableName);
+    const ddb = new DynamoDBClient(clientConfig());
+    for (const table of [stack.tableName, stack.idempotencyTableName]) {
+      const ttl = await ddb.send(new DescribeTimeToLiveCommand({ TableName: table }));
+      expect(ttl.TimeToLiveDescription, table).toMatchObject({
+        TimeToLiveStatus: 'ENABLED',
+        AttributeName: 'ttl',
+      });
+    }
 
     const kms = new KMSClient(clientConfig());
     const key = await kms.send(new DescribeKeyCommand({ KeyId: `alias/${stack.name}/gateway` }));

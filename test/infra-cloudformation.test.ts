@@ -346,15 +346,16 @@ describe('the synthesized template in moto CloudFormation', () => {
     });
   });
 
-  it('creates the nonce table keyed on pk, on demand, with deletion protection', async () => {
+  it('creates the nonce and idempotency tables keyed on pk, on demand, with deletion protection', async () => {
     const ddb = new DynamoDBClient(clientConfig());
-    const table = (
-      await ddb.send(new DescribeTableCommand({ TableName: physical(stack.nonceTable) }))
-    ).Table!;
-    expect(table.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
-    expect(table.AttributeDefinitions).toEqual([{ AttributeName: 'pk', AttributeType: 'S' }]);
-    expect(table.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
-    expect(table.DeletionProtectionEnabled).toBe(true);
+    for (const construct of [stack.nonceTable, stack.idempotency.table]) {
+      const table = (await ddb.send(new DescribeTableCommand({ TableName: physical(construct) })))
+        .Table!;
+      expect(table.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
+      expect(table.AttributeDefinitions).toEqual([{ AttributeName: 'pk', AttributeType: 'S' }]);
+      expect(table.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
+      expect(table.DeletionProtectionEnabled).toBe(true);
+    }
     // TTL and PITR: ignored by moto's CloudFormation (see the header); asserted on the template.
   });
 

@@ -1,4 +1,5 @@
-// The requester against moto: KMS signer (ES256, key never leaves KMS) + SQS FIFO queue.
+// The requester against moto: KMS signer (ES256, key never leaves KMS) + SQS FIFO queue, and its
+// Idempotency-Key records in DynamoDB surviving a crashed requester process.
 import { createPublicKey } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jwtVerify } from 'jose';
@@ -13,22 +14,20 @@ import {
   type Message,
   type SendMessageBatchCommandOutput,
 } from '@aws-sdk/client-sqs';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { createKmsClient, createKmsSigner } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import { createSqsQueue } from '@countersign/transport';
 import {
   IDEMPOTENCY_LEASE_MS,
   createRequester,
-  createRequesterApp,
   createRequesterFromConfig,
-  createSqliteIdempotencyStore,
+  createRequesterServiceFromConfig,
   generateApiKey,
 } from '@countersign/requester';
-import type { IdempotencyStore } from '@countersign/requester';
 import { parseConfig } from '@countersign/contracts';
 import {
   GATEWAY_ID,
@@ -38,6 +37,10 @@ import {
 } from '@countersign/exchange-gateway/testing';
 import { decodeUnverified } from '@countersign/verifier';
 import { clientConfig, uniqueName } from './support/aws.ts';
+import { createAwsStack, type AwsStack } from './support/aws-stack.ts';
+import { postWithKey } from './support/requester-fixtures.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
 
 const txn = {
   type: 'order',
@@ -299,6 +302,8 @@ describe('requester on moto (KMS + SQS FIFO)', () => {
         COUNTERSIGN_GATEWAY_ID: 'gw-config',
         COUNTERSIGN_REQUESTER_KMS_KEY_ID: keyId,
         COUNTERSIGN_QUEUE_URL: queueUrl,
+        // Required in aws mode; the records in it are exercised by the crash cases below.
+        COUNTERSIGN_IDEMPOTENCY_TABLE: uniqueName('idempotency'),
       },
       part: 'requester',
     });
@@ -318,96 +323,105 @@ describe('requester on moto (KMS + SQS FIFO)', () => {
   });
 });
 
-describe('an Idempotency-Key retry after a requester crash, on SQS FIFO (moto)', () => {
+describe('an Idempotency-Key retry after a requester crash, on DynamoDB + SQS FIFO (moto)', () => {
   const bot = generateApiKey('bot-aws', ['acct-1', 'acct-2', 'acct-3']);
-
-  /**
-   * A requester app on SQS with a SQLite idempotency store (the AWS-mode server's). With `die`,
-   * recording the answer calls it and never returns: the process stops right after the enqueue.
-   */
-  function appOn(queueUrl: string, dbPath: string, clock: { now(): number }, die?: () => void) {
-    const store = createSqliteIdempotencyStore({ path: dbPath, clock });
-    const idempotency: IdempotencyStore = die
-      ? {
-          ...store,
-          complete: () => {
-            die();
-            return new Promise<never>(() => undefined);
-          },
-        }
-      : store;
-    const app = createRequesterApp({
-      requester: createRequester({
-        signer,
-        queue: createSqsQueue({ client: sqs, queueUrl, maxReceives: 5, baseDelayMs: 5 }),
-        issuer: REQUESTER_ID,
-        audience: GATEWAY_ID,
-        lifetimeSec: 120,
-        clock,
-      }),
-      apiKeys: [bot.entry],
-      idempotency,
-      logger: pino({ level: 'silent' }),
-      maxBodyBytes: 100_000,
+  let stack: AwsStack;
+  let env: Record<string, string>;
+  let stackSigner: Signer;
+  beforeAll(async () => {
+    stack = await createAwsStack();
+    // What the requester Lambda gets from the stack, plus its API key.
+    env = {
+      ...stack.env,
+      COUNTERSIGN_REQUESTER_ID: REQUESTER_ID,
+      COUNTERSIGN_GATEWAY_ID: GATEWAY_ID,
+      COUNTERSIGN_TOKEN_LIFETIME_SEC: '120',
+      COUNTERSIGN_API_KEYS: JSON.stringify([bot.entry]),
+    };
+    stackSigner = await createKmsSigner({
+      client: createKmsClient(clientConfig()),
+      keyId: stack.requesterKeyId,
+      alg: 'ES256',
     });
-    const post = (path: string, body: unknown) =>
-      app.request(path, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          authorization: `Bearer ${bot.key}`,
-          'idempotency-key': 'aws-1',
-        },
-        body: JSON.stringify(body),
-      });
-    return { post, store };
+  });
+
+  /** The first requester, in its own process, until it is killed after the enqueue. */
+  async function crashAfterEnqueue(nowMs: number, request: object): Promise<void> {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(root, 'test', 'support', 'requester-aws-crash-child.ts'),
+        `${nowMs}`,
+      ],
+      { cwd: root, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<NodeJS.Signals | null>((done) =>
+      child.once('exit', (_code, signal) => done(signal)),
+    );
+    child.stdin.end(JSON.stringify({ apiKey: bot.key, ...request }));
+    expect(await exited, out).toBe('SIGKILL');
   }
 
   it.each([
-    ['/v1/transactions', { account: 'acct-1', txn }, 1],
+    ['/v1/transactions', 'aws-single', { account: 'acct-1', txn }, 1],
     [
       '/v1/transactions:batch',
+      'aws-batch',
       { items: ['acct-1', 'acct-2', 'acct-3'].map((account) => ({ account, txn })) },
       3,
     ],
   ] as const)(
-    '%s: same jti(s), the FIFO queue dedups the resend (same MessageDeduplicationId), one execution each',
-    async (path, body, orders) => {
-      const dir = mkdtempSync(join(tmpdir(), 'requester-aws-idem-'));
-      try {
-        const queueUrl = await fifoQueue();
-        const h = await createHarness({ requesterSigner: signer, clock: fakeClock() });
-        const dbPath = join(dir, 'idempotency.sqlite');
-        // The first requester dies once its messages are on SQS, before recording the answer.
-        let died!: () => void;
-        const reached = new Promise<void>((r) => (died = r));
-        const dead = appOn(queueUrl, dbPath, h.clock, died);
-        void dead.post(path, body);
-        await reached;
+    '%s: another requester resumes the same jti(s) from DynamoDB; SQS dedups the resend; one execution each',
+    async (path, key, body, orders) => {
+      const h = await createHarness({ requesterSigner: stackSigner, clock: fakeClock() });
+      await crashAfterEnqueue(h.clock.now(), { path, body, key });
 
-        h.clock.advance(IDEMPOTENCY_LEASE_MS);
-        const restarted = appOn(queueUrl, dbPath, h.clock);
-        const retry = await restarted.post(path, body);
-        expect(retry.status).toBe(202);
-        const answer = (await retry.json()) as { jti?: string; items?: { jti: string }[] };
-        const jtis = answer.items ? answer.items.map((i) => i.jti) : [answer.jti!];
+      // A retry after the lease reaches another requester (another container): the same table.
+      h.clock.advance(IDEMPOTENCY_LEASE_MS);
+      const other = await createRequesterServiceFromConfig(
+        parseConfig({ env: { ...env, COUNTERSIGN_LOG_LEVEL: 'silent' }, part: 'requester' }),
+        { clock: h.clock },
+      );
+      const post = () => postWithKey(other.app, { apiKey: bot.key, path, body, key });
+      const retry = await post();
+      expect(retry.status).toBe(202);
+      const answer = (await retry.json()) as { jti?: string; items?: { jti: string }[] };
+      const jtis = answer.items ? answer.items.map((i) => i.jti) : [answer.jti!];
 
-        const msgs = await drainQueue(queueUrl);
-        expect(msgs.map((m) => m.Attributes?.MessageDeduplicationId).sort()).toEqual(
-          [...jtis].sort(),
+      // One message per jti: the resend carried the crashed process's tokens (same dedup ids).
+      const msgs = await drainQueue(stack.queueUrl);
+      expect(msgs.map((m) => m.Attributes?.MessageDeduplicationId).sort()).toEqual(
+        [...jtis].sort(),
+      );
+      expect(msgs.map((m) => decodeUnverified(m.Body!)?.jti).sort()).toEqual([...jtis].sort());
+      for (const m of msgs) {
+        const r = await h.processor.process(
+          h.message(m.Body!, { messageId: m.MessageId!, groupId: m.Attributes?.MessageGroupId }),
         );
-        expect(msgs.map((m) => decodeUnverified(m.Body!)?.jti).sort()).toEqual([...jtis].sort());
-        for (const m of msgs) {
-          const r = await h.processor.process(
-            h.message(m.Body!, { messageId: m.MessageId!, groupId: m.Attributes?.MessageGroupId }),
-          );
-          expect(r).toMatchObject({ action: 'delete', outcome: 'EXECUTED' });
-        }
-        expect(h.exchange.executions!()).toBe(orders);
-        await restarted.store.close?.();
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
+        expect(r).toMatchObject({ action: 'delete', outcome: 'EXECUTED' });
       }
+      expect(h.exchange.executions!()).toBe(orders);
+
+      // Answered now: the next retry replays it, and the record keeps no token.
+      const again = await post();
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(await again.json()).toEqual(answer);
+      const item = await new DynamoDBClient(clientConfig()).send(
+        new GetItemCommand({
+          TableName: stack.idempotencyTableName,
+          Key: { pk: { S: JSON.stringify([bot.entry.name, key]) } },
+          ConsistentRead: true,
+        }),
+      );
+      expect(item.Item?.fixed).toBeUndefined();
+      expect(JSON.parse(item.Item!.response!.S!)).toEqual({ status: 202, body: answer });
+      await other.close();
     },
+    60_000,
   );
 });

@@ -5,12 +5,14 @@ import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { CountersignFunction } from './countersign-function.ts';
+import { IdempotencyTable } from './idempotency-table.ts';
+import { recordTableKey, recordTableKeyStatement, recordTableProps } from './record-table.ts';
 import { ExchangeCredentials } from './exchange-credentials.ts';
 import { acknowledgeNagFindings } from './nag-suppressions.ts';
 import { LAMBDA_ENTRIES } from './paths.ts';
@@ -40,6 +42,7 @@ export class CountersignStack extends Stack {
   readonly receipts: ReceiptBus;
   readonly nonceTable: dynamodb.Table;
   readonly nonceTableKey: kms.Key | undefined;
+  readonly idempotency: IdempotencyTable;
   readonly checkpointBucket: s3.Bucket | undefined;
   readonly requester: CountersignFunction;
   readonly gateway: CountersignFunction;
@@ -106,28 +109,18 @@ export class CountersignStack extends Stack {
     });
 
     // ── Nonce table (also holds the receipt chain heads, see README) ──────────────────────
-    this.nonceTableKey =
-      s.tableEncryption === 'customer-managed'
-        ? new kms.Key(this, 'NonceTableKey', {
-            description: 'countersign nonce table encryption',
-            enableKeyRotation: true,
-            removalPolicy: RemovalPolicy.RETAIN,
-          })
-        : undefined;
-    this.nonceTable = new dynamodb.Table(this, 'Nonces', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: 'ttl',
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      ...(this.nonceTableKey
-        ? {
-            encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryptionKey: this.nonceTableKey,
-          }
-        : { encryption: dynamodb.TableEncryption.AWS_MANAGED }),
-      // Losing it forgets which requests ran: a replayed token would execute twice.
-      removalPolicy: RemovalPolicy.RETAIN,
-      deletionProtection: true,
+    this.nonceTableKey = recordTableKey(
+      this,
+      'NonceTableKey',
+      'countersign nonce table encryption',
+      s.tableEncryption,
+    );
+    // Retained: losing it forgets which requests ran, and a replayed token would execute twice.
+    this.nonceTable = new dynamodb.Table(this, 'Nonces', recordTableProps(this.nonceTableKey));
+
+    // The requester's Idempotency-Key records (its own table, key and grant: see the construct).
+    this.idempotency = new IdempotencyTable(this, 'IdempotencyRecords', {
+      encryption: s.tableEncryption,
     });
 
     // ── Checkpoint bucket (DESIGN.md §6a: catches tail truncation; on by default) ─────────
@@ -160,7 +153,11 @@ export class CountersignStack extends Stack {
       description: 'signs transaction requests with KMS and enqueues them',
       timeout: Duration.seconds(10),
       memorySize: 512,
-      environment: { ...common, COUNTERSIGN_QUEUE_URL: this.requestQueue.queueUrl },
+      environment: {
+        ...common,
+        COUNTERSIGN_QUEUE_URL: this.requestQueue.queueUrl,
+        COUNTERSIGN_IDEMPOTENCY_TABLE: this.idempotency.table.tableName,
+      },
     });
     this.gateway = new CountersignFunction(this, 'Gateway', {
       entry: LAMBDA_ENTRIES.gateway,
@@ -255,6 +252,7 @@ export class CountersignStack extends Stack {
         resources: [this.requestQueue.queueArn],
       }),
     );
+    this.idempotency.grantRecords(this.requester);
 
     this.gateway.allow(
       new iam.PolicyStatement({
@@ -304,17 +302,7 @@ export class CountersignStack extends Stack {
       }),
     );
     if (this.nonceTableKey) {
-      this.gateway.allow(
-        new iam.PolicyStatement({
-          sid: 'NonceTableEncryption',
-          actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
-          resources: [this.nonceTableKey.keyArn],
-          // Only through DynamoDB: the role cannot use this key directly.
-          conditions: {
-            StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` },
-          },
-        }),
-      );
+      this.gateway.allow(recordTableKeyStatement('NonceTableEncryption', this.nonceTableKey));
     }
     for (const statement of this.exchangeCredentials?.gatewayStatements ?? []) {
       this.gateway.allow(statement);
@@ -465,6 +453,7 @@ export class CountersignStack extends Stack {
       EventBusName: this.receipts.bus.eventBusName,
       ArchiveArn: this.receipts.archive.archiveArn,
       NonceTableName: this.nonceTable.tableName,
+      IdempotencyTableName: this.idempotency.table.tableName,
       RequesterKeyArn: this.requesterKeys.current.keyArn,
       GatewayKeyArn: this.gatewayKeys.current.keyArn,
       ...(this.checkpointBucket ? { CheckpointBucket: this.checkpointBucket.bucketName } : {}),

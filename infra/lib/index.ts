@@ -11,6 +11,8 @@ export {
   RECEIPT_DETAIL_TYPE,
 } from './receipt-bus.ts';
 export { CountersignFunction, BUNDLING } from './countersign-function.ts';
+export { IdempotencyTable, IDEMPOTENCY_RECORD_ACTIONS } from './idempotency-table.ts';
+export type { IdempotencyTableProps } from './idempotency-table.ts';
 export { ExchangeCredentials, CREDENTIALS_PURPOSE } from './exchange-credentials.ts';
 export type { ExchangeCredentialsProps } from './exchange-credentials.ts';
 export {

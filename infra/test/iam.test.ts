@@ -1,6 +1,7 @@
 // Least privilege, read from the synthesized template: the exact statements of each role, the
 // key policies (administrators manage, never use), and a matrix of who can use which key.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { IDEMPOTENCY_RECORD_ACTIONS } from '../lib/idempotency-table.ts';
 import { KEY_ADMIN_ACTIONS, KEY_USE_ACTIONS } from '../lib/signing-keys.ts';
 import {
   asArray,
@@ -33,6 +34,7 @@ describe('IAM, default settings', () => {
     | 'auditQueue'
     | 'auditDlq'
     | 'table'
+    | 'idempotencyTable'
     | 'bus'
     | 'archive'
     | 'requesterLogs'
@@ -55,6 +57,7 @@ describe('IAM, default settings', () => {
       auditQueue: b.id(s.auditQueue),
       auditDlq: b.id(s.auditDeadLetterQueue),
       table: b.id(s.nonceTable),
+      idempotencyTable: b.id(s.idempotency.table),
       bus: b.id(s.receipts.bus),
       archive: b.id(s.receipts.archive),
       requesterLogs: b.id(s.requester.logGroup),
@@ -64,7 +67,7 @@ describe('IAM, default settings', () => {
     };
   }, BUILD_TIMEOUT_MS);
 
-  it('gives the requester role exactly: its logs, Sign + GetPublicKey on its key, SendMessage', () => {
+  it('gives the requester role exactly: its logs, Sign + GetPublicKey on its key, SendMessage, its records', () => {
     expect(roleStatements(b.json, ids.requester)).toEqual([
       {
         Sid: 'WriteOwnLogs',
@@ -84,7 +87,32 @@ describe('IAM, default settings', () => {
         Action: 'sqs:SendMessage',
         Resource: getAtt(ids.requests),
       },
+      {
+        Sid: 'IdempotencyRecords',
+        Effect: 'Allow',
+        Action: [
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+        ],
+        Resource: getAtt(ids.idempotencyTable),
+      },
     ]);
+  });
+
+  it('lets only the requester use the idempotency table, and the requester no other table', () => {
+    const reads = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:BatchGetItem'];
+    for (const action of [...IDEMPOTENCY_RECORD_ACTIONS, ...reads]) {
+      for (const role of [ids.gateway, ids.audit]) {
+        expect(can(b.json, role, action, ids.idempotencyTable), action).toBe(false);
+      }
+      expect(can(b.json, ids.requester, action, ids.table), action).toBe(false);
+    }
+    // Exactly the item calls the adapter makes: no Scan/Query (reading every key's tokens).
+    for (const action of ['dynamodb:Scan', 'dynamodb:Query', 'dynamodb:BatchWriteItem']) {
+      expect(can(b.json, ids.requester, action, ids.idempotencyTable), action).toBe(false);
+    }
   });
 
   it('gives the gateway role exactly its consume, verify, sign, nonce and publish statements', () => {
@@ -425,6 +453,19 @@ describe('IAM, optional features', () => {
     // The requester and audit get nothing on it.
     for (const role of [b.stack.requester.role, b.stack.audit.role]) {
       expect(can(b.json, b.id(role), 'kms:Decrypt', b.id(b.stack.nonceTableKey!))).toBe(false);
+    }
+  });
+
+  it('gives the requester its idempotency table key only through DynamoDB, nobody else', () => {
+    const key = b.id(b.stack.idempotency.key!);
+    const statements = roleStatements(b.json, b.id(b.stack.requester.role));
+    expect(statements.find((s) => s.Sid === 'IdempotencyTableEncryption')).toMatchObject({
+      Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+      Resource: getAtt(key),
+      Condition: { StringEquals: { 'kms:ViaService': expect.anything() } },
+    });
+    for (const role of [b.stack.gateway.role, b.stack.audit.role]) {
+      expect(can(b.json, b.id(role), 'kms:Decrypt', key)).toBe(false);
     }
   });
 

@@ -29,7 +29,7 @@ describe('stack, default settings', () => {
       'AWS::Events::EventBus': 1,
       'AWS::Events::Archive': 1,
       'AWS::Events::Rule': 1,
-      'AWS::DynamoDB::Table': 1,
+      'AWS::DynamoDB::Table': 2,
       'AWS::Logs::LogGroup': 3,
       'AWS::IAM::Role': 3,
       'AWS::IAM::Policy': 3,
@@ -122,20 +122,23 @@ describe('stack, default settings', () => {
     });
   });
 
-  it('keys the nonce table on pk with TTL, PITR, encryption, on-demand, retained', () => {
-    b.template.hasResource('AWS::DynamoDB::Table', {
-      DeletionPolicy: 'Retain',
-      UpdateReplacePolicy: 'Retain',
-      Properties: {
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        BillingMode: 'PAY_PER_REQUEST',
-        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
-        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-        SSESpecification: { SSEEnabled: true },
-        DeletionProtectionEnabled: true,
-      },
-    });
+  it('keys the nonce and idempotency tables on pk with TTL, PITR, encryption, on-demand, retained', () => {
+    for (const table of [b.stack.nonceTable, b.stack.idempotency.table]) {
+      expect(b.json.Resources[b.id(table)]).toMatchObject({
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: {
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          BillingMode: 'PAY_PER_REQUEST',
+          TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: { SSEEnabled: true },
+          DeletionProtectionEnabled: true,
+        },
+      });
+    }
+    expect(b.id(b.stack.idempotency.table)).not.toBe(b.id(b.stack.nonceTable));
   });
 
   it('creates asymmetric SIGN_VERIFY keys (P-256 by default), retained, with aliases', () => {
@@ -198,6 +201,7 @@ describe('stack, default settings', () => {
       COUNTERSIGN_REQUESTER_ID: 'countersign-requester',
       COUNTERSIGN_GATEWAY_ID: 'countersign-gateway',
       COUNTERSIGN_QUEUE_URL: { Ref: b.id(b.stack.requestQueue) },
+      COUNTERSIGN_IDEMPOTENCY_TABLE: { Ref: b.id(b.stack.idempotency.table) },
       COUNTERSIGN_REQUESTER_KMS_KEY_ID: requesterKey,
       COUNTERSIGN_REQUESTER_ALG: 'ES256',
       NODE_OPTIONS: '--enable-source-maps',
@@ -222,6 +226,9 @@ describe('stack, default settings', () => {
     });
     expect(env(b.stack.audit).COUNTERSIGN_QUEUE_URL).toBeUndefined();
     expect(env(b.stack.audit).COUNTERSIGN_NONCE_TABLE).toBeUndefined();
+    for (const f of [b.stack.gateway, b.stack.audit]) {
+      expect(env(f).COUNTERSIGN_IDEMPOTENCY_TABLE).toBeUndefined();
+    }
   });
 
   it('feeds the gateway from the request queue in batches of 10 with item failures', () => {
@@ -292,6 +299,7 @@ describe('stack, default settings', () => {
       'EventBusName',
       'ArchiveArn',
       'NonceTableName',
+      'IdempotencyTableName',
       'RequesterKeyArn',
       'GatewayKeyArn',
     ]) {
@@ -384,12 +392,20 @@ describe('stack, settings', () => {
     });
   });
 
-  it('encrypts the table with a rotating customer key', () => {
-    const key = b.id(b.stack.nonceTableKey!);
-    b.template.hasResourceProperties('AWS::DynamoDB::Table', {
-      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: getAtt(key) },
-    });
-    expect(b.json.Resources[key]!.Properties!.EnableKeyRotation).toBe(true);
+  it('encrypts each table with its own rotating customer key', () => {
+    for (const [table, tableKey] of [
+      [b.stack.nonceTable, b.stack.nonceTableKey!],
+      [b.stack.idempotency.table, b.stack.idempotency.key!],
+    ] as const) {
+      const key = b.id(tableKey);
+      expect(b.json.Resources[b.id(table)]!.Properties!.SSESpecification).toEqual({
+        SSEEnabled: true,
+        SSEType: 'KMS',
+        KMSMasterKeyId: getAtt(key),
+      });
+      expect(b.json.Resources[key]!.Properties!.EnableKeyRotation).toBe(true);
+    }
+    expect(b.id(b.stack.idempotency.key!)).not.toBe(b.id(b.stack.nonceTableKey!));
   });
 
   it('lets only the listed principals invoke the requester URL', () => {

@@ -31,7 +31,10 @@ export interface AwsStack {
   readonly busName: string;
   readonly archiveArn: string;
   readonly archiveName: string;
+  /** The gateway's nonce table. */
   readonly tableName: string;
+  /** The requester's Idempotency-Key records. */
+  readonly idempotencyTableName: string;
   /** COUNTERSIGN_* variables for this stack (merge with process.env). */
   readonly env: Record<string, string>;
 }
@@ -96,6 +99,24 @@ export async function routeReceiptsToQueue(
       Rule: options.ruleName,
       EventBusName: options.busName,
       Targets: [{ Id: 'audit', Arn: await queueArn(sqs, options.queueUrl) }],
+    }),
+  );
+}
+
+/** A table keyed on `pk` (S), on demand, with TTL on `ttl`: the nonce and idempotency tables. */
+export async function createTtlTable(ddb: DynamoDBClient, tableName: string): Promise<void> {
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+    }),
+  );
+  await ddb.send(
+    new UpdateTimeToLiveCommand({
+      TableName: tableName,
+      TimeToLiveSpecification: { Enabled: true, AttributeName: 'ttl' },
     }),
   );
 }
@@ -165,20 +186,9 @@ export async function createAwsStack(options: AwsStackOptions = {}): Promise<Aws
   });
 
   const tableName = `${name}-nonces`;
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    }),
-  );
-  await ddb.send(
-    new UpdateTimeToLiveCommand({
-      TableName: tableName,
-      TimeToLiveSpecification: { Enabled: true, AttributeName: 'ttl' },
-    }),
-  );
+  const idempotencyTableName = `${name}-idempotency`;
+  await createTtlTable(ddb, tableName);
+  await createTtlTable(ddb, idempotencyTableName);
 
   const alg = keySpec === 'RSA_2048' ? 'RS256' : keySpec === 'ECC_NIST_P384' ? 'ES384' : 'ES256';
   return {
@@ -192,6 +202,7 @@ export async function createAwsStack(options: AwsStackOptions = {}): Promise<Aws
     archiveArn: archive.ArchiveArn!,
     archiveName,
     tableName,
+    idempotencyTableName,
     env: {
       COUNTERSIGN_MODE: 'aws',
       COUNTERSIGN_REQUESTER_KMS_KEY_ID: requesterKeyId,
@@ -204,6 +215,7 @@ export async function createAwsStack(options: AwsStackOptions = {}): Promise<Aws
       COUNTERSIGN_ARCHIVE_ARN: archive.ArchiveArn!,
       COUNTERSIGN_AUDIT_QUEUE_URL: audit.QueueUrl!,
       COUNTERSIGN_NONCE_TABLE: tableName,
+      COUNTERSIGN_IDEMPOTENCY_TABLE: idempotencyTableName,
     },
   };
 }

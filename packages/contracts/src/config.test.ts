@@ -54,6 +54,30 @@ describe('configuration', () => {
       'COUNTERSIGN_QUEUE_URL: required in aws mode',
       'COUNTERSIGN_NONCE_TABLE: required in aws mode',
     ]);
+    // The requester keeps its Idempotency-Key records in DynamoDB in aws mode (issue 13 F2).
+    expect(
+      issues(() =>
+        parseConfig({
+          env: {
+            COUNTERSIGN_MODE: 'aws',
+            COUNTERSIGN_REQUESTER_KMS_KEY_ID: 'alias/r',
+            COUNTERSIGN_QUEUE_URL: 'https://sqs.example/q.fifo',
+          },
+          part: 'requester',
+        }),
+      ),
+    ).toEqual(['COUNTERSIGN_IDEMPOTENCY_TABLE: required in aws mode']);
+    expect(
+      parseConfig({
+        env: {
+          COUNTERSIGN_MODE: 'aws',
+          COUNTERSIGN_REQUESTER_KMS_KEY_ID: 'alias/r',
+          COUNTERSIGN_QUEUE_URL: 'https://sqs.example/q.fifo',
+          COUNTERSIGN_IDEMPOTENCY_TABLE: 'cs-idempotency',
+        },
+        part: 'requester',
+      }).requester.idempotencyTable,
+    ).toBe('cs-idempotency');
   });
 
   it('rejects malformed JSON env values and unknown file fields', () => {

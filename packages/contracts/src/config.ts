@@ -74,6 +74,8 @@ export const CountersignConfig = z.strictObject({
       /** Signatures in flight; default 16 with KMS (its quota), 64 with the local signer. */
       signConcurrency: PositiveInt.optional(),
       apiKeys: z.array(ApiKeyEntry).default([]),
+      /** DynamoDB table of the Idempotency-Key records (aws mode; embedded: SQLite in dataDir). */
+      idempotencyTable: z.string().min(1).optional(),
     })
     .prefault({}),
   gateway: z
@@ -172,6 +174,7 @@ export const CONFIG_ENV = {
   COUNTERSIGN_MAX_BODY_BYTES: ['requester', 'maxBodyBytes'],
   COUNTERSIGN_SIGN_CONCURRENCY: ['requester', 'signConcurrency'],
   COUNTERSIGN_API_KEYS: ['requester', 'apiKeys'],
+  COUNTERSIGN_IDEMPOTENCY_TABLE: ['requester', 'idempotencyTable'],
   COUNTERSIGN_GATEWAY_ID: ['gateway', 'id'],
   COUNTERSIGN_GATEWAY_ALG: ['gateway', 'alg'],
   COUNTERSIGN_GATEWAY_KMS_KEY_ID: ['gateway', 'kmsKeyId'],
@@ -210,13 +213,18 @@ export type Part = (typeof Parts)[number];
 const AWS_REQUIRED: Record<Part, readonly (keyof typeof CONFIG_ENV)[]> = {
   // The exchange tools (credentials seal/check, the simulator) need nothing of the pipeline.
   exchange: [],
-  requester: ['COUNTERSIGN_REQUESTER_KMS_KEY_ID', 'COUNTERSIGN_QUEUE_URL'],
+  requester: [
+    'COUNTERSIGN_REQUESTER_KMS_KEY_ID',
+    'COUNTERSIGN_QUEUE_URL',
+    'COUNTERSIGN_IDEMPOTENCY_TABLE',
+  ],
   gateway: ['COUNTERSIGN_GATEWAY_KMS_KEY_ID', 'COUNTERSIGN_QUEUE_URL', 'COUNTERSIGN_NONCE_TABLE'],
   audit: ['COUNTERSIGN_AUDIT_QUEUE_URL'],
   all: [
     'COUNTERSIGN_REQUESTER_KMS_KEY_ID',
     'COUNTERSIGN_GATEWAY_KMS_KEY_ID',
     'COUNTERSIGN_QUEUE_URL',
+    'COUNTERSIGN_IDEMPOTENCY_TABLE',
     'COUNTERSIGN_NONCE_TABLE',
     'COUNTERSIGN_AUDIT_QUEUE_URL',
   ],

@@ -42,6 +42,9 @@ export type {
 } from './idempotent-submit.ts';
 export { createSqliteIdempotencyStore } from './sqlite-idempotency-store.ts';
 export type { SqliteIdempotencyStoreOptions } from './sqlite-idempotency-store.ts';
+export { createDynamoIdempotencyStore } from './dynamo-idempotency-store.ts';
+export type { DynamoIdempotencyStoreOptions } from './dynamo-idempotency-store.ts';
+export { DYNAMO_MAX_ITEM_BYTES } from './dynamo-idempotency-item.ts';
 export { canonicalJson, canonicalSha256 } from './canonical-json.ts';
 export { createRequesterApp, MAX_BATCH_ITEMS } from './http-app.ts';
 export type { RequesterAppOptions } from './http-app.ts';
@@ -50,6 +53,7 @@ export type { Problem, ProblemKind } from './problem.ts';
 export {
   createRequesterFromConfig,
   createRequesterServiceFromConfig,
+  createIdempotencyStoreFromConfig,
   idempotencyDbPath,
 } from './wiring.ts';
 export type {

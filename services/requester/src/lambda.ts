@@ -2,25 +2,24 @@
 // The app is built lazily on the first invocation and reused by the container; nothing runs
 // at module load. Configuration comes from the function's environment (mode = aws).
 //
-// Idempotency-Key records live in memory, per container: the same guarantee a /tmp SQLite file
-// would give, without loading the native better-sqlite3 addon (not bundled into the function).
-// Retries that land on another container are not recognised (a DynamoDB adapter would be).
+// Idempotency-Key records live in the DynamoDB table COUNTERSIGN_IDEMPOTENCY_TABLE (the wiring's
+// aws mode), so a retry that reaches another container, or follows a crash of this one, resumes
+// the same jti. In aws mode nothing opens SQLite (better-sqlite3's native addon cannot load here).
 import { handle } from 'hono/aws-lambda';
 import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
-import { loadConfig, systemClock } from '@countersign/contracts';
-import { createMemoryIdempotencyStore } from './idempotency-store.ts';
+import { loadConfig } from '@countersign/contracts';
 import { createRequesterServiceFromConfig, type RequesterService } from './wiring.ts';
 
 let service: Promise<RequesterService> | undefined;
 let handler_: ReturnType<typeof handle> | undefined;
 
 export async function handler(event: LambdaEvent, context: LambdaContext) {
-  service ??= createRequesterServiceFromConfig(loadConfig(process.env, 'requester'), {
-    idempotency: createMemoryIdempotencyStore({ clock: systemClock }),
-  }).catch((err: unknown) => {
-    service = undefined; // a failed cold start is retried by the next invocation
-    throw err;
-  });
+  service ??= createRequesterServiceFromConfig(loadConfig(process.env, 'requester')).catch(
+    (err: unknown) => {
+      service = undefined; // a failed cold start is retried by the next invocation
+      throw err;
+    },
+  );
   handler_ ??= handle((await service).app);
   return handler_(event, context);
 }

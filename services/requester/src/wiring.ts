@@ -1,8 +1,8 @@
 // Builds the requester from validated configuration: the embedded runtime (local key in
-// `<dataDir>/keys`, SQLite queue) or AWS (KMS signer, SQS queue). Called only by composition
-// roots (main.ts, lambda.ts, the CLI); every adapter and SDK client can be injected instead.
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// `<dataDir>/keys`, SQLite queue and idempotency records) or AWS (KMS signer, SQS queue,
+// DynamoDB idempotency records). Called only by composition roots (main.ts, lambda.ts, the CLI);
+// every adapter and SDK client can be injected instead.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { pino, type Logger } from 'pino';
 import { EmbeddedKeyNames, embeddedPaths, systemClock } from '@countersign/contracts';
@@ -11,6 +11,7 @@ import { createKmsClient, createKmsSigner, ensureLocalSigner } from '@countersig
 import type { KmsSendClient, Signer } from '@countersign/signing';
 import { createSqliteQueue, createSqsQueue } from '@countersign/transport';
 import type { Queue } from '@countersign/transport';
+import { createDynamoIdempotencyStore } from './dynamo-idempotency-store.ts';
 import { RequesterError } from './errors.ts';
 import { createRequesterApp } from './http-app.ts';
 import type { IdempotencyStore } from './idempotency-store.ts';
@@ -23,6 +24,7 @@ export interface RequesterOverrides {
   readonly clock?: Clock;
   readonly kmsClient?: KmsSendClient;
   readonly sqsClient?: SQSClient;
+  readonly dynamoClient?: DynamoDBClient;
 }
 
 export interface WiredRequester {
@@ -109,15 +111,37 @@ export async function createRequesterFromConfig(
   };
 }
 
-/**
- * Where Idempotency-Key records live: `<dataDir>/requester.sqlite` in the embedded mode; in AWS
- * mode a SQLite file in the temp dir (per process / per Lambda container: retries that land on
- * another container are not recognised; a DynamoDB adapter of the same port would close that).
- */
+/** The embedded mode's file of Idempotency-Key records. */
 export function idempotencyDbPath(config: CountersignConfig): string {
-  return config.mode === 'embedded'
-    ? embeddedPaths(config.dataDir).requesterDb
-    : join(tmpdir(), 'countersign-requester-idempotency.sqlite');
+  return embeddedPaths(config.dataDir).requesterDb;
+}
+
+/**
+ * Where Idempotency-Key records live (HTTP API and `request submit`): `<dataDir>/requester.sqlite`
+ * in the embedded mode; in aws mode the DynamoDB table COUNTERSIGN_IDEMPOTENCY_TABLE, so a retry
+ * that reaches another process or Lambda container, or follows a crash, resumes the same jti.
+ */
+export function createIdempotencyStoreFromConfig(
+  config: CountersignConfig,
+  overrides: Pick<RequesterOverrides, 'clock' | 'dynamoClient'> = {},
+): IdempotencyStore {
+  const clock = overrides.clock ?? systemClock;
+  if (config.mode === 'embedded') {
+    return createSqliteIdempotencyStore({ path: idempotencyDbPath(config), clock });
+  }
+  const tableName = config.requester.idempotencyTable;
+  if (!tableName) {
+    throw new RequesterError(
+      'CONFIG_INVALID',
+      'COUNTERSIGN_IDEMPOTENCY_TABLE is required in aws mode',
+    );
+  }
+  return createDynamoIdempotencyStore({
+    tableName,
+    clock,
+    // Without one, the adapter builds a client (AWS_ENDPOINT_URL, region from the environment).
+    ...(overrides.dynamoClient ? { client: overrides.dynamoClient } : {}),
+  });
 }
 
 export interface RequesterServiceOverrides extends RequesterOverrides {
@@ -138,12 +162,7 @@ export async function createRequesterServiceFromConfig(
   const logger =
     overrides.logger ?? pino({ level: config.logLevel, base: { service: 'requester' } });
   const wired = await createRequesterFromConfig(config, overrides);
-  const idempotency =
-    overrides.idempotency ??
-    createSqliteIdempotencyStore({
-      path: idempotencyDbPath(config),
-      clock: overrides.clock ?? systemClock,
-    });
+  const idempotency = overrides.idempotency ?? createIdempotencyStoreFromConfig(config, overrides);
   const app = createRequesterApp({
     requester: wired.requester,
     apiKeys: config.requester.apiKeys,

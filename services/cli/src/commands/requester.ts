@@ -13,13 +13,11 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { systemClock } from '@countersign/contracts';
 import type { CountersignConfig, FieldIssue } from '@countersign/contracts';
 import {
   canonicalSha256,
+  createIdempotencyStoreFromConfig,
   createRequesterFromConfig,
-  createSqliteIdempotencyStore,
-  idempotencyDbPath,
   runRequesterServer,
   submitEachOnce,
   type EachResult,
@@ -60,8 +58,7 @@ function defaultIO(): RequesterCommandIO {
     stderr: process.stderr,
     readInput: (file) => (file === '-' ? readStdin() : readFile(file, 'utf8')),
     createRequester: (config) => createRequesterFromConfig(config),
-    openIdempotency: (config) =>
-      createSqliteIdempotencyStore({ path: idempotencyDbPath(config), clock: systemClock }),
+    openIdempotency: (config) => createIdempotencyStoreFromConfig(config),
   };
 }
 

@@ -1,0 +1,10 @@
+// Test support of @countersign/requester (`@countersign/requester/testing`): the contract every
+// IdempotencyStore adapter runs, and the largest record an adapter must be able to keep.
+export {
+  describeIdempotencyStoreContract,
+  ownerOf,
+  signedRequest,
+  tokenFor,
+} from './idempotency-store-contract.ts';
+export type { IdempotencyStoreHarness } from './idempotency-store-contract.ts';
+export { largestBatch, LARGEST_TXN } from './largest-batch.ts';
