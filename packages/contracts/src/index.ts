@@ -1,7 +1,11 @@
 // @countersign/contracts: wire formats, schemas, codes and configuration. Imports nothing of ours.
 export { VerificationCodes, ReasonCodes, ErrorCodes, Outcomes } from './codes.ts';
 export type { VerificationCode, ReasonCode, ErrorCode, Outcome } from './codes.ts';
-export { CountersignError, isCountersignError } from './errors.ts';
+export { CountersignError, isCountersignError, errorCodeOf, verificationCodeOf } from './errors.ts';
+export { describeSdkError } from './sdk-errors.ts';
+export type { SdkErrorInfo } from './sdk-errors.ts';
+export { backoffDelayMs } from './backoff.ts';
+export { percentile } from './percentile.ts';
 export type { SafeDetails } from './errors.ts';
 export {
   decimalString,
@@ -75,6 +79,7 @@ export {
   AuditSource,
   AuditSummary,
   AuditReport,
+  ReconciliationSummary,
 } from './audit-report.ts';
 export type { FindingCode } from './audit-report.ts';
 export { nextCheckpointClaims } from './checkpoint-chain.ts';
@@ -88,6 +93,7 @@ export {
   partitionOf,
   NonceKeys,
   clientOrderIdOf,
+  requestKeyParts,
   MAX_CHECKPOINT_INDEX,
   checkpointObjectKey,
   checkpointObjectPrefix,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqlite } from '@countersign/sqlite';
+import { corruptPages } from '@countersign/sqlite/testing';
 import { createSqliteNonceStore } from './sqlite-nonce-store.ts';
 import type { SqliteNonceStore } from './sqlite-nonce-store.ts';
 import { describeNonceStoreContract } from './testing/nonce-store-contract.ts';
@@ -122,5 +123,24 @@ describe('createSqliteNonceStore', () => {
     const store = open(join(dir, 'closed.db'));
     await store.close();
     await expect(store.get('x')).rejects.toMatchObject({ code: 'STORE_FAILED' });
+  });
+
+  it("a damaged file: STORE_FAILED naming the file and SQLite's reason", async () => {
+    const path = join(dir, 'damaged.db');
+    const store = createSqliteNonceStore({ path });
+    const claim = { expiresAt: 9e12, leaseMs: 1000, owner: 'a', now: 0 };
+    for (let i = 0; i < 200; i++) await store.claim(`iss#${'k'.repeat(60)}${i}`, claim);
+    await store.close();
+    corruptPages(path);
+    const damaged = open(path);
+    await expect(damaged.get(`iss#${'k'.repeat(60)}7`)).rejects.toMatchObject({
+      code: 'STORE_FAILED',
+      message: `get on the embedded nonce store failed on ${path}: database disk image is malformed (SQLITE_CORRUPT)`,
+      details: { path, code: 'SQLITE_CORRUPT', retryable: false },
+    });
+    await expect(damaged.claim('iss#new', claim)).rejects.toMatchObject({
+      code: 'STORE_FAILED',
+      message: expect.stringContaining(`claim on the embedded nonce store failed on ${path}`),
+    });
   });
 });

@@ -12,9 +12,14 @@
 // ones (the embedded stand-in for DynamoDB TTL). Until purged, an expired record still answers
 // like a live one: a COMPLETED record keeps refusing, which is the safe side (the token is
 // dead anyway, so nothing legitimate needs it gone).
-import { GENESIS_PREV, systemClock } from '@countersign/contracts';
+import { errorCodeOf, GENESIS_PREV, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
-import { addColumnIfMissing, createGroupCommit, openSqlite } from '@countersign/sqlite';
+import {
+  addColumnIfMissing,
+  createGroupCommit,
+  describeSqliteFailure,
+  openSqlite,
+} from '@countersign/sqlite';
 import type {
   ChainHead,
   ClaimOptions,
@@ -112,9 +117,13 @@ export function toRecord(row: NonceRow): NonceRecord {
 
 export function createSqliteNonceStore(options: SqliteNonceStoreOptions): SqliteNonceStore {
   const clock = options.clock ?? systemClock;
-  const db = openSqlite(options.path, options);
-  db.exec(SCHEMA);
-  addColumnIfMissing(db, 'nonces', 'request_sha256', 'TEXT'); // files from before F1
+  const db = openSqlite(options.path, {
+    ...options,
+    setup: (d) => {
+      d.exec(SCHEMA);
+      addColumnIfMissing(d, 'nonces', 'request_sha256', 'TEXT'); // files from before F1
+    },
+  });
   const group = createGroupCommit(db);
 
   const insertClaim = db.prepare(
@@ -184,23 +193,17 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
 
   let closed = false;
   const mapError = (what: string, err: unknown): Error => {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'NONCE_CONFLICT' || code === 'CHAIN_CONFLICT' || code === 'STORE_FAILED') {
-      return err instanceof Error ? err : new Error(String(err));
-    }
-    return storeError(
-      `${what} failed on the embedded nonce store`,
-      {
-        code: typeof code === 'string' ? code : 'SQLITE_ERROR',
-        retryable: code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED',
-      },
-      err,
-    );
+    const code = errorCodeOf(err);
+    // Our own conflicts (typed CountersignErrors) pass through as they are.
+    if ((code === 'NONCE_CONFLICT' || code === 'CHAIN_CONFLICT') && err instanceof Error)
+      return err;
+    const f = describeSqliteFailure(`${what} on the embedded nonce store`, options.path, err);
+    return storeError(f.message, f.details, err);
   };
   /** Reads, now. */
   const guard = <T>(what: string, fn: () => T): Promise<T> => {
+    if (closed) return Promise.reject(storeError('the nonce store is closed'));
     try {
-      if (closed) throw storeError('the nonce store is closed');
       return Promise.resolve(fn());
     } catch (err) {
       return Promise.reject(mapError(what, err));

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { corruptPages } from '@countersign/sqlite/testing';
 import { createSqliteQueue, DEDUP_WINDOW_MS, uuidV7 } from './sqlite-queue.ts';
 import type { SqliteQueue, SqliteQueueOptions } from './sqlite-queue.ts';
 
@@ -302,7 +303,7 @@ describe('createSqliteQueue', () => {
       );
       for (const s of sent) if (s.ok) ids.add(s.messageId);
     }
-    const child = fileURLToPath(new URL('./sqlite-queue.child.ts', import.meta.url));
+    const child = fileURLToPath(new URL('./testing/sqlite-queue-child.ts', import.meta.url));
     const startChild = () => {
       const proc = spawn(process.execPath, ['--import', 'tsx', child, path, 'shared'], {
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -394,5 +395,17 @@ describe('createSqliteQueue', () => {
 
   it('rejects nonsense options', () => {
     expect(() => queue({ maxReceives: 0 })).toThrow(/maxReceives/);
+  });
+
+  it("a damaged file: QUEUE_FAILED naming the file and SQLite's reason", async () => {
+    const q = queue();
+    for (let i = 0; i < 50; i++) await q.send({ ...msg(i), body: 'x'.repeat(500) });
+    await q.close();
+    corruptPages(path);
+    await expect(queue().receive({ max: 10, waitMs: 0 })).rejects.toMatchObject({
+      code: 'QUEUE_FAILED',
+      message: `receive on the embedded queue failed on ${path}: database disk image is malformed (SQLITE_CORRUPT)`,
+      details: expect.objectContaining({ path, code: 'SQLITE_CORRUPT', retryable: false }),
+    });
   });
 });

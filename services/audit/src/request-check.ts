@@ -2,7 +2,8 @@
 // must be the ones it commits to, and the request must verify (with the requester's keys, as of
 // the receipt's time) unless the receipt is a REJECTED one. Returns findings, reports nothing.
 import {
-  VerificationCodes,
+  errorCodeOf,
+  verificationCodeOf,
   type ReceiptClaims,
   type ReceiptEventDetail,
   type RequestClaims,
@@ -17,20 +18,16 @@ export interface RequestCheck {
   readonly req: RequestClaims | null;
 }
 
-const VERIFICATION_CODES = new Set<string>(Object.values(VerificationCodes));
-
 /**
  * Verification failures become findings; anything else (a key store down, a bug) is thrown so
  * the caller retries instead of reporting tampering that did not happen.
  */
 export function rethrowUnlessVerificationFailure(err: unknown): void {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string' || !VERIFICATION_CODES.has(code)) throw err;
+  if (verificationCodeOf(err) === undefined) throw err;
 }
 
 export function errorCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : 'UNKNOWN_ERROR';
+  return errorCodeOf(err) ?? 'UNKNOWN_ERROR';
 }
 
 export function errorMessage(err: unknown): string {
