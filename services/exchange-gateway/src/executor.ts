@@ -107,7 +107,8 @@ interface Ctx {
   readonly exchange: ExchangeCalls;
   readonly emitter: ReceiptEmitter;
   readonly unknowns: Unknowns;
-  claim(key: string, expiresAt: number, requestSha256?: string): Promise<ClaimResult>;
+  /** `now`: the claim's time (a first claim records it as the record's claimedAt). */
+  claim(key: string, expiresAt: number, requestSha256?: string, now?: number): Promise<ClaimResult>;
   /** Keep a record until `ms` or the receipt retention, whichever is later. */
   keepUntil(ms?: number): number;
   streamFor(key: string): string;
@@ -154,6 +155,7 @@ function reject(x: Ctx, d: Delivery, step: Extract<Step, { kind: 'Reject' }>): P
     reason: step.reason,
     fills: [],
     ...(step.detail === undefined ? {} : { detail: step.detail }),
+    ...(step.verifiedAt === undefined ? {} : { verifiedAt: step.verifiedAt }),
   };
   if (step.key === 'request') return emitForRequest(x, d, draft);
   const stream = x.streamFor(attributed && d.claims ? d.claims.sub : messageId);
@@ -173,6 +175,7 @@ async function emitUnknown(
     reason: 'EXCHANGE_TIMEOUT',
     fills: [],
     ...(step.policy ? { policy: step.policy } : {}),
+    ...(step.verifiedAt === undefined ? {} : { verifiedAt: step.verifiedAt }),
   });
   x.unknowns.add({ unknown: unknown.receipt, claims: requestOf(d), request: d.token });
   x.o.logger.warn(
@@ -219,14 +222,21 @@ async function perform(
       return lookup(x, d, step.key);
     case 'Claim': {
       const c = requestOf(d);
-      const claim = await x.claim(requestKey(c), requestExpiry(x, c), d.sha256);
+      const now = x.o.clock.now();
+      const claim = await x.claim(requestKey(c), requestExpiry(x, c), d.sha256, now);
       if (claim.claimed && claim.takeover) {
         logger.warn(
           { messageId: d.message.messageId, previous: claim.previous.owner },
           'lease takeover',
         );
       }
-      return { claim };
+      // When the request was verified and claimed: now, or the first claim's time (a takeover).
+      const claimedAt = claim.claimed
+        ? claim.takeover
+          ? claim.previous.claimedAt
+          : now
+        : undefined;
+      return { claim, claimedAt };
     }
     case 'Wait':
       await sleepOn(x.o.clock, step.ms);
@@ -245,7 +255,11 @@ async function perform(
       return reject(x, d, step);
     case 'EmitExecution': {
       const policy = step.policy === 'current' ? authorizer.stamp(requestOf(d).iss) : step.policy;
-      const base = { req: refOf(d, true), messageId: d.message.messageId };
+      const base = {
+        req: refOf(d, true),
+        messageId: d.message.messageId,
+        ...(step.verifiedAt === undefined ? {} : { verifiedAt: step.verifiedAt }),
+      };
       return emitForRequest(x, d, draftFromExecution(base, step.result, policy));
     }
     case 'EmitUnknown':
@@ -300,12 +314,12 @@ async function run(
 export function createExecutor(o: ExecutorOptions): Executor {
   const { clock, logger } = o;
   const keepUntil = (ms = 0) => Math.max(ms, clock.now() + o.retentionMs);
-  const claim = (key: string, expiresAt: number, requestSha256?: string) =>
+  const claim = (key: string, expiresAt: number, requestSha256?: string, now = clock.now()) =>
     o.nonceStore.claim(key, {
       expiresAt,
       leaseMs: o.leaseMs,
       owner: o.owner,
-      now: clock.now(),
+      now,
       ...(requestSha256 === undefined ? {} : { requestSha256 }),
     });
   const exchange = createExchangeCalls(o.exchange, o.exchangeTimeoutMs);
