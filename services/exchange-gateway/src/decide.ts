@@ -80,8 +80,11 @@ export interface DeliveryFacts {
   readonly lastReceiveWaitMs: number;
   readonly reconcileDelaySec: number;
   readonly tooLarge: boolean;
-  /** Handling failed on the last receive: answer with what exists, else POISON_MESSAGE. */
-  readonly poison?: { readonly cause: string | undefined };
+  /**
+   * The last receive failed (or its FIFO group kept it from running): answer with what exists,
+   * else POISON_MESSAGE with this detail.
+   */
+  readonly poison?: { readonly detail: string };
   readonly verification?: Verification;
   readonly lookup?: RequestLookup;
   /** Poison only: the `msg#<messageId>` record (null: none). */
@@ -276,7 +279,7 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
     (p, f) =>
       refuse({
         reason: 'POISON_MESSAGE',
-        detail: p.cause === undefined ? 'processing failed' : `failed with ${p.cause}`,
+        detail: p.detail,
         attributed: false,
         keepRequest: !f.tooLarge,
       }),

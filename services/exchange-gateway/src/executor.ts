@@ -65,6 +65,8 @@ export interface Executor {
   ): Promise<ProcessResult>;
   /** The last receive failed: answer with what exists for the message, else POISON_MESSAGE. */
   poison(message: ReceivedMessage, cause: unknown): Promise<ProcessResult>;
+  /** The last receive of a message its FIFO group kept from running: answered like poison. */
+  blocked(message: ReceivedMessage): Promise<ProcessResult>;
   reconcileUnknown(): Promise<number>;
   pendingUnknown(): number;
 }
@@ -311,6 +313,25 @@ async function run(
   }
 }
 
+const BLOCKED_DETAIL =
+  'not run: an earlier message of its FIFO group was not done by its last receive';
+
+/** A message the queue moves to its DLQ next: what exists for it, else POISON_MESSAGE. */
+async function lastWord(
+  x: Ctx,
+  message: ReceivedMessage,
+  detail: string | undefined,
+): Promise<ProcessResult> {
+  // The poison rows answer from what is stored; they never ask to verify again.
+  const noVerify = () => Promise.reject(new Error('a poison message is not verified again'));
+  try {
+    await run(x, message, noVerify, { poison: { detail: detail ?? 'processing failed' } });
+  } catch (err) {
+    x.o.logger.error({ messageId: message.messageId, err }, 'poison receipt not emitted');
+  }
+  return { action: 'leave', why: 'POISON' };
+}
+
 export function createExecutor(o: ExecutorOptions): Executor {
   const { clock, logger } = o;
   const keepUntil = (ms = 0) => Math.max(ms, clock.now() + o.retentionMs);
@@ -346,21 +367,21 @@ export function createExecutor(o: ExecutorOptions): Executor {
   return {
     handle: (message, verification) => run(x, message, verification),
 
-    async poison(message, cause) {
+    poison(message, cause) {
       const code = (cause as { code?: unknown } | null)?.code;
       logger.error(
         { messageId: message.messageId, receiveCount: message.receiveCount, err: cause },
         'poison message: last receive failed',
       );
-      // The poison rows answer from what is stored; they never ask to verify again.
-      const noVerify = () => Promise.reject(new Error('a poison message is not verified again'));
-      const poison = { cause: typeof code === 'string' ? code : undefined };
-      try {
-        await run(x, message, noVerify, { poison });
-      } catch (err) {
-        logger.error({ messageId: message.messageId, err }, 'poison receipt not emitted');
-      }
-      return { action: 'leave', why: 'POISON' };
+      return lastWord(x, message, typeof code === 'string' ? `failed with ${code}` : undefined);
+    },
+
+    blocked(message) {
+      logger.warn(
+        { messageId: message.messageId, receiveCount: message.receiveCount },
+        'last receive spent waiting behind its FIFO group: answered, left for the DLQ',
+      );
+      return lastWord(x, message, BLOCKED_DETAIL);
     },
 
     reconcileUnknown: () => unknowns.reconcile(),
