@@ -6,7 +6,7 @@ import type { Clock, ReceiptClaims } from '@countersign/contracts';
 import { createAuditor } from './auditor.ts';
 import { checkRequest } from './request-check.ts';
 import type { EmittedReceipt, SyntheticKit } from './synthetic-gateway.ts';
-import { kitVerifiers, START, testKit } from './test-support.ts';
+import { kitVerifiers, START, testKit } from './testing/kit.ts';
 
 const clock: Clock = { now: () => (START + 10_000) * 1000 };
 const SKEW = 30;
