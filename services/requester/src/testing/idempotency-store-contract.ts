@@ -247,7 +247,7 @@ export function describeIdempotencyStoreContract(
       'a corrupt or mismatched stored request is STORE_FAILED naming the store, never sent',
       async () => {
         const { h, s, clock, scope } = setup(0);
-        const overwrite = h.overwriteFixed!; // ifTamperable
+        const overwrite = (sc: string, k: string, raw: string) => h.overwriteFixed!(sc, k, raw);
         const cases = {
           garbage: '{not json',
           'wrong-shape': JSON.stringify([{ ok: true, jti: 'x' }]),
