@@ -138,6 +138,21 @@ describe('createAuditor', () => {
     ]);
   });
 
+  it('flags a copy of an audited receipt whose event carries another messageId or request', async () => {
+    const k = await freshKit();
+    const [a, b] = await emitMany(k, 2);
+    const moved = { ...a!.detail, messageId: 'ffffffff-0000-0000-0000-000000000000' };
+    const swapped = { ...a!.detail, request: b!.detail.request };
+    // The untouched event first: the altered copies come after it, as an archive writer adds them.
+    const report = await audit([a!.detail, b!.detail, moved, swapped, a!.detail], k);
+    expect(report.clean).toBe(false);
+    expect(report.findings.every((f) => f.seq === 1)).toBe(true);
+    expect(codes(report)).toEqual(
+      expect.arrayContaining(['EVENT_MISMATCH', 'REQUEST_HASH_MISMATCH']),
+    );
+    expect(report.summary.duplicates).toBe(1); // only the identical copy
+  });
+
   it('flags a receipt with one byte of its payload changed (BAD_RECEIPT_SIGNATURE)', async () => {
     const k = await freshKit();
     const emitted = await emitMany(k, 5);

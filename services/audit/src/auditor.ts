@@ -205,11 +205,17 @@ export function createAuditor(options: AuditorOptions): Auditor {
     }
     const { table } = streamState(stream);
     const hash = digestWords(sha256B64u(receipt));
-    if (table.has(seq)) {
-      if (table.hashEquals(seq, hash)) {
+    /** A copy of a receipt seen before still carries its own unsigned fields: check them. */
+    const copyOf = (): IngestResult => {
+      if (checked.found.length === 0) {
         tally.duplicates++;
         return 'duplicate';
       }
+      for (const f of checked.found) sink.report({ ...f, stream, seq, jti: claims.jti });
+      return 'finding';
+    };
+    if (table.has(seq)) {
+      if (table.hashEquals(seq, hash)) return copyOf();
       sink.report({
         code: 'CONFLICTING_SEQ',
         stream,
@@ -221,10 +227,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
       return 'finding';
     }
     const start = options.starts?.get(stream);
-    if (start && seq <= start.seq) {
-      tally.duplicates++; // audited before a restart: a re-delivery of an old receipt
-      return 'duplicate';
-    }
+    if (start && seq <= start.seq) return copyOf(); // audited before a restart: a re-delivery
     const problems = checkPolicy(claims, checked.req, options.policies);
     const prev = digestWords(claims.prev);
     table.put(seq, claims.outcome, claims.iat, hash, prev);
