@@ -16,6 +16,7 @@ import {
   type RequesterPolicy,
   type StreamSummary,
 } from '@countersign/contracts';
+import { AnswerIndex } from './answers.ts';
 import { checkLinks } from './chain-links.ts';
 import { CheckpointCollector } from './checkpoint-chain.ts';
 import { digestWords, wordsToB64u } from './digest.ts';
@@ -133,6 +134,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
   const tally = new Tally();
   const streams = new Map<string, StreamState>();
   const checkpoints = new CheckpointCollector();
+  const answers = new AnswerIndex();
   const remembered = (stream: string) =>
     options.starts?.get(stream) ?? options.remembered?.get(stream);
   const foreign = (stream: string | null) =>
@@ -238,7 +240,9 @@ export function createAuditor(options: AuditorOptions): Auditor {
     for (const message of problems) {
       sink.report({ code: 'POLICY_VIOLATION', stream, seq, jti: claims.jti, message });
     }
-    const flagged = checked.found.length > 0 || problems.length > 0 || !linked;
+    const twice = answers.add(claims);
+    for (const f of twice) sink.report(f);
+    const flagged = checked.found.length > 0 || problems.length > 0 || !linked || twice.length > 0;
     if (flagged) table.markFinding(seq);
     tally.count(claims);
     return flagged ? 'finding' : 'accepted';
