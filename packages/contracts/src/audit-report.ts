@@ -24,6 +24,9 @@ import { Outcomes } from './codes.ts';
  * - CHECKPOINT_MISMATCH: the receipt at the checkpoint's seq does not hash to the checkpoint head.
  * - POLICY_VIOLATION: an EXECUTED receipt whose request exceeds (or lacks) the recorded policy.
  * - MALFORMED_EVENT: the bus event is not a ReceiptEventDetail.
+ * - ANSWERED_TWICE: a second receipt answers a request or a message that one already answered
+ *   (not a follow-up of an UNKNOWN, not the REPLAYED refusal of a copy): e.g. an order executed
+ *   again after its nonce record was lost.
  *
  * Exchange reconciliation (`audit reconcile`: the exchange's own record against the receipts):
  * - EXECUTION_WITHOUT_RECEIPT: an order at the exchange with no EXECUTED/FAILED receipt for its
@@ -61,6 +64,7 @@ export const FindingCodes = {
   CHECKPOINT_MISMATCH: 'CHECKPOINT_MISMATCH',
   POLICY_VIOLATION: 'POLICY_VIOLATION',
   MALFORMED_EVENT: 'MALFORMED_EVENT',
+  ANSWERED_TWICE: 'ANSWERED_TWICE',
   // Exchange reconciliation.
   EXECUTION_WITHOUT_RECEIPT: 'EXECUTION_WITHOUT_RECEIPT',
   RECEIPT_WITHOUT_EXECUTION: 'RECEIPT_WITHOUT_EXECUTION',

@@ -6,6 +6,7 @@ import {
   type AuditSource,
   type Clock,
   type FindingCode,
+  type ReceiptClaims,
   type ReceiptEventDetail,
 } from '@countersign/contracts';
 import { createLocalSigner, signJwt, type Signer } from '@countersign/signing';
@@ -136,6 +137,78 @@ describe('createAuditor', () => {
         notional: report.summary.requesters[0]!.notional,
       },
     ]);
+  });
+
+  it('flags a copy of an audited receipt whose event carries another messageId or request', async () => {
+    const k = await freshKit();
+    const [a, b] = await emitMany(k, 2);
+    const moved = { ...a!.detail, messageId: 'ffffffff-0000-0000-0000-000000000000' };
+    const swapped = { ...a!.detail, request: b!.detail.request };
+    // The untouched event first: the altered copies come after it, as an archive writer adds them.
+    const report = await audit([a!.detail, b!.detail, moved, swapped, a!.detail], k);
+    expect(report.clean).toBe(false);
+    expect(report.findings.every((f) => f.seq === 1)).toBe(true);
+    expect(codes(report)).toEqual(
+      expect.arrayContaining(['EVENT_MISMATCH', 'REQUEST_HASH_MISMATCH']),
+    );
+    expect(report.summary.duplicates).toBe(1); // only the identical copy
+  });
+
+  it('flags a second answer to one request and one message (ANSWERED_TWICE), not follow-ups or REPLAYED', async () => {
+    const k = await freshKit();
+    const first = await k.gateway.emit();
+    const sameRequest = (extra: Partial<ReceiptClaims> = {}) => ({
+      tamperRequest: () => first.detail.request!,
+      mutateClaims: (c: ReceiptClaims): ReceiptClaims => ({
+        ...c,
+        req: first.claims.req,
+        messageId: first.claims.messageId,
+        ...extra,
+      }),
+    });
+    // The same message executed again (a lost nonce record), then answered EXPIRED as well.
+    const again = await k.gateway.emit(sameRequest());
+    const expired = await k.gateway.emit({
+      outcome: 'REJECTED',
+      reason: 'EXPIRED',
+      mutateClaims: (c) => ({
+        ...c,
+        req: { ...c.req, iss: null, jti: null, sub: null },
+        messageId: first.claims.messageId,
+      }),
+    });
+    const report = await audit(
+      [first, again, expired].map((e) => e.detail),
+      k,
+    );
+    expect(report.findings.map((f) => [f.code, f.seq, f.message.split(' ')[0]])).toEqual([
+      ['ANSWERED_TWICE', 2, 'message'],
+      ['ANSWERED_TWICE', 2, 'request'],
+      ['ANSWERED_TWICE', 3, 'message'],
+    ]);
+
+    const k2 = await freshKit();
+    const unknown = await k2.gateway.emit({ outcome: 'UNKNOWN', reason: 'EXCHANGE_TIMEOUT' });
+    const followUp = await k2.gateway.emit({
+      tamperRequest: () => unknown.detail.request!,
+      mutateClaims: (c) => ({
+        ...c,
+        req: unknown.claims.req,
+        messageId: unknown.claims.messageId,
+        resolves: unknown.claims.jti,
+      }),
+    });
+    const replayed = await k2.gateway.emit({
+      outcome: 'REJECTED',
+      reason: 'REPLAYED',
+      tamperRequest: () => unknown.detail.request!,
+      mutateClaims: (c) => ({ ...c, req: unknown.claims.req, messageId: 'another-message' }),
+    });
+    const clean = await audit(
+      [unknown, followUp, replayed].map((e) => e.detail),
+      k2,
+    );
+    expect(clean.findings).toEqual([]);
   });
 
   it('flags a receipt with one byte of its payload changed (BAD_RECEIPT_SIGNATURE)', async () => {

@@ -16,6 +16,7 @@ import {
   type RequesterPolicy,
   type StreamSummary,
 } from '@countersign/contracts';
+import { AnswerIndex } from './answers.ts';
 import { checkLinks } from './chain-links.ts';
 import { CheckpointCollector } from './checkpoint-chain.ts';
 import { digestWords, wordsToB64u } from './digest.ts';
@@ -133,6 +134,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
   const tally = new Tally();
   const streams = new Map<string, StreamState>();
   const checkpoints = new CheckpointCollector();
+  const answers = new AnswerIndex();
   const remembered = (stream: string) =>
     options.starts?.get(stream) ?? options.remembered?.get(stream);
   const foreign = (stream: string | null) =>
@@ -205,11 +207,17 @@ export function createAuditor(options: AuditorOptions): Auditor {
     }
     const { table } = streamState(stream);
     const hash = digestWords(sha256B64u(receipt));
-    if (table.has(seq)) {
-      if (table.hashEquals(seq, hash)) {
+    /** A copy of a receipt seen before still carries its own unsigned fields: check them. */
+    const copyOf = (): IngestResult => {
+      if (checked.found.length === 0) {
         tally.duplicates++;
         return 'duplicate';
       }
+      for (const f of checked.found) sink.report({ ...f, stream, seq, jti: claims.jti });
+      return 'finding';
+    };
+    if (table.has(seq)) {
+      if (table.hashEquals(seq, hash)) return copyOf();
       sink.report({
         code: 'CONFLICTING_SEQ',
         stream,
@@ -221,10 +229,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
       return 'finding';
     }
     const start = options.starts?.get(stream);
-    if (start && seq <= start.seq) {
-      tally.duplicates++; // audited before a restart: a re-delivery of an old receipt
-      return 'duplicate';
-    }
+    if (start && seq <= start.seq) return copyOf(); // audited before a restart: a re-delivery
     const problems = checkPolicy(claims, checked.req, options.policies);
     const prev = digestWords(claims.prev);
     table.put(seq, claims.outcome, claims.iat, hash, prev);
@@ -235,7 +240,9 @@ export function createAuditor(options: AuditorOptions): Auditor {
     for (const message of problems) {
       sink.report({ code: 'POLICY_VIOLATION', stream, seq, jti: claims.jti, message });
     }
-    const flagged = checked.found.length > 0 || problems.length > 0 || !linked;
+    const twice = answers.add(claims);
+    for (const f of twice) sink.report(f);
+    const flagged = checked.found.length > 0 || problems.length > 0 || !linked || twice.length > 0;
     if (flagged) table.markFinding(seq);
     tally.count(claims);
     return flagged ? 'finding' : 'accepted';

@@ -5,6 +5,7 @@
 // - AWS: every version of every object under `checkpoints/` of the S3 bucket (versioning +
 //   Object Lock). A key with more than one version, or a delete marker, is reported by the
 //   auditor: checkpoints are written once.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -27,6 +28,9 @@ function isMissing(err: unknown): boolean {
 
 /** Rows of the gateway's checkpoint log (`checkpoints` table: `idx`, `token`). */
 function readLog(path: string): { idx: number; token: string }[] {
+  // A removed checkpoints directory is "no log" too (better-sqlite3 then throws a TypeError
+  // without a code): the auditor still reads the mirror and reports what only it holds.
+  if (!existsSync(path)) return [];
   let db: Database.Database;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true }); // audit never writes it
