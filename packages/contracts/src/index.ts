@@ -100,3 +100,15 @@ export {
   checkpointIndexOfKey,
   CHECKPOINT_MIRROR_FILE,
 } from './protocol.ts';
+export {
+  KeySource,
+  KeySet,
+  KeyTime,
+  KmsKeySource,
+  JwksFileSource,
+  JwksUrlSource,
+  InlineJwksSource,
+  DEFAULT_PREVIOUS_KEY_TRUST_SEC,
+  isKmsAlias,
+} from './key-sets.ts';
+export { isHttpsOrLoopback } from './secure-url.ts';

@@ -7,7 +7,8 @@ import { importJWK, jwtVerify } from 'jose';
 import { cryptoKeyOptions } from './algorithms.ts';
 import { createLocalSigner } from './local-signer.ts';
 import { mergeJwks, parseJwks, publicJwkFromKey, readJwksFile, toJwks } from './jwk.ts';
-import { ensureLocalSigner, generateKeyFiles, loadLocalSigner } from './key-files.ts';
+import { generateKeyFiles, loadLocalSigner } from './key-files.ts';
+import { ensureLocalSigner } from './key-ring.ts';
 import { signJwt } from './jwt.ts';
 
 const codeOf = async (p: Promise<unknown> | (() => unknown)) => {
