@@ -112,3 +112,12 @@ export {
   isKmsAlias,
 } from './key-sets.ts';
 export { isHttpsOrLoopback } from './secure-url.ts';
+export {
+  HASH_BYTES,
+  leafHash,
+  nodeHash,
+  merkleTree,
+  verifyInclusion,
+  proofLength,
+} from './merkle.ts';
+export type { MerkleTree, InclusionFailure } from './merkle.ts';
