@@ -20,10 +20,11 @@ export {
   keySetResolver,
   createKidOwners,
   partyKeySet,
+  partyKeys,
   partyKeySetWhere,
   publishedJwks,
 } from './key-sets.ts';
-export type { KeySetOptions, KidOwners } from './key-sets.ts';
+export type { KeySetOptions, KidOwners, PartyKeysOptions } from './key-sets.ts';
 export {
   policyKeys,
   policyKeySets,

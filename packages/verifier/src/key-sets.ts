@@ -6,6 +6,7 @@
 // files written later) are checked as they are used: the first party a kid was seen for keeps
 // it, and a later source offering that kid for another party or another key is not trusted for
 // it (reported through `onConflict`).
+import { existsSync } from 'node:fs';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import {
   ConfigError,
@@ -147,6 +148,38 @@ export function partyKeySet(
   }
   const name = party === 'requester' ? EmbeddedKeyNames.REQUESTER : EmbeddedKeyNames.GATEWAY;
   return [{ jwksFile: keyFilePaths(embeddedPaths(config.dataDir).keysDir, name).jwksPath }];
+}
+
+export interface PartyKeysOptions {
+  readonly clock?: Clock;
+  readonly kms?: () => Pick<KMSClient, 'send'>;
+  readonly fetch?: typeof fetch;
+  readonly owners?: KidOwners;
+}
+
+/**
+ * A resolver for this deployment's requester or gateway keys (`partyKeySet`), bound to its id;
+ * undefined when none are configured, or (embedded) its key history does not exist yet.
+ */
+export function partyKeys(
+  config: CountersignConfig,
+  party: 'requester' | 'gateway',
+  options: PartyKeysOptions = {},
+): KeyResolver | undefined {
+  const set = partyKeySet(config, party);
+  if (!set) return undefined;
+  const only = set.length === 1 ? set[0] : undefined;
+  if (!config[party].publicKeys && only && 'jwksFile' in only && !existsSync(only.jwksFile)) {
+    return undefined;
+  }
+  return keySetResolver(set, {
+    issuer: config[party].id,
+    where: partyKeySetWhere(party),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.kms ? { kms: options.kms } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.owners ? { owners: options.owners } : {}),
+  });
 }
 
 /** The env variable a party's key set is configured by (named in errors). */
