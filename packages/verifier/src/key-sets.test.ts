@@ -3,6 +3,7 @@ import { GetPublicKeyCommand } from '@aws-sdk/client-kms';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { toJwks } from '@countersign/signing';
 import type { KeySet } from '@countersign/contracts';
+import { jwksUrl } from './jwks-url.ts';
 import { keySetResolver, publishedJwks } from './key-sets.ts';
 import { createVerifier } from './verifier.ts';
 import {
@@ -170,5 +171,32 @@ describe('retirement in the trust configuration', () => {
       [v2.signer.kid, undefined],
     ]);
     expect(published.keys.every((k) => !('d' in k))).toBe(true); // public members only
+  });
+});
+
+describe('a JWKS URL', () => {
+  const urlKeys = (body: string, init: ResponseInit = { status: 200 }) =>
+    jwksUrl('https://req.example/jwks.json', {
+      issuer: 'req-1',
+      fetch: (() => Promise.resolve(new Response(body, init))) as typeof fetch,
+    });
+
+  it('must be https (plain http only to a loopback host)', () => {
+    expect(() => jwksUrl('http://req.example/jwks.json')).toThrow(/must be https/);
+    expect(() => jwksUrl('http://127.0.0.1:8080/jwks.json')).not.toThrow();
+  });
+
+  it('refuses a body over the size limit, a non-200 answer and non-JSON as KEY_UNAVAILABLE', async () => {
+    const big = JSON.stringify({ keys: [v1.signer.publicJwk], pad: 'x'.repeat(70_000) });
+    for (const keys of [
+      urlKeys(big),
+      urlKeys('{}', { status: 302, headers: { location: 'http://evil.example/' } }),
+      urlKeys('not json'),
+    ]) {
+      expect(await codeOf(keys.resolve(v1.signer.kid))).toBe('KEY_UNAVAILABLE');
+    }
+    expect(await urlKeys(JSON.stringify(toJwks([v1.signer]))).resolve(v1.signer.kid)).toMatchObject(
+      { kid: v1.signer.kid, issuer: 'req-1' },
+    );
   });
 });
