@@ -250,17 +250,9 @@ export class CountersignStack extends Stack {
         resources: [requesterSigner],
       }),
     );
-    const previousRequesterKeys = this.requesterKeys.previousKeyArns();
-    if (previousRequesterKeys.length > 0) {
-      this.requester.allow(
-        new iam.PolicyStatement({
-          sid: 'PublishPreviousPublicKeys',
-          // GET /.well-known/jwks.json lists the previous generations too.
-          actions: ['kms:GetPublicKey'],
-          resources: previousRequesterKeys,
-        }),
-      );
-    }
+    // GET /.well-known/jwks.json lists the previous generations too.
+    const publishPrevious = this.requesterKeys.readPreviousStatement('PublishPreviousPublicKeys');
+    if (publishPrevious) this.requester.allow(publishPrevious);
     this.requester.allow(
       new iam.PolicyStatement({
         sid: 'EnqueueRequests',
@@ -296,17 +288,9 @@ export class CountersignStack extends Stack {
         resources: [gatewaySigner],
       }),
     );
-    const previousGatewayKeys = this.gatewayKeys.previousKeyArns();
-    if (previousGatewayKeys.length > 0) {
-      this.gateway.allow(
-        new iam.PolicyStatement({
-          sid: 'ReadOwnKeyHistory',
-          // The start-up head check verifies checkpoints signed by an earlier generation.
-          actions: ['kms:GetPublicKey'],
-          resources: previousGatewayKeys,
-        }),
-      );
-    }
+    // The start-up head check verifies checkpoints signed by an earlier generation.
+    const readHistory = this.gatewayKeys.readPreviousStatement('ReadOwnKeyHistory');
+    if (readHistory) this.gateway.allow(readHistory);
     this.gateway.allow(
       new iam.PolicyStatement({
         sid: 'NoncesAndChainHeads',

@@ -154,9 +154,14 @@ export class SigningKeySet extends Construct {
     );
   }
 
-  /** ARNs of the generations before the current one (their public keys stay published). */
-  previousKeyArns(): string[] {
-    return this.keys.slice(0, -1).map((k) => k.keyArn);
+  /**
+   * `kms:GetPublicKey` on the generations before the current one, when there are any (the
+   * signer's own role already reads the current one's).
+   */
+  readPreviousStatement(sid: string): iam.PolicyStatement | undefined {
+    const previous = this.keys.slice(0, -1).map((k) => k.keyArn);
+    if (previous.length === 0) return undefined;
+    return new iam.PolicyStatement({ sid, actions: ['kms:GetPublicKey'], resources: previous });
   }
 
   /** ARNs of all generations (verifiers read each one's public key). */

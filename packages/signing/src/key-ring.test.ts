@@ -9,6 +9,7 @@ import { activeKey, ensureLocalSigner, openKeyRing, rotateKeyFiles } from './key
 import { parsePublicJwk, readJwksFile } from './jwk.ts';
 import { signJwt } from './jwt.ts';
 import type { Signer } from './signer.ts';
+import { codeOf } from './testing/code-of.ts';
 
 const T0 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
@@ -16,15 +17,6 @@ function manualClock(start = T0) {
   let t = start;
   return { now: () => t, set: (ms: number) => void (t = ms) };
 }
-
-const codeOf = async (p: Promise<unknown> | (() => unknown)) => {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    return String((err as { code?: unknown }).code);
-  }
-  throw new Error('expected an error');
-};
 
 async function kidOfToken(signer: Signer): Promise<string> {
   const token = await signJwt(signer, { a: 1 }, { typ: 'txn+jwt' });

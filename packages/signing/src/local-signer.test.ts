@@ -10,15 +10,7 @@ import { mergeJwks, parseJwks, publicJwkFromKey, readJwksFile, toJwks } from './
 import { generateKeyFiles, loadLocalSigner } from './key-files.ts';
 import { ensureLocalSigner } from './key-ring.ts';
 import { signJwt } from './jwt.ts';
-
-const codeOf = async (p: Promise<unknown> | (() => unknown)) => {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    return String((err as { code?: unknown }).code);
-  }
-  throw new Error('expected an error');
-};
+import { codeOf } from './testing/code-of.ts';
 
 describe('createLocalSigner', () => {
   for (const alg of ['RS256', 'PS256', 'ES256', 'ES384'] as const) {
