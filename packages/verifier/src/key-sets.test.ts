@@ -178,7 +178,7 @@ describe('a JWKS URL', () => {
   const urlKeys = (body: string, init: ResponseInit = { status: 200 }) =>
     jwksUrl('https://req.example/jwks.json', {
       issuer: 'req-1',
-      fetch: (() => Promise.resolve(new Response(body, init))) as typeof fetch,
+      fetch: () => Promise.resolve(new Response(body, init)),
     });
 
   it('must be https (plain http only to a loopback host)', () => {

@@ -435,7 +435,7 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     app.openapi(jwksRoute, async (c) => {
       const jwks = await publicKeys();
       c.header('cache-control', 'public, max-age=300');
-      return c.json({ keys: jwks.keys.map((k) => ({ ...k }) as Record<string, unknown>) }, 200);
+      return c.json({ keys: jwks.keys.map((k) => ({ ...k })) }, 200);
     });
   }
 
