@@ -214,13 +214,18 @@ export class CountersignStack extends Stack {
       signer: this.gateway.role,
       verifiers: [this.audit.role],
     });
+    // The signer's key id names the newest generation; verifiers (and the requester's
+    // /.well-known/jwks.json) trust every listed generation, so a rotation deploy never rejects
+    // what the previous key signed (the runbook in infra/README.md).
     const requesterKeyEnv = {
       COUNTERSIGN_REQUESTER_KMS_KEY_ID: this.requesterKeys.current.keyArn,
       COUNTERSIGN_REQUESTER_ALG: this.requesterKeys.alg,
+      COUNTERSIGN_REQUESTER_PUBLIC_KEYS: this.requesterKeys.trustedKeySet(),
     };
     const gatewayKeyEnv = {
       COUNTERSIGN_GATEWAY_KMS_KEY_ID: this.gatewayKeys.current.keyArn,
       COUNTERSIGN_GATEWAY_ALG: this.gatewayKeys.alg,
+      COUNTERSIGN_GATEWAY_PUBLIC_KEYS: this.gatewayKeys.trustedKeySet(),
     };
     this.exchangeCredentials = this.createExchangeCredentials(s, admins);
     for (const [fn, env] of [
@@ -245,6 +250,9 @@ export class CountersignStack extends Stack {
         resources: [requesterSigner],
       }),
     );
+    // GET /.well-known/jwks.json lists the previous generations too.
+    const publishPrevious = this.requesterKeys.readPreviousStatement('PublishPreviousPublicKeys');
+    if (publishPrevious) this.requester.allow(publishPrevious);
     this.requester.allow(
       new iam.PolicyStatement({
         sid: 'EnqueueRequests',
@@ -280,6 +288,9 @@ export class CountersignStack extends Stack {
         resources: [gatewaySigner],
       }),
     );
+    // The start-up head check verifies checkpoints signed by an earlier generation.
+    const readHistory = this.gatewayKeys.readPreviousStatement('ReadOwnKeyHistory');
+    if (readHistory) this.gateway.allow(readHistory);
     this.gateway.allow(
       new iam.PolicyStatement({
         sid: 'NoncesAndChainHeads',

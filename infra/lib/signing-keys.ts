@@ -4,7 +4,7 @@
 // (asymmetric keys cannot rotate in place); the alias points at the newest one, which is the only
 // one the signer may use. Older generations stay readable (kms:GetPublicKey) for verifiers so
 // tokens and receipts signed before a rotation keep verifying. See infra/README.md (runbook).
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
@@ -88,6 +88,8 @@ export class SigningKeySet extends Construct {
   readonly alias: kms.Alias;
   /** JOSE alg of the current key. */
   readonly alg: SigningAlg;
+  /** JOSE alg of each generation, as `keys`. */
+  private readonly algs: readonly SigningAlg[];
 
   constructor(scope: Construct, id: string, props: SigningKeySetProps) {
     super(scope, id);
@@ -95,6 +97,7 @@ export class SigningKeySet extends Construct {
     if (props.admins.length === 0) throw new Error(`${props.name}: no key administrators`);
     const last = props.versions[props.versions.length - 1]!;
     this.alg = algFor(last.keySpec, props.rsaAlg);
+    this.algs = props.versions.map((v) => algFor(v.keySpec, props.rsaAlg));
 
     this.keys = props.versions.map((v) => {
       const isCurrent = v === last;
@@ -138,6 +141,27 @@ export class SigningKeySet extends Construct {
       aliasName: `alias/countersign/${props.name}`,
       targetKey: this.current,
     });
+  }
+
+  /**
+   * The key set verifiers trust (`COUNTERSIGN_*_PUBLIC_KEYS`): every generation by ARN with its
+   * alg, so a token or receipt signed by a previous generation keeps verifying while that
+   * generation is listed (issue 18: the alias alone would name only the newest).
+   */
+  trustedKeySet(): string {
+    return Stack.of(this).toJsonString(
+      this.keys.map((k, i) => ({ kms: k.keyArn, alg: this.algs[i]! })),
+    );
+  }
+
+  /**
+   * `kms:GetPublicKey` on the generations before the current one, when there are any (the
+   * signer's own role already reads the current one's).
+   */
+  readPreviousStatement(sid: string): iam.PolicyStatement | undefined {
+    const previous = this.keys.slice(0, -1).map((k) => k.keyArn);
+    if (previous.length === 0) return undefined;
+    return new iam.PolicyStatement({ sid, actions: ['kms:GetPublicKey'], resources: previous });
   }
 
   /** ARNs of all generations (verifiers read each one's public key). */

@@ -378,6 +378,8 @@ describe('IAM, key rotation (requesterKeys=1,2; gatewayKeys=1,2)', () => {
     const audit = b.id(b.stack.audit.role);
     expect(can(b.json, requester, 'kms:Sign', newKey)).toBe(true);
     expect(can(b.json, requester, 'kms:Sign', oldKey)).toBe(false);
+    // Its /.well-known/jwks.json still lists the old key.
+    expect(can(b.json, requester, 'kms:GetPublicKey', oldKey)).toBe(true);
     expect(keyPolicyStatements(b.json, oldKey).map((s) => s.Sid)).toEqual([
       'KeyAdministration',
       'ReadPublicKey',
@@ -406,8 +408,11 @@ describe('IAM, key rotation (requesterKeys=1,2; gatewayKeys=1,2)', () => {
 
   it('the audit keeps reading every receipt key generation', () => {
     const audit = b.id(b.stack.audit.role);
+    const gateway = b.id(b.stack.gateway.role);
     for (const key of b.stack.gatewayKeys.keys) {
       expect(can(b.json, audit, 'kms:GetPublicKey', b.id(key))).toBe(true);
+      // The gateway's start-up head check verifies checkpoints of every generation.
+      expect(can(b.json, gateway, 'kms:GetPublicKey', b.id(key))).toBe(true);
       expect(can(b.json, audit, 'kms:Sign', b.id(key))).toBe(false);
     }
     expect(b.stack.gatewayKeys.keys).toHaveLength(2);

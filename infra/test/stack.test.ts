@@ -2,6 +2,7 @@
 // archive and rule, table, functions and their event sources, alarms.
 import { CONFIG_ENV } from '@countersign/contracts';
 import { Match } from 'aws-cdk-lib/assertions';
+import type { Construct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KMS_THROTTLE_METRIC } from '../lib/countersign-stack.ts';
 import {
@@ -204,6 +205,7 @@ describe('stack, default settings', () => {
       COUNTERSIGN_IDEMPOTENCY_TABLE: { Ref: b.id(b.stack.idempotency.table) },
       COUNTERSIGN_REQUESTER_KMS_KEY_ID: requesterKey,
       COUNTERSIGN_REQUESTER_ALG: 'ES256',
+      COUNTERSIGN_REQUESTER_PUBLIC_KEYS: expect.any(Object),
       NODE_OPTIONS: '--enable-source-maps',
     });
     expect(env(b.stack.gateway)).toMatchObject({
@@ -216,6 +218,8 @@ describe('stack, default settings', () => {
       COUNTERSIGN_REQUESTER_KMS_KEY_ID: requesterKey,
       COUNTERSIGN_GATEWAY_KMS_KEY_ID: gatewayKey,
       COUNTERSIGN_GATEWAY_ALG: 'ES256',
+      COUNTERSIGN_REQUESTER_PUBLIC_KEYS: expect.any(Object),
+      COUNTERSIGN_GATEWAY_PUBLIC_KEYS: expect.any(Object),
     });
     expect(env(b.stack.gateway).COUNTERSIGN_AUDIT_QUEUE_URL).toBeUndefined();
     expect(env(b.stack.audit)).toMatchObject({
@@ -223,7 +227,31 @@ describe('stack, default settings', () => {
       COUNTERSIGN_ARCHIVE_ARN: getAtt(b.id(b.stack.receipts.archive)),
       COUNTERSIGN_REQUESTER_KMS_KEY_ID: requesterKey,
       COUNTERSIGN_GATEWAY_KMS_KEY_ID: gatewayKey,
+      COUNTERSIGN_REQUESTER_PUBLIC_KEYS: expect.any(Object),
+      COUNTERSIGN_GATEWAY_PUBLIC_KEYS: expect.any(Object),
     });
+    // Verifiers trust every generation by ARN (a rotation deploy keeps the previous one).
+    const trusted = (v: unknown) => {
+      const [, parts] = (v as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+      const text = parts
+        .map((p) =>
+          typeof p === 'string' ? p : `<${(p as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]}>`,
+        )
+        .join('');
+      return JSON.parse(text) as unknown;
+    };
+    const keySet = (keys: readonly Construct[]) =>
+      keys.map((k) => ({ kms: `<${b.id(k)}>`, alg: 'ES256' }));
+    for (const f of [b.stack.requester, b.stack.gateway, b.stack.audit]) {
+      expect(trusted(env(f).COUNTERSIGN_REQUESTER_PUBLIC_KEYS)).toEqual(
+        keySet(b.stack.requesterKeys.keys),
+      );
+    }
+    for (const f of [b.stack.gateway, b.stack.audit]) {
+      expect(trusted(env(f).COUNTERSIGN_GATEWAY_PUBLIC_KEYS)).toEqual(
+        keySet(b.stack.gatewayKeys.keys),
+      );
+    }
     expect(env(b.stack.audit).COUNTERSIGN_QUEUE_URL).toBeUndefined();
     expect(env(b.stack.audit).COUNTERSIGN_NONCE_TABLE).toBeUndefined();
     for (const f of [b.stack.gateway, b.stack.audit]) {

@@ -47,6 +47,11 @@ import { Outcomes } from './codes.ts';
  * - EVENT_MISMATCH: the event's unsigned fields disagree with the signed receipt: another
  *   `messageId`, or no request token although the receipt does not say the gateway dropped it
  *   (`req.kept: false`), or one although it does.
+ *
+ * Key rotation (issue 18):
+ * - RECEIPT_KEY_RETIRED: a receipt validly signed by a gateway key, but signed (its `iat`) at or
+ *   after that key's retirement in the gateway's key history. (A checkpoint signed so is a
+ *   CHECKPOINT_INVALID with verifierCode KEY_RETIRED; a request, a REQUEST_INVALID.)
  */
 export const FindingCodes = {
   BAD_RECEIPT_SIGNATURE: 'BAD_RECEIPT_SIGNATURE',
@@ -75,6 +80,8 @@ export const FindingCodes = {
   STREAM_MISSING: 'STREAM_MISSING',
   CHECKPOINT_CHAIN_BROKEN: 'CHECKPOINT_CHAIN_BROKEN',
   EVENT_MISMATCH: 'EVENT_MISMATCH',
+  // Key rotation (issue 18).
+  RECEIPT_KEY_RETIRED: 'RECEIPT_KEY_RETIRED',
 } as const;
 export type FindingCode = (typeof FindingCodes)[keyof typeof FindingCodes];
 export const FindingCodeSchema = z.enum(

@@ -13,6 +13,8 @@ export const VerificationCodes = {
   CLAIMS_INVALID: 'CLAIMS_INVALID',
   ISSUER_NOT_TRUSTED: 'ISSUER_NOT_TRUSTED',
   AUDIENCE_MISMATCH: 'AUDIENCE_MISMATCH',
+  /** Signed (iat) at or after the retirement (`exp`) its key has in the trust configuration. */
+  KEY_RETIRED: 'KEY_RETIRED',
   NOT_YET_VALID: 'NOT_YET_VALID',
   EXPIRED: 'EXPIRED',
   LIFETIME_TOO_LONG: 'LIFETIME_TOO_LONG',

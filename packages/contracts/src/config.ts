@@ -8,6 +8,8 @@ import { Identifier } from './ids.ts';
 import { SYMBOL, Sides } from './txn.ts';
 import { formatPath, type FieldIssue } from './validation.ts';
 import { CountersignError } from './errors.ts';
+import { KeySet } from './key-sets.ts';
+import { isHttpsOrLoopback } from './secure-url.ts';
 
 /** A whole number in [min, max], from a number or a numeric env string, with a plain message. */
 function intIn(min: number, max: number = Number.MAX_SAFE_INTEGER) {
@@ -17,15 +19,6 @@ function intIn(min: number, max: number = Number.MAX_SAFE_INTEGER) {
 }
 const Port = intIn(0, 65535);
 
-/** An exchange is reached over TLS; plain http only on this machine (the simulator). */
-function secureExchangeUrl(raw: string): boolean {
-  const url = new URL(raw);
-  if (url.protocol === 'https:') return true;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  return (
-    url.protocol === 'http:' && (host === 'localhost' || host === '::1' || /^127\./.test(host))
-  );
-}
 const PositiveInt = intIn(1);
 
 /** What a requester may do at the gateway. `version` is derived (sha256 of the canonical policy). */
@@ -42,6 +35,8 @@ export const RequesterPolicy = z.strictObject({
   /** Trusted public keys (JWKS: current and previous). Inline, or `keysFile`. */
   jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
   jwksFile: z.string().min(1).optional(),
+  /** Trusted keys as a key set: KMS keys/aliases, JWKS files and URLs, with validity (key-sets.ts). */
+  keys: KeySet.optional(),
 });
 export type RequesterPolicy = z.infer<typeof RequesterPolicy>;
 
@@ -76,6 +71,11 @@ export const CountersignConfig = z.strictObject({
       apiKeys: z.array(ApiKeyEntry).default([]),
       /** DynamoDB table of the Idempotency-Key records (aws mode; embedded: SQLite in dataDir). */
       idempotencyTable: z.string().min(1).optional(),
+      /**
+       * Every key of this requester that verifiers trust (current and previous, with validity).
+       * Default: `kmsKeyId` (aws), the key history `<dataDir>/keys/requester.jwks.json` (embedded).
+       */
+      publicKeys: KeySet.optional(),
     })
     .prefault({}),
   gateway: z
@@ -94,6 +94,11 @@ export const CountersignConfig = z.strictObject({
       /** …and every T seconds while the stream is active: the unprotected tail is seconds long. */
       checkpointIntervalSec: intIn(1, 3600).default(5),
       policies: z.array(RequesterPolicy).default([]),
+      /**
+       * Every receipt key of this gateway (current and previous, with validity) for audit and
+       * the gateway's own start-up check. Default: `kmsKeyId` (aws), the key history (embedded).
+       */
+      publicKeys: KeySet.optional(),
     })
     .prefault({}),
   queue: z
@@ -138,7 +143,8 @@ export const CountersignConfig = z.strictObject({
       url: z
         .string()
         .url()
-        .refine(secureExchangeUrl, 'must be https:// (plain http:// only to a loopback host)')
+        // An exchange is reached over TLS; plain http only on this machine (the simulator).
+        .refine(isHttpsOrLoopback, 'must be https:// (plain http:// only to a loopback host)')
         .optional(),
       /** Sealed credentials: a file path, or `ssm:<parameter name>`. */
       credentials: z.string().min(1).optional(),
@@ -175,8 +181,10 @@ export const CONFIG_ENV = {
   COUNTERSIGN_SIGN_CONCURRENCY: ['requester', 'signConcurrency'],
   COUNTERSIGN_API_KEYS: ['requester', 'apiKeys'],
   COUNTERSIGN_IDEMPOTENCY_TABLE: ['requester', 'idempotencyTable'],
+  COUNTERSIGN_REQUESTER_PUBLIC_KEYS: ['requester', 'publicKeys'],
   COUNTERSIGN_GATEWAY_ID: ['gateway', 'id'],
   COUNTERSIGN_GATEWAY_ALG: ['gateway', 'alg'],
+  COUNTERSIGN_GATEWAY_PUBLIC_KEYS: ['gateway', 'publicKeys'],
   COUNTERSIGN_GATEWAY_KMS_KEY_ID: ['gateway', 'kmsKeyId'],
   COUNTERSIGN_PARTITIONS: ['gateway', 'partitions'],
   COUNTERSIGN_CONCURRENCY: ['gateway', 'concurrency'],
@@ -230,7 +238,12 @@ const AWS_REQUIRED: Record<Part, readonly (keyof typeof CONFIG_ENV)[]> = {
   ],
 };
 
-const JSON_FIELDS = new Set<string>(['COUNTERSIGN_API_KEYS', 'COUNTERSIGN_POLICIES']);
+const JSON_FIELDS = new Set<string>([
+  'COUNTERSIGN_API_KEYS',
+  'COUNTERSIGN_POLICIES',
+  'COUNTERSIGN_REQUESTER_PUBLIC_KEYS',
+  'COUNTERSIGN_GATEWAY_PUBLIC_KEYS',
+]);
 
 function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
   let node = target;

@@ -101,6 +101,18 @@ export {
   CHECKPOINT_MIRROR_FILE,
 } from './protocol.ts';
 export {
+  KeySource,
+  KeySet,
+  KeyTime,
+  KmsKeySource,
+  JwksFileSource,
+  JwksUrlSource,
+  InlineJwksSource,
+  DEFAULT_PREVIOUS_KEY_TRUST_SEC,
+  isKmsAlias,
+} from './key-sets.ts';
+export { isHttpsOrLoopback } from './secure-url.ts';
+export {
   HASH_BYTES,
   leafHash,
   nodeHash,

@@ -1,5 +1,6 @@
 // @countersign/signing: the Signer port, KMS and local signers, JWS building, DER <-> JOSE.
-export type { Signer, PublicJwk, Jwks } from './signer.ts';
+export type { Signer, RotatingSigner, PublicJwk, Jwks } from './signer.ts';
+export { currentSigner } from './signer.ts';
 export { SigningError } from './errors.ts';
 export type { SigningCode } from './errors.ts';
 export {
@@ -26,6 +27,8 @@ export { createLocalSigner } from './local-signer.ts';
 export type { LocalSignerOptions, LocalSignerRuntime } from './local-signer.ts';
 export { createKmsSigner, createKmsClient, KMS_RAW_MAX_BYTES } from './kms-signer.ts';
 export type { KmsSigner, KmsSignerOptions, KmsSignerMetrics, KmsSendClient } from './kms-signer.ts';
-export { generateKeyFiles, loadLocalSigner, ensureLocalSigner, keyFilePaths } from './key-files.ts';
+export { generateKeyFiles, loadLocalSigner, keyFilePaths, writeKeySetFile } from './key-files.ts';
+export { ensureLocalSigner, openKeyRing, rotateKeyFiles, activeKey } from './key-ring.ts';
+export type { KeyRingOptions, RotateOptions, Rotated } from './key-ring.ts';
 export type { GeneratedKey, KeyFilePaths } from './key-files.ts';
 export type { ThumbprintMembers } from './jwk.ts';

@@ -98,9 +98,29 @@ function field(obj: Record<string, unknown>, name: string, where: string): strin
   return v;
 }
 
+const MAX_EPOCH_SEC = 253402300799;
+
+/** The optional `nbf`/`exp` members of a key in a trusted set (epoch seconds, nbf < exp). */
+function validityOf(obj: Record<string, unknown>, where: string): { nbf?: number; exp?: number } {
+  const out: { nbf?: number; exp?: number } = {};
+  for (const name of ['nbf', 'exp'] as const) {
+    const v = obj[name];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_EPOCH_SEC) {
+      throw new SigningError('CONFIG_INVALID', `${where}.${name}: must be epoch seconds`);
+    }
+    out[name] = v;
+  }
+  if (out.nbf !== undefined && out.exp !== undefined && out.nbf >= out.exp) {
+    throw new SigningError('CONFIG_INVALID', `${where}: nbf must be before exp`);
+  }
+  return out;
+}
+
 /**
- * Validates one untrusted public JWK: known alg, key type fits the alg, no private parts.
- * Returns our PublicJwk (unknown members dropped) and its KeyObject.
+ * Validates one untrusted public JWK: known alg, key type fits the alg, no private parts, and
+ * the optional validity members `nbf`/`exp`. Returns our PublicJwk (unknown members dropped)
+ * and its KeyObject.
  */
 export function parsePublicJwk(raw: unknown, where = 'jwk'): { jwk: PublicJwk; key: KeyObject } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -152,9 +172,10 @@ export function parsePublicJwk(raw: unknown, where = 'jwk'): { jwk: PublicJwk; k
       y: field(obj, 'y', where),
     };
   }
+  jwk = { ...jwk, ...validityOf(obj, where) };
   let key: KeyObject;
   try {
-    const { kid: _k, alg: _a, use: _u, ...material } = jwk;
+    const { kid: _k, alg: _a, use: _u, nbf: _n, exp: _e, ...material } = jwk;
     key = createPublicKey({ key: material, format: 'jwk' });
   } catch (cause) {
     throw new SigningError('CONFIG_INVALID', `${where} (kid ${kid}): not a valid public key`, {

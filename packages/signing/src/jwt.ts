@@ -1,7 +1,7 @@
 // Builds compact JWS tokens: header exactly {alg, kid, typ}, payload = the claims as JSON.
 import type { TokenType } from '@countersign/contracts';
 import { b64u } from './base64url.ts';
-import type { Signer } from './signer.ts';
+import { currentSigner, type Signer } from './signer.ts';
 
 // The header segment depends only on the signer and typ: encode it once per pair.
 const headers = new WeakMap<Signer, Map<TokenType, string>>();
@@ -22,9 +22,11 @@ export async function signJwt(
   claims: object,
   options: { typ: TokenType },
 ): Promise<string> {
-  const header = headerSegment(signer, options.typ);
+  // One key for header and signature, even if a key ring switches keys meanwhile.
+  const active = currentSigner(signer);
+  const header = headerSegment(active, options.typ);
   const payload = b64u(JSON.stringify(claims));
   const input = `${header}.${payload}`;
-  const signature = await signer.sign(Buffer.from(input, 'ascii'));
+  const signature = await active.sign(Buffer.from(input, 'ascii'));
   return `${input}.${b64u(signature)}`;
 }

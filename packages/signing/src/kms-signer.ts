@@ -136,6 +136,10 @@ export async function createKmsSigner(options: KmsSignerOptions): Promise<KmsSig
     throw new SigningError('KEY_MISMATCH', `KMS key ${keyId}: ${why}`, { details: { keyId, alg } });
   }
   const publicJwk = await publicJwkFromKey(publicKey, alg);
+  // Sign with the key GetPublicKey answered for, not the alias: after the alias moves this
+  // signer keeps signing with the key its kid names (a restart picks up the new target) instead
+  // of KMS signing with a key the token's kid does not name.
+  const signKeyId = out.KeyId ?? keyId;
   const verifyKey = cryptoKeyOptions(publicKey, alg);
 
   const limit = pLimit(maxConcurrency);
@@ -159,7 +163,7 @@ export async function createKmsSigner(options: KmsSignerOptions): Promise<KmsSig
     try {
       res = await client.send(
         new SignCommand({
-          KeyId: keyId,
+          KeyId: signKeyId,
           Message: message,
           MessageType: raw ? 'RAW' : 'DIGEST',
           SigningAlgorithm: spec.kmsSigningAlgorithm,

@@ -7,17 +7,10 @@ import { importJWK, jwtVerify } from 'jose';
 import { cryptoKeyOptions } from './algorithms.ts';
 import { createLocalSigner } from './local-signer.ts';
 import { mergeJwks, parseJwks, publicJwkFromKey, readJwksFile, toJwks } from './jwk.ts';
-import { ensureLocalSigner, generateKeyFiles, loadLocalSigner } from './key-files.ts';
+import { generateKeyFiles, loadLocalSigner } from './key-files.ts';
+import { ensureLocalSigner } from './key-ring.ts';
 import { signJwt } from './jwt.ts';
-
-const codeOf = async (p: Promise<unknown> | (() => unknown)) => {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    return String((err as { code?: unknown }).code);
-  }
-  throw new Error('expected an error');
-};
+import { codeOf } from './testing/code-of.ts';
 
 describe('createLocalSigner', () => {
   for (const alg of ['RS256', 'PS256', 'ES256', 'ES384'] as const) {

@@ -12,6 +12,10 @@ export interface PublicJwk {
   readonly crv?: 'P-256' | 'P-384';
   readonly x?: string;
   readonly y?: string;
+  /** Validity in a trusted key set (epoch seconds): the key verifies tokens signed (iat) from… */
+  readonly nbf?: number;
+  /** …until its retirement; a token signed at or after `exp` is refused (KEY_RETIRED). */
+  readonly exp?: number;
 }
 
 export interface Jwks {
@@ -25,4 +29,19 @@ export interface Signer {
   readonly publicJwk: PublicJwk;
   /** Signs the JWS signing input; returns the JOSE signature (P1363 r||s for ECDSA). */
   sign(signingInput: Uint8Array): Promise<Uint8Array>;
+}
+
+/**
+ * A signer whose key changes over time (a key ring after a rotation). `signJwt` takes
+ * `current()` once per token, so the header's kid and the signature always name the same key;
+ * `kid`, `alg` and `publicJwk` describe the key that signs now.
+ */
+export interface RotatingSigner extends Signer {
+  current(): Signer;
+}
+
+/** The signer that signs now: `current()` of a rotating signer, else the signer itself. */
+export function currentSigner(signer: Signer): Signer {
+  const rotating = signer as Partial<RotatingSigner>;
+  return typeof rotating.current === 'function' ? rotating.current() : signer;
 }

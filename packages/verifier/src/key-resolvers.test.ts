@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { GetPublicKeyCommand } from '@aws-sdk/client-kms';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { toJwks } from '@countersign/signing';
-import { combineKeys, jwksFile, kmsPublicKeys, staticKeys } from './key-resolvers.ts';
+import { combineKeys, jwksFile, staticKeys } from './key-resolvers.ts';
+import { kmsPublicKeys } from './kms-keys.ts';
 import { createVerifier } from './verifier.ts';
 import { fixture, NOW_MS, requestToken, type Fixture } from './testing/fixtures.ts';
 

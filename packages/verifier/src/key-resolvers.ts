@@ -1,20 +1,13 @@
 // Key resolvers: where verification keys come from. Keys are parsed once into KeyObjects and
-// cached by kid; resolving a kid on the hot path is a Map lookup (zero KMS or file reads per
-// token). An unknown kid triggers at most one refresh per `minRefreshIntervalMs` (penalty box),
-// so a flood of tokens with made-up kids cannot hammer KMS.
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import { GetPublicKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+// cached by kid; resolving a kid on the hot path is a Map lookup (zero KMS, file or HTTP calls
+// per token). Sources that load (a JWKS file here; KMS in kms-keys.ts, a URL in jwks-url.ts)
+// share one cache (key-cache.ts): TTL, stale-while-revalidate, and at most one load per interval
+// for unknown kids, so a flood of made-up kids cannot turn into a storm of reads.
+import { stat } from 'node:fs/promises';
+import type { KeyObject } from 'node:crypto';
 import { CountersignError, systemClock, type Algorithm, type Clock } from '@countersign/contracts';
-import {
-  type PublicJwk,
-  ALGORITHMS,
-  isAlgorithm,
-  keyMismatch,
-  parseJwks,
-  parsePublicJwk,
-  publicJwkFromKey,
-  readJwksFile,
-} from '@countersign/signing';
+import { parseJwks, parsePublicJwk, readJwksFile, type PublicJwk } from '@countersign/signing';
+import { cachedResolver, type CachedKeys } from './key-cache.ts';
 import { thumbprintMismatch } from './thumbprint.ts';
 
 export interface KeyEntry {
@@ -24,24 +17,16 @@ export interface KeyEntry {
   readonly key: KeyObject;
   /** When set, the key only verifies tokens whose `iss` equals this. */
   readonly issuer?: string;
+  /** Validity (epoch seconds): the key verifies tokens signed (`iat`) from `nbf` (− skew)… */
+  readonly nbf?: number;
+  /** …to its retirement: a token signed at or after `exp` is KEY_RETIRED. */
+  readonly exp?: number;
 }
 
 export interface KeyResolver {
   resolve(kid: string): Promise<KeyEntry | undefined>;
-}
-
-/** Keys from a JWKS object (validated: known alg, key fits alg, no private members). */
-export function staticKeys(
-  jwks: { readonly keys: readonly object[] },
-  options: { readonly issuer?: string } = {},
-): KeyResolver {
-  const parsed = parseJwks(jwks);
-  const byKid = new Map<string, KeyEntry>();
-  for (const jwk of parsed.keys) {
-    const { key } = parsePublicJwk(jwk);
-    byKid.set(jwk.kid, entry(checkedKid(jwk), jwk.alg, key, options.issuer));
-  }
-  return { resolve: (kid) => Promise.resolve(byKid.get(kid)) };
+  /** Every key trusted now, loading them if needed (publishing a JWKS, preflight checks). */
+  list?(): Promise<readonly KeyEntry[]>;
 }
 
 /** A kid in the form of a thumbprint must be its own key's (else it shadows another key). */
@@ -51,74 +36,59 @@ function checkedKid(jwk: PublicJwk): string {
   return jwk.kid;
 }
 
-function entry(kid: string, alg: Algorithm, key: KeyObject, issuer: string | undefined): KeyEntry {
-  return issuer === undefined ? { kid, alg, key } : { kid, alg, key, issuer };
+/** A KeyEntry with the optional issuer binding and validity (absent members stay absent). */
+export function keyEntry(
+  base: { readonly kid: string; readonly alg: Algorithm; readonly key: KeyObject },
+  extra: { readonly issuer?: string | undefined; readonly nbf?: number; readonly exp?: number },
+): KeyEntry {
+  return {
+    ...base,
+    ...(extra.issuer === undefined ? {} : { issuer: extra.issuer }),
+    ...(extra.nbf === undefined ? {} : { nbf: extra.nbf }),
+    ...(extra.exp === undefined ? {} : { exp: extra.exp }),
+  };
 }
 
-interface CacheOptions {
-  readonly ttlMs: number;
-  readonly minRefreshIntervalMs: number;
-  readonly clock: Clock;
+/** Entries of a validated JWKS: each kid checked, each key with the validity its JWK carries. */
+export function jwksEntries(
+  keys: readonly PublicJwk[],
+  issuer: string | undefined,
+  where?: string,
+): KeyEntry[] {
+  return keys.map((jwk) => {
+    const { key } = parsePublicJwk(jwk, where);
+    return keyEntry({ kid: checkedKid(jwk), alg: jwk.alg, key }, { ...jwk, issuer });
+  });
+}
+
+/** Keys from a JWKS object (validated: known alg, key fits alg, no private members). */
+export function staticKeys(
+  jwks: { readonly keys: readonly object[] },
+  options: { readonly issuer?: string } = {},
+): KeyResolver {
+  const entries = jwksEntries(parseJwks(jwks).keys, options.issuer);
+  const byKid = new Map(entries.map((e) => [e.kid, e]));
+  return {
+    resolve: (kid) => Promise.resolve(byKid.get(kid)),
+    list: () => Promise.resolve(entries),
+  };
+}
+
+/** What changes when a file is rewritten (a rename gives a new inode). */
+async function fileSignature(path: string): Promise<string> {
+  try {
+    const s = await stat(path);
+    return `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+  } catch (cause) {
+    throw new CountersignError('KEY_UNAVAILABLE', `cannot read JWKS file ${path}`, { cause });
+  }
 }
 
 /**
- * A cached key set with TTL, single-flight refresh and a penalty box. After the TTL the current
- * set keeps serving while one background refresh runs (stale-while-revalidate).
+ * Keys from a JWKS file (a key history with validity, e.g. after `countersign keys rotate`).
+ * The file is looked at (one `stat`) at most every `ttlMs` (default 1 s) and, for an unknown
+ * kid, at most every `minRefreshIntervalMs` (default 1 s); it is re-read only when it changed.
  */
-function cachedResolver(
-  load: () => Promise<readonly KeyEntry[]>,
-  { ttlMs, minRefreshIntervalMs, clock }: CacheOptions,
-): KeyResolver {
-  let byKid: Map<string, KeyEntry> | undefined;
-  let loadedAt = 0;
-  let lastAttemptAt = Number.NEGATIVE_INFINITY;
-  let inflight: Promise<void> | undefined;
-  let lastError: unknown;
-
-  const refresh = (): Promise<void> => {
-    inflight ??= (async () => {
-      lastAttemptAt = clock.now();
-      try {
-        const entries = await load();
-        byKid = new Map(entries.map((e) => [e.kid, e]));
-        loadedAt = clock.now();
-        lastError = undefined;
-      } catch (err) {
-        lastError = err;
-        throw err;
-      } finally {
-        inflight = undefined;
-      }
-    })();
-    return inflight;
-  };
-  const mayRefresh = (): boolean => clock.now() - lastAttemptAt >= minRefreshIntervalMs;
-
-  return {
-    async resolve(kid: string): Promise<KeyEntry | undefined> {
-      if (!byKid) {
-        if (!mayRefresh() && !inflight) {
-          throw new CountersignError('KEY_UNAVAILABLE', 'verification keys could not be loaded', {
-            cause: lastError,
-          });
-        }
-        await refresh();
-      } else if (clock.now() - loadedAt >= ttlMs && mayRefresh()) {
-        void refresh().catch(() => undefined);
-      }
-      const hit = byKid?.get(kid);
-      if (hit || !mayRefresh()) return hit;
-      try {
-        await refresh();
-      } catch {
-        return undefined; // keep serving the keys we have; the unknown kid stays unknown
-      }
-      return byKid?.get(kid);
-    },
-  };
-}
-
-/** Keys from a JWKS file, re-read after `ttlMs` (default 60 s) or for an unknown kid. */
 export function jwksFile(
   path: string,
   options: {
@@ -127,136 +97,49 @@ export function jwksFile(
     readonly minRefreshIntervalMs?: number;
     readonly clock?: Clock;
   } = {},
-): KeyResolver {
+): CachedKeys {
+  let seen: { signature: string; entries: readonly KeyEntry[] } | undefined;
   return cachedResolver(
     async () => {
-      const jwks = await readJwksFile(path);
-      return jwks.keys.map((jwk) => {
-        const { key } = parsePublicJwk(jwk, path);
-        return entry(checkedKid(jwk), jwk.alg, key, options.issuer);
-      });
-    },
-    {
-      ttlMs: options.ttlMs ?? 60_000,
-      minRefreshIntervalMs: options.minRefreshIntervalMs ?? 10_000,
-      clock: options.clock ?? systemClock,
-    },
-  );
-}
-
-/** A KMS key to trust; RSA keys verify RS256 unless `alg` says PS256. */
-export type KmsKeyRef = string | { readonly keyId: string; readonly alg: Algorithm };
-
-const SPEC_ALG: Readonly<Record<string, Algorithm>> = {
-  ECC_NIST_P256: 'ES256',
-  ECC_NIST_P384: 'ES384',
-  RSA_2048: 'RS256',
-  RSA_3072: 'RS256',
-  RSA_4096: 'RS256',
-};
-
-const GONE = new Set(['NotFoundException', 'DisabledException', 'KMSInvalidStateException']);
-
-/**
- * Public keys of KMS keys, fetched with GetPublicKey at first use and cached (default TTL 1 h;
- * KMS asymmetric keys never change, but an alias may move). `kmsCalls` counts GetPublicKey calls.
- */
-export function kmsPublicKeys(options: {
-  readonly client: Pick<KMSClient, 'send'>;
-  readonly keyIds: readonly KmsKeyRef[];
-  readonly issuer?: string;
-  readonly ttlMs?: number;
-  readonly minRefreshIntervalMs?: number;
-  readonly clock?: Clock;
-}): KeyResolver & { readonly kmsCalls: number } {
-  const { client, issuer } = options;
-  let kmsCalls = 0;
-  const known = new Map<string, KeyEntry>(); // by keyId: survives a failed refresh of one key
-
-  const loadOne = async (ref: KmsKeyRef): Promise<KeyEntry> => {
-    const keyId = typeof ref === 'string' ? ref : ref.keyId;
-    kmsCalls++;
-    let out;
-    try {
-      out = await client.send(new GetPublicKeyCommand({ KeyId: keyId }));
-    } catch (cause) {
-      // A deleted or disabled key stops being trusted; a transient failure keeps the cached one.
-      if (GONE.has((cause as { name?: string } | undefined)?.name ?? '')) known.delete(keyId);
-      throw new CountersignError('KEY_UNAVAILABLE', `KMS key ${keyId}: GetPublicKey failed`, {
-        cause,
-        details: { keyId },
-      });
-    }
-    const keySpec: string | undefined = out.KeySpec ?? out.CustomerMasterKeySpec;
-    const alg = typeof ref === 'string' ? SPEC_ALG[keySpec ?? ''] : ref.alg;
-    if (out.KeyUsage !== 'SIGN_VERIFY' || !alg || !isAlgorithm(alg)) {
-      throw new CountersignError(
-        'KEY_MISMATCH',
-        `KMS key ${keyId}: usage ${out.KeyUsage ?? 'missing'} / spec ${keySpec ?? 'missing'} is not a supported signing key`,
-        { details: { keyId } },
-      );
-    }
-    if (keySpec && !ALGORITHMS[alg].kmsKeySpecs.includes(keySpec)) {
-      throw new CountersignError(
-        'KEY_MISMATCH',
-        `KMS key ${keyId}: spec ${keySpec} cannot verify ${alg}`,
-        {
-          details: { keyId, alg },
-        },
-      );
-    }
-    if (!out.PublicKey) {
-      throw new CountersignError('KEY_UNAVAILABLE', `KMS key ${keyId}: no public key returned`);
-    }
-    const key = createPublicKey({ key: Buffer.from(out.PublicKey), format: 'der', type: 'spki' });
-    const why = keyMismatch(key, alg);
-    if (why)
-      throw new CountersignError('KEY_MISMATCH', `KMS key ${keyId}: ${why}`, {
-        details: { keyId },
-      });
-    const jwk = await publicJwkFromKey(key, alg);
-    const e = entry(jwk.kid, alg, key, issuer);
-    known.set(keyId, e);
-    return e;
-  };
-
-  const resolver = cachedResolver(
-    async () => {
-      const results = await Promise.allSettled(options.keyIds.map(loadOne));
-      const entries: KeyEntry[] = [];
-      results.forEach((r, i) => {
-        const ref = options.keyIds[i]!;
-        const fallback = known.get(typeof ref === 'string' ? ref : ref.keyId);
-        if (r.status === 'fulfilled') entries.push(r.value);
-        else if (fallback) entries.push(fallback);
-      });
-      const firstFailure = results.find((r) => r.status === 'rejected');
-      if (entries.length === 0 && firstFailure) throw firstFailure.reason;
+      const signature = await fileSignature(path);
+      if (seen?.signature === signature) return seen.entries;
+      const entries = jwksEntries((await readJwksFile(path)).keys, options.issuer, path);
+      seen = { signature, entries };
       return entries;
     },
     {
-      ttlMs: options.ttlMs ?? 3_600_000,
-      minRefreshIntervalMs: options.minRefreshIntervalMs ?? 60_000,
+      ttlMs: options.ttlMs ?? 1000,
+      minRefreshIntervalMs: options.minRefreshIntervalMs ?? 1000,
       clock: options.clock ?? systemClock,
     },
   );
-  return {
-    resolve: (kid) => resolver.resolve(kid),
-    get kmsCalls() {
-      return kmsCalls;
-    },
-  };
 }
 
-/** Tries resolvers in order; the first that knows the kid wins. */
+/**
+ * Tries resolvers in order; the first that knows the kid wins. A source that cannot load its
+ * keys does not stop the others: a kid another source knows still verifies. A kid nobody knows
+ * while a source is unavailable is KEY_UNAVAILABLE (it may be that source's, so the message is
+ * retried), not UNKNOWN_KID.
+ */
 export function combineKeys(...resolvers: readonly KeyResolver[]): KeyResolver {
   return {
     async resolve(kid: string): Promise<KeyEntry | undefined> {
+      let failure: unknown;
       for (const r of resolvers) {
-        const hit = await r.resolve(kid);
-        if (hit) return hit;
+        try {
+          const hit = await r.resolve(kid);
+          if (hit) return hit;
+        } catch (err) {
+          failure ??= err;
+        }
       }
+      if (failure !== undefined) throw failure as Error;
       return undefined;
+    },
+    async list() {
+      const all = await Promise.all(resolvers.map((r) => r.list?.() ?? Promise.resolve([])));
+      const seen = new Set<string>();
+      return all.flat().filter((e) => !seen.has(e.kid) && seen.add(e.kid));
     },
   };
 }

@@ -1,19 +1,24 @@
-// The request keys each requester policy trusts (inline JWKS and/or a JWKS file), each bound to
-// that requester's id so one requester's key can never vouch for another.
+// The request keys each requester policy trusts (inline JWKS, a JWKS file, and/or a key set of
+// KMS keys, aliases, files and URLs: key-sets.ts), each bound to that requester's id so one
+// requester's key can never vouch for another.
 //
 // Checked at start (a configuration error, exit 2): one kid names one key of one requester
 // across all trusted sets. Key resolvers are combined in order and the first that knows a kid
 // wins, so a kid shared by two tenants would make the second tenant's valid tokens fail as
 // BAD_SIGNATURE (issue 14). A kid shaped like an RFC 7638 thumbprint must be its key's own.
+// Keys known only once loaded (KMS, URLs) are held to the same rule as they load (KidOwners).
 import { readFileSync } from 'node:fs';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import {
   ConfigError,
   type Clock,
   type FieldIssue,
+  type KeySet,
   type RequesterPolicy,
 } from '@countersign/contracts';
 import { parseJwks, type PublicJwk } from '@countersign/signing';
 import { jwksFile, staticKeys, type KeyResolver } from './key-resolvers.ts';
+import { createKidOwners, keySetResolver, type KidOwners } from './key-sets.ts';
 import { thumbprintMismatch } from './thumbprint.ts';
 
 /** A trusted key set to check: where it is configured, whose keys they are, which keys. */
@@ -69,8 +74,23 @@ export function policyKeySets(policies: readonly RequesterPolicy[]): TrustedKeyS
       const set = jwksFileKeySet(p.jwksFile, p.id);
       if (set) sets.push({ ...set, where: `${where}.jwksFile` });
     }
+    if (p.keys) sets.push(...keySetStaticSets(p.keys, p.id, `${where}.keys`));
   });
   return sets;
+}
+
+/** The parts of a key set that can be read now: inline JWKS and JWKS files that exist. */
+export function keySetStaticSets(set: KeySet, issuer: string, where: string): TrustedKeySet[] {
+  return set.flatMap((source, i): TrustedKeySet[] => {
+    const at = `${where}[${i}]`;
+    if ('jwks' in source)
+      return [{ where: `${at}.jwks`, issuer, keys: parseSet(source.jwks, `${at}.jwks`) }];
+    if ('jwksFile' in source) {
+      const set = jwksFileKeySet(source.jwksFile, issuer);
+      return set ? [{ ...set, where: `${at}.jwksFile` }] : [];
+    }
+    return [];
+  });
 }
 
 /** The key set of a JWKS file bound to `issuer`, or undefined when it cannot be read now. */
@@ -100,19 +120,39 @@ function parseSet(raw: unknown, where: string): readonly PublicJwk[] {
   }
 }
 
-/**
- * Resolvers for the policies' keys, each bound to its requester. `alsoTrusted`: other sets the
- * caller trusts beside them (e.g. the embedded requester's JWKS), checked together.
- */
+export interface PolicyKeysOptions {
+  readonly clock?: Clock;
+  /** Other sets the caller trusts beside them (e.g. the embedded requester's JWKS), checked together. */
+  readonly alsoTrusted?: readonly TrustedKeySet[];
+  /** The KMS client, for key sets naming KMS keys or aliases. */
+  readonly kms?: () => Pick<KMSClient, 'send'>;
+  readonly fetch?: typeof fetch;
+  /** Shared with the caller's other key sets, so a kid stays one party's across all of them. */
+  readonly owners?: KidOwners;
+}
+
+/** Resolvers for the policies' keys, each bound to its requester. */
 export function policyKeys(
   policies: readonly RequesterPolicy[],
-  options: { readonly clock?: Clock; readonly alsoTrusted?: readonly TrustedKeySet[] } = {},
+  options: PolicyKeysOptions = {},
 ): KeyResolver[] {
   assertDistinctKids([...policyKeySets(policies), ...(options.alsoTrusted ?? [])]);
-  return policies.flatMap((p): KeyResolver[] => [
+  const clock = options.clock ? { clock: options.clock } : {};
+  const owners = options.owners ?? createKidOwners();
+  return policies.flatMap((p, i): KeyResolver[] => [
     ...(p.jwks ? [staticKeys(p.jwks, { issuer: p.id })] : []),
-    ...(p.jwksFile
-      ? [jwksFile(p.jwksFile, { issuer: p.id, ...(options.clock ? { clock: options.clock } : {}) })]
+    ...(p.jwksFile ? [jwksFile(p.jwksFile, { issuer: p.id, ...clock })] : []),
+    ...(p.keys
+      ? [
+          keySetResolver(p.keys, {
+            issuer: p.id,
+            where: `COUNTERSIGN_POLICIES[${i}].keys`,
+            owners,
+            ...clock,
+            ...(options.kms ? { kms: options.kms } : {}),
+            ...(options.fetch ? { fetch: options.fetch } : {}),
+          }),
+        ]
       : []),
   ]);
 }

@@ -143,6 +143,11 @@ function verifyOnThreadPool(p: PreparedKey, data: Buffer, sig: Buffer): Promise<
   });
 }
 
+function isoOf(epochSec: number): string {
+  const d = new Date(epochSec * 1000);
+  return Number.isNaN(d.getTime()) ? String(epochSec) : d.toISOString();
+}
+
 function numericClaim(claims: Record<string, unknown>, name: string): number | undefined {
   const v = claims[name];
   if (v === undefined) return undefined;
@@ -310,6 +315,21 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
       if (exp - iat > maxLifetime) {
         fail('LIFETIME_TOO_LONG', `exp − iat exceeds ${maxLifetime} s`, 'exp');
       }
+    }
+    // 9. the key was valid when the token was signed (its own iat, else the verification time):
+    //    a retired key still verifies what it signed before its retirement (audit, queued
+    //    tokens), and nothing it signed after. After the token's own times, so an expired
+    //    token reads EXPIRED whichever key signed it.
+    const signedAt = iat ?? now;
+    if (key.exp !== undefined && signedAt >= key.exp) {
+      fail(
+        'KEY_RETIRED',
+        `kid ${excerpt(key.kid)} was retired at ${isoOf(key.exp)}; this token was signed at ${isoOf(signedAt)}`,
+        'iat',
+      );
+    }
+    if (key.nbf !== undefined && signedAt < key.nbf - skew) {
+      fail('NOT_YET_VALID', `kid ${excerpt(key.kid)} is valid from ${isoOf(key.nbf)}`, 'iat');
     }
     return { header, claims: res.data, key };
   }

@@ -534,3 +534,32 @@ describe('createAuditor', () => {
 function createHashB64u(s: string): string {
   return createHash('sha256').update(s).digest('base64url');
 }
+
+describe('gateway key retirement (issue 18)', () => {
+  it('verifies receipts signed before the key retired and reports those signed after', async () => {
+    const k = await freshKit();
+    const emitted = await emitMany(k, 6);
+    // The gateway key retired at the 4th receipt's time: it and the later ones are findings.
+    const retiredAt = emitted[3]!.claims.iat;
+    expect(emitted[2]!.claims.iat).toBeLessThan(retiredAt);
+    const gatewayJwks = { keys: k.gatewayJwks.keys.map((key) => ({ ...key, exp: retiredAt })) };
+    const report = await audit(
+      emitted.map((e) => e.detail),
+      k,
+      {
+        verifiers: createAuditVerifiers({
+          gatewayKeys: staticKeys(gatewayJwks),
+          requesterKeys: staticKeys(k.requesterJwks),
+          gateways: ['gw-1'],
+          requesters: ['req-1'],
+          clock,
+        }),
+      },
+    );
+    const retired = report.findings.filter((f) => f.code === 'RECEIPT_KEY_RETIRED');
+    expect(retired.map((f) => [f.seq, f.verifierCode])).toEqual(
+      emitted.slice(3).map((e) => [e.claims.seq, 'KEY_RETIRED']),
+    );
+    expect(report.clean).toBe(false);
+  });
+});

@@ -28,15 +28,20 @@ const RECEIPT_SIGNATURE_CODES = new Set([
   'BAD_SIGNATURE',
 ]);
 
-/** BAD_RECEIPT_SIGNATURE, UNTRUSTED_GATEWAY or RECEIPT_INVALID, by the verifier's code. */
+/** The finding for a receipt the verifier refused, by the verifier's code. */
+function receiptFindingCode(verifierCode: string): Finding['code'] {
+  if (RECEIPT_SIGNATURE_CODES.has(verifierCode)) return 'BAD_RECEIPT_SIGNATURE';
+  if (verifierCode === 'ISSUER_NOT_TRUSTED') return 'UNTRUSTED_GATEWAY';
+  // Signed by a gateway key after its retirement in the key history (issue 18).
+  if (verifierCode === 'KEY_RETIRED') return 'RECEIPT_KEY_RETIRED';
+  return 'RECEIPT_INVALID';
+}
+
+/** BAD_RECEIPT_SIGNATURE, UNTRUSTED_GATEWAY, RECEIPT_KEY_RETIRED or RECEIPT_INVALID. */
 export function receiptFailure(receipt: string, err: unknown): Finding {
   const code = errorCode(err);
   return {
-    code: RECEIPT_SIGNATURE_CODES.has(code)
-      ? 'BAD_RECEIPT_SIGNATURE'
-      : code === 'ISSUER_NOT_TRUSTED'
-        ? 'UNTRUSTED_GATEWAY'
-        : 'RECEIPT_INVALID',
+    code: receiptFindingCode(code),
     ...peekUnverified(receipt),
     message: `receipt fails verification (claims shown unverified): ${errorMessage(err)}`,
     verifierCode: code,

@@ -1,10 +1,9 @@
 // Composition from configuration: which keys, which bus or queue, which checkpoints. Embedded
 // mode reads local JWKS files and the SQLite bus; AWS mode uses KMS public keys, the SQS audit
 // queue and the EventBridge archive. Clients and adapters can be injected (tests, custom config).
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import {
@@ -28,12 +27,17 @@ import {
 } from '@countersign/transport';
 import {
   combineKeys,
+  createKidOwners,
   jwksFile,
-  jwksFileKeySet,
-  kmsPublicKeys,
+  keySetStaticSets,
+  partyKeySet,
+  partyKeySetWhere,
+  partyKeys,
   policyKeys,
+  type KeyResolver,
+  type KidOwners,
 } from '@countersign/verifier';
-import { readJwksFile } from '@countersign/signing';
+import { keyFilePaths } from '@countersign/signing';
 import { createAuditor, type Auditor, type AuditorOptions } from './auditor.ts';
 import { embeddedCheckpoints, s3Checkpoints } from './checkpoint-sources.ts';
 import { AuditError } from './errors.ts';
@@ -144,49 +148,50 @@ export function createAuditFromConfig(
   const aws = config.mode === 'aws';
 
   let kms = overrides.kms;
+  const kmsClient = () => (kms ??= new KMSClient({}));
+  // The key histories, resolved live (issue 18): the gateway's receipt keys
+  // (COUNTERSIGN_GATEWAY_PUBLIC_KEYS, else its KMS key or alias, else its embedded key history),
+  // this deployment's requester's and every policy's. Each key verifies what it signed while valid.
+  let gatewayKeys: KeyResolver | undefined;
+  let requesterKeys: KeyResolver | undefined;
+  // Embedded: a key history not written yet is still the one to read (preflight names it).
+  const history = (party: 'requester' | 'gateway', owners?: KidOwners) =>
+    partyKeys(config, party, { clock, kms: kmsClient, ...(owners ? { owners } : {}) }) ??
+    (aws
+      ? undefined
+      : jwksFile(
+          keyFilePaths(
+            paths.keysDir,
+            party === 'gateway' ? EmbeddedKeyNames.GATEWAY : EmbeddedKeyNames.REQUESTER,
+          ).jwksPath,
+          { issuer: config[party].id, clock },
+        ));
   const verifiers =
     overrides.verifiers ??
     (() => {
-      if (aws) {
-        kms ??= new KMSClient({});
-        const gatewayKey = requireField(
-          config.gateway.kmsKeyId,
+      gatewayKeys = history('gateway');
+      if (!gatewayKeys) {
+        requireField(
+          undefined,
           'COUNTERSIGN_GATEWAY_KMS_KEY_ID',
-          'required by audit in aws mode (receipts are verified with its public key)',
+          'required by audit in aws mode (receipts are verified with its public key), or COUNTERSIGN_GATEWAY_PUBLIC_KEYS',
         );
-        return createAuditVerifiers({
-          gatewayKeys: kmsPublicKeys({ client: kms, keyIds: [gatewayKey], issuer: gatewayId }),
-          requesterKeys: combineKeys(
-            ...(config.requester.kmsKeyId
-              ? [
-                  kmsPublicKeys({
-                    client: kms,
-                    keyIds: [config.requester.kmsKeyId],
-                    issuer: config.requester.id,
-                  }),
-                ]
-              : []),
-            ...policyKeys(config.gateway.policies, { clock }),
-          ),
-          gateways: [gatewayId],
-          requesters: requesterIds,
-          clockSkewSec: config.gateway.clockSkewSec,
-          clock,
-        });
       }
-      const requesterFile = join(paths.keysDir, `${EmbeddedKeyNames.REQUESTER}.jwks.json`);
-      const requesterSet = jwksFileKeySet(requesterFile, config.requester.id);
+      const requesterSet = partyKeySet(config, 'requester');
+      const owners = createKidOwners();
+      requesterKeys = history('requester', owners);
       return createAuditVerifiers({
-        gatewayKeys: jwksFile(join(paths.keysDir, `${EmbeddedKeyNames.GATEWAY}.jwks.json`), {
-          issuer: gatewayId,
-          clock,
-        }),
+        gatewayKeys: gatewayKeys!,
         requesterKeys: combineKeys(
-          jwksFile(requesterFile, { issuer: config.requester.id, clock }),
+          ...(requesterKeys ? [requesterKeys] : []),
           // Checked together with the local requester's keys: one kid, one key, one requester.
           ...policyKeys(config.gateway.policies, {
             clock,
-            ...(requesterSet ? { alsoTrusted: [requesterSet] } : {}),
+            owners,
+            kms: kmsClient,
+            alsoTrusted: requesterSet
+              ? keySetStaticSets(requesterSet, config.requester.id, partyKeySetWhere('requester'))
+              : [],
           }),
         ),
         gateways: [gatewayId],
@@ -255,13 +260,8 @@ export function createAuditFromConfig(
   async function preflight(): Promise<void> {
     if (overrides.verifiers) return;
     try {
-      if (aws) {
-        await kms!.send(new GetPublicKeyCommand({ KeyId: config.gateway.kmsKeyId }));
-      } else {
-        for (const name of [EmbeddedKeyNames.GATEWAY, EmbeddedKeyNames.REQUESTER]) {
-          await readJwksFile(join(paths.keysDir, `${name}.jwks.json`));
-        }
-      }
+      await gatewayKeys?.list?.();
+      if (!aws) await requesterKeys?.list?.();
     } catch (cause) {
       throw new AuditError(
         'KEY_UNAVAILABLE',

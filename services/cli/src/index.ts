@@ -5,3 +5,4 @@ export { renderSummary } from './demo/render.ts';
 export { demoOrders, DEMO_ACCOUNTS, DEMO_SYMBOLS, DEMO_MAX_NOTIONAL } from './demo/workload.ts';
 export { prepareDemo, demoPolicy } from './demo/prepare.ts';
 export { buildBadApples, tamperPayload, OVER_LIMIT_ORDER } from './demo/bad-apples.ts';
+export { keysRotateCommand, keysJwksCommand } from './commands/keys.ts';

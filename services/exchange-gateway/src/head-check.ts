@@ -7,10 +7,8 @@
 // A head ahead of the newest checkpoint is normal (receipts signed after it: a crash before the
 // next checkpoint); the gateway then signs a checkpoint of that head at once, so the tail a
 // kill -9 left unprotected is covered before anything else happens.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import {
-  EmbeddedKeyNames,
   TokenTypes,
   embeddedPaths,
   gatewayOf,
@@ -22,7 +20,7 @@ import {
 } from '@countersign/contracts';
 import type { ChainHead, NonceStore } from '@countersign/replay-guard';
 import type { Signer } from '@countersign/signing';
-import { combineKeys, createVerifier, jwksFile, staticKeys } from '@countersign/verifier';
+import { combineKeys, createVerifier, partyKeys, staticKeys } from '@countersign/verifier';
 import type { Checkpointer } from './checkpoints.ts';
 import { GatewayError } from './errors.ts';
 import type { CheckpointStore, Logger } from './ports.ts';
@@ -32,17 +30,25 @@ export type CheckpointVerify = (token: string) => Promise<CheckpointClaims>;
 /** How far back a start looks for a checkpoint that verifies (a newer one may be damaged). */
 const LOOKBACK = 20;
 
-/** Verifiers of this gateway's own tokens: its signer's key and, embedded, its JWKS file. */
+/**
+ * Verifiers of this gateway's own tokens: its signer's key and its key history (embedded: its
+ * JWKS file; aws: `COUNTERSIGN_GATEWAY_PUBLIC_KEYS`, else its KMS key), so heads and receipts
+ * signed by a key since rotated away still verify.
+ */
 export function ownTokenVerifiers(options: {
   readonly config: CountersignConfig;
   readonly signer?: Signer;
   readonly clock: Clock;
+  readonly kms?: () => Pick<KMSClient, 'send'>;
 }): { checkpoint: CheckpointVerify; receipt: (token: string) => Promise<ReceiptClaims> } {
   const { config, clock } = options;
-  const file = join(embeddedPaths(config.dataDir).keysDir, `${EmbeddedKeyNames.GATEWAY}.jwks.json`);
+  const history = partyKeys(config, 'gateway', {
+    clock,
+    ...(options.kms ? { kms: options.kms } : {}),
+  });
   const keys = combineKeys(
     ...(options.signer ? [staticKeys({ keys: [options.signer.publicJwk] })] : []),
-    ...(config.mode === 'embedded' && existsSync(file) ? [jwksFile(file, { clock })] : []),
+    ...(history ? [history] : []),
   );
   const base = { keys, issuers: [config.gateway.id], audience: null, clock } as const;
   const checkpoints = createVerifier({ ...base, typ: TokenTypes.CHECKPOINT });
@@ -139,6 +145,8 @@ export interface GuardChainHeadsOptions {
   readonly exchange?: object;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** For a gateway key history naming KMS keys (aws). */
+  readonly kms?: () => Pick<KMSClient, 'send'>;
 }
 
 /**
@@ -153,8 +161,12 @@ export async function guardChainHeads(options: GuardChainHeadsOptions): Promise<
     partitions: config.gateway.partitions,
     nonceStore: options.nonceStore,
     checkpoints: options.checkpoints,
-    verifyCheckpoint: ownTokenVerifiers({ config, signer: options.signer, clock: options.clock })
-      .checkpoint,
+    verifyCheckpoint: ownTokenVerifiers({
+      config,
+      signer: options.signer,
+      clock: options.clock,
+      ...(options.kms ? { kms: options.kms } : {}),
+    }).checkpoint,
     logger,
   });
   const problems = states.flatMap((s) => headDisagreement(s) ?? []);

@@ -7,7 +7,6 @@
 // dead, so what they left in flight is taken back at once: their queue deliveries become visible
 // and their nonce leases end (those requests are reconciled by their next delivery), instead of
 // waiting out the visibility timeout and the lease.
-import { existsSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { KMSClient } from '@aws-sdk/client-kms';
@@ -25,12 +24,7 @@ import type { Clock, CountersignConfig } from '@countersign/contracts';
 import { createDynamoNonceStore, createSqliteNonceStore } from '@countersign/replay-guard';
 import type { NonceStore, SqliteNonceStore } from '@countersign/replay-guard';
 import { acquireRoleLock, type RoleLock } from '@countersign/sqlite';
-import {
-  createKmsClient,
-  createKmsSigner,
-  ensureLocalSigner,
-  keyFilePaths,
-} from '@countersign/signing';
+import { createKmsClient, createKmsSigner, ensureLocalSigner } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import {
   createEventBridgeBus,
@@ -41,9 +35,12 @@ import {
 import type { EventBus, Queue, SqliteQueue } from '@countersign/transport';
 import {
   combineKeys,
+  createKidOwners,
   createVerifier,
-  jwksFile,
-  kmsPublicKeys,
+  keySetStaticSets,
+  partyKeySet,
+  partyKeySetWhere,
+  partyKeys,
   policyKeys,
 } from '@countersign/verifier';
 import type { KeyResolver } from '@countersign/verifier';
@@ -153,35 +150,35 @@ async function recoverPredecessors(
   }
 }
 
-/** The request verifier: requesters' policy keys, plus this deployment's requester key. */
+/**
+ * The request verifier: each requester policy's keys, plus this deployment's requester's key set
+ * (`COUNTERSIGN_REQUESTER_PUBLIC_KEYS`, else its KMS key or alias, else its embedded key
+ * history), all resolved live: aliases re-resolved, files and URLs re-read (issue 18).
+ */
 function requestVerifier(
   config: CountersignConfig,
   extraKeys: KeyResolver | undefined,
-  kms: KMSClient | undefined,
+  kms: () => KMSClient,
   clock: Clock,
 ): RequestVerifier {
   const gw = config.gateway;
-  const resolvers = policyKeys(gw.policies, { clock });
+  const requesterSet = partyKeySet(config, 'requester');
+  // One kid, one key, one requester: across the policies, this requester and what loads later.
+  const owners = createKidOwners();
+  const resolvers = policyKeys(gw.policies, {
+    clock,
+    owners,
+    kms,
+    alsoTrusted: requesterSet
+      ? keySetStaticSets(requesterSet, config.requester.id, partyKeySetWhere('requester'))
+      : [],
+  });
   if (extraKeys) resolvers.push(extraKeys);
   const issuers = new Set(gw.policies.map((p) => p.id));
-  // The requester of this deployment: its KMS key (AWS) or its local JWKS file (embedded).
-  if (kms && config.requester.kmsKeyId) {
-    resolvers.push(
-      kmsPublicKeys({
-        client: kms,
-        keyIds: [config.requester.kmsKeyId],
-        issuer: config.requester.id,
-        clock,
-      }),
-    );
+  const own = partyKeys(config, 'requester', { clock, owners, kms });
+  if (own) {
+    resolvers.push(own);
     issuers.add(config.requester.id);
-  } else if (config.mode !== 'aws') {
-    const keysDir = embeddedPaths(config.dataDir).keysDir;
-    const file = keyFilePaths(keysDir, EmbeddedKeyNames.REQUESTER).jwksPath;
-    if (existsSync(file)) {
-      resolvers.push(jwksFile(file, { issuer: config.requester.id, clock }));
-      issuers.add(config.requester.id);
-    }
   }
   return createVerifier({
     keys: combineKeys(...resolvers),
@@ -275,7 +272,8 @@ async function wire(
     }));
   if (!overrides.exchange) opened.push(exchange);
 
-  const verifier = overrides.verifier ?? requestVerifier(config, overrides.keys, kms, clock);
+  const verifier =
+    overrides.verifier ?? requestVerifier(config, overrides.keys, clients.kms, clock);
 
   const chain = createChainWriter({
     gatewayId: gw.id,
@@ -325,6 +323,7 @@ async function wire(
         exchange,
         clock,
         logger,
+        kms: clients.kms,
       });
     } catch (err) {
       for (const part of opened.reverse()) await part.close?.();

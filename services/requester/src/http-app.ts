@@ -46,6 +46,8 @@ export interface RequesterAppOptions {
   readonly logger: Logger;
   /** Largest accepted request body (bytes). */
   readonly maxBodyBytes: number;
+  /** The requester's public keys with their validity, served at /.well-known/jwks.json. */
+  readonly publicKeys?: () => Promise<{ readonly keys: readonly object[] }>;
 }
 
 type Env = {
@@ -181,6 +183,25 @@ const healthRoute = createRoute({
     200: {
       description: 'Up',
       content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } },
+    },
+  },
+});
+
+const jwksRoute = createRoute({
+  method: 'get',
+  path: '/.well-known/jwks.json',
+  summary: 'The public keys requests are signed with (current and previous, with nbf/exp)',
+  description:
+    'Verifiers (a gateway, audit) trust this as a JWKS URL key source. Cacheable for 5 minutes; ' +
+    'a new key is published before it signs anything.',
+  responses: {
+    200: {
+      description: 'The JWKS',
+      content: {
+        'application/json': {
+          schema: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
+        },
+      },
     },
   },
 });
@@ -408,6 +429,15 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
   });
 
   app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200));
+
+  const publicKeys = options.publicKeys;
+  if (publicKeys) {
+    app.openapi(jwksRoute, async (c) => {
+      const jwks = await publicKeys();
+      c.header('cache-control', 'public, max-age=300');
+      return c.json({ keys: jwks.keys.map((k) => ({ ...k })) }, 200);
+    });
+  }
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

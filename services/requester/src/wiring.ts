@@ -8,7 +8,8 @@ import { pino, type Logger } from 'pino';
 import { EmbeddedKeyNames, embeddedPaths, systemClock } from '@countersign/contracts';
 import type { Clock, CountersignConfig } from '@countersign/contracts';
 import { createKmsClient, createKmsSigner, ensureLocalSigner } from '@countersign/signing';
-import type { KmsSendClient, Signer } from '@countersign/signing';
+import type { Jwks, KmsSendClient, Signer } from '@countersign/signing';
+import { partyKeys, publishedJwks, type KeyResolver } from '@countersign/verifier';
 import { createSqliteQueue, createSqsQueue } from '@countersign/transport';
 import type { Queue } from '@countersign/transport';
 import { createDynamoIdempotencyStore } from './dynamo-idempotency-store.ts';
@@ -154,6 +155,20 @@ export interface RequesterService extends WiredRequester {
   readonly logger: Logger;
 }
 
+/** The requester's key set (current and previous keys), published for verifiers. */
+function publicKeysOf(
+  config: CountersignConfig,
+  overrides: RequesterServiceOverrides,
+): () => Promise<Jwks> {
+  let keys: KeyResolver | undefined;
+  return async () => {
+    keys ??= partyKeys(config, 'requester', {
+      kms: () => overrides.kmsClient ?? createKmsClient(),
+    });
+    return keys ? publishedJwks(keys) : { keys: [] };
+  };
+}
+
 /** The HTTP app with its requester, idempotency store and logger, from configuration. */
 export async function createRequesterServiceFromConfig(
   config: CountersignConfig,
@@ -169,6 +184,7 @@ export async function createRequesterServiceFromConfig(
     idempotency,
     logger,
     maxBodyBytes: config.requester.maxBodyBytes,
+    publicKeys: publicKeysOf(config, overrides),
   });
   if (config.requester.apiKeys.length === 0) {
     logger.warn('no API keys configured (COUNTERSIGN_API_KEYS): every request will get 401');

@@ -1,10 +1,16 @@
-// `countersign keys generate|jwks` in embedded mode: real key files in a temp data directory.
+// `countersign keys generate|jwks|rotate` in embedded mode: real key files in a temp data directory.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { keysGenerateCommand, keysJwksCommand, register, type KeysCommandIO } from './keys.ts';
+import {
+  keysGenerateCommand,
+  keysJwksCommand,
+  keysRotateCommand,
+  register,
+  type KeysCommandIO,
+} from './keys.ts';
 
 function sink() {
   const chunks: string[] = [];
@@ -43,6 +49,44 @@ describe('countersign keys', () => {
     };
     expect(set.keys).toEqual([expect.objectContaining({ kid: info.kid, alg: 'ES384' })]);
     expect(set.keys[0]!.d).toBeUndefined();
+  });
+
+  it('rotates: the next key signs from nbf, the previous one retires after lifetime + skew', async () => {
+    const gen = io();
+    expect(await keysGenerateCommand({ name: 'requester' }, gen.io)).toBe(0);
+    const v1 = (JSON.parse(gen.stdout.text()) as { kid: string }).kid;
+    const now = Date.parse('2026-06-01T00:00:00Z');
+    const rot = io();
+    expect(await keysRotateCommand({ name: 'requester' }, rot.io, () => now)).toBe(0);
+    const rotated = JSON.parse(rot.stdout.text()) as {
+      kid: string;
+      signsFrom: string;
+      retired: { kid: string; at: string }[];
+    };
+    expect(rotated.kid).not.toBe(v1);
+    expect(rotated.signsFrom).toBe('2026-06-01T00:00:05.000Z'); // published 5 s before it signs
+    // 300 s max token lifetime + 30 s default skew after the new key signs.
+    expect(rotated.retired).toEqual([{ kid: v1, at: '2026-06-01T00:05:35.000Z' }]);
+
+    const jwks = io();
+    expect(await keysJwksCommand({ name: 'requester' }, jwks.io)).toBe(0);
+    const set = JSON.parse(jwks.stdout.text()) as {
+      keys: { kid: string; nbf?: number; exp?: number }[];
+    };
+    expect(set.keys.map((k) => [k.kid, k.nbf, k.exp])).toEqual([
+      [v1, undefined, now / 1000 + 335],
+      [rotated.kid, now / 1000 + 5, undefined],
+    ]);
+  });
+
+  it('refuses to rotate without a key history, or with a bad number of seconds', async () => {
+    await expect(keysRotateCommand({ name: 'gateway' }, io().io)).rejects.toMatchObject({
+      code: 'KEY_UNAVAILABLE',
+    });
+    expect(await keysGenerateCommand({ name: 'gateway' }, io().io)).toBe(0);
+    await expect(
+      keysRotateCommand({ name: 'gateway', activateAfter: '-1' }, io().io),
+    ).rejects.toThrow(/--activate-after must be a whole number of seconds/);
   });
 
   it('rejects an unknown key name or alg as a usage error (exit 2)', async () => {

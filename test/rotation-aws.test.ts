@@ -1,0 +1,173 @@
+// Issue 18 on AWS APIs (moto): rotating the requester's KMS key by the runbook in
+// infra/README.md while messages signed by the old key are still queued.
+//
+//   1. v1 behind the alias; the gateway trusts the alias. Orders signed by v1 are queued.
+//   2. v2 created and trusted beside the alias (publish before use), the gateway restarted on
+//      that configuration; the alias moved to v2; a requester started now signs with v2.
+//   3. The gateway drains the queue: every v1 and v2 order executes once, none is rejected.
+//   4. v1 retired (its ARN with `exp`): a token v1 signs after that is REJECTED KEY_RETIRED.
+//   5. Audit replays the archive: clean, v1's requests verified as of their own time.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CreateKeyCommand, KMSClient, UpdateAliasCommand } from '@aws-sdk/client-kms';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { AuditReport, parseConfig, type CountersignConfig } from '@countersign/contracts';
+import { createAuditFromConfig } from '@countersign/audit';
+import { createGatewayFromConfig, createWorker, silentLogger } from '@countersign/exchange-gateway';
+import { createRequesterFromConfig } from '@countersign/requester';
+import { clientConfig } from './support/aws.ts';
+import { createAwsStack, type AwsStack } from './support/aws-stack.ts';
+import { until } from './support/receipts.ts';
+
+const REQUESTER = 'req-rot';
+const ACCOUNTS = ['acct-1', 'acct-2', 'acct-3', 'acct-4'];
+
+function configOf(stack: AwsStack, requesterKeys: readonly object[]): CountersignConfig {
+  return parseConfig({
+    env: {
+      ...stack.env,
+      COUNTERSIGN_DATA_DIR: mkdtempSync(join(tmpdir(), 'cs-rotation-aws-')),
+      COUNTERSIGN_LOG_LEVEL: 'silent',
+      COUNTERSIGN_REQUESTER_ID: REQUESTER,
+      COUNTERSIGN_REQUESTER_KMS_KEY_ID: `alias/${stack.name}/requester`,
+      COUNTERSIGN_REQUESTER_PUBLIC_KEYS: JSON.stringify(requesterKeys),
+      COUNTERSIGN_POLICIES: JSON.stringify([
+        {
+          id: REQUESTER,
+          accounts: ACCOUNTS,
+          symbols: ['BTC-USD'],
+          maxNotional: '1000000',
+          maxOrdersPerMinute: 100_000,
+        },
+      ]),
+    },
+    part: 'all',
+  });
+}
+
+const order = (i: number) => ({
+  type: 'order',
+  side: 'buy',
+  symbol: 'BTC-USD',
+  quantity: `0.0${(i % 9) + 1}`,
+  limitPrice: '100',
+  timeInForce: 'GTC',
+});
+
+async function submit(config: CountersignConfig, from: number, n: number) {
+  const wired = await createRequesterFromConfig(config);
+  const sent = [];
+  for (let i = from; i < from + n; i++) {
+    sent.push(await wired.requester.submit(order(i), { account: ACCOUNTS[i % ACCOUNTS.length] }));
+  }
+  await wired.close();
+  return { kid: wired.signer.kid, sent };
+}
+
+type Answer = { outcome: string; reason?: string | undefined };
+
+/** One gateway on `config` until it answered `expected` messages; their outcomes. */
+async function drain(config: CountersignConfig, expected: number): Promise<Answer[]> {
+  const gw = await createGatewayFromConfig(config, { logger: silentLogger });
+  const answers: Answer[] = [];
+  const worker = createWorker({
+    queue: gw.queue,
+    processor: {
+      prefetch: (m) => gw.processor.prefetch(m),
+      reconcileUnknown: () => gw.processor.reconcileUnknown(),
+      process: async (m) => {
+        const r = await gw.processor.process(m);
+        if (r.action === 'delete') answers.push({ outcome: r.outcome, reason: r.reason });
+        return r;
+      },
+    },
+    concurrency: 4,
+    waitMs: 200,
+    visibilityTimeoutSec: 30,
+    reconcileIntervalMs: 0,
+  });
+  const running = worker.run();
+  await until(() => answers.length >= expected, 60_000, 'the queue to drain');
+  await worker.stop();
+  await running;
+  await gw.close();
+  return answers;
+}
+
+/** Live audit of the stack's audit queue until it is empty. */
+async function auditLive(config: CountersignConfig, sqs: SQSClient, queueUrl: string) {
+  const audit = createAuditFromConfig(config);
+  await audit.preflight();
+  const controller = new AbortController();
+  const running = audit.live({ signal: controller.signal });
+  const left = async () => {
+    const a = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    return (
+      Number(a.Attributes?.ApproximateNumberOfMessages ?? 1) +
+      Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 1)
+    );
+  };
+  for (let i = 0; i < 300 && (await left()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  controller.abort();
+  const report = AuditReport.parse(await running);
+  await audit.close();
+  return report;
+}
+
+describe('requester key rotation on AWS APIs (moto)', () => {
+  it('moves the alias while v1 orders are queued: nothing rejected, a late v1 token KEY_RETIRED, audit clean', async () => {
+    const stack = await createAwsStack();
+    const kms = new KMSClient(clientConfig());
+    const sqs = new SQSClient(clientConfig());
+    const alias = `alias/${stack.name}/requester`;
+
+    // 1. v1 signs through the alias; its orders wait in the queue.
+    const v1 = await submit(configOf(stack, [{ kms: alias }]), 0, 12);
+
+    // 2. v2 trusted beside the alias first (publish before use), then the alias moves to it.
+    const v2Key = await kms.send(
+      new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }),
+    );
+    const v2Id = v2Key.KeyMetadata!.KeyId!;
+    await kms.send(new UpdateAliasCommand({ AliasName: alias, TargetKeyId: v2Id }));
+    // A requester started after the move signs with v2.
+    const v2 = await submit(configOf(stack, [{ kms: alias }, { kms: v2Id }]), 12, 12);
+    expect(v2.kid).not.toBe(v1.kid);
+
+    // 3. A gateway started after the move knows v1 from its explicit entry (the runbook keeps
+    //    the previous key listed for max token lifetime + skew): all 24 execute, none rejected.
+    const answers = await drain(
+      configOf(stack, [{ kms: alias }, { kms: v2Id }, { kms: stack.requesterKeyId }]),
+      24,
+    );
+    expect(answers).toEqual(Array.from({ length: 24 }, () => ({ outcome: 'EXECUTED' })));
+
+    // 4. v1 retired now. A requester still pinned to v1 signs one more order: KEY_RETIRED.
+    const retiredAt = Math.floor(Date.now() / 1000);
+    const retired = configOf(stack, [
+      { kms: alias },
+      { kms: v2Id },
+      { kms: stack.requesterKeyId, exp: retiredAt },
+    ]);
+    const late = await submit(
+      { ...retired, requester: { ...retired.requester, kmsKeyId: stack.requesterKeyId } },
+      24,
+      1,
+    );
+    expect(late.kid).toBe(v1.kid);
+    expect(await drain(retired, 1)).toEqual([{ outcome: 'REJECTED', reason: 'KEY_RETIRED' }]);
+
+    // 5. Audit of every receipt: v1's requests verify as of their own time; clean.
+    const report = await auditLive(retired, sqs, stack.auditQueueUrl);
+    expect(report.findings).toEqual([]);
+    expect(report.summary.receipts).toBe(25);
+    expect(report.summary.byOutcome).toMatchObject({ EXECUTED: 24, REJECTED: 1 });
+  }, 240_000);
+});
