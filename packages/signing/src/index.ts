@@ -29,3 +29,5 @@ export type { KmsSigner, KmsSignerOptions, KmsSignerMetrics, KmsSendClient } fro
 export { generateKeyFiles, loadLocalSigner, ensureLocalSigner, keyFilePaths } from './key-files.ts';
 export type { GeneratedKey, KeyFilePaths } from './key-files.ts';
 export type { ThumbprintMembers } from './jwk.ts';
+export { createBatchSigner } from './batch-signer.ts';
+export type { BatchSigner, BatchSignerOptions, BatchSignerMetrics } from './batch-signer.ts';
