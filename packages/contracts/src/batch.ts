@@ -72,7 +72,7 @@ export type BatchHeadClaims = RequestBatchHeadClaims | ReceiptBatchHeadClaims;
 /** The envelope members of an item, unverified; types only (the proof is checked elsewhere). */
 export const BatchEnvelope = z.strictObject({
   batch: z.string().min(1).max(4096),
-  index: z.number().int(),
+  index: z.number(),
   path: z.array(z.string()).max(64),
 });
 export type BatchEnvelope = z.infer<typeof BatchEnvelope>;

@@ -9,6 +9,7 @@ export type {
   VerifyOptions,
 } from './verifier.ts';
 export { VerificationError, isVerificationError } from './errors.ts';
+export type { VerifiedBatch } from './batch-item.ts';
 export { staticKeys, jwksFile, kmsPublicKeys, combineKeys } from './key-resolvers.ts';
 export { policyKeys, policyKeySets, assertDistinctKids, jwksFileKeySet } from './policy-keys.ts';
 export type { TrustedKeySet } from './policy-keys.ts';
