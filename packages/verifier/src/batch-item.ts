@@ -51,6 +51,10 @@ export interface BatchItemOptions {
 interface CachedHead {
   readonly verified: Verified<BatchHeadClaims>;
   readonly root: Buffer;
+}
+interface CacheEntry {
+  /** In flight or done: the items of one batch arrive together, and share one verification. */
+  readonly head: Promise<CachedHead>;
   readonly until: number;
 }
 
@@ -62,38 +66,44 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function createBatchItemOpener(o: BatchItemOptions) {
-  // Verified heads by their exact JWS text, oldest first (Map order) for eviction.
-  const cache = new Map<string, CachedHead>();
+  // Heads by their exact JWS text, oldest first (Map order) for eviction.
+  const cache = new Map<string, CacheEntry>();
 
-  async function head(token: string, opts?: VerifyOptions): Promise<CachedHead> {
-    const now = o.clock.now();
-    const hit = cache.get(token);
-    if (hit && hit.until > now) {
-      // The one time-dependent head check, again for this item's `at`.
-      const at = (opts?.at ?? now) / 1000;
-      if (hit.verified.claims.iat > at + o.skewSec) {
-        fail('NOT_YET_VALID', 'batch head: iat is in the future', 'iat');
-      }
-      return hit;
-    }
-    if (hit) cache.delete(token);
-    let verified: Verified<BatchHeadClaims>;
+  // As of now, not of a caller's `at`: the result is shared, so it must not depend on who asked
+  // first. The one time-dependent check (iat) is applied per item below.
+  async function verifyHead(token: string): Promise<CachedHead> {
     try {
-      verified = await o.heads.verify(token, opts);
+      const verified = await o.heads.verify(token);
+      return { verified, root: Buffer.from(verified.claims.root, 'base64url') };
     } catch (err) {
       if (isVerificationError(err)) {
         throw new VerificationError(err.code, `batch head: ${err.message}`, { claim: 'batch' });
       }
       throw err;
     }
-    const entry: CachedHead = {
-      verified,
-      root: Buffer.from(verified.claims.root, 'base64url'),
-      until: now + o.cacheTtlMs,
-    };
-    if (cache.size >= o.cacheMax) cache.delete(cache.keys().next().value!);
-    cache.set(token, entry);
-    return entry;
+  }
+
+  async function head(token: string, opts?: VerifyOptions): Promise<CachedHead> {
+    const now = o.clock.now();
+    let entry = cache.get(token);
+    if (!entry || entry.until <= now) {
+      if (entry) cache.delete(token);
+      entry = { head: verifyHead(token), until: now + o.cacheTtlMs };
+      if (cache.size >= o.cacheMax) cache.delete(cache.keys().next().value!);
+      cache.set(token, entry);
+      // A head that failed is not kept: the next item tries again (and fails the same way).
+      const failed = entry;
+      failed.head.catch(() => {
+        if (cache.get(token) === failed) cache.delete(token);
+      });
+    }
+    const verified = await entry.head;
+    // The head's time check, for this item's `at` (audit verifies as of an earlier time).
+    const at = (opts?.at ?? now) / 1000;
+    if (verified.verified.claims.iat > at + o.skewSec) {
+      fail('NOT_YET_VALID', 'batch head: iat is in the future', 'iat');
+    }
+    return verified;
   }
 
   return {
