@@ -76,6 +76,15 @@ export const CountersignConfig = z.strictObject({
       apiKeys: z.array(ApiKeyEntry).default([]),
       /** DynamoDB table of the Idempotency-Key records (aws mode; embedded: SQLite in dataDir). */
       idempotencyTable: z.string().min(1).optional(),
+      /** One signature over a Merkle head for requests signed together (issue #20); opt-in. */
+      batchSigning: z
+        .union([
+          z.boolean(),
+          z
+            .enum(['on', 'off', 'true', 'false', '1', '0'])
+            .transform((v) => ['on', 'true', '1'].includes(v)),
+        ])
+        .default(false),
     })
     .prefault({}),
   gateway: z
@@ -175,6 +184,7 @@ export const CONFIG_ENV = {
   COUNTERSIGN_SIGN_CONCURRENCY: ['requester', 'signConcurrency'],
   COUNTERSIGN_API_KEYS: ['requester', 'apiKeys'],
   COUNTERSIGN_IDEMPOTENCY_TABLE: ['requester', 'idempotencyTable'],
+  COUNTERSIGN_BATCH_SIGNING: ['requester', 'batchSigning'],
   COUNTERSIGN_GATEWAY_ID: ['gateway', 'id'],
   COUNTERSIGN_GATEWAY_ALG: ['gateway', 'alg'],
   COUNTERSIGN_GATEWAY_KMS_KEY_ID: ['gateway', 'kmsKeyId'],
