@@ -74,6 +74,15 @@ function requestVerifier(
   });
 }
 
+const receiptVerifier = () =>
+  createVerifier({
+    keys: staticKeys(toJwks([gw.signer]), { issuer: 'gw-1' }),
+    issuers: ['gw-1'],
+    audience: null,
+    typ: 'txn-receipt+jwt',
+    clock: { now: () => NOW_MS },
+  });
+
 type Item = Record<string, unknown> & { batch: string; index: number; path: string[] };
 const parse = (item: string) => JSON.parse(item) as Item;
 /** Edits an item and re-encodes it canonically (so only the edit is under test). */
@@ -283,13 +292,7 @@ describe('batch items: attacks', () => {
   });
 
   it('a request batch head used for receipts is TYP_MISMATCH', async () => {
-    const receipts = createVerifier({
-      keys: staticKeys(toJwks([gw.signer]), { issuer: 'gw-1' }),
-      issuers: ['gw-1'],
-      audience: null,
-      typ: 'txn-receipt+jwt',
-      clock: { now: () => NOW_MS },
-    });
+    const receipts = receiptVerifier();
     const receipt = receiptClaims(1, GENESIS_PREV);
     const tree = merkleBatch([receipt, receiptClaims(2, batchItemDigest(receipt))]);
     const requestHead = await signJwt(
@@ -301,13 +304,7 @@ describe('batch items: attacks', () => {
   });
 
   it('receipts: a head of another stream, seq range or chain head is BATCH_HEAD_MISMATCH', async () => {
-    const receipts = createVerifier({
-      keys: staticKeys(toJwks([gw.signer]), { issuer: 'gw-1' }),
-      issuers: ['gw-1'],
-      audience: null,
-      typ: 'txn-receipt+jwt',
-      clock: { now: () => NOW_MS },
-    });
+    const receipts = receiptVerifier();
     const r1 = receiptClaims(1, GENESIS_PREV);
     const r2 = receiptClaims(2, batchItemDigest(r1));
     const r3 = receiptClaims(3, batchItemDigest(r2));
