@@ -10,6 +10,9 @@ export const TokenTypes = {
   REQUEST: 'txn+jwt',
   RECEIPT: 'txn-receipt+jwt',
   CHECKPOINT: 'txn-checkpoint+jwt',
+  /** Batch heads (batch.ts): one signature over the Merkle root of many requests / receipts. */
+  REQUEST_BATCH: 'txn-batch+jwt',
+  RECEIPT_BATCH: 'txn-receipt-batch+jwt',
 } as const;
 export type TokenType = (typeof TokenTypes)[keyof typeof TokenTypes];
 

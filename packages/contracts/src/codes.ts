@@ -18,6 +18,17 @@ export const VerificationCodes = {
   NOT_YET_VALID: 'NOT_YET_VALID',
   EXPIRED: 'EXPIRED',
   LIFETIME_TOO_LONG: 'LIFETIME_TOO_LONG',
+  // Batch items (batch.ts), checked after the head's own signature and before the item's claims.
+  /** The item is not in canonical JSON: it would re-encode (and hash) differently. */
+  BATCH_LEAF_NONCANONICAL: 'BATCH_LEAF_NONCANONICAL',
+  /** `index` is not a leaf of the head's tree (negative, not an integer, ≥ size). */
+  BATCH_INDEX_OUT_OF_RANGE: 'BATCH_INDEX_OUT_OF_RANGE',
+  /** `path` has the wrong number of hashes for (index, size), or a hash is not 32 bytes. */
+  BATCH_PROOF_LENGTH: 'BATCH_PROOF_LENGTH',
+  /** The proof does not lead to the signed root: not the item signed (incl. a node as a leaf). */
+  BATCH_ROOT_MISMATCH: 'BATCH_ROOT_MISMATCH',
+  /** The head is another issuer's, or disagrees with the item (stream, seq, chain head). */
+  BATCH_HEAD_MISMATCH: 'BATCH_HEAD_MISMATCH',
 } as const;
 export type VerificationCode = (typeof VerificationCodes)[keyof typeof VerificationCodes];
 

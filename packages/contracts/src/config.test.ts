@@ -12,6 +12,19 @@ function issues(fn: () => unknown): string[] {
 }
 
 describe('configuration', () => {
+  it('reads COUNTERSIGN_BATCH_SIGNING as on/off (default off) and names a bad value', () => {
+    expect(parseConfig({ env: {} }).requester.batchSigning).toBe(false);
+    expect(parseConfig({ env: { COUNTERSIGN_BATCH_SIGNING: 'on' } }).requester.batchSigning).toBe(
+      true,
+    );
+    expect(parseConfig({ env: { COUNTERSIGN_BATCH_SIGNING: 'off' } }).requester.batchSigning).toBe(
+      false,
+    );
+    expect(
+      issues(() => parseConfig({ env: { COUNTERSIGN_BATCH_SIGNING: 'yes' } })).join(),
+    ).toContain('COUNTERSIGN_BATCH_SIGNING');
+  });
+
   it('has working embedded defaults', () => {
     const cfg = parseConfig({ env: {} });
     expect(cfg.mode).toBe('embedded');

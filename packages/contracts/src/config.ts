@@ -76,6 +76,15 @@ export const CountersignConfig = z.strictObject({
        * Default: `kmsKeyId` (aws), the key history `<dataDir>/keys/requester.jwks.json` (embedded).
        */
       publicKeys: KeySet.optional(),
+      /** One signature over a Merkle head for requests signed together (issue #20); opt-in. */
+      batchSigning: z
+        .union([
+          z.boolean(),
+          z
+            .enum(['on', 'off', 'true', 'false', '1', '0'])
+            .transform((v) => ['on', 'true', '1'].includes(v)),
+        ])
+        .default(false),
     })
     .prefault({}),
   gateway: z
@@ -182,6 +191,7 @@ export const CONFIG_ENV = {
   COUNTERSIGN_API_KEYS: ['requester', 'apiKeys'],
   COUNTERSIGN_IDEMPOTENCY_TABLE: ['requester', 'idempotencyTable'],
   COUNTERSIGN_REQUESTER_PUBLIC_KEYS: ['requester', 'publicKeys'],
+  COUNTERSIGN_BATCH_SIGNING: ['requester', 'batchSigning'],
   COUNTERSIGN_GATEWAY_ID: ['gateway', 'id'],
   COUNTERSIGN_GATEWAY_ALG: ['gateway', 'alg'],
   COUNTERSIGN_GATEWAY_PUBLIC_KEYS: ['gateway', 'publicKeys'],

@@ -121,3 +121,20 @@ export {
   proofLength,
 } from './merkle.ts';
 export type { MerkleTree, InclusionFailure } from './merkle.ts';
+export {
+  BatchTypOf,
+  isBatchableType,
+  DEFAULT_BATCH_SIZE,
+  MAX_BATCH_SIZE,
+  BATCH_MEMBERS,
+  RequestBatchHeadClaims,
+  ReceiptBatchHeadClaims,
+  BatchEnvelope,
+  batchLeafBytes,
+  batchItemDigest,
+  isBatchItem,
+  merkleBatch,
+  requestBatchHeadClaims,
+  receiptBatchHeadClaims,
+} from './batch.ts';
+export type { BatchableType, BatchHeadType, BatchHeadClaims, MerkleBatch } from './batch.ts';

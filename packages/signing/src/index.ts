@@ -32,3 +32,5 @@ export { ensureLocalSigner, openKeyRing, rotateKeyFiles, activeKey } from './key
 export type { KeyRingOptions, RotateOptions, Rotated } from './key-ring.ts';
 export type { GeneratedKey, KeyFilePaths } from './key-files.ts';
 export type { ThumbprintMembers } from './jwk.ts';
+export { createBatchSigner } from './batch-signer.ts';
+export type { BatchSigner, BatchSignerOptions, BatchSignerMetrics } from './batch-signer.ts';

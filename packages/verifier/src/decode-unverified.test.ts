@@ -24,4 +24,11 @@ describe('decodeUnverified', () => {
       expect(decodeUnverified(token)).toBeUndefined();
     }
   });
+
+  it('returns a batch item’s claims without its envelope', () => {
+    const item = '{"__proto__":{"x":1},"batch":"h.p.s","index":0,"jti":"a","path":[],"seq":3}';
+    expect(decodeUnverified(item)).toEqual({ jti: 'a', seq: 3 });
+    expect(decodeUnverified('{"jti":')).toBeUndefined();
+    expect(decodeUnverified('{}x')).toBeUndefined();
+  });
 });

@@ -33,6 +33,7 @@ export {
   jwksFileKeySet,
 } from './policy-keys.ts';
 export type { TrustedKeySet, PolicyKeysOptions } from './policy-keys.ts';
+export type { VerifiedBatch } from './batch-item.ts';
 export { jwkThumbprint, thumbprintMismatch } from './thumbprint.ts';
 export type { ThumbprintMembers } from './thumbprint.ts';
 export { parseStrictJson } from './strict-json.ts';

@@ -7,11 +7,16 @@ import { isUtf8 } from 'node:buffer';
 import type { z } from 'zod';
 import {
   Algorithms,
+  BatchTypOf,
   CheckpointClaims,
   CountersignError,
+  isBatchableType,
+  isBatchItem,
   isCountersignError,
   MAX_LIFETIME_SEC,
+  ReceiptBatchHeadClaims,
   ReceiptClaims,
+  RequestBatchHeadClaims,
   RequestClaims,
   systemClock,
   TokenTypes,
@@ -20,6 +25,7 @@ import {
   type TokenType,
 } from '@countersign/contracts';
 import { ALGORITHMS, cryptoKeyOptions } from '@countersign/signing';
+import { createBatchItemOpener, type VerifiedBatch } from './batch-item.ts';
 import { excerpt, VerificationError } from './errors.ts';
 import type { KeyEntry, KeyResolver } from './key-resolvers.ts';
 import { parseStrictJson } from './strict-json.ts';
@@ -31,7 +37,11 @@ export type DefaultClaims<Y extends TokenType> = Y extends 'txn+jwt'
     ? ReceiptClaims
     : Y extends 'txn-checkpoint+jwt'
       ? CheckpointClaims
-      : never;
+      : Y extends 'txn-batch+jwt'
+        ? RequestBatchHeadClaims
+        : Y extends 'txn-receipt-batch+jwt'
+          ? ReceiptBatchHeadClaims
+          : never;
 
 export interface VerifierOptions<Y extends TokenType, T> {
   readonly keys: KeyResolver;
@@ -56,6 +66,8 @@ export interface VerifierOptions<Y extends TokenType, T> {
    * time and on libuv's thread pool when several are in flight; 'inline' or 'threadpool' force.
    */
   readonly cryptoMode?: 'auto' | 'inline' | 'threadpool';
+  /** Verified batch heads kept (default 1024); each for at most maxLifetimeSec + skew. */
+  readonly batchHeadCacheSize?: number;
 }
 
 export interface VerifiedHeader {
@@ -68,6 +80,8 @@ export interface Verified<T> {
   readonly header: VerifiedHeader;
   readonly claims: T;
   readonly key: KeyEntry;
+  /** Set when the token was a batch item: the head that signed it. */
+  readonly batch?: VerifiedBatch;
 }
 
 export interface VerifyOptions {
@@ -83,6 +97,8 @@ const DEFAULT_SCHEMAS: Readonly<Record<TokenType, z.ZodType<unknown>>> = {
   [TokenTypes.REQUEST]: RequestClaims,
   [TokenTypes.RECEIPT]: ReceiptClaims,
   [TokenTypes.CHECKPOINT]: CheckpointClaims,
+  [TokenTypes.REQUEST_BATCH]: RequestBatchHeadClaims,
+  [TokenTypes.RECEIPT_BATCH]: ReceiptBatchHeadClaims,
 };
 
 const HEADER_MEMBERS = new Set(['alg', 'kid', 'typ']);
@@ -171,6 +187,8 @@ function checkOptions<Y extends TokenType, T>(o: VerifierOptions<Y, T>): void {
   if (!Number.isInteger(life) || life < 1) bad('maxLifetimeSec must be a positive integer');
   const size = o.maxTokenBytes ?? 8192;
   if (!Number.isInteger(size) || size < 64) bad('maxTokenBytes must be an integer ≥ 64');
+  const cacheSize = o.batchHeadCacheSize ?? 1024;
+  if (!Number.isInteger(cacheSize) || cacheSize < 1) bad('batchHeadCacheSize must be ≥ 1');
   for (const a of o.algorithms ?? []) {
     if (!(Algorithms as readonly string[]).includes(a)) bad(`unsupported alg ${String(a)}`);
   }
@@ -192,6 +210,22 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
   const mode = options.cryptoMode ?? 'auto';
   // Headers that passed the header checks, by their exact base64url text.
   const headers = new Map<string, VerifiedHeader>();
+  // Items of a batch (a JSON text instead of a JWS), for the typs that have one.
+  const batchItems = isBatchableType(typ)
+    ? createBatchItemOpener({
+        heads: createVerifier({
+          ...options,
+          audience: null,
+          typ: BatchTypOf[typ],
+          claims: undefined,
+        }),
+        headTyp: BatchTypOf[typ],
+        clock,
+        skewSec: skew,
+        cacheTtlMs: (maxLifetime + skew) * 1000,
+        cacheMax: options.batchHeadCacheSize ?? 1024,
+      })
+    : undefined;
 
   function parseHeader(segment: string): VerifiedHeader {
     const unverifiedHeader = decodeJson(Buffer.from(segment, 'base64url'), 'header') as Record<
@@ -229,6 +263,16 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     // 1. size
     if (typeof token !== 'string') fail('MALFORMED', 'token must be a string');
     if (token.length > maxBytes) fail('TOKEN_TOO_LARGE', `token longer than ${maxBytes} bytes`);
+    if (isBatchItem(token)) {
+      if (!batchItems) fail('MALFORMED', `${typ} tokens do not come in batches`);
+      const item = await batchItems.open(token, opts);
+      const itemHeader: VerifiedHeader = { alg: item.alg, kid: item.kid, typ };
+      return {
+        ...checkClaims(item.payload, item.key, opts),
+        header: itemHeader,
+        batch: item.batch,
+      };
+    }
     // 2. three non-empty segments of strict, canonical base64url: decoding and re-encoding
     //    must give the same text (no padding, no +/, no whitespace, zero padding bits)
     const d1 = token.indexOf('.');
@@ -281,6 +325,15 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     }
     // 6. claims: strict JSON, then the schema
     const payload = decodeJson(payloadBytes, 'payload');
+    return { header, ...checkClaims(payload, key, opts) };
+  }
+
+  // Steps 6-8, for a verified JWS payload or a proven batch item alike.
+  function checkClaims(
+    payload: unknown,
+    key: KeyEntry,
+    opts: VerifyOptions | undefined,
+  ): { claims: T; key: KeyEntry } {
     const res = schema.safeParse(payload);
     if (!res.success) {
       const issue = res.error.issues[0];
@@ -331,7 +384,7 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     if (key.nbf !== undefined && signedAt < key.nbf - skew) {
       fail('NOT_YET_VALID', `kid ${excerpt(key.kid)} is valid from ${isoOf(key.nbf)}`, 'iat');
     }
-    return { header, claims: res.data, key };
+    return { claims: res.data, key };
   }
 
   return {

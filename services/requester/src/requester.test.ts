@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { RequestClaims, newJti } from '@countersign/contracts';
-import type { Signer } from '@countersign/signing';
+import { toJwks, type Signer } from '@countersign/signing';
+import { createVerifier, staticKeys } from '@countersign/verifier';
 import { createSqliteQueue } from '@countersign/transport';
 import type { Queue } from '@countersign/transport';
 import { createRequester, SEND_BATCH_SIZE } from './requester.ts';
@@ -36,7 +37,11 @@ function countingSigner(inner: Signer, delayMs = 0) {
   return { signer, stats };
 }
 
-function make(signer: Signer, queue: Queue, extra: { signConcurrency?: number } = {}) {
+function make(
+  signer: Signer,
+  queue: Queue,
+  extra: { signConcurrency?: number; batchSigning?: { maxBatchSize?: number } } = {},
+) {
   return createRequester({
     signer,
     queue,
@@ -295,5 +300,54 @@ describe('signing apart from sending (what a retry needs)', () => {
     expect(results[1]).toMatchObject({ ok: true, index: 1, jti: kept.jti, token: kept.token });
     expect(queue.sent.map((m) => m.dedupId)).toEqual(results.map((x) => (x.ok ? x.jti : '')));
     expect(queue.sent[1]).toEqual({ body: kept.token, groupId: 'acct-1', dedupId: kept.jti });
+  });
+});
+
+describe('createRequester with batchSigning (issue #20)', () => {
+  const verifierFor = (signer: Signer) =>
+    createVerifier({
+      keys: staticKeys(toJwks([signer]), { issuer: 'bot-1' }),
+      issuers: ['bot-1'],
+      audience: 'gw-1',
+      typ: 'txn+jwt',
+      clock,
+    });
+
+  it('signs one submitMany call under one signature; every queued item verifies', async () => {
+    const inner = await localSigner();
+    const { signer, stats } = countingSigner(inner, 5);
+    const queue = fakeQueue();
+    const items = Array.from({ length: 40 }, (_, i) => ({ account: `a${i % 3}`, txn }));
+    const results = await make(signer, queue, { batchSigning: {} }).submitMany(items);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(stats.calls).toBe(1);
+    const v = verifierFor(inner);
+    for (const [i, m] of queue.sent.entries()) {
+      const out = await v.verify(m.body);
+      expect(out.claims).toMatchObject({ sub: `a${i % 3}`, jti: m.dedupId });
+      expect(out.batch?.head.size).toBe(40);
+    }
+  });
+
+  it('signs a lone request as a plain token any JWT library verifies', async () => {
+    const { signer, stats } = countingSigner(await localSigner(), 5);
+    const queue = fakeQueue();
+    const sent = await make(signer, queue, { batchSigning: {} }).submit(txn, { account: 'a' });
+    expect(stats.calls).toBe(1);
+    expect((await verify(sent.token, signer)).payload.jti).toBe(sent.jti);
+  });
+
+  it('batches concurrent single submits (the HTTP path) behind the signature in flight', async () => {
+    const inner = await localSigner();
+    const { signer, stats } = countingSigner(inner, 20);
+    const requester = make(signer, fakeQueue(), { batchSigning: {} });
+    const first = requester.submit(txn, { account: 'a' });
+    await new Promise((r) => setTimeout(r, 5)); // the first signature is in flight
+    const rest = Array.from({ length: 10 }, () => requester.submit(txn, { account: 'b' }));
+    const tokens = [await first, ...(await Promise.all(rest))].map((s) => s.token);
+    expect(stats.calls).toBe(2);
+    const v = verifierFor(inner);
+    expect((await v.verify(tokens[0]!)).batch).toBeUndefined();
+    for (const t of tokens.slice(1)) expect((await v.verify(t)).batch?.head.size).toBe(10);
   });
 });

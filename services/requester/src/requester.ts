@@ -14,6 +14,7 @@ import {
   CountersignError,
   Identifier,
   MAX_LIFETIME_SEC,
+  requestBatchHeadClaims,
   TokenTypes,
   TransactionRequest,
   isCountersignError,
@@ -21,7 +22,7 @@ import {
   safeParse,
 } from '@countersign/contracts';
 import type { Clock, FieldIssue, RequestClaims } from '@countersign/contracts';
-import { signJwt } from '@countersign/signing';
+import { createBatchSigner, signJwt } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import type { OutgoingMessage, Queue } from '@countersign/transport';
 import { RequesterError, requestInvalid } from './errors.ts';
@@ -42,6 +43,12 @@ export interface RequesterOptions {
   readonly clock: Clock;
   /** Signatures in flight at once in submitMany. Default 16. */
   readonly signConcurrency?: number;
+  /**
+   * Batch signing (issue #20): requests signed together (one submitMany, concurrent HTTP calls)
+   * share one signature over a Merkle head; one signature in flight at a time, so signConcurrency
+   * does not apply. Off (per-item tokens) unless given.
+   */
+  readonly batchSigning?: { readonly maxBatchSize?: number };
 }
 
 export interface Submitted {
@@ -146,6 +153,17 @@ export function createRequester(options: RequesterOptions): Requester {
     }
   }
   const limit = pLimit(options.signConcurrency ?? DEFAULT_SIGN_CONCURRENCY);
+  const batching = options.batchSigning
+    ? createBatchSigner<RequestClaims>({
+        signer,
+        typ: TokenTypes.REQUEST,
+        headClaims: (_items, tree) =>
+          requestBatchHeadClaims({ iss: issuer, iat: Math.floor(clock.now() / 1000), ...tree }),
+        ...(options.batchSigning.maxBatchSize === undefined
+          ? {}
+          : { maxBatchSize: options.batchSigning.maxBatchSize }),
+      })
+    : undefined;
 
   /** Validates and builds the claims; throws REQUEST_INVALID with every bad field path. */
   function prepare(txn: unknown, account: unknown): Prepared {
@@ -174,7 +192,9 @@ export function createRequester(options: RequesterOptions): Requester {
 
   async function sign(claims: RequestClaims): Promise<string> {
     try {
-      return await signJwt(signer, claims, { typ: TokenTypes.REQUEST });
+      return batching
+        ? await batching.sign(claims)
+        : await signJwt(signer, claims, { typ: TokenTypes.REQUEST });
     } catch (err) {
       if (isCountersignError(err)) throw err;
       throw new RequesterError('SIGNING_FAILED', 'signing the request failed', { cause: err });
@@ -187,10 +207,13 @@ export function createRequester(options: RequesterOptions): Requester {
 
   async function signOne(txn: unknown, account: unknown, signal?: AbortSignal) {
     const { claims } = prepare(txn, account);
-    const token = await limit(() => {
+    const signNow = () => {
       signal?.throwIfAborted();
       return sign(claims);
-    });
+    };
+    // Batching: every item must reach the batch signer at once to share a head; it keeps one
+    // signature in flight by itself.
+    const token = await (batching ? signNow() : limit(signNow));
     return { jti: claims.jti, account: claims.sub, token };
   }
 

@@ -101,6 +101,7 @@ export async function createRequesterFromConfig(
     signConcurrency:
       config.requester.signConcurrency ??
       (config.mode === 'embedded' ? 64 : DEFAULT_SIGN_CONCURRENCY),
+    ...(config.requester.batchSigning ? { batchSigning: {} } : {}),
   });
   return {
     requester,
