@@ -74,8 +74,16 @@ export const CountersignConfig = z.strictObject({
       /** Signatures in flight; default 16 with KMS (its quota), 64 with the local signer. */
       signConcurrency: PositiveInt.optional(),
       apiKeys: z.array(ApiKeyEntry).default([]),
-      /** DynamoDB table of the Idempotency-Key records (aws mode; embedded: SQLite in dataDir). */
+      /**
+       * DynamoDB table of the Idempotency-Key records and of each order's status (aws mode;
+       * embedded: SQLite in dataDir).
+       */
       idempotencyTable: z.string().min(1).optional(),
+      /**
+       * AWS: an SQS queue the receipts rule feeds, consumed by a long-running requester itself
+       * (on Lambda, the receipts function consumes it instead).
+       */
+      receiptsQueueUrl: z.string().url().optional(),
     })
     .prefault({}),
   gateway: z
@@ -175,6 +183,7 @@ export const CONFIG_ENV = {
   COUNTERSIGN_SIGN_CONCURRENCY: ['requester', 'signConcurrency'],
   COUNTERSIGN_API_KEYS: ['requester', 'apiKeys'],
   COUNTERSIGN_IDEMPOTENCY_TABLE: ['requester', 'idempotencyTable'],
+  COUNTERSIGN_REQUESTER_RECEIPTS_QUEUE_URL: ['requester', 'receiptsQueueUrl'],
   COUNTERSIGN_GATEWAY_ID: ['gateway', 'id'],
   COUNTERSIGN_GATEWAY_ALG: ['gateway', 'alg'],
   COUNTERSIGN_GATEWAY_KMS_KEY_ID: ['gateway', 'kmsKeyId'],
@@ -213,8 +222,10 @@ export type Part = (typeof Parts)[number];
 const AWS_REQUIRED: Record<Part, readonly (keyof typeof CONFIG_ENV)[]> = {
   // The exchange tools (credentials seal/check, the simulator) need nothing of the pipeline.
   exchange: [],
+  // The gateway's key: the requester verifies every receipt it stores and serves.
   requester: [
     'COUNTERSIGN_REQUESTER_KMS_KEY_ID',
+    'COUNTERSIGN_GATEWAY_KMS_KEY_ID',
     'COUNTERSIGN_QUEUE_URL',
     'COUNTERSIGN_IDEMPOTENCY_TABLE',
   ],

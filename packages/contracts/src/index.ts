@@ -5,6 +5,7 @@ export { CountersignError, isCountersignError } from './errors.ts';
 export type { SafeDetails } from './errors.ts';
 export {
   decimalString,
+  decimalPattern,
   toScaled,
   fromScaled,
   multiplyDecimals,

@@ -8,3 +8,4 @@ export {
 } from './idempotency-store-contract.ts';
 export type { IdempotencyStoreHarness } from './idempotency-store-contract.ts';
 export { largestBatch, LARGEST_TXN } from './largest-batch.ts';
+export { unknownTransactions } from './transactions.ts';
