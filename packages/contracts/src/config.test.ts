@@ -83,6 +83,12 @@ describe('configuration', () => {
       part: 'requester',
     }).requester;
     expect(requester.idempotencyTable).toBe('cs-idempotency');
+    expect(
+      issues(() => parseConfig({ env: { COUNTERSIGN_MODE: 'aws' }, part: 'receipts' })),
+    ).toEqual([
+      'COUNTERSIGN_GATEWAY_KMS_KEY_ID: required in aws mode',
+      'COUNTERSIGN_IDEMPOTENCY_TABLE: required in aws mode',
+    ]);
     expect(requester.receiptsQueueUrl).toBe('https://sqs.example/requester-receipts');
   });
 

@@ -217,11 +217,14 @@ export const CONFIG_ENV = {
 } as const satisfies Record<string, readonly string[]>;
 
 /** Fields that must be set in AWS mode, by the part being started. */
-export const Parts = ['requester', 'gateway', 'audit', 'all', 'exchange'] as const;
+export const Parts = ['requester', 'gateway', 'audit', 'all', 'exchange', 'receipts'] as const;
 export type Part = (typeof Parts)[number];
 const AWS_REQUIRED: Record<Part, readonly (keyof typeof CONFIG_ENV)[]> = {
   // The exchange tools (credentials seal/check, the simulator) need nothing of the pipeline.
   exchange: [],
+  // The requester's receipts side (the receipts Lambda, `request status`): the gateway's key to
+  // verify receipts and the table of the orders; nothing to sign or send with.
+  receipts: ['COUNTERSIGN_GATEWAY_KMS_KEY_ID', 'COUNTERSIGN_IDEMPOTENCY_TABLE'],
   // The gateway's key: the requester verifies every receipt it stores and serves.
   requester: [
     'COUNTERSIGN_REQUESTER_KMS_KEY_ID',

@@ -1,5 +1,7 @@
 // CLI commands of the requester:
 //   countersign request submit --file orders.json|-   sign + enqueue a JSON array or NDJSON file
+//     [--wait [S]]                                     then wait for each order's receipt
+//   countersign request status JTI [--wait S]         what happened to an order (request-status.ts)
 //   countersign requester                             run the HTTP API (like services/requester main)
 //   countersign keys generate [--name] [--alg]         create a local key pair in <dataDir>/keys
 //   countersign keys jwks [--name]                     print the public JWKS (local file, or KMS)
@@ -45,6 +47,16 @@ import {
   type SubmitItem,
   type WiredRequester,
 } from '@countersign/requester';
+import {
+  DEFAULT_SUBMIT_WAIT_SEC,
+  StatusUsageError,
+  collectOutcomes,
+  openOutcomeWaiter,
+  parseWaitSeconds,
+  requestStatusCommand,
+  type OutcomeWaiter,
+  type Outcomes,
+} from './request-status.ts';
 
 export const RequesterExitCodes = { OK: 0, FAILED: 1, BAD_ARGUMENTS: 2 } as const;
 
@@ -62,6 +74,11 @@ export interface RequesterCommandIO {
   readonly createRequester: (config: CountersignConfig) => Promise<WiredRequester>;
   /** Where `request submit` keeps each entry's key, jti and token (resume after a crash). */
   readonly openIdempotency: (config: CountersignConfig) => IdempotencyStore;
+  /** Order status lookups (`request status`, `submit --wait`); `store`: the requester's own. */
+  readonly openOutcomes?: (
+    config: CountersignConfig,
+    store?: WiredRequester['transactions'],
+  ) => Promise<OutcomeWaiter>;
 }
 
 async function readStdin(): Promise<string> {
@@ -182,10 +199,11 @@ export function submitKeys(
 }
 
 export async function requestSubmitCommand(
-  options: { file?: string; tokens?: boolean; idempotencyKey?: string },
+  options: { file?: string; tokens?: boolean; idempotencyKey?: string; wait?: string | boolean },
   io: RequesterCommandIO,
 ): Promise<number> {
   if (!options.file) throw new UsageError('--file is required (a path, or - for stdin)');
+  const waitSec = usage(() => parseWaitSeconds(options.wait, DEFAULT_SUBMIT_WAIT_SEC));
   if (options.idempotencyKey !== undefined && !RUN_KEY.test(options.idempotencyKey)) {
     throw new UsageError('--idempotency-key must be 1-200 printable ASCII characters, no spaces');
   }
@@ -212,6 +230,7 @@ export async function requestSubmitCommand(
       : undefined;
   let results: EachResult[];
   let unrecorded = 0;
+  let outcomes: Outcomes | undefined;
   const started = performance.now();
   let store: IdempotencyStore | undefined;
   try {
@@ -227,6 +246,19 @@ export async function requestSubmitCommand(
         onStoreError: () => unrecorded++,
       },
     );
+    bar?.stop();
+    if (options.wait !== undefined && options.wait !== false) {
+      const waiter = await (io.openOutcomes ?? openOutcomeWaiter)(config, wired.transactions);
+      try {
+        outcomes = await collectOutcomes(
+          results.flatMap((r) => (r.ok ? [r.jti] : [])),
+          waiter,
+          waitSec,
+        );
+      } finally {
+        await waiter.close();
+      }
+    }
   } finally {
     bar?.stop();
     await store?.close?.();
@@ -243,6 +275,7 @@ export async function requestSubmitCommand(
         ...(r.via === 'replayed' ? { replayed: true } : {}),
         ...(r.via === 'resumed' ? { resent: true } : {}),
         ...(options.tokens && r.token !== undefined ? { token: r.token } : {}),
+        ...outcomes?.byJti.get(r.jti),
       };
       if (r.via === 'replayed') count.replayed++;
       if (r.via === 'resumed') count.resent++;
@@ -268,7 +301,29 @@ export async function requestSubmitCommand(
         'running the same input again within 24 h sends them again with the same jti (no duplicate order)\n',
     );
   }
-  return count.failed > 0 ? RequesterExitCodes.FAILED : RequesterExitCodes.OK;
+  if (outcomes) io.stderr.write(`outcomes: ${outcomes.summary}\n`);
+  const allWell = count.failed === 0 && (outcomes?.allExecuted ?? true);
+  return allWell ? RequesterExitCodes.OK : RequesterExitCodes.FAILED;
+}
+
+/** Awaits `body`; its StatusUsageError becomes a UsageError (exit 2). */
+async function usageAsync<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof StatusUsageError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/** Runs `parse`; its StatusUsageError becomes a UsageError (exit 2). */
+function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof StatusUsageError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 const KEY_NAMES = Object.values(EmbeddedKeyNames) as string[];
@@ -351,8 +406,35 @@ export function register(program: Command, overrides: Partial<RequesterCommandIO
       '--idempotency-key <key>',
       'name this run (default: the SHA-256 of the input): the same key and input resume or replay it',
     )
-    .action((opts: { file?: string; tokens?: boolean; idempotencyKey?: string }) =>
-      run(io(), () => requestSubmitCommand(opts, io())),
+    .option(
+      '--wait [seconds]',
+      `then wait up to this long (default ${DEFAULT_SUBMIT_WAIT_SEC}) for each order's receipt and print its outcome`,
+    )
+    .action(
+      (opts: {
+        file?: string;
+        tokens?: boolean;
+        idempotencyKey?: string;
+        wait?: string | boolean;
+      }) => run(io(), () => requestSubmitCommand(opts, io())),
+    );
+  request
+    .command('status')
+    .description(
+      "what happened to an order: queued, or receipted (outcome, reason, the gateway's signed receipt)",
+    )
+    .argument('<jti>', 'the order id `request submit` or the HTTP API answered')
+    .option('--wait <seconds>', 'wait up to this long for the receipt')
+    // Today's jtis start with "-" (their time prefix): take one as the argument, not an option.
+    .allowUnknownOption()
+    .action((jti: string, opts: { wait?: string }) =>
+      run(io(), () =>
+        usageAsync(() =>
+          requestStatusCommand(jti, opts, loadConfigOr(io(), 'receipts'), io(), (config) =>
+            (io().openOutcomes ?? openOutcomeWaiter)(config),
+          ),
+        ),
+      ),
     );
 
   program
