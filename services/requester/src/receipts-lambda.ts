@@ -19,15 +19,17 @@ interface Consumer {
 let consumer: Promise<Consumer> | undefined;
 
 function init(): Promise<Consumer> {
-  consumer ??= (async () => {
-    const config = loadConfig(process.env, 'receipts');
-    const logger = pino({ level: config.logLevel, base: { service: 'requester-receipts' } });
-    const store = createTransactionStoreFromConfig(config);
-    return { intake: createReceiptsFromConfig(config, store, logger).intake, logger };
-  })().catch((err: unknown) => {
-    consumer = undefined; // the next invocation tries again
-    throw err;
-  });
+  consumer ??= Promise.resolve()
+    .then(() => {
+      const config = loadConfig(process.env, 'receipts');
+      const logger = pino({ level: config.logLevel, base: { service: 'requester-receipts' } });
+      const store = createTransactionStoreFromConfig(config);
+      return { intake: createReceiptsFromConfig(config, store, logger).intake, logger };
+    })
+    .catch((err: unknown) => {
+      consumer = undefined; // the next invocation tries again
+      throw err;
+    });
   return consumer;
 }
 
