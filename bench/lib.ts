@@ -7,6 +7,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { percentile } from '@countersign/contracts';
 
 /** The order every suite signs: a token of the usual size. */
 export const SAMPLE_TXN = {
@@ -49,12 +50,6 @@ export interface Measurement {
   readonly p99Ms: number;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted.length === 0
-    ? 0
-    : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
-
 /**
  * Runs `op` for `durationMs` with `concurrency` calls in flight (1 = serial: each call awaited
  * before the next). Latency samples are per call.
@@ -80,8 +75,8 @@ export async function measure(op: Op, durationMs: number, concurrency = 1): Prom
   return {
     opsPerSec: ops / elapsed,
     cpuOpsPerSec: ops / ((cpu.user + cpu.system) / 1e6),
-    p50Ms: percentile(latencies, 0.5),
-    p99Ms: percentile(latencies, 0.99),
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
   };
 }
 

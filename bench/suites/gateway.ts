@@ -13,6 +13,7 @@ import {
   embeddedPaths,
   newJti,
   parseConfig,
+  percentile,
   RequestClaims,
   TokenTypes,
 } from '@countersign/contracts';
@@ -24,11 +25,6 @@ import { createGatewayFromConfig, createWorker, silentLogger } from '@countersig
 import type { GatewayOverrides, Processor } from '@countersign/exchange-gateway';
 import { cryptoCeiling, SAMPLE_TXN, type BenchCase } from '../lib.ts';
 import { run as runNonce } from './nonce.ts';
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 export interface PipelineRun {
   readonly opsPerSec: number;

@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { percentile } from '@countersign/contracts';
 import { createLocalSigner } from '@countersign/signing';
 import type { Queue } from '@countersign/transport';
 import { createSqliteQueue } from '@countersign/transport';
@@ -85,12 +86,6 @@ function rawSign(key: KeyObject, input: Buffer): Step {
     for (let i = 0; i < 50; i++) cryptoSign('sha256', input, { key, dsaEncoding: 'ieee-p1363' });
     return 50;
   };
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted.length === 0
-    ? 0
-    : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
@@ -254,8 +249,8 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
       });
       latencies.sort((a, b) => a - b);
       row(`HTTP POST /v1/transactions, ${httpClients} keep-alive clients on loopback`, httpRate, {
-        p50Ms: round(percentile(latencies, 0.5), 2),
-        p99Ms: round(percentile(latencies, 0.99), 2),
+        p50Ms: round(percentile(latencies, 50), 2),
+        p99Ms: round(percentile(latencies, 99), 2),
         rssMb: rssMb(),
       });
     } finally {

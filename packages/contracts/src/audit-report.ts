@@ -10,11 +10,12 @@ import { Outcomes } from './codes.ts';
  * - UNTRUSTED_GATEWAY: the receipt is validly signed but its `iss` is not a trusted gateway.
  * - RECEIPT_INVALID: signature fine, claims do not match the receipt schema (or wrong typ).
  * - REQUEST_INVALID: the request token inside a non-REJECTED receipt fails verification as of the
- *   receipt's time (the finding carries the verifier code), or is missing.
+ *   time the gateway verified it (the finding carries the verifier code), or is missing.
  * - REQUEST_HASH_MISMATCH: `req.sha256` is not the SHA-256 of the request token that travelled.
  * - REQUEST_MISMATCH: `req.jti/iss/sub` differ from the request's claims, or its `aud` is not the
  *   receipt's gateway.
- * - OUTSIDE_VALIDITY_WINDOW: the receipt's `iat` lies outside the request's [nbf − skew, exp + skew].
+ * - OUTSIDE_VALIDITY_WINDOW: the time the gateway verified the request (the receipt's `verifiedAt`,
+ *   else its `iat`) lies outside the request's [nbf − skew, exp + skew].
  * - SEQ_GAP: seqs missing in a stream (one finding per missing range).
  * - CHAIN_BROKEN: a receipt's `prev` is not the hash of the previous receipt of its stream.
  * - CONFLICTING_SEQ: two different receipts carry one seq in one stream.
@@ -23,6 +24,14 @@ import { Outcomes } from './codes.ts';
  * - CHECKPOINT_MISMATCH: the receipt at the checkpoint's seq does not hash to the checkpoint head.
  * - POLICY_VIOLATION: an EXECUTED receipt whose request exceeds (or lacks) the recorded policy.
  * - MALFORMED_EVENT: the bus event is not a ReceiptEventDetail.
+ *
+ * Exchange reconciliation (`audit reconcile`: the exchange's own record against the receipts):
+ * - EXECUTION_WITHOUT_RECEIPT: an order at the exchange with no EXECUTED/FAILED receipt for its
+ *   request (or a second order for a request that already has one).
+ * - RECEIPT_WITHOUT_EXECUTION: an EXECUTED receipt whose order the exchange does not know.
+ * - FILLS_MISMATCH: receipt and exchange disagree on the fills (or on filled vs rejected).
+ * - STUCK_IN_PROGRESS: a request still IN_PROGRESS in the nonce store well past its lease.
+ *
  * History (issue 14: the audit proves a stream complete from its first receipt to its last):
  * - HISTORY_REWRITTEN: what a previous audit remembered (its last verified receipt of a stream,
  *   or the newest checkpoint it saw) is no longer there with that hash: rewritten, rolled back
@@ -52,6 +61,11 @@ export const FindingCodes = {
   CHECKPOINT_MISMATCH: 'CHECKPOINT_MISMATCH',
   POLICY_VIOLATION: 'POLICY_VIOLATION',
   MALFORMED_EVENT: 'MALFORMED_EVENT',
+  // Exchange reconciliation.
+  EXECUTION_WITHOUT_RECEIPT: 'EXECUTION_WITHOUT_RECEIPT',
+  RECEIPT_WITHOUT_EXECUTION: 'RECEIPT_WITHOUT_EXECUTION',
+  FILLS_MISMATCH: 'FILLS_MISMATCH',
+  STUCK_IN_PROGRESS: 'STUCK_IN_PROGRESS',
   // History (issue 14): keep these together.
   HISTORY_REWRITTEN: 'HISTORY_REWRITTEN',
   STREAM_MISSING: 'STREAM_MISSING',
@@ -140,7 +154,14 @@ export const StreamSummary = z.strictObject({
 export type StreamSummary = z.infer<typeof StreamSummary>;
 
 export const AuditSource = z.strictObject({
-  kind: z.enum(['embedded-archive', 'embedded-live', 'sqs-live', 'eventbridge-replay', 'events']),
+  kind: z.enum([
+    'embedded-archive',
+    'embedded-live',
+    'sqs-live',
+    'eventbridge-replay',
+    'events',
+    'exchange-reconcile',
+  ]),
   from: z.iso.datetime().nullable(),
   to: z.iso.datetime().nullable(),
   gateway: z.string().nullable(),
@@ -168,6 +189,25 @@ export const AuditSummary = z.strictObject({
 });
 export type AuditSummary = z.infer<typeof AuditSummary>;
 
+/** What an exchange reconciliation compared (present only on `audit reconcile` reports). */
+export const ReconciliationSummary = z.strictObject({
+  /** Orders the exchange lists as placed in [from, to). */
+  exchangeOrders: Count,
+  /** Of those, orders matched with the EXECUTED/FAILED receipt of their request. */
+  matched: Count,
+  /** Orders without a receipt whose request is IN_PROGRESS and not stuck: in flight, not judged. */
+  inFlight: Count,
+  /** Orders keyed by the bare jti (placed before client order ids were namespaced by issuer). */
+  legacyIds: Count,
+  /** EXECUTED/FAILED receipts issued in [from, to), each checked against the exchange. */
+  receiptsChecked: Count,
+  /** IN_PROGRESS records in the nonce store now, and how many of them are past their lease. */
+  inProgress: Count,
+  stuck: Count,
+  /** Receipt events that did not verify: not trusted here (`audit replay` reports them). */
+  unverifiedReceipts: Count,
+});
+export type ReconciliationSummary = z.infer<typeof ReconciliationSummary>;
 /** One saved audit state: its save counter and the SHA-256 of its file. */
 export const StateRef = z.strictObject({ n: Count, sha256: z.string() });
 export type StateRef = z.infer<typeof StateRef>;
@@ -194,6 +234,7 @@ export const AuditReport = z.strictObject({
   findings: z.array(Finding),
   /** Findings counted in `findingsByCode` but left out of `findings` (memory bound). */
   findingsOmitted: Count,
+  reconciliation: ReconciliationSummary.optional(),
   /** The audit's memory between runs (absent when the run kept none, e.g. the Lambda). */
   memory: AuditMemory.optional(),
   /** Things the reader should know that are not findings (e.g. nothing to compare against). */

@@ -1,5 +1,6 @@
 // Money and quantities travel as decimal strings: exact, no float ever touches them.
 import { z } from 'zod';
+import { CountersignError } from './errors.ts';
 
 export interface DecimalPrecision {
   /** Max digits before the point. */
@@ -83,7 +84,10 @@ export function decimalString(precision: DecimalPrecision) {
 export function toScaled(value: string, scale: number): bigint {
   const [int = '0', frac = ''] = value.split('.');
   if (frac.length > scale)
-    throw new RangeError(`${value} has more than ${scale} fractional digits`);
+    throw new CountersignError(
+      'REQUEST_INVALID',
+      `${value.slice(0, 40)} has more than ${scale} fractional digits`,
+    );
   return BigInt(int + frac.padEnd(scale, '0'));
 }
 

@@ -1,6 +1,6 @@
 // The shared error base. Callers tell errors apart by `code` (a closed union), never by
 // `instanceof`, which breaks across duplicate package copies.
-import type { ErrorCode } from './codes.ts';
+import { VerificationCodes, type ErrorCode, type VerificationCode } from './codes.ts';
 
 export type SafeDetails = Readonly<
   Record<string, string | number | boolean | null | readonly string[]>
@@ -26,4 +26,23 @@ export function isCountersignError(err: unknown): err is CountersignError {
     typeof (err as { code?: unknown }).code === 'string' &&
     typeof (err as { details?: unknown }).details === 'object'
   );
+}
+
+/**
+ * The string `code` of any error-like value (ours, SQLite's, Node's errno, AbortError's
+ * ABORT_ERR), or undefined. Never trusts the shape.
+ */
+export function errorCodeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+const VERIFICATION_CODES: ReadonlySet<string> = new Set(Object.values(VerificationCodes));
+
+/** The verifier's code when `err` is a token verification failure (structural, any copy). */
+export function verificationCodeOf(err: unknown): VerificationCode | undefined {
+  const code = errorCodeOf(err);
+  return code !== undefined && VERIFICATION_CODES.has(code)
+    ? (code as VerificationCode)
+    : undefined;
 }

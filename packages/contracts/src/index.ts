@@ -1,7 +1,11 @@
 // @countersign/contracts: wire formats, schemas, codes and configuration. Imports nothing of ours.
 export { VerificationCodes, ReasonCodes, ErrorCodes, Outcomes } from './codes.ts';
 export type { VerificationCode, ReasonCode, ErrorCode, Outcome } from './codes.ts';
-export { CountersignError, isCountersignError } from './errors.ts';
+export { CountersignError, isCountersignError, errorCodeOf, verificationCodeOf } from './errors.ts';
+export { describeSdkError } from './sdk-errors.ts';
+export type { SdkErrorInfo } from './sdk-errors.ts';
+export { backoffDelayMs } from './backoff.ts';
+export { percentile } from './percentile.ts';
 export type { SafeDetails } from './errors.ts';
 export {
   decimalString,
@@ -76,6 +80,7 @@ export {
   AuditSource,
   AuditSummary,
   AuditReport,
+  ReconciliationSummary,
 } from './audit-report.ts';
 export type { FindingCode } from './audit-report.ts';
 export { nextCheckpointClaims } from './checkpoint-chain.ts';
@@ -89,9 +94,19 @@ export {
   partitionOf,
   NonceKeys,
   clientOrderIdOf,
+  requestKeyParts,
   MAX_CHECKPOINT_INDEX,
   checkpointObjectKey,
   checkpointObjectPrefix,
   checkpointIndexOfKey,
   CHECKPOINT_MIRROR_FILE,
 } from './protocol.ts';
+export {
+  HASH_BYTES,
+  leafHash,
+  nodeHash,
+  merkleTree,
+  verifyInclusion,
+  proofLength,
+} from './merkle.ts';
+export type { MerkleTree, InclusionFailure } from './merkle.ts';

@@ -2,6 +2,7 @@
 // stream names, the partition of an account, nonce-store keys and the exchange client order id.
 // A rule with two copies drifts; these have exactly one.
 import { createHash } from 'node:crypto';
+import { IDENTIFIER, JTI } from './ids.ts';
 
 /** A stream is `<gatewayId>/<partition>`: one writer, one gap-free `seq`. */
 export function streamOf(gatewayId: string, partition: number): string {
@@ -40,6 +41,18 @@ export function clientOrderIdOf(iss: string, jti: string): string {
   return `cs${digest.slice(0, 32)}`;
 }
 
+/**
+ * The issuer and jti of a request key (`iss#jti`, see NonceKeys.request); undefined for the other
+ * key kinds (`msg#…`, `res#…`) and for anything that is not a request key.
+ */
+export function requestKeyParts(key: string): { iss: string; jti: string } | undefined {
+  const at = key.indexOf('#');
+  if (at < 0) return undefined;
+  const iss = key.slice(0, at);
+  const jti = key.slice(at + 1);
+  if (iss === 'msg' || iss === 'res' || !IDENTIFIER.test(iss) || !JTI.test(jti)) return undefined;
+  return { iss, jti };
+}
 /** Largest checkpoint index an object key can carry (12 digits). */
 export const MAX_CHECKPOINT_INDEX = 999_999_999_999;
 

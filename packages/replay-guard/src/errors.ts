@@ -1,8 +1,8 @@
 // Errors of the nonce stores. Callers switch on `code`:
 //  NONCE_CONFLICT  complete() by someone who does not hold the claim (or the key is COMPLETED)
-//  CHAIN_CONFLICT  complete() whose stream head is not at seq - 1 (nothing was written)
+//  CHAIN_CONFLICT  complete() whose stream head is not (seq - 1, prev) (nothing was written)
 //  STORE_FAILED    the database failed; details { code, retryable, requestId } for DynamoDB
-import { CountersignError } from '@countersign/contracts';
+import { CountersignError, describeSdkError } from '@countersign/contracts';
 import type { SafeDetails } from '@countersign/contracts';
 
 export type NonceConflictError = CountersignError<'NONCE_CONFLICT'>;
@@ -21,18 +21,19 @@ export function nonceConflict(
   );
 }
 
+/** `otherHead`: the seq is right but it is another receipt than the one signed on. */
 export function chainConflict(
   stream: string,
   expectedSeq: number,
   actualSeq: number | null,
+  otherHead = false,
 ): ChainConflictError {
-  return new CountersignError(
-    'CHAIN_CONFLICT',
-    actualSeq === null
-      ? `stream ${stream} is not at seq ${expectedSeq}`
-      : `stream ${stream} is at seq ${actualSeq}, expected ${expectedSeq}`,
-    { details: { stream, expectedSeq, actualSeq } },
-  );
+  let message = `stream ${stream} is at seq ${actualSeq}, expected ${expectedSeq}`;
+  if (actualSeq === null) message = `stream ${stream} is not at seq ${expectedSeq}`;
+  else if (otherHead) message = `stream ${stream} is at seq ${actualSeq} on another receipt`;
+  return new CountersignError('CHAIN_CONFLICT', message, {
+    details: { stream, expectedSeq, actualSeq, otherHead },
+  });
 }
 
 export function storeError(
@@ -43,34 +44,8 @@ export function storeError(
   return new CountersignError('STORE_FAILED', message, { details, cause });
 }
 
-interface SdkErrorLike {
-  name?: unknown;
-  $fault?: unknown;
-  $retryable?: unknown;
-  $metadata?: { httpStatusCode?: unknown; requestId?: unknown };
-}
-
-const RETRYABLE = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'InternalServerError',
-  'ServiceUnavailable',
-  'TransactionConflictException',
-  'TransactionInProgressException',
-  'TimeoutError',
-]);
-
 /** Converts an AWS SDK error at the adapter boundary into STORE_FAILED. */
 export function fromSdkError(operation: string, err: unknown): StoreError {
-  const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorLike;
-  const code = typeof e.name === 'string' && e.name !== '' ? e.name : 'UnknownError';
-  const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : 0;
-  const retryable =
-    (e.$retryable !== undefined && e.$retryable !== null) ||
-    e.$fault === 'server' ||
-    status >= 500 ||
-    RETRYABLE.has(code);
-  const requestId = typeof e.$metadata?.requestId === 'string' ? e.$metadata.requestId : null;
+  const { code, retryable, requestId } = describeSdkError(err);
   return storeError(`DynamoDB ${operation} failed: ${code}`, { code, retryable, requestId }, err);
 }

@@ -10,6 +10,12 @@ export type {
 } from './ports.ts';
 export { createSqliteNonceStore } from './sqlite-nonce-store.ts';
 export type { SqliteNonceStore, SqliteNonceStoreOptions } from './sqlite-nonce-store.ts';
+export { openSqliteNonceReader } from './sqlite-nonce-reader.ts';
+export type {
+  InProgressEntry,
+  NonceReader,
+  SqliteNonceReaderOptions,
+} from './sqlite-nonce-reader.ts';
 export { createDynamoNonceStore, ttlSeconds } from './dynamo-nonce-store.ts';
 export type { DynamoNonceStoreOptions } from './dynamo-nonce-store.ts';
 export { createDynamoNonceTable } from './dynamo-nonce-table.ts';

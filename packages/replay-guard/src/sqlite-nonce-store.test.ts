@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqlite } from '@countersign/sqlite';
+import { corruptPages } from '@countersign/sqlite/testing';
 import { createSqliteNonceStore } from './sqlite-nonce-store.ts';
 import type { SqliteNonceStore } from './sqlite-nonce-store.ts';
 import { describeNonceStoreContract } from './testing/nonce-store-contract.ts';
@@ -55,7 +56,7 @@ describe('createSqliteNonceStore', () => {
     expect(await store.get('iss#new')).toBeDefined();
   });
 
-  it('opens a file from before request hashes: adds the column, old records read without one', async () => {
+  it('opens a file from before request hashes and claim times: adds the columns, old records read without them', async () => {
     const path = join(dir, 'old.db');
     const old = openSqlite(path);
     old.exec(`CREATE TABLE nonces (key TEXT PRIMARY KEY, state TEXT NOT NULL, owner TEXT,
@@ -85,6 +86,10 @@ describe('createSqliteNonceStore', () => {
       requestSha256: 'h1',
     });
     expect(await store.get('iss#old')).toMatchObject({ owner: 'b', requestSha256: 'h1' });
+    // Its first claim's time is unknown, and a takeover does not invent one; new claims record it.
+    expect(await store.get('iss#old')).not.toHaveProperty('claimedAt');
+    await store.claim('iss#new', { expiresAt: 5000, leaseMs: 10, owner: 'b', now: 30 });
+    expect(await store.get('iss#new')).toMatchObject({ claimedAt: 30 });
     // A second open of the migrated file finds the column there and reads the same record.
     expect(await open(path).get('iss#old')).toMatchObject({ requestSha256: 'h1' });
   });
@@ -113,6 +118,7 @@ describe('createSqliteNonceStore', () => {
         owner: 'a',
         stored: { receipt: 'r', request: null, messageId: 'm' },
         head: { stream: 'gw/0', seq: 0, hash: 'h' },
+        prev: 'h',
         expiresAt: 1,
       }),
     ).rejects.toMatchObject({ code: 'STORE_FAILED' });
@@ -122,5 +128,24 @@ describe('createSqliteNonceStore', () => {
     const store = open(join(dir, 'closed.db'));
     await store.close();
     await expect(store.get('x')).rejects.toMatchObject({ code: 'STORE_FAILED' });
+  });
+
+  it("a damaged file: STORE_FAILED naming the file and SQLite's reason", async () => {
+    const path = join(dir, 'damaged.db');
+    const store = createSqliteNonceStore({ path });
+    const claim = { expiresAt: 9e12, leaseMs: 1000, owner: 'a', now: 0 };
+    for (let i = 0; i < 200; i++) await store.claim(`iss#${'k'.repeat(60)}${i}`, claim);
+    await store.close();
+    corruptPages(path);
+    const damaged = open(path);
+    await expect(damaged.get(`iss#${'k'.repeat(60)}7`)).rejects.toMatchObject({
+      code: 'STORE_FAILED',
+      message: `get on the embedded nonce store failed on ${path}: database disk image is malformed (SQLITE_CORRUPT)`,
+      details: { path, code: 'SQLITE_CORRUPT', retryable: false },
+    });
+    await expect(damaged.claim('iss#new', claim)).rejects.toMatchObject({
+      code: 'STORE_FAILED',
+      message: expect.stringContaining(`claim on the embedded nonce store failed on ${path}`),
+    });
   });
 });

@@ -4,17 +4,23 @@
 // completion writes the COMPLETED record and the stream's new head together or not at all.
 // Changes are applied in call order, so the store is `ordered`.
 //
-// `request_sha256` (added to older files at open) keeps the hash of the token the first claim
-// was made for; `expireLeasesExcept` lets a gateway that holds the data directory's role lock
+// `request_sha256` and `claimed_at` (added to older files at open) keep the hash of the token the
+// first claim was made for and when; a completion checks the stream head's seq AND hash (the
+// receipt's `prev`); `expireLeasesExcept` lets a gateway that holds the data directory's role lock
 // (so every other owner is dead) take the dead owners' leases back at once.
 //
 // Expiry: records are kept until `expiresAt` (exp + skew) and `purgeExpired(now)` drops older
 // ones (the embedded stand-in for DynamoDB TTL). Until purged, an expired record still answers
 // like a live one: a COMPLETED record keeps refusing, which is the safe side (the token is
 // dead anyway, so nothing legitimate needs it gone).
-import { GENESIS_PREV, systemClock } from '@countersign/contracts';
+import { errorCodeOf, GENESIS_PREV, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
-import { addColumnIfMissing, createGroupCommit, openSqlite } from '@countersign/sqlite';
+import {
+  addColumnIfMissing,
+  createGroupCommit,
+  describeSqliteFailure,
+  openSqlite,
+} from '@countersign/sqlite';
 import type {
   ChainHead,
   ClaimOptions,
@@ -61,6 +67,7 @@ interface NonceRow {
   request: string | null;
   message_id: string | null;
   request_sha256: string | null;
+  claimed_at: number | null;
 }
 
 const SCHEMA = `
@@ -74,7 +81,8 @@ CREATE TABLE IF NOT EXISTS nonces (
   receipt TEXT,
   request TEXT,
   message_id TEXT,
-  request_sha256 TEXT
+  request_sha256 TEXT,
+  claimed_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
 CREATE TABLE IF NOT EXISTS chain_heads (
@@ -85,7 +93,10 @@ CREATE TABLE IF NOT EXISTS chain_heads (
 `;
 
 export function toRecord(row: NonceRow): NonceRecord {
-  const sha = row.request_sha256 === null ? {} : { requestSha256: row.request_sha256 };
+  const sha = {
+    ...(row.request_sha256 === null ? {} : { requestSha256: row.request_sha256 }),
+    ...(row.claimed_at === null ? {} : { claimedAt: row.claimed_at }),
+  };
   if (row.state === 'COMPLETED') {
     return {
       key: row.key,
@@ -112,14 +123,20 @@ export function toRecord(row: NonceRow): NonceRecord {
 
 export function createSqliteNonceStore(options: SqliteNonceStoreOptions): SqliteNonceStore {
   const clock = options.clock ?? systemClock;
-  const db = openSqlite(options.path, options);
-  db.exec(SCHEMA);
-  addColumnIfMissing(db, 'nonces', 'request_sha256', 'TEXT'); // files from before F1
+  const db = openSqlite(options.path, {
+    ...options,
+    setup: (d) => {
+      d.exec(SCHEMA);
+      addColumnIfMissing(d, 'nonces', 'request_sha256', 'TEXT'); // files from before F1
+      addColumnIfMissing(d, 'nonces', 'claimed_at', 'INTEGER'); // files from before claimedAt
+    },
+  });
   const group = createGroupCommit(db);
 
   const insertClaim = db.prepare(
-    `INSERT INTO nonces (key, state, owner, lease_until, expires_at, attempts, request_sha256)
-     VALUES (?, 'IN_PROGRESS', ?, ?, ?, 1, ?) ON CONFLICT (key) DO NOTHING`,
+    `INSERT INTO nonces
+       (key, state, owner, lease_until, expires_at, attempts, request_sha256, claimed_at)
+     VALUES (?, 'IN_PROGRESS', ?, ?, ?, 1, ?, ?) ON CONFLICT (key) DO NOTHING`,
   );
   const select = db.prepare<[string], NonceRow>('SELECT * FROM nonces WHERE key = ?');
   const takeOver = db.prepare(
@@ -152,7 +169,7 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
   const claimOne = (key: string, o: ClaimOptions): ClaimResult => {
     const leaseUntil = o.now + o.leaseMs;
     const sha = o.requestSha256 ?? null;
-    if (insertClaim.run(key, o.owner, leaseUntil, o.expiresAt, sha).changes === 1) {
+    if (insertClaim.run(key, o.owner, leaseUntil, o.expiresAt, sha, o.now).changes === 1) {
       return { claimed: true, takeover: false };
     }
     const existing = toRecord(select.get(key)!);
@@ -176,6 +193,11 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
     if (currentSeq !== o.head.seq - 1) {
       throw chainConflict(o.head.stream, o.head.seq - 1, currentSeq);
     }
+    // The seq alone is not enough: another writer may have stored seq - 1 while this receipt
+    // was signed on a receipt of its own at that seq that never got stored.
+    if ((head?.hash ?? GENESIS_PREV) !== o.prev) {
+      throw chainConflict(o.head.stream, o.head.seq - 1, currentSeq, true);
+    }
     const { receipt, request, messageId } = o.stored;
     if (row) markCompleted.run(o.expiresAt, receipt, request, messageId, key);
     else insertCompleted.run(key, o.expiresAt, receipt, request, messageId);
@@ -184,23 +206,17 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
 
   let closed = false;
   const mapError = (what: string, err: unknown): Error => {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'NONCE_CONFLICT' || code === 'CHAIN_CONFLICT' || code === 'STORE_FAILED') {
-      return err instanceof Error ? err : new Error(String(err));
-    }
-    return storeError(
-      `${what} failed on the embedded nonce store`,
-      {
-        code: typeof code === 'string' ? code : 'SQLITE_ERROR',
-        retryable: code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED',
-      },
-      err,
-    );
+    const code = errorCodeOf(err);
+    // Our own conflicts (typed CountersignErrors) pass through as they are.
+    if ((code === 'NONCE_CONFLICT' || code === 'CHAIN_CONFLICT') && err instanceof Error)
+      return err;
+    const f = describeSqliteFailure(`${what} on the embedded nonce store`, options.path, err);
+    return storeError(f.message, f.details, err);
   };
   /** Reads, now. */
   const guard = <T>(what: string, fn: () => T): Promise<T> => {
+    if (closed) return Promise.reject(storeError('the nonce store is closed'));
     try {
-      if (closed) throw storeError('the nonce store is closed');
       return Promise.resolve(fn());
     } catch (err) {
       return Promise.reject(mapError(what, err));

@@ -13,6 +13,7 @@ export type { AlgorithmSpec } from './algorithms.ts';
 export { derToJose, joseToDer } from './der.ts';
 export type { EcAlgorithm } from './der.ts';
 export {
+  jwkThumbprint,
   publicJwkFromKey,
   toJwks,
   mergeJwks,
@@ -27,3 +28,4 @@ export { createKmsSigner, createKmsClient, KMS_RAW_MAX_BYTES } from './kms-signe
 export type { KmsSigner, KmsSignerOptions, KmsSignerMetrics, KmsSendClient } from './kms-signer.ts';
 export { generateKeyFiles, loadLocalSigner, ensureLocalSigner, keyFilePaths } from './key-files.ts';
 export type { GeneratedKey, KeyFilePaths } from './key-files.ts';
+export type { ThumbprintMembers } from './jwk.ts';

@@ -1,15 +1,37 @@
 // Public keys as JWK / JWKS, kid = RFC 7638 thumbprint. Also reading and merging trusted key sets
 // (current + previous keys during a rotation).
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { calculateJwkThumbprint } from 'jose';
 import type { Algorithm } from '@countersign/contracts';
 import { ALGORITHMS, isAlgorithm, keyMismatch } from './algorithms.ts';
 import { SigningError } from './errors.ts';
 import type { Jwks, PublicJwk, Signer } from './signer.ts';
 
+/** The members RFC 7638 hashes: the required public members of the key type, nothing else. */
+export type ThumbprintMembers =
+  | { readonly kty: 'RSA'; readonly e: string; readonly n: string }
+  | { readonly kty: 'EC'; readonly crv: string; readonly x: string; readonly y: string };
+
+/**
+ * RFC 7638 JWK thumbprint (SHA-256, base64url): the required members in lexicographic order,
+ * no whitespace. Our members are base64url strings and curve names, which JSON.stringify writes
+ * exactly as the RFC's canonical form (no characters to escape).
+ */
+export function jwkThumbprint(jwk: ThumbprintMembers): string {
+  const canonical =
+    jwk.kty === 'RSA'
+      ? JSON.stringify({ e: jwk.e, kty: 'RSA', n: jwk.n })
+      : JSON.stringify({ crv: jwk.crv, kty: 'EC', x: jwk.x, y: jwk.y });
+  return createHash('sha256').update(canonical).digest('base64url');
+}
+
 /** The public JWK of a (public or private) key pinned to `alg`; kid = RFC 7638 thumbprint. */
-export async function publicJwkFromKey(key: KeyObject, alg: Algorithm): Promise<PublicJwk> {
+export function publicJwkFromKey(key: KeyObject, alg: Algorithm): Promise<PublicJwk> {
+  // A Promise for API stability (callers await it); a misfit key rejects, never throws.
+  return new Promise((resolve) => resolve(publicJwkOf(key, alg)));
+}
+
+function publicJwkOf(key: KeyObject, alg: Algorithm): PublicJwk {
   if (!isAlgorithm(alg)) throw new SigningError('CONFIG_INVALID', `unsupported alg ${String(alg)}`);
   const pub = key.type === 'public' ? key : createPublicKey(key);
   const why = keyMismatch(pub, alg);
@@ -17,11 +39,11 @@ export async function publicJwkFromKey(key: KeyObject, alg: Algorithm): Promise<
   const jwk = pub.export({ format: 'jwk' });
   if (ALGORITHMS[alg].kty === 'RSA') {
     const base = { kty: 'RSA' as const, n: jwk.n!, e: jwk.e! };
-    return { ...base, kid: await calculateJwkThumbprint(base, 'sha256'), alg, use: 'sig' };
+    return { ...base, kid: jwkThumbprint(base), alg, use: 'sig' };
   }
   const crv = ALGORITHMS[alg].crv!;
   const base = { kty: 'EC' as const, crv, x: jwk.x!, y: jwk.y! };
-  return { ...base, kid: await calculateJwkThumbprint(base, 'sha256'), alg, use: 'sig' };
+  return { ...base, kid: jwkThumbprint(base), alg, use: 'sig' };
 }
 
 function isSigner(x: Signer | Jwks | PublicJwk): x is Signer {

@@ -8,7 +8,7 @@ import type { Algorithm } from '@countersign/contracts';
 import { cryptoKeyOptions } from './algorithms.ts';
 import { createKmsClient, createKmsSigner, KMS_RAW_MAX_BYTES } from './kms-signer.ts';
 import { signJwt } from './jwt.ts';
-import { stubKms, type StubKey } from './kms-stub.test-helpers.ts';
+import { stubKms, type StubKey } from './testing/kms-stub.ts';
 
 const SPEC: Record<Algorithm, string> = {
   RS256: 'RSA_2048',

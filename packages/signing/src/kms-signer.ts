@@ -9,6 +9,7 @@ import {
   type KMSClientConfig,
 } from '@aws-sdk/client-kms';
 import pLimit from 'p-limit';
+import { describeSdkError, percentile } from '@countersign/contracts';
 import type { Algorithm, Clock } from '@countersign/contracts';
 import { ALGORITHMS, cryptoKeyOptions, isAlgorithm, keyMismatch } from './algorithms.ts';
 import { derToJose } from './der.ts';
@@ -61,22 +62,9 @@ export function createKmsClient(config: KMSClientConfig = {}): KMSClient {
 const monotonic: Clock = { now: () => performance.now() };
 const WINDOW = 1024;
 
-function errorName(err: unknown): string {
-  return typeof err === 'object' &&
-    err !== null &&
-    typeof (err as { name?: unknown }).name === 'string'
-    ? (err as { name: string }).name
-    : 'Error';
-}
-
 function attemptsOf(x: unknown): number {
   const meta = (x as { $metadata?: { attempts?: unknown } } | undefined)?.$metadata;
   return typeof meta?.attempts === 'number' ? meta.attempts : 1;
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
 /**
@@ -99,7 +87,7 @@ export async function createKmsSigner(options: KmsSignerOptions): Promise<KmsSig
   } catch (cause) {
     throw new SigningError(
       'KEY_UNAVAILABLE',
-      `KMS key ${keyId}: GetPublicKey failed (${errorName(cause)})`,
+      `KMS key ${keyId}: GetPublicKey failed (${describeSdkError(cause).code})`,
       {
         cause,
         details: { keyId },
@@ -129,9 +117,13 @@ export async function createKmsSigner(options: KmsSignerOptions): Promise<KmsSig
       { details: { keyId, alg } },
     );
   }
+  if (!out.PublicKey) {
+    throw new SigningError('KEY_UNAVAILABLE', `KMS key ${keyId}: no PublicKey in the response`, {
+      details: { keyId },
+    });
+  }
   let publicKey: KeyObject;
   try {
-    if (!out.PublicKey) throw new Error('no PublicKey in the response');
     publicKey = createPublicKey({ key: Buffer.from(out.PublicKey), format: 'der', type: 'spki' });
   } catch (cause) {
     throw new SigningError('KEY_UNAVAILABLE', `KMS key ${keyId}: public key unreadable`, {
@@ -176,13 +168,13 @@ export async function createKmsSigner(options: KmsSignerOptions): Promise<KmsSig
     } catch (cause) {
       errors++;
       retries += Math.max(0, attemptsOf(cause) - 1);
-      const name = errorName(cause);
+      const { code: name, retryable } = describeSdkError(cause);
       if (name === 'ThrottlingException') throttles++;
       throw new SigningError('SIGNING_FAILED', `KMS key ${keyId}: Sign failed (${name})`, {
         cause,
         details: {
           keyId,
-          retryable: name === 'ThrottlingException' || name === 'KMSInternalException',
+          retryable,
         },
       });
     }
@@ -239,8 +231,8 @@ export async function createKmsSigner(options: KmsSignerOptions): Promise<KmsSig
         errors,
         throttles,
         retries,
-        p50Ms: percentile(sorted, 0.5),
-        p99Ms: percentile(sorted, 0.99),
+        p50Ms: percentile(sorted, 50),
+        p99Ms: percentile(sorted, 99),
         lastMs,
         inFlight: limit.activeCount + limit.pendingCount,
       };

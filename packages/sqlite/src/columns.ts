@@ -1,6 +1,7 @@
 // Additive schema migration for files created by an older version: add a column if it is missing.
 // Several processes may open one file at once, so losing the race to another process's ALTER
 // (SQLite: "duplicate column name") counts as done.
+import { CountersignError } from '@countersign/contracts';
 import type { SqliteDatabase } from './open.ts';
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
@@ -13,7 +14,7 @@ export function addColumnIfMissing(
   declaration: string,
 ): boolean {
   if (!IDENTIFIER.test(table) || !IDENTIFIER.test(column)) {
-    throw new TypeError(`not a plain SQL identifier: ${table}.${column}`);
+    throw new CountersignError('CONFIG_INVALID', `not a plain SQL identifier: ${table}.${column}`);
   }
   const has = (): boolean =>
     db

@@ -16,7 +16,11 @@
 // process holds the lock the group is retried on later turns, ahead of newer operations, for
 // up to the connection's busy timeout. If BEGIN still fails then, or COMMIT fails (disk full),
 // every operation of that group rejects with that error and nothing of the group is stored.
-import type { SqliteDatabase } from './open.ts';
+// So does a group that finds the database's `-shm` truncated under it (see open.ts): touching
+// it would kill the process with a SIGBUS.
+import { errorCodeOf } from '@countersign/contracts';
+import { sqliteFileError } from './errors.ts';
+import { assertSharedMemoryIntact, type SqliteDatabase } from './open.ts';
 
 export interface GroupCommit {
   /** Runs `fn` in the next group transaction; settles after that transaction committed. */
@@ -45,9 +49,7 @@ export interface GroupCommitOptions {
   readonly lockWaitMs?: number;
 }
 
-const isBusy = (err: unknown) =>
-  typeof (err as { code?: unknown } | null)?.code === 'string' &&
-  (err as { code: string }).code.startsWith('SQLITE_BUSY');
+const isBusy = (err: unknown) => errorCodeOf(err)?.startsWith('SQLITE_BUSY') === true;
 
 export function createGroupCommit(
   db: SqliteDatabase,
@@ -84,6 +86,13 @@ export function createGroupCommit(
   const runGroup = (ops: readonly Op[], blocking: boolean): boolean => {
     let outcomes: Outcome[];
     began = false;
+    try {
+      // First: even the busy_timeout PRAGMA below reads the wal-index.
+      assertSharedMemoryIntact(db);
+    } catch (err) {
+      for (const op of ops) op.reject(err);
+      return true;
+    }
     if (!blocking) noWait();
     try {
       outcomes = group.immediate(ops);
@@ -124,7 +133,9 @@ export function createGroupCommit(
   const flush = () => drain(false);
   return {
     run<T>(fn: () => T): Promise<T> {
-      if (closed) return Promise.reject(new Error('the database is closed'));
+      if (closed) {
+        return Promise.reject(sqliteFileError(db.name, 'is closed', { code: 'CLOSED' }));
+      }
       return new Promise<T>((resolve, reject) => {
         queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
         if (!scheduled) {

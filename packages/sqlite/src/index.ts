@@ -1,5 +1,12 @@
 // @countersign/sqlite: how the embedded adapters open SQLite, and group commit.
-export { openSqlite } from './open.ts';
+export {
+  openSqlite,
+  assertSharedMemoryIntact,
+  WAL_AUTOCHECKPOINT_PAGES,
+  JOURNAL_SIZE_LIMIT_BYTES,
+} from './open.ts';
+export { sqliteFailure, describeSqliteFailure, sqliteFileError } from './errors.ts';
+export type { DescribedSqliteFailure, SqliteFailure, SqliteFileError } from './errors.ts';
 export type { OpenSqliteOptions, SqliteDatabase, SqliteSynchronous } from './open.ts';
 export { createGroupCommit } from './group-commit.ts';
 export type { GroupCommit, GroupCommitOptions } from './group-commit.ts';

@@ -20,7 +20,7 @@ const dataDir = () => mkdtempSync(join(tmpdir(), 'role-lock-'));
 
 /** A child process holding `role`; resolves once it says it holds it. */
 async function holder(dir: string, role: string): Promise<ChildProcess> {
-  const fixture = fileURLToPath(new URL('./role-lock.child.ts', import.meta.url));
+  const fixture = fileURLToPath(new URL('./testing/role-lock-child.ts', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, role], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -73,7 +73,9 @@ describe('acquireRoleLock', () => {
   });
 
   it('refuses a role name that could leave the locks directory', () => {
-    expect(() => acquireRoleLock(dataDir(), '../gateway')).toThrow(TypeError);
+    expect(() => acquireRoleLock(dataDir(), '../gateway')).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
   });
 });
 
@@ -85,7 +87,9 @@ describe('addColumnIfMissing', () => {
     expect(addColumnIfMissing(db, 't', 'b', 'TEXT')).toBe(false);
     db.prepare('INSERT INTO t (a, b) VALUES (?, ?)').run('x', 'y');
     expect(db.prepare('SELECT b FROM t').get()).toEqual({ b: 'y' });
-    expect(() => addColumnIfMissing(db, 't; DROP TABLE t', 'c', 'TEXT')).toThrow(TypeError);
+    expect(() => addColumnIfMissing(db, 't; DROP TABLE t', 'c', 'TEXT')).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
     db.close();
   });
 });

@@ -67,7 +67,12 @@ export function acquireRoleLock(
   role: string,
   options: { readonly clock?: Clock } = {},
 ): RoleLock {
-  if (!ROLE.test(role)) throw new TypeError(`a role is [a-z][a-z0-9-]{0,31}, got "${role}"`);
+  if (!ROLE.test(role)) {
+    throw new CountersignError(
+      'CONFIG_INVALID',
+      `a role is [a-z][a-z0-9-]{0,31}, got "${role.slice(0, 40)}"`,
+    );
+  }
   const dir = join(resolve(dataDir), 'locks');
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${role}.lock`);

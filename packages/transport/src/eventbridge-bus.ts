@@ -8,11 +8,11 @@ import type {
   PutEventsRequestEntry,
   PutEventsResponse,
 } from '@aws-sdk/client-eventbridge';
-import { EVENT_DETAIL_TYPE, EVENT_SOURCE } from '@countersign/contracts';
+import { backoffDelayMs, EVENT_DETAIL_TYPE, EVENT_SOURCE } from '@countersign/contracts';
 import type { ReceiptEventDetail } from '@countersign/contracts';
 import type { EventBus } from './ports.ts';
 import { busError, describeSdkError, isAbortError } from './errors.ts';
-import { backoffDelayMs, sleep } from './retry.ts';
+import { sleep } from './retry.ts';
 
 /** EventBridge's size limit for one entry and for one PutEvents call (the older regions' value). */
 export const MAX_EVENT_ENTRY_BYTES = 256 * 1024;

@@ -1,16 +1,5 @@
-// Backoff helpers shared by the SQS and EventBridge adapters: exponential with full jitter,
-// and a sleep that an AbortSignal interrupts.
-
-/** Full-jitter exponential backoff: a random delay in [0, min(cap, base * 2^attempt)). */
-export function backoffDelayMs(
-  attempt: number,
-  baseDelayMs: number,
-  maxDelayMs: number,
-  random: () => number = Math.random,
-): number {
-  const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** attempt);
-  return Math.floor(random() * ceiling);
-}
+// Sleeps for the SQS and EventBridge adapters' retries that an AbortSignal interrupts (the
+// backoff delay itself is contracts' backoffDelayMs, shared by every retry loop).
 
 /** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -41,7 +30,6 @@ export async function sleepUnlessAborted(ms: number, signal?: AbortSignal): Prom
 function abortReason(signal: AbortSignal | undefined): Error {
   const reason: unknown = signal?.reason;
   if (reason instanceof Error) return reason;
-  const err = new Error('The operation was aborted');
-  err.name = 'AbortError';
-  return err;
+  // What fetch and the AWS SDK throw on abort (name AbortError), not a plain Error.
+  return new DOMException('The operation was aborted', 'AbortError');
 }

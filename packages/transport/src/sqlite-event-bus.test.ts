@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { corruptPages } from '@countersign/sqlite/testing';
 import { createSqliteEventBus } from './sqlite-event-bus.ts';
 import type { SqliteEventBus } from './sqlite-event-bus.ts';
 import type { ArchivedEvent } from './ports.ts';
@@ -159,4 +160,22 @@ describe('createSqliteEventBus', () => {
     expect(ordered).toBe(true);
     expect(peak - base).toBeLessThan(64 * 1024 * 1024);
   }, 60_000);
+
+  it("a damaged file: BUS_FAILED naming the file and SQLite's reason, on read and publish", async () => {
+    const b = bus();
+    await b.publish(
+      Array.from({ length: 60 }, (_, i) => ({ ...detail(i), request: 'x'.repeat(500) })),
+    );
+    await b.close();
+    corruptPages(path);
+    const damaged = bus();
+    const named = {
+      code: 'BUS_FAILED',
+      message: expect.stringMatching(new RegExp(`on ${path}: .*\\(SQLITE_CORRUPT\\)`)),
+      details: expect.objectContaining({ path, code: 'SQLITE_CORRUPT' }),
+    };
+    await expect(collect(damaged.read({}))).rejects.toMatchObject(named);
+    await expect(damaged.poll('c', { max: 10, waitMs: 0 })).rejects.toMatchObject(named);
+    await expect(damaged.publish([detail(99)])).rejects.toMatchObject({ code: 'BUS_FAILED' });
+  });
 });

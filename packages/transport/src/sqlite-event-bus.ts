@@ -8,12 +8,12 @@
 // - read({from, to}) replays by time, paging by id: memory stays bounded for any archive size.
 // - poll/commit give durable per-consumer cursors (the live consumer's position survives restarts).
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { isCountersignError, systemClock } from '@countersign/contracts';
-import type { Clock, ReceiptEventDetail } from '@countersign/contracts';
+import { errorCodeOf, systemClock } from '@countersign/contracts';
+import type { Clock, ReceiptEventDetail, SafeDetails } from '@countersign/contracts';
 import type { ArchivedEvent, EventArchive, EventBus, ReceiveOptions } from './ports.ts';
 import { busError } from './errors.ts';
 import { notifyLocal, waitLocal, wakeupKey } from './local-wakeup.ts';
-import { createGroupCommit, openSqlite } from '@countersign/sqlite';
+import { createGroupCommit, openSqlite, describeSqliteFailure } from '@countersign/sqlite';
 import type { SqliteSynchronous } from '@countersign/sqlite';
 
 export interface SqliteEventBusOptions {
@@ -66,8 +66,10 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
   const pollIntervalMs = Math.max(1, options.pollIntervalMs ?? 50);
   const wakeup = wakeupKey(options.path, 'bus');
   const pageSize = Math.max(1, options.pageSize ?? 500);
-  const db = openSqlite(options.path, { synchronous: options.synchronous });
-  db.exec(SCHEMA);
+  const db = openSqlite(options.path, {
+    synchronous: options.synchronous,
+    setup: (d) => d.exec(SCHEMA),
+  });
 
   const insert = db.prepare('INSERT INTO bus_events (time, detail) VALUES (?, ?)');
   const firstIdAtOrAfter = db.prepare<[number], { id: number | null }>(
@@ -94,6 +96,21 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
   const assertOpen = () => {
     if (closed) throw busError('the event bus is closed');
   };
+  /** The bus's own errors as they are; SQLite's (and the file's) as BUS_FAILED naming the file. */
+  const failed = (what: string, err: unknown, details: SafeDetails = {}) => {
+    if (errorCodeOf(err) === 'BUS_FAILED') return err;
+    const f = describeSqliteFailure(what, options.path, err);
+    return busError(f.message, { ...details, ...f.details }, err);
+  };
+  /** A read, now. */
+  const reading = <T>(what: string, fn: () => T): T => {
+    assertOpen();
+    try {
+      return fn();
+    } catch (err) {
+      throw failed(what, err);
+    }
+  };
   const cursorOf = (consumer: string) => getCursor.get(consumer)?.position ?? 0;
 
   return {
@@ -108,27 +125,22 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
         });
         notifyLocal(wakeup);
       } catch (err) {
-        throw isCountersignError(err)
-          ? err
-          : busError(
-              `publishing ${events.length} events to the embedded bus failed`,
-              { failed: events.length, total: events.length },
-              err,
-            );
+        throw failed(`publishing ${events.length} events to the embedded bus`, err, {
+          failed: events.length,
+          total: events.length,
+        });
       }
     },
 
     async *read(range) {
-      assertOpen();
       const from = range.from ?? 0;
       const to = range.to ?? Number.MAX_SAFE_INTEGER;
       // Start at the first event at or after `from` (index on time), then page by id.
-      const start = firstIdAtOrAfter.get(from)?.id;
+      const start = reading('reading the archive', () => firstIdAtOrAfter.get(from)?.id);
       if (start === null || start === undefined) return;
       let lastId = start - 1;
       for (;;) {
-        assertOpen();
-        const rows = page.all(lastId, from, to, pageSize);
+        const rows = reading('reading the archive', () => page.all(lastId, from, to, pageSize));
         for (const row of rows) yield toArchived(row);
         if (rows.length < pageSize) return;
         // Let other work run between pages: a replay of a big archive must not starve the loop.
@@ -142,8 +154,7 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
       let waited = 0;
       for (;;) {
         if (opts.signal?.aborted) return [];
-        assertOpen();
-        const rows = after.all(cursorOf(consumer), max);
+        const rows = reading('polling the bus', () => after.all(cursorOf(consumer), max));
         if (rows.length > 0 || waited >= opts.waitMs) return rows.map(toArchived);
         const step = Math.min(pollIntervalMs, opts.waitMs - waited);
         const started = Date.now();
@@ -158,13 +169,12 @@ export function createSqliteEventBus(options: SqliteEventBusOptions): SqliteEven
         const position = parseId(id);
         await group.run(() => setCursor.run(consumer, position));
       } catch (err) {
-        throw isCountersignError(err) ? err : busError('committing the cursor failed', {}, err);
+        throw failed('committing the cursor', err);
       }
     },
 
     position(consumer: string) {
-      assertOpen();
-      return String(cursorOf(consumer));
+      return reading('reading the cursor', () => String(cursorOf(consumer)));
     },
 
     close() {

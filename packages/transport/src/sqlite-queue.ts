@@ -4,8 +4,11 @@
 //   it comes back with receiveCount + 1 and a new receipt handle (the old one is then stale);
 // - DLQ: the delivery numbered `maxReceives` is the last one; a message whose next delivery would
 //   exceed it moves to the DLQ table instead (like an SQS redrive policy);
-// - FIFO per group: while a group has a message in flight it delivers nothing else; one receive
-//   may return several messages of a free group, in send order (like SQS FIFO);
+// - FIFO per group: while a group's oldest message is in flight it delivers nothing of that group
+//   (its later messages wait behind it, visible or not); one receive may return several messages
+//   of a free group, in send order (like SQS FIFO). SQS also holds a group while a later message
+//   of it is in flight; here an oldest message that is visible again is delivered even then (it
+//   still comes before everything after it);
 // - dedup: a send whose dedupId was sent in the last 5 minutes is accepted and dropped, and
 //   answers the first message's id;
 // - every write (send, receive, delete, changeVisibility) goes through group commit: the writes of
@@ -20,7 +23,7 @@
 //   an index of its own, so a send writes one row, two index entries at the end of their range
 //   and one dedup log row (no random-key writes).
 import { randomBytes, randomFillSync, randomUUID } from 'node:crypto';
-import { isCountersignError, systemClock } from '@countersign/contracts';
+import { errorCodeOf, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
 import type {
   OutgoingMessage,
@@ -31,7 +34,12 @@ import type {
 } from './ports.ts';
 import { queueError } from './errors.ts';
 import { notifyLocal, waitLocal, wakeupKey } from './local-wakeup.ts';
-import { addColumnIfMissing, createGroupCommit, openSqlite } from '@countersign/sqlite';
+import {
+  addColumnIfMissing,
+  createGroupCommit,
+  describeSqliteFailure,
+  openSqlite,
+} from '@countersign/sqlite';
 import type { SqliteSynchronous } from '@countersign/sqlite';
 
 /** SQS FIFO deduplication interval. */
@@ -200,9 +208,13 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   const pollIntervalMs = Math.max(1, options.pollIntervalMs ?? 50);
   const scanRows = positiveInt('receiveScanRows', options.receiveScanRows ?? OLDEST_SCAN_ROWS);
   const receiver = options.receiver ?? randomUUID();
-  const db = openSqlite(options.path, options);
-  db.exec(SCHEMA);
-  addColumnIfMissing(db, 'queue_messages', 'receiver', 'TEXT'); // files from before recovery
+  const db = openSqlite(options.path, {
+    ...options,
+    setup: (d) => {
+      d.exec(SCHEMA);
+      addColumnIfMissing(d, 'queue_messages', 'receiver', 'TEXT'); // files from before recovery
+    },
+  });
 
   // Dedup entries are appended to a log (sequential writes) and looked up in memory; see
   // `dedupIndex` below.
@@ -439,16 +451,8 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   };
 
   const failed = (what: string, err: unknown) => {
-    const code = (err as { code?: unknown }).code;
-    return queueError(
-      `${what} failed on the embedded queue`,
-      {
-        queue,
-        code: typeof code === 'string' ? code : 'SQLITE_ERROR',
-        retryable: code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED',
-      },
-      err,
-    );
+    const f = describeSqliteFailure(`${what} on the embedded queue`, options.path, err);
+    return queueError(f.message, { queue, ...f.details }, err);
   };
   /** Reads, now. */
   const run = <T>(what: string, fn: () => T): T => {
@@ -469,7 +473,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   const write = <T>(what: string, fn: () => T): Promise<T> => {
     if (closed) return Promise.reject(queueError('the queue is closed', { queue }));
     return group.run(fn).catch((err: unknown) => {
-      throw isCountersignError(err) ? err : failed(what, err);
+      throw errorCodeOf(err) === 'QUEUE_FAILED' ? err : failed(what, err);
     });
   };
 

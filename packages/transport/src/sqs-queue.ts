@@ -16,7 +16,8 @@ import type {
 } from '@aws-sdk/client-sqs';
 import type { OutgoingMessage, Queue, ReceivedMessage, SendResult } from './ports.ts';
 import { describeSdkError, isAbortError, queueError } from './errors.ts';
-import { backoffDelayMs, sleep } from './retry.ts';
+import { sleep } from './retry.ts';
+import { backoffDelayMs, errorCodeOf } from '@countersign/contracts';
 
 export interface SqsQueueOptions {
   readonly client: SQSClient;
@@ -149,7 +150,7 @@ export function createSqsQueue(options: SqsQueueOptions): Queue {
         if (!out.MessageId) throw queueError('SQS SendMessage answered without a MessageId');
         return { messageId: out.MessageId };
       } catch (err) {
-        if ((err as { code?: unknown }).code === 'QUEUE_FAILED') throw err;
+        if (errorCodeOf(err) === 'QUEUE_FAILED') throw err;
         throw failure('SendMessage', err);
       }
     },

@@ -17,7 +17,7 @@ import {
   requestVerifier,
   signRaw,
   type Fixture,
-} from './test-helpers.ts';
+} from './testing/fixtures.ts';
 
 let rs: Fixture, ps: Fixture, es: Fixture, es384: Fixture, outsider: Fixture;
 let verifier: ReturnType<typeof requestVerifier>;

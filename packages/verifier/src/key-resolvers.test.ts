@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { toJwks } from '@countersign/signing';
 import { combineKeys, jwksFile, kmsPublicKeys, staticKeys } from './key-resolvers.ts';
 import { createVerifier } from './verifier.ts';
-import { fixture, NOW_MS, requestToken, type Fixture } from './test-helpers.ts';
+import { fixture, NOW_MS, requestToken, type Fixture } from './testing/fixtures.ts';
 
 let es: Fixture, rs: Fixture, ps: Fixture, es384: Fixture;
 beforeAll(async () => {

@@ -11,7 +11,7 @@ import { combineKeys, staticKeys } from './key-resolvers.ts';
 import { policyKeys } from './policy-keys.ts';
 import { jwkThumbprint } from './thumbprint.ts';
 import { createVerifier } from './verifier.ts';
-import { clock, codeOf, fixture, requestToken, type Fixture } from './test-helpers.ts';
+import { clock, codeOf, fixture, requestToken, type Fixture } from './testing/fixtures.ts';
 
 let a: Fixture, b: Fixture, rsa: Fixture, p384: Fixture;
 beforeAll(async () => {

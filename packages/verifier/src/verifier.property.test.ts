@@ -14,7 +14,7 @@ import {
   header,
   requestClaims,
   type Fixture,
-} from './test-helpers.ts';
+} from './testing/fixtures.ts';
 
 const ALGS = ['RS256', 'PS256', 'ES256', 'ES384'] as const;
 let fixtures: Fixture[];

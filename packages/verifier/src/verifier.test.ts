@@ -16,7 +16,7 @@ import {
   requestToken,
   requestVerifier,
   type Fixture,
-} from './test-helpers.ts';
+} from './testing/fixtures.ts';
 
 const ALGS = ['RS256', 'PS256', 'ES256', 'ES384'] as const;
 let fixtures: Record<(typeof ALGS)[number], Fixture>;

@@ -13,6 +13,7 @@ import {
   CHECKPOINT_MIRROR_FILE,
   checkpointIndexOfKey,
   checkpointObjectPrefix,
+  errorCodeOf,
 } from '@countersign/contracts';
 import { AuditError } from './errors.ts';
 import type { CheckpointEntry, CheckpointSource } from './ports.ts';
@@ -20,7 +21,7 @@ import type { CheckpointEntry, CheckpointSource } from './ports.ts';
 const JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 function isMissing(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
+  const code = errorCodeOf(err);
   return code === 'ENOENT' || code === 'SQLITE_CANTOPEN';
 }
 

@@ -17,7 +17,7 @@ import { createAuditor, type AuditorOptions } from './auditor.ts';
 import { sha256B64u } from './digest.ts';
 import type { CheckpointEntry } from './ports.ts';
 import type { EmittedReceipt, SyntheticKit } from './synthetic-gateway.ts';
-import { START, kitVerifiers, testKit } from './test-support.ts';
+import { START, kitVerifiers, testKit } from './testing/kit.ts';
 
 const clock: Clock = { now: () => (START + 10_000) * 1000 };
 const SOURCE: AuditSource = { kind: 'events', from: null, to: null, gateway: null };

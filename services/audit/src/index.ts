@@ -13,7 +13,7 @@ export type { AuditScope } from './stream-proof.ts';
 export { createAuditVerifiers } from './verifiers.ts';
 export type { AuditVerifierOptions } from './verifiers.ts';
 export { embeddedCheckpoints, s3Checkpoints, staticCheckpoints } from './checkpoint-sources.ts';
-export { renderText, formatFinding } from './report-text.ts';
+export { renderText, formatFinding, formatVerdict } from './report-text.ts';
 export { renderHtml, escapeHtml } from './report-html.ts';
 export { sha256B64u } from './digest.ts';
 export { AuditError } from './errors.ts';
@@ -46,6 +46,27 @@ export { jsonFileAuditState, mergeMemory } from './state-file.ts';
 export type { AuditStateStore, DurableWrite } from './state-file.ts';
 export { saveWithRetry } from './sources.ts';
 export { createAuditFromConfig } from './wiring.ts';
-export type { AuditOverrides, AuditRuntime, ReplayRequest, LiveRequest } from './wiring.ts';
+export type {
+  AuditOverrides,
+  AuditRuntime,
+  ReplayRequest,
+  LiveRequest,
+  ReconcileRequest,
+} from './wiring.ts';
+export { reconcile, indexReceipts, idsToLookUp, stuckRecords } from './reconcile.ts';
+export type {
+  ExchangeListedOrder,
+  ExchangeOrderSource,
+  ExchangeResult,
+  InProgressRecord,
+  InProgressSource,
+  ReceiptFact,
+  ReceiptIndex,
+  ReconcileInput,
+  ReconcileOutcome,
+  ReconcileWindow,
+} from './reconcile.ts';
+export { reconcileExchange } from './reconcile-reader.ts';
+export type { ReconcileOptions } from './reconcile-reader.ts';
 export { handleAuditBatch } from './sqs-handler.ts';
 export type { AuditLambdaDeps } from './sqs-handler.ts';

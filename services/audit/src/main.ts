@@ -1,7 +1,12 @@
 // Composition root of the live audit consumer process: reads env, wires adapters, audits until
 // SIGINT/SIGTERM, prints findings as they come and the summary at stop.
 // Exit: 0 clean, 3 findings (when audit.failOnFindings), 2 bad configuration, 1 failure.
-import { ConfigError, loadConfig, type CountersignConfig } from '@countersign/contracts';
+import {
+  ConfigError,
+  errorCodeOf,
+  loadConfig,
+  type CountersignConfig,
+} from '@countersign/contracts';
 import { formatFinding, renderText } from './index.ts';
 import { createAuditFromConfig } from './wiring.ts';
 
@@ -44,9 +49,9 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const code = (err as { code?: unknown } | null)?.code;
+    const code = errorCodeOf(err);
     process.stderr.write(
-      `countersign audit: ${typeof code === 'string' ? `${code}: ` : ''}${err instanceof Error ? err.message : String(err)}\n`,
+      `countersign audit: ${code ? `${code}: ` : ''}${err instanceof Error ? err.message : String(err)}\n`,
     );
     process.exitCode = 1;
   },

@@ -1,7 +1,7 @@
 // One self-contained HTML file: inline CSS and SVG, no script, no network, no external font.
 // Every value from the report is escaped (stream ids and messages come from signed-but-untrusted
 // tokens); a CSP meta tag forbids loading anything even if an escape were missed.
-import type { AuditReport, StreamSummary } from '@countersign/contracts';
+import type { AuditReport, ReconciliationSummary, StreamSummary } from '@countersign/contracts';
 import { describeProof } from './report-text.ts';
 
 const ESCAPES: Record<string, string> = {
@@ -69,6 +69,25 @@ function head(cols: readonly string[]): string {
   return `<thead><tr>${cols.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead>`;
 }
 
+/** The reconciliation section of an `audit reconcile` report (empty for other reports). */
+function reconciliationHtml(r: ReconciliationSummary | undefined): string {
+  if (!r) return '';
+  return `<h2>Exchange reconciliation</h2>
+<table id="reconciliation">${head(['what', 'count'])}<tbody>
+${rows([
+  ['exchange orders in the period', r.exchangeOrders],
+  ['matched with their receipt', r.matched],
+  ['in flight (IN_PROGRESS or still matching)', r.inFlight],
+  ['legacy ids (bare jti)', r.legacyIds],
+  ['receipts checked at the exchange', r.receiptsChecked],
+  ['IN_PROGRESS now', r.inProgress],
+  ['stuck IN_PROGRESS', r.stuck],
+  ['receipts that did not verify', r.unverifiedReceipts],
+])}
+</tbody></table>
+`;
+}
+
 export function renderHtml(report: AuditReport): string {
   const s = report.summary;
   const src = report.source;
@@ -103,6 +122,7 @@ code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem}
 <p><span id="status" class="status ${report.clean ? 'clean' : 'dirty'}">${report.clean ? 'CLEAN' : `${escapeHtml(findingTotal)} FINDINGS`}</span>
  ${escapeHtml(s.receipts)} receipts, ${escapeHtml(s.events)} events, ${escapeHtml(s.duplicates)} duplicates</p>
 
+${reconciliationHtml(report.reconciliation)}
 <h2>Summary</h2>
 <div class="grid">
 <table id="summary-outcomes">${head(['outcome', 'receipts'])}<tbody>

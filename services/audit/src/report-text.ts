@@ -31,6 +31,17 @@ export function describeProof(p: StreamProof): string {
   return `${p.start} ${range}${cp}${tail}`;
 }
 
+/** The one-line verdict: `CLEAN: …` or `FINDINGS: …` with the counts that matter. */
+export function formatVerdict(report: AuditReport): string {
+  const s = report.summary;
+  const rec = report.reconciliation;
+  const findings = report.findings.length + report.findingsOmitted;
+  const counts = rec
+    ? `${rec.exchangeOrders} exchange orders, ${rec.matched} matched with their receipt, ${rec.inFlight} in flight, ${s.receipts} receipts, ${findings} findings`
+    : `${s.receipts} receipts, ${s.events} events, ${s.duplicates} duplicates, ${findings} findings`;
+  return `${report.clean ? 'CLEAN' : 'FINDINGS'}: ${counts}`;
+}
+
 export function renderText(report: AuditReport): string {
   const s = report.summary;
   const out: string[] = [];
@@ -38,9 +49,25 @@ export function renderText(report: AuditReport): string {
   out.push(
     `countersign audit (${src.kind}${src.from ? ` from ${src.from}` : ''}${src.to ? ` to ${src.to}` : ''}${src.gateway ? `, gateway ${src.gateway}` : ''}) at ${report.generatedAt}`,
   );
-  out.push(
-    `${report.clean ? 'CLEAN' : 'FINDINGS'}: ${s.receipts} receipts, ${s.events} events, ${s.duplicates} duplicates, ${report.findings.length + report.findingsOmitted} findings`,
-  );
+  out.push(formatVerdict(report));
+  const rec = report.reconciliation;
+  if (rec) {
+    out.push('', 'Exchange reconciliation');
+    out.push(
+      table(
+        ['what', 'count'],
+        [
+          ['exchange orders in the period', String(rec.exchangeOrders)],
+          ['matched with their receipt', String(rec.matched)],
+          ['in flight (IN_PROGRESS or still matching)', String(rec.inFlight)],
+          ['legacy ids (bare jti)', String(rec.legacyIds)],
+          ['receipts checked at the exchange', String(rec.receiptsChecked)],
+          ['IN_PROGRESS now / stuck', `${rec.inProgress} / ${rec.stuck}`],
+          ['receipts that did not verify', String(rec.unverifiedReceipts)],
+        ],
+      ),
+    );
+  }
   out.push('', 'Receipts by outcome');
   out.push(
     table(
@@ -71,22 +98,25 @@ export function renderText(report: AuditReport): string {
       ),
     );
   }
-  out.push('', 'Streams');
-  out.push(
-    table(
-      ['stream', 'first', 'last', 'receipts', 'missing', 'checkpoint', 'status', 'proven'],
-      s.streams.map((st) => [
-        st.stream,
-        String(st.firstSeq ?? '-'),
-        String(st.lastSeq ?? '-'),
-        String(st.receipts),
-        String(st.missing),
-        String(st.checkpointSeq ?? '-'),
-        st.status,
-        describeProof(st.proof),
-      ]),
-    ),
-  );
+  // A reconciliation does not walk the chains (audit replay does).
+  if (!rec || s.streams.length > 0) {
+    out.push('', 'Streams');
+    out.push(
+      table(
+        ['stream', 'first', 'last', 'receipts', 'missing', 'checkpoint', 'status', 'proven'],
+        s.streams.map((st) => [
+          st.stream,
+          String(st.firstSeq ?? '-'),
+          String(st.lastSeq ?? '-'),
+          String(st.receipts),
+          String(st.missing),
+          String(st.checkpointSeq ?? '-'),
+          st.status,
+          describeProof(st.proof),
+        ]),
+      ),
+    );
+  }
   for (const note of report.notes ?? []) out.push(`note: ${note}`);
   if (report.memory) {
     const ref = (r: { n: number; sha256: string } | null) =>

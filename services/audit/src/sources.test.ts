@@ -9,7 +9,7 @@ import { createSqliteEventBus } from '@countersign/transport';
 import { createAuditor } from './auditor.ts';
 import { runEmbeddedLive } from './sources.ts';
 import { jsonFileAuditState, type DurableWrite } from './state-file.ts';
-import { START, kitVerifiers, testKit } from './test-support.ts';
+import { START, kitVerifiers, testKit } from './testing/kit.ts';
 
 const clock: Clock = { now: () => (START + 100) * 1000 };
 let dir: string;

@@ -5,7 +5,7 @@
 // Per-receipt checks only: a Lambda sees arbitrary slices of the streams, so chain continuity
 // (gaps, tail truncation) is left to the scheduled `countersign audit replay`.
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { Finding } from '@countersign/contracts';
+import { errorCodeOf, type Finding } from '@countersign/contracts';
 import type { AuditorOptions, Auditor } from './auditor.ts';
 import { auditQueueMessage } from './sources.ts';
 
@@ -35,7 +35,7 @@ export async function handleAuditBatch(
         msg: 'audit processing failed',
         record: `Records[${i}]`,
         messageId: record.messageId,
-        code: (err as { code?: unknown } | null)?.code ?? null,
+        code: errorCodeOf(err) ?? null,
         error: err instanceof Error ? err.message : String(err),
       });
       failures.push({ itemIdentifier: record.messageId });

@@ -55,6 +55,8 @@ import {
 import { jsonFileAuditState, mergeMemory, type AuditStateStore } from './state-file.ts';
 import type { AuditScope } from './stream-proof.ts';
 import { createAuditVerifiers } from './verifiers.ts';
+import { reconcileExchange } from './reconcile-reader.ts';
+import type { ExchangeOrderSource, InProgressSource } from './reconcile.ts';
 
 export interface AuditOverrides {
   readonly clock?: Clock;
@@ -96,6 +98,19 @@ export interface LiveRequest {
   readonly onStateError?: StateErrorListener;
 }
 
+export interface ReconcileRequest {
+  /** Epoch ms, inclusive (orders placed, receipts issued). */
+  readonly from: number;
+  /** Epoch ms, exclusive. */
+  readonly to: number;
+  /** The exchange's record (the caller opens it: the gateway's PaperExchange in embedded mode). */
+  readonly exchange: ExchangeOrderSource;
+  /** The nonce store's IN_PROGRESS records (replay-guard's openSqliteNonceReader). */
+  readonly nonces?: InProgressSource;
+  readonly onFinding?: FindingListener;
+  readonly signal?: AbortSignal;
+}
+
 export interface AuditRuntime {
   readonly mode: CountersignConfig['mode'];
   readonly failOnFindings: boolean;
@@ -103,6 +118,8 @@ export interface AuditRuntime {
   replay(request: ReplayRequest): Promise<AuditReport>;
   /** Audits live traffic until the signal aborts, then reports. */
   live(request: LiveRequest): Promise<AuditReport>;
+  /** Reconciles the exchange's orders of [from, to) with the receipts (embedded mode). */
+  reconcile(request: ReconcileRequest): Promise<AuditReport>;
   /** Loads the trusted keys once; throws KEY_UNAVAILABLE when they cannot be loaded. */
   preflight(): Promise<void>;
   /** An auditor with this runtime's keys (e.g. for the Lambda handler). */
@@ -404,6 +421,33 @@ export function createAuditFromConfig(
         report,
         request.onStateError,
       );
+    },
+
+    async reconcile(request) {
+      if (aws) {
+        throw new ConfigError([
+          {
+            path: 'COUNTERSIGN_MODE',
+            message:
+              'audit reconcile needs the embedded mode: in aws mode the paper exchange lives in each process and no exchange adapter lists its orders yet',
+          },
+        ]);
+      }
+      await preflight();
+      return reconcileExchange({
+        archive: embeddedArchive(),
+        verifiers,
+        exchange: request.exchange,
+        ...(request.nonces ? { nonces: request.nonces } : {}),
+        from: request.from,
+        to: request.to,
+        clock,
+        // Past its lease, a request's message comes back within a visibility timeout and is
+        // taken over; still IN_PROGRESS after that, nothing is going to finish it.
+        stuckAfterMs: config.queue.visibilityTimeoutSec * 1000,
+        ...(request.onFinding ? { onFinding: request.onFinding } : {}),
+        ...(request.signal ? { signal: request.signal } : {}),
+      });
     },
 
     async close() {

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { register as registerAudit } from './commands/audit.ts';
 import { register as registerExchange } from './commands/exchange.ts';
 import { register as registerGateway } from './commands/gateway.ts';
+import { register as registerKeys } from './commands/keys.ts';
 import { register as registerRequester } from './commands/requester.ts';
 import { register as registerStart } from './commands/start.ts';
 
@@ -17,6 +18,7 @@ const program = new Command('countersign')
   });
 registerStart(program);
 registerRequester(program);
+registerKeys(program);
 registerGateway(program);
 registerAudit(program);
 registerExchange(program);

@@ -1,6 +1,6 @@
 // Errors of the exchange gateway. Callers switch on `code` (a closed union from contracts).
-import { CountersignError, isCountersignError, VerificationCodes } from '@countersign/contracts';
-import type { ErrorCode, SafeDetails, VerificationCode } from '@countersign/contracts';
+import { CountersignError, isCountersignError } from '@countersign/contracts';
+import type { ErrorCode, SafeDetails } from '@countersign/contracts';
 
 export class GatewayError<C extends ErrorCode = ErrorCode> extends CountersignError<C> {
   constructor(code: C, message: string, options: { cause?: unknown; details?: SafeDetails } = {}) {
@@ -28,10 +28,5 @@ export function hasCode(err: unknown, code: ErrorCode): boolean {
   return isCountersignError(err) && err.code === code;
 }
 
-const VERIFICATION_CODES = new Set<string>(Object.values(VerificationCodes));
-
-/** Structural (works across package copies): a verifier failure carries a VerificationCode. */
-export function verificationCodeOf(err: unknown): VerificationCode | undefined {
-  if (!isCountersignError(err)) return undefined;
-  return VERIFICATION_CODES.has(err.code) ? (err.code as VerificationCode) : undefined;
-}
+// One structural check for verifier failures, shared with audit (re-exported for the pipeline).
+export { verificationCodeOf } from '@countersign/contracts';

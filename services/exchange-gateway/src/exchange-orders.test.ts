@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { apiOrder } from './exchange-sim/api-order.test-support.ts';
+import { apiOrder } from './testing/api-order.ts';
 import { MAX_RECEIPT_FILLS, orderMismatch, receiptFills, settlementOf } from './exchange-orders.ts';
 import type { ExchangeOrder } from './ports.ts';
 

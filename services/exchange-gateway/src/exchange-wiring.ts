@@ -79,9 +79,10 @@ export async function createExchangeFromConfig(input: {
   if (ex.kind === 'paper') {
     // Shared SQLite file in embedded mode. In AWS mode it lives in the container's memory, i.e.
     // a demo only: a real exchange dedups by client order id on the venue.
-    return createPaperExchange(
-      config.mode === 'aws' ? {} : { path: embeddedPaths(config.dataDir).exchangeDb },
-    );
+    return createPaperExchange({
+      clock, // stamps each order's placement time (audit reconcile lists orders by it)
+      ...(config.mode === 'aws' ? {} : { path: embeddedPaths(config.dataDir).exchangeDb }),
+    });
   }
   if (!ex.url) {
     throw new GatewayError('CONFIG_INVALID', 'COUNTERSIGN_EXCHANGE_URL is required for http');

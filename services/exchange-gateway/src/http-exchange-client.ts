@@ -8,7 +8,7 @@
 // a status or a connection code; undici's own errors are never attached as causes.
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
-import type { Clock } from '@countersign/contracts';
+import { errorCodeOf, type Clock } from '@countersign/contracts';
 import type { ExchangeCredentials } from './credentials/exchange-credentials.ts';
 import { exchangeTimeout, GatewayError } from './errors.ts';
 import { AuthHeaders, signingInput, signRequest } from './exchange-api.ts';
@@ -109,8 +109,7 @@ const RESET_CODES = new Set([
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 function errorCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : 'ERROR';
+  return errorCodeOf(err) ?? 'ERROR';
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

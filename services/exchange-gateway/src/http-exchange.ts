@@ -11,7 +11,7 @@
 //          │        401/403/other 4xx ─────────────────────────▶ EXCHANGE_FAILED (config, not retried)
 //          └─ 5xx / reset / 429: again, same body ── deadline ─▶ EXCHANGE_TIMEOUT (UNKNOWN)
 //                                          └── GET until settled or the deadline
-import type { Clock, Fill } from '@countersign/contracts';
+import type { Clock } from '@countersign/contracts';
 import { systemClock } from '@countersign/contracts';
 import type { ExchangeCredentials } from './credentials/exchange-credentials.ts';
 import { exchangeTimeout, GatewayError } from './errors.ts';
@@ -38,6 +38,8 @@ import {
   type Exchange,
   type ExchangeOrder,
   type ExecResult,
+  type ListedOrder,
+  type ListOrdersRange,
   type Logger,
 } from './ports.ts';
 
@@ -63,23 +65,11 @@ export interface HttpExchangeOptions {
   readonly listPageSize?: number;
 }
 
-/** An order as listOrders reports it, settled the way the gateway receipts it. */
-export interface ListedOrder {
-  readonly clientOrderId: string;
-  readonly account: string;
-  /** When the exchange took it (its clock, epoch ms). */
-  readonly placedAt: number;
-  /** PENDING while an IOC/FOK is still matching. */
-  readonly status: 'FILLED' | 'REJECTED' | 'PENDING';
-  readonly fills: readonly Fill[];
-  readonly reason?: string;
-}
-
 export interface HttpExchange extends Exchange {
   /** Cancels the open remainder; the order as it stands after, or undefined when unknown. */
   cancel(clientOrderId: string, signal?: AbortSignal): Promise<ExecResult | undefined>;
   /** Orders the exchange took in [from, to) (epoch ms), oldest first, every page. */
-  listOrders(range: { from: number; to: number }, signal?: AbortSignal): Promise<ListedOrder[]>;
+  listOrders(range: ListOrdersRange, signal?: AbortSignal): Promise<ListedOrder[]>;
   stats(): Readonly<ClientStats>;
   close(): Promise<void>;
 }

@@ -13,7 +13,15 @@ export type { Processor, ProcessResult, RequestVerifier } from './pipeline.ts';
 export { createPaperExchange } from './paper-exchange.ts';
 export type { PaperExchange, PaperExchangeOptions } from './paper-exchange.ts';
 export { silentLogger } from './ports.ts';
-export type { CheckpointStore, Exchange, ExchangeOrder, ExecResult, Logger } from './ports.ts';
+export type {
+  CheckpointStore,
+  Exchange,
+  ExchangeOrder,
+  ExecResult,
+  ListedOrder,
+  ListOrdersRange,
+  Logger,
+} from './ports.ts';
 export { createCheckpointer, intervalTimer } from './checkpoints.ts';
 export type { Checkpointer, CheckpointerOptions, CheckpointTimer } from './checkpoints.ts';
 export { createSqliteCheckpointLog } from './checkpoint-log.ts';
@@ -25,7 +33,7 @@ export type { GuardChainHeadsOptions, StreamHeadState } from './head-check.ts';
 export { planHeadRecovery, applyHeadRecovery, recoverHeadsFromConfig } from './head-recovery.ts';
 export type { HeadRecoveryOptions, StreamRecovery, RecoveryResult } from './head-recovery.ts';
 export { createHttpExchange } from './http-exchange.ts';
-export type { HttpExchange, HttpExchangeOptions, ListedOrder } from './http-exchange.ts';
+export type { HttpExchange, HttpExchangeOptions } from './http-exchange.ts';
 export type { ClientStats } from './http-exchange-client.ts';
 export { ApiOrder, AuthHeaders, ExchangePaths, signRequest, signingInput } from './exchange-api.ts';
 export { settlementOf } from './exchange-orders.ts';

@@ -12,6 +12,24 @@ export type ExecResult =
   | { readonly status: 'FILLED'; readonly fills: readonly Fill[] }
   | { readonly status: 'REJECTED'; readonly reason: string };
 
+/** An order as listOrders reports it, settled the way the gateway receipts it. */
+export interface ListedOrder {
+  readonly clientOrderId: string;
+  readonly account: string;
+  /** When the exchange took it (its clock, epoch ms; 0 = not recorded, orders of older files). */
+  readonly placedAt: number;
+  /** PENDING while an IOC/FOK is still matching. */
+  readonly status: 'FILLED' | 'REJECTED' | 'PENDING';
+  readonly fills: readonly Fill[];
+  readonly reason?: string;
+}
+
+/** A period of placement times: epoch ms, `from` inclusive, `to` exclusive. */
+export interface ListOrdersRange {
+  readonly from: number;
+  readonly to: number;
+}
+
 /**
  * An exchange that dedups by client order id: placing the same id twice returns the first
  * result and never fills twice. A timeout surfaces as a CountersignError EXCHANGE_TIMEOUT
@@ -20,6 +38,11 @@ export type ExecResult =
 export interface Exchange {
   place(order: ExchangeOrder, signal?: AbortSignal): Promise<ExecResult>;
   getOrder(clientOrderId: string, signal?: AbortSignal): Promise<ExecResult | undefined>;
+  /**
+   * The orders placed in [from, to), oldest first, every page (audit reconcile compares them
+   * with the receipts). Optional: an exchange that cannot list its orders cannot be reconciled.
+   */
+  listOrders?(range: ListOrdersRange, signal?: AbortSignal): Promise<ListedOrder[]>;
   close?(): Promise<void>;
 }
 

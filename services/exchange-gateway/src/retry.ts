@@ -1,5 +1,7 @@
-// Retry with capped exponential backoff and full jitter, for side-effect-free calls only
-// (signing a receipt, reading the exchange). Never used around place().
+// Retry with capped exponential backoff and full jitter (contracts' backoffDelayMs), for
+// side-effect-free calls only (signing a receipt, reading the exchange). Never around place().
+import { backoffDelayMs } from '@countersign/contracts';
+
 export interface RetryOptions {
   /** Total attempts including the first. Default 6. */
   readonly attempts?: number;
@@ -20,8 +22,7 @@ export async function retrying<T>(fn: () => Promise<T>, options: RetryOptions = 
     } catch (err) {
       if (attempt >= attempts || (options.retryable && !options.retryable(err))) throw err;
       options.onRetry?.(err, attempt);
-      const delay = Math.random() * Math.min(cap, base * 2 ** (attempt - 1));
-      await new Promise((r) => setTimeout(r, delay));
+      await new Promise((r) => setTimeout(r, backoffDelayMs(attempt - 1, base, cap)));
     }
   }
 }

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Signer } from '@countersign/signing';
 import type { OutgoingMessage } from '@countersign/transport';
-import { fakeQueue, type FakeQueue } from './fake-queue.test-support.ts';
+import { fakeQueue, type FakeQueue } from './testing/fake-queue.ts';
 import {
   IDEMPOTENCY_LEASE_MS,
   createMemoryIdempotencyStore,
@@ -18,7 +18,7 @@ import {
   type OnceItem,
 } from './idempotent-submit.ts';
 import { createRequester, type Requester } from './requester.ts';
-import { SAMPLE_TXN as txn, newLocalSigner } from './fixtures.test-support.ts';
+import { SAMPLE_TXN as txn, newLocalSigner } from './testing/fixtures.ts';
 
 /** An injected crash: `die()` never returns (nothing after it runs); `reached` says it happened. */
 function crashPoint() {

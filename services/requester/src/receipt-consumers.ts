@@ -7,9 +7,8 @@
 // A batch that fails for a retryable reason (keys unavailable, store down) is not acknowledged
 // and is tried again after a backoff; events that are not verifiable receipts are acknowledged
 // (dropped) by the intake, never stored.
-import { EVENT_DETAIL_TYPE, EVENT_SOURCE } from '@countersign/contracts';
+import { backoffDelayMs, EVENT_DETAIL_TYPE, EVENT_SOURCE } from '@countersign/contracts';
 import {
-  backoffDelayMs,
   parseEventBridgeEnvelope,
   sleepUnlessAborted,
   type EventArchive,

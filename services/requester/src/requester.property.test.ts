@@ -6,7 +6,7 @@ import { RequestClaims, TransactionRequest } from '@countersign/contracts';
 import { createLocalSigner } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import { createRequester } from './requester.ts';
-import { fakeQueue } from './fake-queue.test-support.ts';
+import { fakeQueue } from './testing/fake-queue.ts';
 
 const decimal = fc
   .tuple(

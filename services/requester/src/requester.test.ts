@@ -8,8 +8,8 @@ import type { Signer } from '@countersign/signing';
 import { createSqliteQueue } from '@countersign/transport';
 import type { Queue } from '@countersign/transport';
 import { createRequester, SEND_BATCH_SIZE } from './requester.ts';
-import { fakeQueue } from './fake-queue.test-support.ts';
-import { SAMPLE_TXN as txn, newLocalSigner as localSigner } from './fixtures.test-support.ts';
+import { fakeQueue } from './testing/fake-queue.ts';
+import { SAMPLE_TXN as txn, newLocalSigner as localSigner } from './testing/fixtures.ts';
 
 const T0 = Date.UTC(2026, 0, 2, 3, 4, 5);
 const clock = { now: () => T0 };

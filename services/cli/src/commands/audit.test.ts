@@ -148,7 +148,7 @@ describe('countersign audit replay', () => {
     process.exitCode = undefined;
     expect(JSON.parse(out.stdout).summary.receipts).toBe(12);
     const audit = program.commands.find((c) => c.name() === 'audit')!;
-    expect(audit.commands.map((c) => c.name())).toEqual(['replay', 'live']);
+    expect(audit.commands.map((c) => c.name())).toEqual(['replay', 'live', 'reconcile']);
   });
 
   it('audit live prints findings as they come and the summary at stop; exit 3 on findings', async () => {

@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { Command, type CommanderError } from 'commander';
 import cliProgress from 'cli-progress';
 import { configFailure } from '../config-errors.ts';
+import { registerReconcile } from './audit-reconcile.ts';
 import {
   isCountersignError,
   loadConfig,
@@ -53,7 +54,7 @@ export interface LiveCliOptions {
   readonly state?: string;
 }
 
-function defaultIO(): AuditCommandIO {
+export function defaultIO(): AuditCommandIO {
   return {
     env: process.env,
     stdout: process.stdout,
@@ -65,7 +66,7 @@ function defaultIO(): AuditCommandIO {
 
 const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
-function parseInstant(value: string | undefined, name: string): Checked<number | undefined> {
+export function parseInstant(value: string | undefined, name: string): Checked<number | undefined> {
   if (value === undefined) return { ok: true, value: undefined };
   const ms = Date.parse(value);
   if (!ISO.test(value) || Number.isNaN(ms)) {
@@ -77,10 +78,10 @@ function parseInstant(value: string | undefined, name: string): Checked<number |
   return { ok: true, value: ms };
 }
 
-type Checked<T> =
+export type Checked<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
 
-function parseFormat(value: string | undefined): Checked<ReportFormat> {
+export function parseFormat(value: string | undefined): Checked<ReportFormat> {
   const f = value ?? 'text';
   const known = ReportFormats.find((x) => x === f);
   return known
@@ -97,7 +98,7 @@ export function renderReport(report: AuditReport, format: ReportFormat): string 
   return renderText(report);
 }
 
-function failure(io: AuditCommandIO, err: unknown): AuditExitCode {
+export function failure(io: AuditCommandIO, err: unknown): AuditExitCode {
   if (isCountersignError(err) && err.code === 'CONFIG_INVALID') {
     return configFailure('countersign audit', err, io.stderr) as AuditExitCode;
   }
@@ -109,7 +110,7 @@ function failure(io: AuditCommandIO, err: unknown): AuditExitCode {
 }
 
 /** Loads the configuration and builds the runtime; an exit code when either fails. */
-function openRuntime(
+export function openRuntime(
   io: AuditCommandIO,
 ): { readonly config: CountersignConfig; readonly runtime: AuditRuntime } | AuditExitCode {
   let config: CountersignConfig;
@@ -136,7 +137,7 @@ function stateErrorPrinter(io: AuditCommandIO) {
   };
 }
 
-function exitFor(report: AuditReport, runtime: AuditRuntime): AuditExitCode {
+export function exitFor(report: AuditReport, runtime: AuditRuntime): AuditExitCode {
   return report.clean || !runtime.failOnFindings ? AuditExitCodes.CLEAN : AuditExitCodes.FINDINGS;
 }
 
@@ -247,7 +248,7 @@ export async function auditLiveCommand(
 }
 
 /** Bad arguments from commander itself (unknown option, missing value) exit 2, help exits 0. */
-function exitTwoOnUsageError(err: CommanderError): never {
+export function exitTwoOnUsageError(err: CommanderError): never {
   process.exit(err.exitCode === 0 ? 0 : AuditExitCodes.BAD_ARGUMENTS);
 }
 
@@ -306,6 +307,8 @@ export function register(program: Command, io?: Partial<AuditCommandIO>): void {
         process.off('SIGTERM', stop);
       }
     });
+
+  registerReconcile(audit, io);
 }
 
 /** For tests: a program with only the audit commands. */

@@ -14,20 +14,19 @@ import {
   type TransactionStore,
   type TransactionView,
 } from '@countersign/requester';
+import { UsageError } from '../command-run.ts';
 
 /** `request status --wait` and `request submit --wait`: at most an hour. */
 export const MAX_CLI_WAIT_SEC = 3600;
 /** `request submit --wait` without a number. */
 export const DEFAULT_SUBMIT_WAIT_SEC = 60;
 
-export class StatusUsageError extends Error {}
-
 /** Whole seconds from 0 to MAX_CLI_WAIT_SEC. */
 export function parseWaitSeconds(raw: string | boolean | undefined, fallback: number): number {
   if (raw === undefined || raw === false) return 0;
   if (raw === true) return fallback;
   if (!/^[0-9]{1,4}$/.test(raw) || Number(raw) > MAX_CLI_WAIT_SEC) {
-    throw new StatusUsageError(`--wait must be whole seconds from 0 to ${MAX_CLI_WAIT_SEC}`);
+    throw new UsageError(`--wait must be whole seconds from 0 to ${MAX_CLI_WAIT_SEC}`);
   }
   return Number(raw);
 }
@@ -96,7 +95,7 @@ export async function requestStatusCommand(
   io: { readonly stdout: StatusOutput; readonly stderr: StatusOutput },
   open: (config: CountersignConfig) => Promise<OutcomeWaiter> = openOutcomeWaiter,
 ): Promise<number> {
-  if (!JTI.test(jti)) throw new StatusUsageError('JTI must be 22 base64url characters');
+  if (!JTI.test(jti)) throw new UsageError('JTI must be 22 base64url characters');
   const waitSec = parseWaitSeconds(options.wait, 0);
   const waiter = await open(config);
   try {

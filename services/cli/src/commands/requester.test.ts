@@ -13,8 +13,6 @@ import {
   idempotencyDbPath,
 } from '@countersign/requester';
 import {
-  keysGenerateCommand,
-  keysJwksCommand,
   parseSubmitInput,
   register,
   requestSubmitCommand,
@@ -145,39 +143,6 @@ describe('countersign request submit (embedded)', () => {
     expect(lines).toHaveLength(2);
     expect(lines.join('\n')).toMatch(/COUNTERSIGN_MODE/);
     expect(lines.join('\n')).toMatch(/COUNTERSIGN_TOKEN_LIFETIME_SEC/);
-  });
-});
-
-describe('countersign keys', () => {
-  it('generates a key once, refuses to overwrite it, and prints its JWKS', async () => {
-    const gen = io('');
-    expect(await keysGenerateCommand({ name: 'gateway', alg: 'ES384' }, gen.io)).toBe(0);
-    const info = JSON.parse(gen.stdout.text()) as { kid: string; alg: string };
-    expect(info.alg).toBe('ES384');
-    await expect(keysGenerateCommand({ name: 'gateway' }, io('').io)).rejects.toMatchObject({
-      code: 'KEY_EXISTS',
-    });
-    const jwks = io('');
-    expect(await keysJwksCommand({ name: 'gateway' }, jwks.io)).toBe(0);
-    const set = JSON.parse(jwks.stdout.text()) as {
-      keys: { kid: string; alg: string; d?: string }[];
-    };
-    expect(set.keys).toEqual([expect.objectContaining({ kid: info.kid, alg: 'ES384' })]);
-    expect(set.keys[0]!.d).toBeUndefined();
-  });
-
-  it('rejects an unknown key name or alg as a usage error (exit 2)', async () => {
-    for (const args of [
-      ['keys', 'generate', '--name', 'root'],
-      ['keys', 'generate', '--alg', 'HS256'],
-    ]) {
-      const t = io('');
-      const program = new Command('countersign').exitOverride();
-      register(program, t.io);
-      await program.parseAsync(['node', 'countersign', ...args]);
-      expect(process.exitCode).toBe(2);
-      process.exitCode = undefined;
-    }
   });
 });
 

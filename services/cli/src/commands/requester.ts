@@ -3,10 +3,8 @@
 //     [--wait [S]]                                     then wait for each order's receipt
 //   countersign request status JTI [--wait S]         what happened to an order (request-status.ts)
 //   countersign requester                             run the HTTP API (like services/requester main)
-//   countersign keys generate [--name] [--alg]         create a local key pair in <dataDir>/keys
-//   countersign keys jwks [--name]                     print the public JWKS (local file, or KMS)
-// Exit codes: 0 ok, 1 some request failed (or the command could not run), 2 bad arguments or
-// configuration.
+// (`countersign keys` is in keys.ts.) Exit codes: 0 ok, 1 some request failed (or the command
+// could not run), 2 bad arguments or configuration.
 //
 // `request submit` may be killed halfway (after some batches reached the queue). Each entry has
 // an idempotency key (the input's SHA-256, or --idempotency-key, and its position) in the
@@ -17,23 +15,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import {
-  AlgorithmSchema,
-  EmbeddedKeyNames,
-  embeddedPaths,
-  isCountersignError,
-  loadConfig,
-} from '@countersign/contracts';
-import type { CountersignConfig, FieldIssue, Part } from '@countersign/contracts';
-import {
-  createKmsClient,
-  createKmsSigner,
-  generateKeyFiles,
-  keyFilePaths,
-  readJwksFile,
-  toJwks,
-} from '@countersign/signing';
-import type { Jwks } from '@countersign/signing';
+import type { CountersignConfig, FieldIssue } from '@countersign/contracts';
 import {
   canonicalSha256,
   createIdempotencyStoreFromConfig,
@@ -48,8 +30,14 @@ import {
   type WiredRequester,
 } from '@countersign/requester';
 import {
+  CommandExitCodes,
+  loadConfigOr,
+  runCommand as run,
+  UsageError,
+  type CommandIO,
+} from '../command-run.ts';
+import {
   DEFAULT_SUBMIT_WAIT_SEC,
-  StatusUsageError,
   collectOutcomes,
   openOutcomeWaiter,
   parseWaitSeconds,
@@ -58,17 +46,9 @@ import {
   type Outcomes,
 } from './request-status.ts';
 
-export const RequesterExitCodes = { OK: 0, FAILED: 1, BAD_ARGUMENTS: 2 } as const;
+export const RequesterExitCodes = CommandExitCodes;
 
-interface Output {
-  write(text: string): unknown;
-  readonly isTTY?: boolean;
-}
-
-export interface RequesterCommandIO {
-  readonly env: Readonly<Record<string, string | undefined>>;
-  readonly stdout: Output;
-  readonly stderr: Output;
+export interface RequesterCommandIO extends CommandIO {
   readonly readInput: (file: string) => Promise<string>;
   /** Builds the requester from validated config (tests inject adapters here). */
   readonly createRequester: (config: CountersignConfig) => Promise<WiredRequester>;
@@ -97,8 +77,6 @@ function defaultIO(): RequesterCommandIO {
     openIdempotency: (config) => createIdempotencyStoreFromConfig(config),
   };
 }
-
-class UsageError extends Error {}
 
 export interface ParsedInput {
   readonly items: SubmitItem[];
@@ -161,18 +139,6 @@ export function parseSubmitInput(text: string): ParsedInput {
   return { items, errors };
 }
 
-function loadConfigOr(io: RequesterCommandIO, part: Part): CountersignConfig {
-  try {
-    return loadConfig(io.env, part);
-  } catch (err) {
-    if (isCountersignError(err) && err.code === 'CONFIG_INVALID') {
-      const issues = (err as { issues?: readonly FieldIssue[] }).issues ?? [];
-      throw new UsageError(issues.map((i) => `config: ${i.path}: ${i.message}`).join('\n'));
-    }
-    throw err;
-  }
-}
-
 function describeFailure(r: ItemFailure): string {
   const paths = r.issues?.map((i) => `${i.path}: ${i.message}`).join('; ');
   return `#${r.index}: ${r.code}${paths ? ` (${paths})` : `: ${r.message}`}`;
@@ -203,7 +169,7 @@ export async function requestSubmitCommand(
   io: RequesterCommandIO,
 ): Promise<number> {
   if (!options.file) throw new UsageError('--file is required (a path, or - for stdin)');
-  const waitSec = usage(() => parseWaitSeconds(options.wait, DEFAULT_SUBMIT_WAIT_SEC));
+  const waitSec = parseWaitSeconds(options.wait, DEFAULT_SUBMIT_WAIT_SEC);
   if (options.idempotencyKey !== undefined && !RUN_KEY.test(options.idempotencyKey)) {
     throw new UsageError('--idempotency-key must be 1-200 printable ASCII characters, no spaces');
   }
@@ -306,93 +272,6 @@ export async function requestSubmitCommand(
   return allWell ? RequesterExitCodes.OK : RequesterExitCodes.FAILED;
 }
 
-/** Awaits `body`; its StatusUsageError becomes a UsageError (exit 2). */
-async function usageAsync<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (err) {
-    if (err instanceof StatusUsageError) throw new UsageError(err.message);
-    throw err;
-  }
-}
-
-/** Runs `parse`; its StatusUsageError becomes a UsageError (exit 2). */
-function usage<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (err) {
-    if (err instanceof StatusUsageError) throw new UsageError(err.message);
-    throw err;
-  }
-}
-
-const KEY_NAMES = Object.values(EmbeddedKeyNames) as string[];
-
-function keyName(name: string | undefined): 'requester' | 'gateway' {
-  const n = name ?? EmbeddedKeyNames.REQUESTER;
-  if (!KEY_NAMES.includes(n)) throw new UsageError(`--name must be one of ${KEY_NAMES.join(', ')}`);
-  return n as 'requester' | 'gateway';
-}
-
-export async function keysGenerateCommand(
-  options: { name?: string; alg?: string },
-  io: RequesterCommandIO,
-): Promise<number> {
-  const name = keyName(options.name);
-  const config = loadConfigOr(io, name);
-  const alg = AlgorithmSchema.safeParse(options.alg ?? config[name].alg);
-  if (!alg.success) throw new UsageError('--alg must be one of RS256, PS256, ES256, ES384');
-  if (config.mode === 'aws') {
-    throw new UsageError(
-      'keys generate makes local keys (embedded mode); in AWS the key lives in KMS',
-    );
-  }
-  const generated = await generateKeyFiles(embeddedPaths(config.dataDir).keysDir, name, alg.data);
-  io.stdout.write(
-    `${JSON.stringify({ name, alg: alg.data, kid: generated.signer.kid, privateKey: generated.privateKeyPath, jwks: generated.jwksPath })}\n`,
-  );
-  return RequesterExitCodes.OK;
-}
-
-export async function keysJwksCommand(
-  options: { name?: string },
-  io: RequesterCommandIO,
-): Promise<number> {
-  const name = keyName(options.name);
-  const config = loadConfigOr(io, name);
-  let jwks: Jwks;
-  if (config.mode === 'aws') {
-    const keyId = config[name].kmsKeyId;
-    if (!keyId) throw new UsageError(`no KMS key configured for ${name}`);
-    const signer = await createKmsSigner({
-      client: createKmsClient(),
-      keyId,
-      alg: config[name].alg,
-    });
-    jwks = toJwks([signer]);
-  } else {
-    jwks = await readJwksFile(keyFilePaths(embeddedPaths(config.dataDir).keysDir, name).jwksPath);
-  }
-  io.stdout.write(`${JSON.stringify(jwks, null, 2)}\n`);
-  return RequesterExitCodes.OK;
-}
-
-/** Runs a command body; maps usage/config errors to exit 2 and other failures to exit 1. */
-async function run(io: RequesterCommandIO, body: () => Promise<number>): Promise<void> {
-  try {
-    process.exitCode = await body();
-  } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`${err.message}\n`);
-      process.exitCode = RequesterExitCodes.BAD_ARGUMENTS;
-      return;
-    }
-    const code = isCountersignError(err) ? `${err.code}: ` : '';
-    io.stderr.write(`${code}${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = RequesterExitCodes.FAILED;
-  }
-}
-
 export function register(program: Command, overrides: Partial<RequesterCommandIO> = {}): void {
   const io = (): RequesterCommandIO => ({ ...defaultIO(), ...overrides });
 
@@ -429,10 +308,8 @@ export function register(program: Command, overrides: Partial<RequesterCommandIO
     .allowUnknownOption()
     .action((jti: string, opts: { wait?: string }) =>
       run(io(), () =>
-        usageAsync(() =>
-          requestStatusCommand(jti, opts, loadConfigOr(io(), 'receipts'), io(), (config) =>
-            (io().openOutcomes ?? openOutcomeWaiter)(config),
-          ),
+        requestStatusCommand(jti, opts, loadConfigOr(io(), 'receipts'), io(), (config) =>
+          (io().openOutcomes ?? openOutcomeWaiter)(config),
         ),
       ),
     );
@@ -453,19 +330,4 @@ export function register(program: Command, overrides: Partial<RequesterCommandIO
         return RequesterExitCodes.OK;
       }),
     );
-
-  const keys = program.command('keys').description('local signing keys and public JWKS');
-  keys
-    .command('generate')
-    .description('generate a key pair in <dataDir>/keys (refuses to overwrite)')
-    .option('--name <name>', `${KEY_NAMES.join(' | ')}`, EmbeddedKeyNames.REQUESTER)
-    .option('--alg <alg>', 'RS256 | PS256 | ES256 | ES384 (default: the configured alg)')
-    .action((opts: { name?: string; alg?: string }) =>
-      run(io(), () => keysGenerateCommand(opts, io())),
-    );
-  keys
-    .command('jwks')
-    .description('print the public JWKS of a key (local file, or KMS GetPublicKey in aws mode)')
-    .option('--name <name>', `${KEY_NAMES.join(' | ')}`, EmbeddedKeyNames.REQUESTER)
-    .action((opts: { name?: string }) => run(io(), () => keysJwksCommand(opts, io())));
 }

@@ -8,6 +8,7 @@ import { DemoExchangeKinds, type DemoExchangeKind } from '../demo/demo-exchange.
 import { runDemo, type DemoSummary } from '../demo/run-demo.ts';
 import { renderSummary } from '../demo/render.ts';
 import { configFailure } from '../config-errors.ts';
+import { UsageError } from '../command-run.ts';
 
 export interface StartOptions {
   readonly count: string;
@@ -25,7 +26,7 @@ export interface StartOptions {
 function exchangeKind(value: string): DemoExchangeKind {
   const kind = DemoExchangeKinds.find((k) => k === value);
   if (!kind)
-    throw new Error(
+    throw new UsageError(
       `--exchange must be ${DemoExchangeKinds.join(' or ')}, got "${value.slice(0, 20)}"`,
     );
   return kind;
@@ -34,14 +35,15 @@ function exchangeKind(value: string): DemoExchangeKind {
 function rate(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new Error(`${flag} must be from 0 to 1`);
+  if (value.trim() === '' || !(n >= 0 && n <= 1))
+    throw new UsageError(`${flag} must be from 0 to 1`);
   return n;
 }
 
 function positiveInt(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1)
-    throw new Error(`${flag} must be a positive integer, got "${value.slice(0, 20)}"`);
+    throw new UsageError(`${flag} must be a positive integer, got "${value.slice(0, 20)}"`);
   return n;
 }
 
@@ -58,7 +60,7 @@ export async function startCommand(opts: StartOptions): Promise<number> {
     faultRate = rate(opts.simFaultRate, '--sim-fault-rate');
     seed = opts.simSeed === undefined ? undefined : positiveInt(opts.simSeed, '--sim-seed');
     if ((faultRate !== undefined || seed !== undefined) && exchange !== 'sim')
-      throw new Error('--sim-fault-rate and --sim-seed need --exchange sim');
+      throw new UsageError('--sim-fault-rate and --sim-seed need --exchange sim');
   } catch (err) {
     process.stderr.write(`countersign start: ${(err as Error).message}\n`);
     return 2;

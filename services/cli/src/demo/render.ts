@@ -33,6 +33,7 @@ export function renderSummary(s: DemoSummary): string {
         `${s.audit.replayReceipts} receipts, ${s.audit.replayFindings} findings, ${s.audit.streams} stream(s)`,
       ],
       ['chain', s.audit.chain],
+      ['exchange reconciliation', s.audit.reconciliation],
       [
         'exactly once',
         `${s.exactlyOnce.executions} executions for ${s.exactlyOnce.executedReceipts} EXECUTED receipts`,

@@ -45,6 +45,7 @@ describe('runDemo on the embedded adapters', () => {
       liveFindings: 0,
       replayReceipts: 67,
       chain: 'intact',
+      reconciliation: expect.stringMatching(/^CLEAN: 61 exchange orders, 61 matched/),
     });
     expect(summary.exactlyOnce).toEqual({ executions: 61, executedReceipts: 61, ok: true });
 

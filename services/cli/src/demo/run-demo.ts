@@ -13,10 +13,17 @@ import {
   CountersignError,
   EmbeddedKeyNames,
   embeddedPaths,
+  errorCodeOf,
+  percentile,
   systemClock,
 } from '@countersign/contracts';
 import type { AuditReport, Clock, CountersignConfig, ReasonCode } from '@countersign/contracts';
-import { createAuditFromConfig, type Auditor, type IngestResult } from '@countersign/audit';
+import {
+  createAuditFromConfig,
+  formatVerdict,
+  type Auditor,
+  type IngestResult,
+} from '@countersign/audit';
 import {
   createGatewayFromConfig,
   createPaperExchange,
@@ -30,6 +37,7 @@ import {
   parseEventBridgeEnvelope,
   type ReceivedMessage,
 } from '@countersign/transport';
+import { reconcileWith } from '../commands/audit-reconcile.ts';
 import { buildBadApples, OVER_LIMIT_ORDER, type BadApple } from './bad-apples.ts';
 import { startDemoExchange, type DemoExchangeKind, type DemoSimSettings } from './demo-exchange.ts';
 import { prepareDemo } from './prepare.ts';
@@ -101,6 +109,8 @@ export interface DemoSummary {
     readonly findingsByCode: Record<string, number>;
     readonly chain: 'intact' | 'broken';
     readonly streams: number;
+    /** `audit reconcile` of this run on its exchange: its verdict line (embedded mode only). */
+    readonly reconciliation: string;
   };
   readonly exactlyOnce: {
     readonly executions: number;
@@ -124,11 +134,6 @@ function decodePayload(token: string): Record<string, unknown> {
     string,
     unknown
   >;
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 function increment(map: Record<string, number>, key: string): void {
@@ -338,8 +343,13 @@ async function startGatewayProcess(
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   let stopping = false;
-  const exited = once(child, 'exit').then(([code]) => {
-    if (!stopping && code !== 0) log(`gateway process exited early (code ${String(code)})`);
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    // A signal (SIGBUS from a truncated -shm, SIGKILL) leaves no log line of its own: say it.
+    if (!stopping && code !== 0) {
+      log(
+        `gateway process exited early (${signal ? `signal ${String(signal)}` : `code ${String(code)}`})`,
+      );
+    }
   });
   const exchange = createPaperExchange({ path: paths.exchangeDb });
   return {
@@ -390,7 +400,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     host: config.requester.host,
     port: config.requester.port,
   }).catch((err: unknown) => {
-    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+    if (errorCodeOf(err) !== 'EADDRINUSE') throw err;
     log(`port ${config.requester.port} is busy; the API listens on a free port instead`);
     return startHttpServer(requester.app, { host: config.requester.host, port: 0 });
   });
@@ -576,6 +586,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       `exchange simulator: ${st.requests} requests, ${st.placed} orders, ${st.duplicates} duplicate submissions refused, ${st.faults} faults injected`,
     );
   }
+  // This run's orders on its exchange against the receipts (an order filled without one shows
+  // here); before the simulator stops, since its orders are read through HttpExchange.
+  let reconciliation: AuditReport | undefined;
+  if (!interrupted && config.mode === 'embedded') {
+    reconciliation = await reconcileWith(exchange.config, audit, {
+      from: startedAt,
+      to: clock.now() + 1,
+    });
+  }
   await exchange.close();
 
   // Full replay: from the beginning of the archive in the embedded mode (the chain of every run
@@ -620,6 +639,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     liveVerified,
     liveFindings,
     report,
+    reconciliation,
     exactlyOnce,
     startedAt,
     finishedAt,
@@ -645,6 +665,7 @@ interface SummaryInput {
   readonly liveVerified: number;
   readonly liveFindings: number;
   readonly report: AuditReport | undefined;
+  readonly reconciliation: AuditReport | undefined;
   readonly exactlyOnce: { readonly executions: number; readonly executedReceipts: number };
   readonly startedAt: number;
   readonly finishedAt: number;
@@ -734,6 +755,9 @@ function summarize(s: SummaryInput): DemoSummary {
   const findingsByCode: Record<string, number> = {};
   for (const f of report?.findings ?? []) increment(findingsByCode, f.code);
   const replayFindings = report ? report.findings.length : 0;
+  const reconciliationFindings = s.reconciliation
+    ? s.reconciliation.findings.length + s.reconciliation.findingsOmitted
+    : 0;
   const expectations: Expectation[] = [
     {
       name: 'every submitted message got a receipt',
@@ -766,6 +790,16 @@ function summarize(s: SummaryInput): DemoSummary {
       actual: chainIntact ? 'intact' : 'broken',
       ok: chainIntact,
     },
+    ...(s.config.mode === 'embedded'
+      ? [
+          {
+            name: 'exchange reconciliation findings',
+            expected: '0',
+            actual: String(reconciliationFindings),
+            ok: s.reconciliation?.clean === true,
+          },
+        ]
+      : []),
     {
       name: 'exchange executions = EXECUTED receipts',
       expected: String(executedReceipts),
@@ -799,6 +833,11 @@ function summarize(s: SummaryInput): DemoSummary {
       findingsByCode,
       chain: chainIntact ? 'intact' : 'broken',
       streams: streams.length,
+      reconciliation: s.reconciliation
+        ? formatVerdict(s.reconciliation)
+        : s.config.mode === 'embedded'
+          ? 'not run (interrupted)'
+          : 'not run (aws mode: no exchange adapter lists orders yet)',
     },
     exactlyOnce: {
       executions: executions,

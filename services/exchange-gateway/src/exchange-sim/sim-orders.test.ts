@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiOrder } from '../exchange-api.ts';
-import { apiOrder } from './api-order.test-support.ts';
+import { apiOrder } from '../testing/api-order.ts';
 import { openSimOrderStore } from './sim-orders.ts';
 
 const order = (id: string, createdAt: number, over: Partial<ApiOrder> = {}): ApiOrder =>

@@ -8,8 +8,8 @@ import {
   toJwks,
   type Signer,
 } from '@countersign/signing';
-import { createVerifier, type VerifierOptions } from './verifier.ts';
-import { staticKeys } from './key-resolvers.ts';
+import { createVerifier, type VerifierOptions } from '../verifier.ts';
+import { staticKeys } from '../key-resolvers.ts';
 
 /** 2026-01-01T00:00:00Z: tests run on a frozen clock. */
 export const NOW_MS = 1_767_225_600_000;

@@ -2,13 +2,13 @@
 // keys, and the auditor's verifiers for exactly those keys.
 import type { Clock } from '@countersign/contracts';
 import { staticKeys } from '@countersign/verifier';
-import type { TokenVerifiers } from './ports.ts';
+import type { TokenVerifiers } from '../ports.ts';
 import {
   createSyntheticKit,
   type SyntheticGatewayOptions,
   type SyntheticKit,
-} from './synthetic-gateway.ts';
-import { createAuditVerifiers } from './verifiers.ts';
+} from '../synthetic-gateway.ts';
+import { createAuditVerifiers } from '../verifiers.ts';
 
 /** Receipt times of the tests start here (2026-05-28); clocks are set after it. */
 export const START = 1_780_000_000;

@@ -1,10 +1,10 @@
 // Test fixture (not a test): a separate process that drains an embedded queue and prints the
 // message ids it received, one JSON array on stdout. Used to prove two processes sharing the
 // file never get the same delivery.
-import { createSqliteQueue } from './sqlite-queue.ts';
+import { createSqliteQueue } from '../sqlite-queue.ts';
 
 const [path, name] = process.argv.slice(2);
-if (!path || !name) throw new Error('usage: sqlite-queue.child.ts <path> <queue name>');
+if (!path || !name) throw new Error('usage: sqlite-queue-child.ts <path> <queue name>');
 const queue = createSqliteQueue({ path, name, visibilityTimeoutSec: 120, maxReceives: 5 });
 // Barrier: start draining only when the parent says so, so both children really overlap.
 process.stderr.write('ready\n');

@@ -3,7 +3,7 @@
 import { createHash, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { constants } from 'node:crypto';
 import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
-import type { KmsSendClient } from './kms-signer.ts';
+import type { KmsSendClient } from '../kms-signer.ts';
 
 export interface StubKey {
   readonly privateKey: KeyObject;
