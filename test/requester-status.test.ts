@@ -154,9 +154,7 @@ describe('methods a path does not declare', () => {
     new Promise<{ status: number; allow: string | undefined }>((resolve, reject) => {
       const req = httpRequest(`${live.url}${path}`, { method }, (res) => {
         res.resume();
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, allow: res.headers.allow }),
-        );
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, allow: res.headers.allow }));
       });
       req.on('error', reject);
       req.end();
