@@ -19,10 +19,9 @@ import {
   UpdateItemCommand,
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
-import { Outcomes, isCountersignError } from '@countersign/contracts';
+import { Outcomes } from '@countersign/contracts';
 import type { Clock, Outcome } from '@countersign/contracts';
-import { describeSdkError } from '@countersign/transport';
-import { RequesterError } from './errors.ts';
+import { dynamoStoreFailure, RequesterError } from './errors.ts';
 import {
   TRANSACTION_TTL_MS,
   receiptReplaces,
@@ -58,14 +57,8 @@ export function createDynamoTransactionStore(
   const client = options.client ?? new DynamoDBClient({});
   const where = `transaction items in table ${tableName}`;
 
-  const failed = (operation: string, err: unknown): Error => {
-    if (isCountersignError(err)) return err;
-    const sdk = describeSdkError(err);
-    return new RequesterError('STORE_FAILED', `${where}: ${operation} failed (${sdk.code})`, {
-      cause: err,
-      details: { code: sdk.code, retryable: sdk.retryable, requestId: sdk.requestId },
-    });
-  };
+  const failed = (operation: string, err: unknown): Error =>
+    dynamoStoreFailure(where, operation, err);
 
   /** What an order's first write sets, and no later write changes. */
   const firstWrite = (account: string): Record<string, AttributeValue> => {

@@ -7,17 +7,15 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { newJti, systemClock } from '@countersign/contracts';
-import { staticKeys } from '@countersign/verifier';
 import { createReceiptIntake, createReceiptVerifier } from './receipt-intake.ts';
-import { createReceiptSignals } from './receipt-signals.ts';
 import { createSqliteTransactionStore } from './sqlite-transaction-store.ts';
 import {
   gatewayKit,
+  receiptRig,
   resignedUnderSameKid,
   tamperPayload,
   type GatewayKit,
 } from './testing/receipts.ts';
-import { createTransactionStatus } from './transaction-status.ts';
 import type { TransactionStore } from './transaction-store.ts';
 
 const ISS = 'bot-1';
@@ -40,20 +38,7 @@ function setup() {
   const warnings: string[] = [];
   const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
   // As the wiring does: the gateway's keys, bound to its id.
-  const verifier = createReceiptVerifier({
-    keys: staticKeys(gateway.jwks, { issuer: GATEWAY }),
-    gatewayId: GATEWAY,
-  });
-  const signals = createReceiptSignals();
-  const intake = createReceiptIntake({ issuer: ISS, verifier, store, signals, logger });
-  const status = createTransactionStatus({
-    issuer: ISS,
-    store,
-    verifier,
-    signals,
-    clock: systemClock,
-    logger,
-  });
+  const { intake, status } = receiptRig({ issuer: ISS, gateway, store, logger });
   return { store, intake, status, warnings };
 }
 

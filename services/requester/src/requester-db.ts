@@ -25,7 +25,7 @@ const open = new Map<string, Shared>();
 
 export function openRequesterDb(
   path: string,
-  options: { readonly busyTimeoutMs?: number } = {},
+  options: { readonly busyTimeoutMs?: number | undefined } = {},
 ): RequesterDb {
   const memory = path === ':memory:'; // a new database each time: never shared
   const key = memory ? '' : resolve(path);

@@ -308,20 +308,22 @@ describe('remembering each order before it can be sent', () => {
       calls.push([...orders]);
       return fail ? Promise.reject(new Error('disk full')) : Promise.resolve();
     };
-    return { calls, queue, remember };
+    const requester = async () =>
+      createRequester({
+        signer: await localSigner(),
+        queue,
+        issuer: 'bot-1',
+        audience: 'gw-1',
+        lifetimeSec: 60,
+        clock,
+        remember,
+      });
+    return { calls, queue, requester };
   }
 
   it('submit and sign remember (iss, jti, account) before the token is sent or returned', async () => {
-    const { calls, queue, remember } = remembering();
-    const r = createRequester({
-      signer: await localSigner(),
-      queue,
-      issuer: 'bot-1',
-      audience: 'gw-1',
-      lifetimeSec: 60,
-      clock,
-      remember,
-    });
+    const { calls, requester } = remembering();
+    const r = await requester();
     const out = await r.submit(txn, { account: 'acct-1' });
     const signed = await r.sign(txn, { account: 'acct-2' });
     expect(calls).toEqual([
@@ -334,16 +336,8 @@ describe('remembering each order before it can be sent', () => {
   });
 
   it('submitMany remembers the valid items in one write per 500, invalid ones not at all', async () => {
-    const { calls, queue, remember } = remembering();
-    const r = createRequester({
-      signer: await localSigner(),
-      queue,
-      issuer: 'bot-1',
-      audience: 'gw-1',
-      lifetimeSec: 60,
-      clock,
-      remember,
-    });
+    const { calls, requester } = remembering();
+    const r = await requester();
     const items = Array.from({ length: 1001 }, (_, i) => ({
       account: i === 7 ? 'bad account' : `acct-${i % 3}`,
       txn,
@@ -357,16 +351,8 @@ describe('remembering each order before it can be sent', () => {
   });
 
   it('a failed remember fails the request with STORE_FAILED and sends nothing', async () => {
-    const { queue, remember } = remembering(true);
-    const r = createRequester({
-      signer: await localSigner(),
-      queue,
-      issuer: 'bot-1',
-      audience: 'gw-1',
-      lifetimeSec: 60,
-      clock,
-      remember,
-    });
+    const { queue, requester } = remembering(true);
+    const r = await requester();
     await expect(r.submit(txn, { account: 'acct-1' })).rejects.toMatchObject({
       code: 'STORE_FAILED',
     });

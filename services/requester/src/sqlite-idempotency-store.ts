@@ -59,10 +59,7 @@ export function createSqliteIdempotencyStore(
   const ttlMs = options.ttlMs ?? IDEMPOTENCY_TTL_MS;
   const leaseMs = options.leaseMs ?? IDEMPOTENCY_LEASE_MS;
   const where = `idempotency store ${options.path}`;
-  const handle = openRequesterDb(
-    options.path,
-    options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs },
-  );
+  const handle = openRequesterDb(options.path, options);
   const { db, group } = handle;
   try {
     db.exec(SCHEMA);

@@ -49,10 +49,7 @@ export function createSqliteTransactionStore(
   const ttlMs = options.ttlMs ?? TRANSACTION_TTL_MS;
   const where = `transaction store ${options.path}`;
   const failed = (what: string, err: unknown): Error => storeFailed(where, what, err);
-  const handle = openRequesterDb(
-    options.path,
-    options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs },
-  );
+  const handle = openRequesterDb(options.path, options);
   const { db, group } = handle;
   try {
     db.exec(SCHEMA);

@@ -4,12 +4,8 @@
 // run into the test timeout instead of passing by luck.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { newJti, systemClock } from '@countersign/contracts';
-import { staticKeys } from '@countersign/verifier';
-import { createReceiptIntake, createReceiptVerifier } from './receipt-intake.ts';
-import { createReceiptSignals } from './receipt-signals.ts';
-import { gatewayKit, type GatewayKit } from './testing/receipts.ts';
-import { createTransactionStatus } from './transaction-status.ts';
+import { newJti } from '@countersign/contracts';
+import { gatewayKit, receiptRig, type GatewayKit } from './testing/receipts.ts';
 import { createMemoryTransactionStore } from './transaction-store.ts';
 
 const ISS = 'bot-1';
@@ -21,21 +17,7 @@ beforeAll(async () => {
 function setup(pollMs: number) {
   const store = createMemoryTransactionStore();
   const logger = pino({ level: 'silent' });
-  const verifier = createReceiptVerifier({
-    keys: staticKeys(gateway.jwks, { issuer: 'gw-1' }),
-    gatewayId: 'gw-1',
-  });
-  const signals = createReceiptSignals();
-  const status = createTransactionStatus({
-    issuer: ISS,
-    store,
-    verifier,
-    signals,
-    clock: systemClock,
-    logger,
-    pollMs,
-  });
-  const intake = createReceiptIntake({ issuer: ISS, verifier, store, signals, logger });
+  const { status, intake, signals } = receiptRig({ issuer: ISS, gateway, store, logger, pollMs });
   return { store, status, intake, signals };
 }
 

@@ -7,11 +7,18 @@ import {
   TokenTypes,
   buildReceiptClaims,
   newJti,
+  systemClock,
   type Outcome,
   type ReasonCode,
   type ReceiptEventDetail,
 } from '@countersign/contracts';
 import { createLocalSigner, signJwt, type Jwks, type Signer } from '@countersign/signing';
+import { staticKeys } from '@countersign/verifier';
+import type { Logger } from 'pino';
+import { createReceiptIntake, createReceiptVerifier } from '../receipt-intake.ts';
+import { createReceiptSignals } from '../receipt-signals.ts';
+import { createTransactionStatus } from '../transaction-status.ts';
+import type { TransactionStore } from '../transaction-store.ts';
 
 export interface ReceiptOrder {
   readonly iss: string;
@@ -99,4 +106,34 @@ export async function resignedUnderSameKid(token: string, other: Signer): Promis
   const input = Buffer.from(`${header}.${payload}`, 'ascii');
   const signature = Buffer.from(await other.sign(input)).toString('base64url');
   return `${header}.${payload}.${signature}`;
+}
+
+/**
+ * The receipt side of a requester as the wiring builds it, over `store`: a verifier with
+ * `gateway`'s keys bound to its id, the intake and the status lookup sharing one set of signals.
+ */
+export function receiptRig(options: {
+  readonly issuer: string;
+  readonly gateway: GatewayKit;
+  readonly store: TransactionStore;
+  readonly logger: Logger;
+  readonly pollMs?: number;
+}) {
+  const { issuer, gateway, store, logger } = options;
+  const verifier = createReceiptVerifier({
+    keys: staticKeys(gateway.jwks, { issuer: gateway.gatewayId }),
+    gatewayId: gateway.gatewayId,
+  });
+  const signals = createReceiptSignals();
+  const intake = createReceiptIntake({ issuer, verifier, store, signals, logger });
+  const status = createTransactionStatus({
+    issuer,
+    store,
+    verifier,
+    signals,
+    clock: systemClock,
+    logger,
+    ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+  });
+  return { verifier, signals, intake, status };
 }
