@@ -6,31 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { embeddedPaths, newJti, systemClock } from '@countersign/contracts';
+import { embeddedPaths, newJti } from '@countersign/contracts';
 import { generateKeyFiles } from '@countersign/signing';
 import { createSqliteEventBus, createSqliteQueue } from '@countersign/transport';
 import { decodeUnverified } from '@countersign/verifier';
-import {
-  createRequesterFromConfig,
-  createSqliteIdempotencyStore,
-  idempotencyDbPath,
-} from '@countersign/requester';
 import { gatewayKit, type GatewayKit } from '@countersign/requester/testing';
-import { register, requestSubmitCommand, type RequesterCommandIO } from './requester.ts';
+import { CLI_TXN, embeddedCommandIO } from '../testing/command-io.ts';
+import { register, requestSubmitCommand } from './requester.ts';
 
-const txn = {
-  type: 'order',
-  side: 'buy',
-  symbol: 'BTC-USD',
-  quantity: '0.5',
-  limitPrice: '60000',
-  timeInForce: 'GTC',
-};
-
-function sink() {
-  const chunks: string[] = [];
-  return { write: (t: string) => chunks.push(t), text: () => chunks.join('') };
-}
+const txn = CLI_TXN;
 
 let dir: string;
 let gateway: GatewayKit;
@@ -44,20 +28,7 @@ afterEach(() => {
   process.exitCode = undefined;
 });
 
-function io(input = '') {
-  const stdout = sink();
-  const stderr = sink();
-  const value: RequesterCommandIO = {
-    env: { COUNTERSIGN_DATA_DIR: dir, COUNTERSIGN_LOG_LEVEL: 'silent' },
-    stdout,
-    stderr,
-    readInput: () => Promise.resolve(input),
-    createRequester: (config) => createRequesterFromConfig(config),
-    openIdempotency: (config) =>
-      createSqliteIdempotencyStore({ path: idempotencyDbPath(config), clock: systemClock }),
-  };
-  return { io: value, stdout, stderr };
-}
+const io = (input = '') => embeddedCommandIO(dir, input, { COUNTERSIGN_LOG_LEVEL: 'silent' });
 
 /** Receipts every order on the queue: REJECTED for acct-bad, EXECUTED otherwise. */
 function standInGateway(): { stop(): Promise<void> } {
