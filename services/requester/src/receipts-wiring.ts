@@ -110,6 +110,22 @@ export interface Receipts {
   close(): Promise<void>;
 }
 
+/** The intake and the status lookup over one store and verifier, sharing one set of signals. */
+export function createReceiptSide(options: {
+  readonly issuer: string;
+  readonly verifier: Verifier<ReceiptClaims>;
+  readonly store: TransactionStore;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly pollMs?: number;
+}): Pick<Receipts, 'signals' | 'intake' | 'status'> {
+  const { issuer, verifier, store, logger } = options;
+  const signals = createReceiptSignals();
+  const intake = createReceiptIntake({ issuer, verifier, store, signals, logger });
+  const status = createTransactionStatus({ ...options, signals });
+  return { signals, intake, status };
+}
+
 export function createReceiptsFromConfig(
   config: CountersignConfig,
   store: TransactionStore,
@@ -123,16 +139,13 @@ export function createReceiptsFromConfig(
     clockSkewSec: config.gateway.clockSkewSec,
     clock,
   });
-  const signals = createReceiptSignals();
   const issuer = config.requester.id;
-  const intake = createReceiptIntake({ issuer, verifier, store, signals, logger });
-  const status = createTransactionStatus({
+  const { signals, intake, status } = createReceiptSide({
     issuer,
-    store,
     verifier,
-    signals,
-    clock,
+    store,
     logger,
+    clock,
     ...(overrides.statusPollMs === undefined ? {} : { pollMs: overrides.statusPollMs }),
   });
 

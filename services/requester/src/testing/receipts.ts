@@ -15,9 +15,8 @@ import {
 import { createLocalSigner, signJwt, type Jwks, type Signer } from '@countersign/signing';
 import { staticKeys } from '@countersign/verifier';
 import type { Logger } from 'pino';
-import { createReceiptIntake, createReceiptVerifier } from '../receipt-intake.ts';
-import { createReceiptSignals } from '../receipt-signals.ts';
-import { createTransactionStatus } from '../transaction-status.ts';
+import { createReceiptVerifier } from '../receipt-intake.ts';
+import { createReceiptSide } from '../receipts-wiring.ts';
 import type { TransactionStore } from '../transaction-store.ts';
 
 export interface ReceiptOrder {
@@ -124,16 +123,13 @@ export function receiptRig(options: {
     keys: staticKeys(gateway.jwks, { issuer: gateway.gatewayId }),
     gatewayId: gateway.gatewayId,
   });
-  const signals = createReceiptSignals();
-  const intake = createReceiptIntake({ issuer, verifier, store, signals, logger });
-  const status = createTransactionStatus({
+  const side = createReceiptSide({
     issuer,
-    store,
     verifier,
-    signals,
-    clock: systemClock,
+    store,
     logger,
+    clock: systemClock,
     ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
   });
-  return { verifier, signals, intake, status };
+  return { verifier, ...side };
 }
