@@ -33,7 +33,8 @@ afterAll(() => live?.stop());
 function run(args: readonly string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, {
-      cwd: root,
+      // Its cache (.schemathesis/) goes with the run's data directory, not into the checkout.
+      cwd: live.dataDir,
       // No colour codes in the output a failure prints.
       env: { ...process.env, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
