@@ -72,5 +72,6 @@ describe('npx cdk synth', () => {
       };
       expect(typeof mod.handler, dir).toBe('function');
     }
-  });
+    // Importing four bundles (each with its SDK clients) outlasts the default on a busy machine.
+  }, 60_000);
 });
