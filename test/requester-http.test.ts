@@ -368,6 +368,7 @@ describe('requester HTTP API', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/healthz',
       '/v1/transactions',
+      '/v1/transactions/{jti}',
       '/v1/transactions:batch',
     ]);
     const result = await validate(structuredClone(doc) as never);

@@ -28,7 +28,8 @@ export function openRequesterDb(
   options: { readonly busyTimeoutMs?: number | undefined } = {},
 ): RequesterDb {
   const memory = path === ':memory:'; // a new database each time: never shared
-  const key = memory ? '' : resolve(path);
+  // One connection per file and busy timeout (a store that must give up sooner gets its own).
+  const key = memory ? '' : `${resolve(path)}\0${options.busyTimeoutMs ?? ''}`;
   let shared = memory ? undefined : open.get(key);
   if (!shared) {
     if (!memory) mkdirSync(dirname(path), { recursive: true });
