@@ -37,7 +37,7 @@ import {
 } from '@countersign/exchange-gateway/testing';
 import { decodeUnverified } from '@countersign/verifier';
 import { clientConfig, uniqueName } from './support/aws.ts';
-import { createAwsStack, type AwsStack } from './support/aws-stack.ts';
+import { createAwsStack, createTtlTable, type AwsStack } from './support/aws-stack.ts';
 import { postWithKey } from './support/requester-fixtures.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -295,15 +295,20 @@ describe('requester on moto (KMS + SQS FIFO)', () => {
 
   it('wires itself from aws-mode configuration (KMS key id + queue URL)', async () => {
     const queueUrl = await fifoQueue();
+    const idempotencyTable = uniqueName('idempotency');
+    // The requester remembers each order it signs there (txn# items) before it is sent.
+    await createTtlTable(new DynamoDBClient(clientConfig()), idempotencyTable);
     const config = parseConfig({
       env: {
         COUNTERSIGN_MODE: 'aws',
         COUNTERSIGN_REQUESTER_ID: 'bot-config',
         COUNTERSIGN_GATEWAY_ID: 'gw-config',
         COUNTERSIGN_REQUESTER_KMS_KEY_ID: keyId,
+        // Required in aws mode: receipts are verified with it (not used by this case).
+        COUNTERSIGN_GATEWAY_KMS_KEY_ID: keyId,
         COUNTERSIGN_QUEUE_URL: queueUrl,
         // Required in aws mode; the records in it are exercised by the crash cases below.
-        COUNTERSIGN_IDEMPOTENCY_TABLE: uniqueName('idempotency'),
+        COUNTERSIGN_IDEMPOTENCY_TABLE: idempotencyTable,
       },
       part: 'requester',
     });

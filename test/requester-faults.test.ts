@@ -30,6 +30,7 @@ import {
   generateApiKey,
   startHttpServer,
 } from '@countersign/requester';
+import { unknownTransactions } from '@countersign/requester/testing';
 import type { IdempotencyStore } from '@countersign/requester';
 import {
   GATEWAY_ID,
@@ -120,6 +121,7 @@ function restarted(h: Harness) {
     }),
     apiKeys: [bot.entry],
     idempotency,
+    transactions: unknownTransactions,
     logger: pino({ level: 'silent' }),
     maxBodyBytes: 1_000_000,
   });
@@ -336,6 +338,7 @@ describe('F5: another process holds the idempotency database lock', () => {
         requester,
         apiKeys: [bot.entry],
         idempotency,
+        transactions: unknownTransactions,
         logger,
         maxBodyBytes: 100_000,
       });

@@ -22,6 +22,7 @@ import {
   generateApiKey,
   startHttpServer,
 } from '@countersign/requester';
+import { unknownTransactions } from '@countersign/requester/testing';
 import type { Requester, RunningServer } from '@countersign/requester';
 import { SAMPLE_TXN as txn } from './support/requester-fixtures.ts';
 
@@ -52,6 +53,7 @@ async function startApp(requester: Requester): Promise<RunningServer> {
       path: join(dir, 'requester.sqlite'),
       clock: { now: () => Date.now() },
     }),
+    transactions: unknownTransactions,
     logger,
     maxBodyBytes: MAX_BODY,
   });
@@ -366,6 +368,7 @@ describe('requester HTTP API', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/healthz',
       '/v1/transactions',
+      '/v1/transactions/{jti}',
       '/v1/transactions:batch',
     ]);
     const result = await validate(structuredClone(doc) as never);
@@ -392,6 +395,7 @@ describe('memory idempotency store behind the app', () => {
       }),
       apiKeys: [bot.entry],
       idempotency: createMemoryIdempotencyStore({ clock: { now: () => Date.now() } }),
+      transactions: unknownTransactions,
       logger: pino({ level: 'silent' }),
       maxBodyBytes: 1_000_000,
     });

@@ -9,6 +9,8 @@
 //   - library submit, one at a time;
 //   - HTTP POST /v1/transactions over loopback, 16 keep-alive node:http clients (p50/p99);
 //     client and server share this process, so the client's cost counts against the ratio.
+// As the embedded runtime wires it, every order is remembered (its status) in requester.sqlite
+// before it is sent, except in the null-queue case.
 import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,11 +23,16 @@ import type { Queue } from '@countersign/transport';
 import { createSqliteQueue } from '@countersign/transport';
 import {
   createMemoryIdempotencyStore,
+  createReceiptSignals,
+  createReceiptVerifier,
   createRequester,
   createRequesterApp,
+  createSqliteTransactionStore,
+  createTransactionStatus,
   generateApiKey,
   startHttpServer,
 } from '@countersign/requester';
+import { staticKeys } from '@countersign/verifier';
 import { rssMb, SAMPLE_TXN, type BenchCase } from '../lib.ts';
 
 const txn = SAMPLE_TXN;
@@ -112,7 +119,13 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
     clock,
     signConcurrency: 64, // the embedded wiring's default for a local key
   };
-  const requester = createRequester({ ...common, queue });
+  // Orders are remembered in requester.sqlite, as the embedded wiring does.
+  const transactions = createSqliteTransactionStore({ path: join(dir, 'requester.sqlite'), clock });
+  const requester = createRequester({
+    ...common,
+    queue,
+    remember: (orders) => transactions.remember(orders),
+  });
   const bare = createRequester({ ...common, queue: nullQueue });
   // A signing input of the real size: header.payload of a token this requester makes.
   const sample = await requester.submit(txn, { account: 'acct-0' });
@@ -168,11 +181,23 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
 
     // HTTP on loopback: 16 clients, each keeps one request in flight for one slice.
     const key = generateApiKey('bench', ['acct-0', 'acct-1', 'acct-2', 'acct-3']);
+    const logger = pino({ level: 'silent' });
     const app = createRequesterApp({
       requester,
       apiKeys: [key.entry],
       idempotency: createMemoryIdempotencyStore({ clock }),
-      logger: pino({ level: 'silent' }),
+      transactions: createTransactionStatus({
+        issuer: common.issuer,
+        store: transactions,
+        verifier: createReceiptVerifier({
+          keys: staticKeys({ keys: [] }),
+          gatewayId: 'bench-gateway',
+        }),
+        signals: createReceiptSignals(),
+        clock,
+        logger,
+      }),
+      logger,
       maxBodyBytes: 65_536,
     });
     const server = await startHttpServer(app, { host: '127.0.0.1', port: 0 });
@@ -235,6 +260,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
     return cases;
   } finally {
     await queue.close();
+    await transactions.close?.();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -17,6 +17,7 @@ import { ExchangeCredentials } from './exchange-credentials.ts';
 import { acknowledgeNagFindings } from './nag-suppressions.ts';
 import { LAMBDA_ENTRIES } from './paths.ts';
 import { ReceiptBus } from './receipt-bus.ts';
+import { RequesterReceipts } from './requester-receipts.ts';
 import { DEFAULT_SETTINGS, type CountersignSettings } from './settings.ts';
 import { SigningKeySet } from './signing-keys.ts';
 
@@ -43,6 +44,8 @@ export class CountersignStack extends Stack {
   readonly nonceTable: dynamodb.Table;
   readonly nonceTableKey: kms.Key | undefined;
   readonly idempotency: IdempotencyTable;
+  /** The requester's receipts rule, queue, DLQ and consumer function (order status). */
+  readonly requesterReceipts: RequesterReceipts;
   readonly checkpointBucket: s3.Bucket | undefined;
   readonly requester: CountersignFunction;
   readonly gateway: CountersignFunction;
@@ -151,7 +154,8 @@ export class CountersignStack extends Stack {
     this.requester = new CountersignFunction(this, 'Requester', {
       entry: LAMBDA_ENTRIES.requester,
       description: 'signs transaction requests with KMS and enqueues them',
-      timeout: Duration.seconds(10),
+      // GET /v1/transactions/{jti}?wait= holds a request up to 20 s.
+      timeout: Duration.seconds(30),
       memorySize: 512,
       environment: {
         ...common,
@@ -175,6 +179,12 @@ export class CountersignStack extends Stack {
         COUNTERSIGN_MAX_RECEIVES: String(s.maxReceiveCount),
         ...(s.gatewayPolicies === undefined ? {} : { COUNTERSIGN_POLICIES: s.gatewayPolicies }),
       },
+    });
+    this.requesterReceipts = new RequesterReceipts(this, 'RequesterReceipts', {
+      bus: this.receipts.bus,
+      table: this.idempotency,
+      environment: common,
+      maxReceiveCount: s.maxReceiveCount,
     });
     this.audit = new CountersignFunction(this, 'AuditConsumer', {
       entry: LAMBDA_ENTRIES.audit,
@@ -212,7 +222,8 @@ export class CountersignStack extends Stack {
       rsaAlg: s.rsaAlg,
       admins,
       signer: this.gateway.role,
-      verifiers: [this.audit.role],
+      // The requester verifies each receipt before storing it, and again before serving it.
+      verifiers: [this.audit.role, this.requester.role, this.requesterReceipts.consumer.role],
     });
     // The signer's key id names the newest generation; verifiers (and the requester's
     // /.well-known/jwks.json) trust every listed generation, so a rotation deploy never rejects
@@ -229,7 +240,8 @@ export class CountersignStack extends Stack {
     };
     this.exchangeCredentials = this.createExchangeCredentials(s, admins);
     for (const [fn, env] of [
-      [this.requester, requesterKeyEnv],
+      [this.requester, { ...requesterKeyEnv, ...gatewayKeyEnv }],
+      [this.requesterReceipts.consumer, gatewayKeyEnv],
       [
         this.gateway,
         { ...requesterKeyEnv, ...gatewayKeyEnv, ...this.exchangeCredentials?.environment },
@@ -261,6 +273,13 @@ export class CountersignStack extends Stack {
       }),
     );
     this.idempotency.grantRecords(this.requester);
+    const readGatewayPublicKeys = new iam.PolicyStatement({
+      sid: 'ReadGatewayPublicKeys',
+      actions: ['kms:GetPublicKey'],
+      resources: this.gatewayKeys.keyArns(),
+    });
+    this.requester.allow(readGatewayPublicKeys);
+    this.requesterReceipts.consumer.allow(readGatewayPublicKeys);
 
     this.gateway.allow(
       new iam.PolicyStatement({
@@ -465,6 +484,7 @@ export class CountersignStack extends Stack {
       ArchiveArn: this.receipts.archive.archiveArn,
       NonceTableName: this.nonceTable.tableName,
       IdempotencyTableName: this.idempotency.table.tableName,
+      RequesterReceiptsQueueUrl: this.requesterReceipts.queue.queueUrl,
       RequesterKeyArn: this.requesterKeys.current.keyArn,
       GatewayKeyArn: this.gatewayKeys.current.keyArn,
       ...(this.checkpointBucket ? { CheckpointBucket: this.checkpointBucket.bucketName } : {}),
@@ -520,6 +540,11 @@ export class CountersignStack extends Stack {
         'Requests the gateway gave up on',
       ),
       dlqAlarm('AuditDlqNotEmpty', this.auditDeadLetterQueue, 'Receipts the audit did not process'),
+      dlqAlarm(
+        'RequesterReceiptsDlqNotEmpty',
+        this.requesterReceipts.deadLetterQueue,
+        'Receipts the requester did not store (order status stays queued)',
+      ),
       this.requestQueue
         .metricApproximateAgeOfOldestMessage({ period: oneMinute, statistic: 'Maximum' })
         .createAlarm(this, 'RequestsTooOld', {

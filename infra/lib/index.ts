@@ -12,6 +12,8 @@ export {
 } from './receipt-bus.ts';
 export { CountersignFunction, BUNDLING } from './countersign-function.ts';
 export { IdempotencyTable, IDEMPOTENCY_RECORD_ACTIONS } from './idempotency-table.ts';
+export { RequesterReceipts, ORDER_ITEM_PREFIX } from './requester-receipts.ts';
+export type { RequesterReceiptsProps } from './requester-receipts.ts';
 export type { IdempotencyTableProps } from './idempotency-table.ts';
 export { ExchangeCredentials, CREDENTIALS_PURPOSE } from './exchange-credentials.ts';
 export type { ExchangeCredentialsProps } from './exchange-credentials.ts';

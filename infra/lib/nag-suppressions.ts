@@ -13,7 +13,7 @@ export interface NagAcknowledgement {
 
 export function nagAcknowledgements(stack: CountersignStack): NagAcknowledgement[] {
   const out: NagAcknowledgement[] = [];
-  for (const f of [stack.requester, stack.gateway, stack.audit]) {
+  for (const f of [stack.requester, stack.gateway, stack.audit, stack.requesterReceipts.consumer]) {
     out.push({
       scope: f.fn,
       id: 'AwsSolutions-L1',

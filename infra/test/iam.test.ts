@@ -40,7 +40,11 @@ describe('IAM, default settings', () => {
     | 'requesterLogs'
     | 'gatewayLogs'
     | 'auditLogs'
-    | 'bucket',
+    | 'bucket'
+    | 'receiptsConsumer'
+    | 'receiptsLogs'
+    | 'receiptsQueue'
+    | 'receiptsDlq',
     string
   >;
   beforeAll(() => {
@@ -64,10 +68,14 @@ describe('IAM, default settings', () => {
       gatewayLogs: b.id(s.gateway.logGroup),
       auditLogs: b.id(s.audit.logGroup),
       bucket: b.id(s.checkpointBucket!),
+      receiptsConsumer: b.id(s.requesterReceipts.consumer.role),
+      receiptsLogs: b.id(s.requesterReceipts.consumer.logGroup),
+      receiptsQueue: b.id(s.requesterReceipts.queue),
+      receiptsDlq: b.id(s.requesterReceipts.deadLetterQueue),
     };
   }, BUILD_TIMEOUT_MS);
 
-  it('gives the requester role exactly: its logs, Sign + GetPublicKey on its key, SendMessage, its records', () => {
+  it('gives the requester role exactly: its logs, Sign + GetPublicKey on its key, SendMessage, its records, the receipt key to verify', () => {
     expect(roleStatements(b.json, ids.requester)).toEqual([
       {
         Sid: 'WriteOwnLogs',
@@ -98,7 +106,85 @@ describe('IAM, default settings', () => {
         ],
         Resource: getAtt(ids.idempotencyTable),
       },
+      {
+        Sid: 'ReadGatewayPublicKeys',
+        Effect: 'Allow',
+        Action: 'kms:GetPublicKey',
+        Resource: getAtt(ids.gatewayKey),
+      },
     ]);
+  });
+
+  it("gives the requester's receipts consumer exactly: its logs, its queue, txn# items, the receipt key to verify", () => {
+    expect(roleStatements(b.json, ids.receiptsConsumer)).toEqual([
+      {
+        Sid: 'WriteOwnLogs',
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: getAtt(ids.receiptsLogs),
+      },
+      {
+        Sid: 'ConsumeRequesterReceipts',
+        Effect: 'Allow',
+        Action: [
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueAttributes',
+        ],
+        Resource: getAtt(ids.receiptsQueue),
+      },
+      {
+        Sid: 'StoreOrderReceipts',
+        Effect: 'Allow',
+        Action: 'dynamodb:UpdateItem',
+        Resource: getAtt(ids.idempotencyTable),
+        // Only the order items: never an idempotency record (they hold signed tokens).
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['txn#*'] } },
+      },
+      {
+        Sid: 'ReadGatewayPublicKeys',
+        Effect: 'Allow',
+        Action: 'kms:GetPublicKey',
+        Resource: getAtt(ids.gatewayKey),
+      },
+    ]);
+    // No read of the table (GetItem would read idempotency records), no signing, no requests.
+    for (const action of [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:Scan',
+    ]) {
+      expect(can(b.json, ids.receiptsConsumer, action, ids.idempotencyTable), action).toBe(false);
+    }
+    expect(can(b.json, ids.receiptsConsumer, 'kms:Sign', ids.gatewayKey)).toBe(false);
+    expect(can(b.json, ids.receiptsConsumer, 'kms:GetPublicKey', ids.requesterKey)).toBe(false);
+    expect(can(b.json, ids.receiptsConsumer, 'sqs:SendMessage', ids.requests)).toBe(false);
+  });
+
+  it("lets only the receipt rule send to the requester's receipts queue and its DLQ", () => {
+    const ruleId = b.id(b.stack.requesterReceipts.rule);
+    for (const q of [ids.receiptsQueue, ids.receiptsDlq]) {
+      const policy = Object.values(b.json.Resources).find(
+        (r) =>
+          r.Type === 'AWS::SQS::QueuePolicy' &&
+          refsIn((r.Properties as { Queues: unknown }).Queues).includes(q),
+      );
+      const allows = (
+        policy!.Properties as { PolicyDocument: { Statement: Statement[] } }
+      ).PolicyDocument.Statement.filter((st) => st.Effect === 'Allow');
+      expect(allows).toEqual([
+        expect.objectContaining({
+          Action: 'sqs:SendMessage',
+          Principal: { Service: 'events.amazonaws.com' },
+          Condition: { ArnEquals: { 'aws:SourceArn': getAtt(ruleId) } },
+        }),
+      ]);
+    }
+    for (const role of [ids.requester, ids.gateway, ids.audit, ids.receiptsConsumer]) {
+      expect(can(b.json, role, 'sqs:SendMessage', ids.receiptsQueue)).toBe(false);
+    }
   });
 
   it('lets only the requester use the idempotency table, and the requester no other table', () => {
@@ -261,15 +347,18 @@ describe('IAM, default settings', () => {
     }
   });
 
-  it('the requester role cannot verify, decrypt or touch the receipt key', () => {
+  it('the requester role can only read the receipt key (to verify receipts), never use it', () => {
     expect(can(b.json, ids.requester, 'kms:Verify', ids.requesterKey)).toBe(false);
     expect(can(b.json, ids.requester, 'kms:Decrypt', ids.requesterKey)).toBe(false);
     for (const action of [...KEY_USE_ACTIONS, ...KEY_ADMIN_ACTIONS]) {
+      if (action === 'kms:GetPublicKey') continue;
       expect(can(b.json, ids.requester, action, ids.gatewayKey), action).toBe(false);
     }
-    // Not named anywhere in the receipt key's policy.
+    // Named in the receipt key's policy only as a reader of its public key.
     const gatewayKeyPolicy = keyPolicyStatements(b.json, ids.gatewayKey);
-    expect(gatewayKeyPolicy.flatMap((s) => refsIn(s.Principal))).not.toContain(ids.requester);
+    expect(
+      gatewayKeyPolicy.filter((s) => refsIn(s.Principal).includes(ids.requester)).map((s) => s.Sid),
+    ).toEqual(['ReadPublicKey']);
   });
 
   it('the gateway cannot sign with the requester key', () => {
@@ -278,7 +367,12 @@ describe('IAM, default settings', () => {
   });
 
   it('matches the key-use matrix: Sign only for the owner, GetPublicKey for verifiers', () => {
-    const roles = { requester: ids.requester, gateway: ids.gateway, audit: ids.audit };
+    const roles = {
+      requester: ids.requester,
+      gateway: ids.gateway,
+      audit: ids.audit,
+      receipts: ids.receiptsConsumer,
+    };
     const keys = { requesterKey: ids.requesterKey, gatewayKey: ids.gatewayKey };
     const matrix: Record<string, string[]> = {};
     for (const [roleName, roleId] of Object.entries(roles)) {
@@ -290,18 +384,20 @@ describe('IAM, default settings', () => {
     }
     expect(matrix).toEqual({
       'requester on requesterKey': ['kms:Sign', 'kms:GetPublicKey'],
-      'requester on gatewayKey': [],
+      'requester on gatewayKey': ['kms:GetPublicKey'],
       'gateway on requesterKey': ['kms:GetPublicKey'],
       'gateway on gatewayKey': ['kms:Sign', 'kms:GetPublicKey'],
       'audit on requesterKey': ['kms:GetPublicKey'],
       'audit on gatewayKey': ['kms:GetPublicKey'],
+      'receipts on requesterKey': [],
+      'receipts on gatewayKey': ['kms:GetPublicKey'],
     });
   });
 
   it('key policies: administrators manage and never use; signing is limited to the alg', () => {
     for (const [keyId, signer, readers] of [
       [ids.requesterKey, ids.requester, [ids.requester, ids.gateway, ids.audit]],
-      [ids.gatewayKey, ids.gateway, [ids.gateway, ids.audit]],
+      [ids.gatewayKey, ids.gateway, [ids.gateway, ids.audit, ids.requester, ids.receiptsConsumer]],
     ] as const) {
       const statements = keyPolicyStatements(b.json, keyId);
       expect(statements.map((s) => s.Sid)).toEqual([
@@ -350,7 +446,7 @@ describe('IAM, default settings', () => {
       });
     }
     // And no role can send to them.
-    for (const role of [ids.requester, ids.gateway, ids.audit]) {
+    for (const role of [ids.requester, ids.gateway, ids.audit, ids.receiptsConsumer]) {
       expect(can(b.json, role, 'sqs:SendMessage', ids.auditQueue)).toBe(false);
     }
   });
@@ -461,11 +557,16 @@ describe('IAM, optional features', () => {
     }
   });
 
-  it('gives the requester its idempotency table key only through DynamoDB, nobody else', () => {
+  it('gives the requester (and its receipts consumer) the table key only through DynamoDB, nobody else', () => {
     const key = b.id(b.stack.idempotency.key!);
     const statements = roleStatements(b.json, b.id(b.stack.requester.role));
     expect(statements.find((s) => s.Sid === 'IdempotencyTableEncryption')).toMatchObject({
       Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+      Resource: getAtt(key),
+      Condition: { StringEquals: { 'kms:ViaService': expect.anything() } },
+    });
+    const consumer = roleStatements(b.json, b.id(b.stack.requesterReceipts.consumer.role));
+    expect(consumer.find((s) => s.Sid === 'RequesterTableEncryption')).toMatchObject({
       Resource: getAtt(key),
       Condition: { StringEquals: { 'kms:ViaService': expect.anything() } },
     });

@@ -89,6 +89,7 @@ describe('cdk-nag AwsSolutions', () => {
         'AwsSolutions-L1',
         'AwsSolutions-L1',
         'AwsSolutions-L1',
+        'AwsSolutions-L1',
         'AwsSolutions-S1',
       ],
     );

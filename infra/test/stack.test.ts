@@ -25,19 +25,19 @@ describe('stack, default settings', () => {
     const counts: Record<string, number> = {
       'AWS::KMS::Key': 2,
       'AWS::KMS::Alias': 2,
-      'AWS::SQS::Queue': 4,
-      'AWS::SQS::QueuePolicy': 4,
+      'AWS::SQS::Queue': 6,
+      'AWS::SQS::QueuePolicy': 6,
       'AWS::Events::EventBus': 1,
       'AWS::Events::Archive': 1,
-      'AWS::Events::Rule': 1,
+      'AWS::Events::Rule': 2,
       'AWS::DynamoDB::Table': 2,
-      'AWS::Logs::LogGroup': 3,
-      'AWS::IAM::Role': 3,
-      'AWS::IAM::Policy': 3,
-      'AWS::Lambda::Function': 3,
+      'AWS::Logs::LogGroup': 4,
+      'AWS::IAM::Role': 4,
+      'AWS::IAM::Policy': 4,
+      'AWS::Lambda::Function': 4,
       'AWS::Lambda::Url': 1,
-      'AWS::Lambda::EventSourceMapping': 2,
-      'AWS::CloudWatch::Alarm': 6,
+      'AWS::Lambda::EventSourceMapping': 3,
+      'AWS::CloudWatch::Alarm': 7,
       'AWS::S3::Bucket': 1,
       'AWS::S3::BucketPolicy': 1,
       'AWS::Lambda::Permission': 0,
@@ -160,8 +160,9 @@ describe('stack, default settings', () => {
     });
   });
 
-  it('runs three Node 22 ESM functions with their own log groups', () => {
-    for (const f of [b.stack.requester, b.stack.gateway, b.stack.audit]) {
+  it('runs four Node 22 ESM functions with their own log groups', () => {
+    const s = b.stack;
+    for (const f of [s.requester, s.gateway, s.audit, s.requesterReceipts.consumer]) {
       expect(b.json.Resources[b.id(f.fn)]!.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
         Handler: 'index.handler',
@@ -189,7 +190,8 @@ describe('stack, default settings', () => {
       'COUNTERSIGN_CHECKPOINT_BUCKET',
       'NODE_OPTIONS',
     ]);
-    for (const f of [b.stack.requester, b.stack.gateway, b.stack.audit]) {
+    const receipts = b.stack.requesterReceipts.consumer;
+    for (const f of [b.stack.requester, b.stack.gateway, b.stack.audit, receipts]) {
       for (const name of Object.keys(env(f))) expect(known, name).toContain(name);
       expect(env(f).COUNTERSIGN_MODE).toBe('aws');
       expect(env(f).NODE_OPTIONS).toBe('--enable-source-maps');
@@ -206,6 +208,22 @@ describe('stack, default settings', () => {
       COUNTERSIGN_REQUESTER_KMS_KEY_ID: requesterKey,
       COUNTERSIGN_REQUESTER_ALG: 'ES256',
       COUNTERSIGN_REQUESTER_PUBLIC_KEYS: expect.any(Object),
+      // It verifies each receipt again before serving it (GET /v1/transactions/{jti}).
+      COUNTERSIGN_GATEWAY_KMS_KEY_ID: gatewayKey,
+      COUNTERSIGN_GATEWAY_ALG: 'ES256',
+      COUNTERSIGN_GATEWAY_PUBLIC_KEYS: expect.any(Object),
+      NODE_OPTIONS: '--enable-source-maps',
+    });
+    // The receipts consumer: the gateway's key to verify, the table to store; nothing to sign.
+    expect(env(receipts)).toEqual({
+      COUNTERSIGN_MODE: 'aws',
+      COUNTERSIGN_LOG_LEVEL: 'info',
+      COUNTERSIGN_REQUESTER_ID: 'countersign-requester',
+      COUNTERSIGN_GATEWAY_ID: 'countersign-gateway',
+      COUNTERSIGN_IDEMPOTENCY_TABLE: { Ref: b.id(b.stack.idempotency.table) },
+      COUNTERSIGN_GATEWAY_KMS_KEY_ID: gatewayKey,
+      COUNTERSIGN_GATEWAY_ALG: 'ES256',
+      COUNTERSIGN_GATEWAY_PUBLIC_KEYS: expect.any(Object),
       NODE_OPTIONS: '--enable-source-maps',
     });
     expect(env(b.stack.gateway)).toMatchObject({
@@ -274,6 +292,40 @@ describe('stack, default settings', () => {
     });
   });
 
+  it("routes every receipt to the requester's own encrypted queue (DLQ) and its consumer", () => {
+    const r = b.stack.requesterReceipts;
+    b.template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: b.id(b.stack.receipts.bus) },
+      EventPattern: { source: ['countersign.gateway'], 'detail-type': ['TransactionReceipt'] },
+      Targets: [
+        Match.objectLike({
+          Arn: getAtt(b.id(r.queue)),
+          DeadLetterConfig: { Arn: getAtt(b.id(r.deadLetterQueue)) },
+          RetryPolicy: { MaximumEventAgeInSeconds: 86_400, MaximumRetryAttempts: 185 },
+        }),
+      ],
+    });
+    expect(b.json.Resources[b.id(r.queue)]!.Properties).toMatchObject({
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 180,
+      RedrivePolicy: { deadLetterTargetArn: getAtt(b.id(r.deadLetterQueue)), maxReceiveCount: 5 },
+    });
+    expect(b.json.Resources[b.id(r.deadLetterQueue)]!.Properties).toMatchObject({
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1_209_600,
+    });
+    b.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: b.id(r.consumer.fn) },
+      EventSourceArn: getAtt(b.id(r.queue)),
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    // The requester holds a long poll (?wait= up to 20 s) within its timeout.
+    expect(
+      (b.json.Resources[b.id(b.stack.requester.fn)]!.Properties as { Timeout: number }).Timeout,
+    ).toBeGreaterThan(20);
+  });
+
   it('exposes the requester through a function URL with IAM auth', () => {
     b.template.hasResourceProperties('AWS::Lambda::Url', {
       AuthType: 'AWS_IAM',
@@ -289,7 +341,11 @@ describe('stack, default settings', () => {
       alarms.filter(
         (a) => a.MetricName === metric && (dim === undefined || refsIn(a.Dimensions).includes(dim)),
       );
-    for (const q of [b.stack.requestDeadLetterQueue, b.stack.auditDeadLetterQueue]) {
+    for (const q of [
+      b.stack.requestDeadLetterQueue,
+      b.stack.auditDeadLetterQueue,
+      b.stack.requesterReceipts.deadLetterQueue,
+    ]) {
       expect(find('ApproximateNumberOfMessagesVisible', b.id(q))).toEqual([
         expect.objectContaining({
           Namespace: 'AWS/SQS',

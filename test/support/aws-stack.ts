@@ -33,8 +33,10 @@ export interface AwsStack {
   readonly archiveName: string;
   /** The gateway's nonce table. */
   readonly tableName: string;
-  /** The requester's Idempotency-Key records. */
+  /** The requester's Idempotency-Key records (and its orders' status, `txn#` items). */
   readonly idempotencyTableName: string;
+  /** With `requesterReceipts`: the requester's own queue of receipt events (its own rule). */
+  readonly requesterReceiptsQueueUrl?: string;
   /** COUNTERSIGN_* variables for this stack (merge with process.env). */
   readonly env: Record<string, string>;
 }
@@ -43,6 +45,11 @@ export interface AwsStackOptions {
   readonly keySpec?: 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'RSA_2048';
   readonly maxReceives?: number;
   readonly visibilityTimeoutSec?: number;
+  /**
+   * Also the requester's receipts rule and queue (as infra/lib/requester-receipts.ts), named in
+   * env as COUNTERSIGN_REQUESTER_RECEIPTS_QUEUE_URL so a requester consumes it itself.
+   */
+  readonly requesterReceipts?: boolean;
 }
 
 export async function queueArn(sqs: SQSClient, url: string): Promise<string> {
@@ -84,6 +91,7 @@ export async function routeReceiptsToQueue(
   sqs: SQSClient,
   options: { readonly busName: string; readonly ruleName: string; readonly queueUrl: string },
 ): Promise<void> {
+  // (One rule per consumer: the audit's, the requester's.)
   await eb.send(
     new PutRuleCommand({
       Name: options.ruleName,
@@ -185,6 +193,17 @@ export async function createAwsStack(options: AwsStackOptions = {}): Promise<Aws
     queueUrl: audit.QueueUrl!,
   });
 
+  let requesterReceiptsQueueUrl: string | undefined;
+  if (options.requesterReceipts) {
+    const q = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-requester-receipts` }));
+    requesterReceiptsQueueUrl = q.QueueUrl!;
+    await routeReceiptsToQueue(eb, sqs, {
+      busName: name,
+      ruleName: `${name}-requester-receipts`,
+      queueUrl: requesterReceiptsQueueUrl,
+    });
+  }
+
   const tableName = `${name}-nonces`;
   const idempotencyTableName = `${name}-idempotency`;
   await createTtlTable(ddb, tableName);
@@ -203,6 +222,7 @@ export async function createAwsStack(options: AwsStackOptions = {}): Promise<Aws
     archiveName,
     tableName,
     idempotencyTableName,
+    ...(requesterReceiptsQueueUrl ? { requesterReceiptsQueueUrl } : {}),
     env: {
       COUNTERSIGN_MODE: 'aws',
       COUNTERSIGN_REQUESTER_KMS_KEY_ID: requesterKeyId,
@@ -216,6 +236,9 @@ export async function createAwsStack(options: AwsStackOptions = {}): Promise<Aws
       COUNTERSIGN_AUDIT_QUEUE_URL: audit.QueueUrl!,
       COUNTERSIGN_NONCE_TABLE: tableName,
       COUNTERSIGN_IDEMPOTENCY_TABLE: idempotencyTableName,
+      ...(requesterReceiptsQueueUrl
+        ? { COUNTERSIGN_REQUESTER_RECEIPTS_QUEUE_URL: requesterReceiptsQueueUrl }
+        : {}),
     },
   };
 }

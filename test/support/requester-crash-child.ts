@@ -14,6 +14,7 @@ import {
   createRequesterApp,
   createSqliteIdempotencyStore,
 } from '@countersign/requester';
+import { unknownTransactions } from '@countersign/requester/testing';
 import type { IdempotencyStore } from '@countersign/requester';
 import type { ApiKeyEntry } from '@countersign/contracts';
 
@@ -56,6 +57,7 @@ const app = createRequesterApp({
   }),
   apiKeys: [input.entry],
   idempotency: store,
+  transactions: unknownTransactions,
   logger: pino({ level: 'silent' }),
   maxBodyBytes: 1_000_000,
 });

@@ -67,7 +67,8 @@ describe('configuration', () => {
       'COUNTERSIGN_QUEUE_URL: required in aws mode',
       'COUNTERSIGN_NONCE_TABLE: required in aws mode',
     ]);
-    // The requester keeps its Idempotency-Key records in DynamoDB in aws mode (issue 13 F2).
+    // The requester keeps its Idempotency-Key records in DynamoDB in aws mode (issue 13 F2), and
+    // verifies receipts with the gateway's key (issue 16).
     expect(
       issues(() =>
         parseConfig({
@@ -79,18 +80,29 @@ describe('configuration', () => {
           part: 'requester',
         }),
       ),
-    ).toEqual(['COUNTERSIGN_IDEMPOTENCY_TABLE: required in aws mode']);
+    ).toEqual([
+      'COUNTERSIGN_GATEWAY_KMS_KEY_ID: required in aws mode',
+      'COUNTERSIGN_IDEMPOTENCY_TABLE: required in aws mode',
+    ]);
+    const requester = parseConfig({
+      env: {
+        COUNTERSIGN_MODE: 'aws',
+        COUNTERSIGN_REQUESTER_KMS_KEY_ID: 'alias/r',
+        COUNTERSIGN_GATEWAY_KMS_KEY_ID: 'alias/g',
+        COUNTERSIGN_QUEUE_URL: 'https://sqs.example/q.fifo',
+        COUNTERSIGN_IDEMPOTENCY_TABLE: 'cs-idempotency',
+        COUNTERSIGN_REQUESTER_RECEIPTS_QUEUE_URL: 'https://sqs.example/requester-receipts',
+      },
+      part: 'requester',
+    }).requester;
+    expect(requester.idempotencyTable).toBe('cs-idempotency');
     expect(
-      parseConfig({
-        env: {
-          COUNTERSIGN_MODE: 'aws',
-          COUNTERSIGN_REQUESTER_KMS_KEY_ID: 'alias/r',
-          COUNTERSIGN_QUEUE_URL: 'https://sqs.example/q.fifo',
-          COUNTERSIGN_IDEMPOTENCY_TABLE: 'cs-idempotency',
-        },
-        part: 'requester',
-      }).requester.idempotencyTable,
-    ).toBe('cs-idempotency');
+      issues(() => parseConfig({ env: { COUNTERSIGN_MODE: 'aws' }, part: 'receipts' })),
+    ).toEqual([
+      'COUNTERSIGN_GATEWAY_KMS_KEY_ID: required in aws mode',
+      'COUNTERSIGN_IDEMPOTENCY_TABLE: required in aws mode',
+    ]);
+    expect(requester.receiptsQueueUrl).toBe('https://sqs.example/requester-receipts');
   });
 
   it('rejects malformed JSON env values and unknown file fields', () => {

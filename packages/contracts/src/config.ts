@@ -69,7 +69,10 @@ export const CountersignConfig = z.strictObject({
       /** Signatures in flight; default 16 with KMS (its quota), 64 with the local signer. */
       signConcurrency: PositiveInt.optional(),
       apiKeys: z.array(ApiKeyEntry).default([]),
-      /** DynamoDB table of the Idempotency-Key records (aws mode; embedded: SQLite in dataDir). */
+      /**
+       * DynamoDB table of the Idempotency-Key records and of each order's status (aws mode;
+       * embedded: SQLite in dataDir).
+       */
       idempotencyTable: z.string().min(1).optional(),
       /**
        * Every key of this requester that verifiers trust (current and previous, with validity).
@@ -85,6 +88,11 @@ export const CountersignConfig = z.strictObject({
             .transform((v) => ['on', 'true', '1'].includes(v)),
         ])
         .default(false),
+      /**
+       * AWS: an SQS queue the receipts rule feeds, consumed by a long-running requester itself
+       * (on Lambda, the receipts function consumes it instead).
+       */
+      receiptsQueueUrl: z.string().url().optional(),
     })
     .prefault({}),
   gateway: z
@@ -192,6 +200,7 @@ export const CONFIG_ENV = {
   COUNTERSIGN_IDEMPOTENCY_TABLE: ['requester', 'idempotencyTable'],
   COUNTERSIGN_REQUESTER_PUBLIC_KEYS: ['requester', 'publicKeys'],
   COUNTERSIGN_BATCH_SIGNING: ['requester', 'batchSigning'],
+  COUNTERSIGN_REQUESTER_RECEIPTS_QUEUE_URL: ['requester', 'receiptsQueueUrl'],
   COUNTERSIGN_GATEWAY_ID: ['gateway', 'id'],
   COUNTERSIGN_GATEWAY_ALG: ['gateway', 'alg'],
   COUNTERSIGN_GATEWAY_PUBLIC_KEYS: ['gateway', 'publicKeys'],
@@ -226,13 +235,18 @@ export const CONFIG_ENV = {
 } as const satisfies Record<string, readonly string[]>;
 
 /** Fields that must be set in AWS mode, by the part being started. */
-export const Parts = ['requester', 'gateway', 'audit', 'all', 'exchange'] as const;
+export const Parts = ['requester', 'gateway', 'audit', 'all', 'exchange', 'receipts'] as const;
 export type Part = (typeof Parts)[number];
 const AWS_REQUIRED: Record<Part, readonly (keyof typeof CONFIG_ENV)[]> = {
   // The exchange tools (credentials seal/check, the simulator) need nothing of the pipeline.
   exchange: [],
+  // The requester's receipts side (the receipts Lambda, `request status`): the gateway's key to
+  // verify receipts and the table of the orders; nothing to sign or send with.
+  receipts: ['COUNTERSIGN_GATEWAY_KMS_KEY_ID', 'COUNTERSIGN_IDEMPOTENCY_TABLE'],
+  // The gateway's key: the requester verifies every receipt it stores and serves.
   requester: [
     'COUNTERSIGN_REQUESTER_KMS_KEY_ID',
+    'COUNTERSIGN_GATEWAY_KMS_KEY_ID',
     'COUNTERSIGN_QUEUE_URL',
     'COUNTERSIGN_IDEMPOTENCY_TABLE',
   ],

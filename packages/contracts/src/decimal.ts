@@ -13,8 +13,31 @@ export interface DecimalPrecision {
 // no leading zeros, no bare or trailing point.
 const DECIMAL = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/;
 
+/**
+ * The exact set of strings `decimalString(precision)` accepts, as one ECMA-262 regular expression
+ * (no lookaround, so schema-driven generators can use it): a positive decimal with at most
+ * `intDigits` digits before the point and `fracDigits` after, no leading zeros. The OpenAPI
+ * document states it; decimal.test.ts checks it agrees with the schema.
+ */
+export function decimalPattern({ intDigits, fracDigits }: DecimalPrecision): string {
+  if (!Number.isInteger(intDigits) || intDigits < 1 || !Number.isInteger(fracDigits)) {
+    throw new RangeError('a decimal needs at least one digit before the point');
+  }
+  const frac = fracDigits > 0 ? `(?:\\.[0-9]{1,${fracDigits}})?` : '';
+  const positiveInt = `[1-9][0-9]{0,${intDigits - 1}}${frac}`;
+  // 0.x: some zeros, then the first non-zero digit at position k + 1, then the rest.
+  const below1 = Array.from(
+    { length: fracDigits },
+    (_, k) => `${'0'.repeat(k)}[1-9][0-9]{0,${fracDigits - k - 1}}`,
+  );
+  return below1.length > 0
+    ? `^(?:${positiveInt}|0\\.(?:${below1.join('|')}))$`
+    : `^${positiveInt}$`;
+}
+
 export function decimalString(precision: DecimalPrecision) {
   const maxLen = precision.intDigits + 1 + precision.fracDigits;
+  const pattern = decimalPattern(precision);
   return z
     .string({
       error: (iss) =>
@@ -47,6 +70,13 @@ export function decimalString(precision: DecimalPrecision) {
         });
       }
       if (!/[1-9]/.test(s)) ctx.addIssue({ code: 'custom', message: 'must be greater than zero' });
+    })
+    .meta({
+      // What the checks above enforce, for JSON Schema / OpenAPI (their messages stay precise).
+      pattern,
+      minLength: 1,
+      maxLength: maxLen,
+      description: `positive decimal string: up to ${precision.intDigits} digits, optionally "." and up to ${precision.fracDigits} more; no sign, exponent or leading zeros`,
     });
 }
 

@@ -9,6 +9,7 @@ export { percentile } from './percentile.ts';
 export type { SafeDetails } from './errors.ts';
 export {
   decimalString,
+  decimalPattern,
   toScaled,
   fromScaled,
   multiplyDecimals,

@@ -32,4 +32,5 @@ export {
   isAbortError,
 } from './errors.ts';
 export type { QueueError, BusError, SdkErrorInfo } from './errors.ts';
+export { sleepUnlessAborted } from './retry.ts';
 export type { SqliteSynchronous } from '@countersign/sqlite';

@@ -27,8 +27,6 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { isCountersignError } from '@countersign/contracts';
-import { describeSdkError } from '@countersign/transport';
 import {
   checkItemSize,
   idempotencyPk,
@@ -37,7 +35,7 @@ import {
   type Item,
   type StoredRecord,
 } from './dynamo-idempotency-item.ts';
-import { RequesterError } from './errors.ts';
+import { dynamoStoreFailure, RequesterError } from './errors.ts';
 import {
   IDEMPOTENCY_LEASE_MS,
   IDEMPOTENCY_TTL_MS,
@@ -80,14 +78,8 @@ export function createDynamoIdempotencyStore(
   /** owner → the record this store last wrote for it. */
   const hints = new Map<string, { readonly pk: string; readonly stored: StoredRecord }>();
 
-  const failed = (operation: string, err: unknown): Error => {
-    if (isCountersignError(err)) return err;
-    const sdk = describeSdkError(err);
-    return new RequesterError('STORE_FAILED', `${where}: ${operation} failed (${sdk.code})`, {
-      cause: err,
-      details: { code: sdk.code, retryable: sdk.retryable, requestId: sdk.requestId },
-    });
-  };
+  const failed = (operation: string, err: unknown): Error =>
+    dynamoStoreFailure(where, operation, err);
 
   async function read(pk: string): Promise<StoredRecord | undefined> {
     let item: Item | undefined;

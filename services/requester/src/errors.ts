@@ -1,5 +1,11 @@
 // Errors of the requester. Callers switch on `code`; messages never hold a key, a token or a secret.
-import { CountersignError, type FieldIssue, type SafeDetails } from '@countersign/contracts';
+import {
+  CountersignError,
+  isCountersignError,
+  type FieldIssue,
+  type SafeDetails,
+} from '@countersign/contracts';
+import { describeSdkError } from '@countersign/transport';
 
 export type RequesterErrorCode =
   | 'REQUEST_INVALID'
@@ -36,4 +42,14 @@ export class RequesterError<
 export function requestInvalid(issues: readonly FieldIssue[]): RequesterError<'REQUEST_INVALID'> {
   const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
   return new RequesterError('REQUEST_INVALID', `invalid request: ${summary}`, { issues });
+}
+
+/** A DynamoDB call of a store failed: STORE_FAILED naming `where`, with the SDK's code. */
+export function dynamoStoreFailure(where: string, operation: string, err: unknown): Error {
+  if (isCountersignError(err)) return err;
+  const sdk = describeSdkError(err);
+  return new RequesterError('STORE_FAILED', `${where}: ${operation} failed (${sdk.code})`, {
+    cause: err,
+    details: { code: sdk.code, retryable: sdk.retryable, requestId: sdk.requestId },
+  });
 }

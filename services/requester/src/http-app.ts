@@ -2,24 +2,21 @@
 // (main.ts) and as a Lambda handler (lambda.ts). The OpenAPI document at /openapi.json is
 // generated from the zod schemas below, which are also what validates requests.
 //
-// Order of checks for the POST routes: request id → API key (401) → body size (413) →
-// JSON + schema (422, every bad field path) → account binding (403) → Idempotency-Key
+// Order of checks: request id → method (405 + Allow for a method a known path does not declare)
+// → API key (401) → body size (413, POST) → JSON + schema (422, every bad field path) → account
+// binding (403; for GET /v1/transactions/{jti}: 404, like an unknown jti) → Idempotency-Key
 // (replay or 409) → sign + enqueue. Answers carry { jti, messageId }, never the token. With an
 // Idempotency-Key, the signed token is fixed in the key's record before it is enqueued
 // (idempotent-submit.ts), so a retry after a crash sends the same jti, never a new one.
+// The routes and their schemas are in http-routes.ts.
 import { randomUUID } from 'node:crypto';
 import { IncomingMessage } from 'node:http';
-import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
-import {
-  Identifier,
-  TransactionRequest,
-  fieldIssues,
-  isCountersignError,
-} from '@countersign/contracts';
+import { fieldIssues, isCountersignError } from '@countersign/contracts';
 import type { ApiKeyEntry, FieldIssue } from '@countersign/contracts';
 import { bearerToken, createApiKeyAuthenticator, type ApiKeyPrincipal } from './api-keys.ts';
 import { canonicalSha256 } from './canonical-json.ts';
@@ -33,16 +30,21 @@ import {
   type IdempotencyId,
   type OnceOutcome,
 } from './idempotent-submit.ts';
+import { REQUEST_ID, requesterRoutes } from './http-routes.ts';
 import { problem, problemResponse, type Problem, type ProblemKind } from './problem.ts';
 import type { Requester } from './requester.ts';
+import type { TransactionStatus } from './transaction-status.ts';
 
-export const MAX_BATCH_ITEMS = 100;
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export { MAX_BATCH_ITEMS } from './http-routes.ts';
+
+const OPENAPI_PATH = '/openapi.json';
 
 export interface RequesterAppOptions {
   readonly requester: Requester;
   readonly apiKeys: readonly ApiKeyEntry[];
   readonly idempotency: IdempotencyStore;
+  /** What GET /v1/transactions/{jti} answers from (receipts-wiring.ts builds it). */
+  readonly transactions: TransactionStatus;
   readonly logger: Logger;
   /** Largest accepted request body (bytes). */
   readonly maxBodyBytes: number;
@@ -54,158 +56,6 @@ type Env = {
   Variables: { requestId: string; principal: ApiKeyPrincipal; log: Logger };
 };
 
-// ---- schemas (validation and OpenAPI document) ----
-
-const SubmitBody = z
-  .object({ account: Identifier, txn: TransactionRequest })
-  .strict()
-  .openapi('SubmitRequest');
-const BatchBody = z
-  .object({ items: z.array(SubmitBody).min(1).max(MAX_BATCH_ITEMS) })
-  .strict()
-  .openapi('BatchRequest');
-const Accepted = z
-  .object({
-    jti: z.string().openapi({ description: 'Token id (22 base64url chars); the order id' }),
-    messageId: z.string().openapi({ description: 'Queue message id' }),
-  })
-  .openapi('Accepted');
-const BatchItemResult = z
-  .union([
-    z.object({
-      index: z.number().int(),
-      ok: z.literal(true),
-      jti: z.string(),
-      messageId: z.string(),
-    }),
-    z.object({
-      index: z.number().int(),
-      ok: z.literal(false),
-      code: z.string(),
-      message: z.string(),
-    }),
-  ])
-  .openapi('BatchItemResult');
-const BatchResult = z
-  .object({ accepted: z.number().int(), failed: z.number().int(), items: z.array(BatchItemResult) })
-  .openapi('BatchResult');
-const ProblemSchema = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    code: z.string(),
-    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-    requestId: z.string().optional(),
-  })
-  .openapi('Problem');
-const PostHeaders = z.object({
-  'idempotency-key': z
-    .string()
-    .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 printable ASCII characters')
-    .optional()
-    .openapi({
-      description:
-        'Retrying with the same key and body within 24 h returns the first answer without signing ' +
-        'again; a request interrupted after signing is finished with the same jti (same token)',
-    }),
-});
-
-const problemContent = { 'application/problem+json': { schema: ProblemSchema } };
-const errorResponses = {
-  401: { description: 'Missing or unknown API key', content: problemContent },
-  403: { description: 'The API key may not act for this account', content: problemContent },
-  409: {
-    description:
-      'Idempotency-Key reused with another body, still in progress, or taken over by a retry',
-    content: problemContent,
-  },
-  413: { description: 'Body larger than the limit', content: problemContent },
-  415: { description: 'Body is not application/json', content: problemContent },
-  422: {
-    description: 'Invalid JSON or fields; `errors` lists each bad path',
-    content: problemContent,
-  },
-  503: { description: 'Signing or the queue is unavailable; retry', content: problemContent },
-} as const;
-
-const submitRoute = createRoute({
-  method: 'post',
-  path: '/v1/transactions',
-  summary: 'Sign one transaction request and enqueue it',
-  security: [{ apiKey: [] }],
-  request: {
-    headers: PostHeaders,
-    body: { content: { 'application/json': { schema: SubmitBody } }, required: true },
-  },
-  responses: {
-    202: {
-      description: 'Signed and enqueued',
-      content: { 'application/json': { schema: Accepted } },
-    },
-    ...errorResponses,
-  },
-});
-
-const batchRoute = createRoute({
-  method: 'post',
-  path: '/v1/transactions:batch',
-  summary: `Sign and enqueue up to ${MAX_BATCH_ITEMS} requests`,
-  description:
-    'The whole batch is validated first: any invalid item → 422 listing `items[i]...` paths and ' +
-    'nothing is signed; any item for an account the key may not use → 403. Then 202 when every ' +
-    'item was enqueued, or 207 with a result per item (in order) when some failed to sign or enqueue. ' +
-    'With an Idempotency-Key, a retry sends the items that failed to enqueue again (same jti).',
-  security: [{ apiKey: [] }],
-  request: {
-    headers: PostHeaders,
-    body: { content: { 'application/json': { schema: BatchBody } }, required: true },
-  },
-  responses: {
-    202: {
-      description: 'Every item enqueued',
-      content: { 'application/json': { schema: BatchResult } },
-    },
-    207: {
-      description: 'Some items failed; see each item',
-      content: { 'application/json': { schema: BatchResult } },
-    },
-    ...errorResponses,
-  },
-});
-
-const healthRoute = createRoute({
-  method: 'get',
-  path: '/healthz',
-  summary: 'Liveness',
-  responses: {
-    200: {
-      description: 'Up',
-      content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } },
-    },
-  },
-});
-
-const jwksRoute = createRoute({
-  method: 'get',
-  path: '/.well-known/jwks.json',
-  summary: 'The public keys requests are signed with (current and previous, with nbf/exp)',
-  description:
-    'Verifiers (a gateway, audit) trust this as a JWKS URL key source. Cacheable for 5 minutes; ' +
-    'a new key is published before it signs anything.',
-  responses: {
-    200: {
-      description: 'The JWKS',
-      content: {
-        'application/json': {
-          schema: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
-        },
-      },
-    },
-  },
-});
-
 // ---- helpers ----
 
 function send(
@@ -213,15 +63,44 @@ function send(
   kind: ProblemKind,
   detail: string,
   errors?: readonly FieldIssue[],
+  headers: Record<string, string> = {},
 ): Response {
   const p: Problem = problem(kind, detail, {
     ...(errors ? { errors } : {}),
     requestId: c.get('requestId'),
   });
-  return problemResponse(
-    p,
-    kind === 'AUTH_REQUIRED' ? { 'www-authenticate': 'Bearer realm="countersign"' } : {},
-  );
+  return problemResponse(p, {
+    ...(kind === 'AUTH_REQUIRED' ? { 'www-authenticate': 'Bearer realm="countersign"' } : {}),
+    ...headers,
+  });
+}
+
+/**
+ * The methods of each path the app serves (HEAD with GET, as hono answers it), and a lookup by
+ * request path; templates like `{jti}` match one path segment.
+ */
+function methodTable(routes: readonly { method: string; path: string }[]) {
+  const exact = new Map<string, Set<string>>();
+  const templated: { regex: RegExp; methods: Set<string> }[] = [];
+  for (const r of routes) {
+    const methods = new Set([r.method.toUpperCase()]);
+    if (methods.has('GET')) methods.add('HEAD');
+    if (r.path.includes('{')) {
+      const source = r.path
+        .split(/\{[^}]+\}/)
+        .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('[^/]+');
+      const existing = templated.find((t) => t.regex.source === `^${source}$`);
+      if (existing) for (const m of methods) existing.methods.add(m);
+      else templated.push({ regex: new RegExp(`^${source}$`), methods });
+    } else {
+      const existing = exact.get(r.path);
+      if (existing) for (const m of methods) existing.add(m);
+      else exact.set(r.path, methods);
+    }
+  }
+  return (path: string): ReadonlySet<string> | undefined =>
+    exact.get(path) ?? templated.find((t) => t.regex.test(path))?.methods;
 }
 
 function errorKind(err: unknown): ProblemKind {
@@ -247,14 +126,22 @@ function toPublicItem(r: BatchItemResult) {
 
 // ---- the app ----
 
+/** How a field path names where the field was (`header idempotency-key`, `query wait`). */
+const SOURCE_PREFIX: Partial<Record<string, string>> = {
+  header: 'header ',
+  query: 'query ',
+  param: 'path ',
+};
+
 export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<Env> {
-  const { requester, idempotency, logger } = options;
+  const { requester, idempotency, transactions, logger } = options;
   const auth = createApiKeyAuthenticator(options.apiKeys);
+  const routes = requesterRoutes(options.maxBodyBytes);
 
   const app = new OpenAPIHono<Env>({
     defaultHook: (result, c) => {
       if (!result.success) {
-        const source = result.target === 'header' ? 'header ' : '';
+        const source = SOURCE_PREFIX[result.target] ?? '';
         const errors = fieldIssues(result.error).map((i) => ({ ...i, path: `${source}${i.path}` }));
         return send(c, 'REQUEST_INVALID', 'the request has invalid fields', errors);
       }
@@ -290,6 +177,25 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     );
   });
 
+  // A method a known path does not serve: 405 with Allow, before anything else is looked at
+  // (the routes are public in /openapi.json). Unknown paths fall through to 404.
+  const documented = [
+    ...Object.values(routes).map((r) => ({ method: r.method, path: r.path })),
+    { method: 'get', path: OPENAPI_PATH },
+  ];
+  const methodsOf = methodTable(documented);
+  const methodCheck: MiddlewareHandler<Env> = async (c, next) => {
+    const allowed = methodsOf(c.req.path);
+    if (allowed !== undefined && !allowed.has(c.req.method)) {
+      const allow = [...allowed].join(', ');
+      const detail = `${c.req.method} is not allowed here; allowed: ${allow}`;
+      return send(c, 'METHOD_NOT_ALLOWED', detail, undefined, { allow });
+    }
+    await next();
+    return undefined;
+  };
+  app.use('*', methodCheck);
+
   const authenticate: MiddlewareHandler<Env> = async (c, next) => {
     const key = bearerToken(c.req.header('authorization'));
     if (key === null)
@@ -309,6 +215,7 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
   // which cost more than the rest of the request. The text goes into hono's body cache, where
   // the JSON validator reads it. Elsewhere (Lambda) hono's bodyLimit does the same job.
   const readBody: MiddlewareHandler<Env> = async (c, next) => {
+    if (c.req.method !== 'POST') return next(); // the GET routes take no body
     const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
     if (!(incoming instanceof IncomingMessage)) return webBodyLimit(c, next);
     const declared = Number(incoming.headers['content-length'] ?? 0);
@@ -375,7 +282,7 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
         'idempotency record not updated; a retry after the lease sends the same token again',
       );
 
-  app.openapi(submitRoute, async (c) => {
+  app.openapi(routes.submit, async (c) => {
     const body = c.req.valid('json');
     if (!c.get('principal').accounts.has(body.account)) {
       return send(c, 'FORBIDDEN', 'this API key may not act for that account', [
@@ -397,7 +304,7 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     return answer(c, outcome) as never;
   });
 
-  app.openapi(batchRoute, async (c) => {
+  app.openapi(routes.batch, async (c) => {
     const { items } = c.req.valid('json');
     const principal = c.get('principal');
     const forbidden = items.flatMap((item, i) =>
@@ -428,25 +335,39 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     return answer(c, outcome) as never;
   });
 
-  app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200));
+  app.openapi(routes.status, async (c) => {
+    const { jti } = c.req.valid('param');
+    const { wait } = c.req.valid('query');
+    const found = await transactions.find(jti, c.get('principal').accounts, {
+      waitMs: wait === undefined ? 0 : Number(wait) * 1000,
+      signal: c.req.raw.signal,
+    });
+    // Unknown, and another account's: the same answer after the same single read.
+    if (found === null) return send(c, 'NOT_FOUND', 'no such transaction') as never;
+    return c.json(found, 200);
+  });
 
   const publicKeys = options.publicKeys;
   if (publicKeys) {
-    app.openapi(jwksRoute, async (c) => {
+    app.openapi(routes.jwks, async (c) => {
       const jwks = await publicKeys();
       c.header('cache-control', 'public, max-age=300');
       return c.json({ keys: jwks.keys.map((k) => ({ ...k })) }, 200);
     });
   }
+  app.openapi(routes.health, (c) => c.json({ status: 'ok' as const }, 200));
 
-  app.doc31('/openapi.json', {
+  app.doc31(OPENAPI_PATH, {
     openapi: '3.1.0',
     info: {
       title: 'countersign requester',
-      version: '1.0.0',
+      version: '1.1.0',
       description:
         'Signs transaction requests (JWS, typ txn+jwt) with the requester key and enqueues them ' +
-        'for the exchange gateway. Errors are RFC 9457 problem details.',
+        'for the exchange gateway, and tells what happened to each order (the gateway’s signed ' +
+        'receipt). Errors are RFC 9457 problem details (`application/problem+json`). Every answer ' +
+        'carries `X-Request-Id` (the one sent when it matches [A-Za-z0-9._:-]{1,128}, else a new ' +
+        'one). A method a path does not declare answers 405 with `Allow`.',
     },
   });
 

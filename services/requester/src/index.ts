@@ -51,11 +51,64 @@ export type { RequesterAppOptions } from './http-app.ts';
 export { problem, PROBLEM_CONTENT_TYPE } from './problem.ts';
 export type { Problem, ProblemKind } from './problem.ts';
 export {
+  TRANSACTION_TTL_MS,
+  receiptReplaces,
+  orderKey,
+  createMemoryTransactionStore,
+} from './transaction-store.ts';
+export type {
+  OrderRef,
+  SubmittedOrder,
+  VerifiedReceipt,
+  TransactionRecord,
+  TransactionStore,
+} from './transaction-store.ts';
+export { createSqliteTransactionStore } from './sqlite-transaction-store.ts';
+export type { SqliteTransactionStoreOptions } from './sqlite-transaction-store.ts';
+export {
+  createDynamoTransactionStore,
+  transactionPk,
+  TRANSACTION_PK_PREFIX,
+} from './dynamo-transaction-store.ts';
+export type { DynamoTransactionStoreOptions } from './dynamo-transaction-store.ts';
+export { createReceiptSignals } from './receipt-signals.ts';
+export type { ReceiptSignals } from './receipt-signals.ts';
+export { createReceiptIntake, createReceiptVerifier } from './receipt-intake.ts';
+export type { ReceiptIntake, ReceiptIntakeOptions, IntakeResult } from './receipt-intake.ts';
+export {
+  receiptCursorOf,
+  runEmbeddedReceiptConsumer,
+  catchUpEmbeddedReceipts,
+  receiptQueueBatch,
+  runSqsReceiptConsumer,
+} from './receipt-consumers.ts';
+export type {
+  EmbeddedReceiptConsumerOptions,
+  SqsReceiptConsumerOptions,
+} from './receipt-consumers.ts';
+export {
+  createTransactionStatus,
+  MAX_WAIT_SEC,
+  DEFAULT_STATUS_POLL_MS,
+} from './transaction-status.ts';
+export type {
+  TransactionStatus,
+  TransactionStatusOptions,
+  TransactionView,
+  FindOptions,
+} from './transaction-status.ts';
+export {
   createRequesterFromConfig,
   createRequesterServiceFromConfig,
   createIdempotencyStoreFromConfig,
   idempotencyDbPath,
 } from './wiring.ts';
+export {
+  createTransactionStoreFromConfig,
+  createReceiptsFromConfig,
+  receiptKeysFromConfig,
+} from './receipts-wiring.ts';
+export type { Receipts, ReceiptsOverrides } from './receipts-wiring.ts';
 export type {
   RequesterOverrides,
   WiredRequester,

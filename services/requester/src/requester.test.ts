@@ -351,3 +351,67 @@ describe('createRequester with batchSigning (issue #20)', () => {
     for (const t of tokens.slice(1)) expect((await v.verify(t)).batch?.head.size).toBe(10);
   });
 });
+
+describe('remembering each order before it can be sent', () => {
+  function remembering(fail = false) {
+    const calls: { jti: string; account: string; iss: string }[][] = [];
+    const queue = fakeQueue();
+    const remember = (orders: readonly { jti: string; account: string; iss: string }[]) => {
+      // The queue must not have seen these orders yet.
+      for (const o of orders) expect(queue.sent.some((m) => m.dedupId === o.jti)).toBe(false);
+      calls.push([...orders]);
+      return fail ? Promise.reject(new Error('disk full')) : Promise.resolve();
+    };
+    const requester = async () =>
+      createRequester({
+        signer: await localSigner(),
+        queue,
+        issuer: 'bot-1',
+        audience: 'gw-1',
+        lifetimeSec: 60,
+        clock,
+        remember,
+      });
+    return { calls, queue, requester };
+  }
+
+  it('submit and sign remember (iss, jti, account) before the token is sent or returned', async () => {
+    const { calls, requester } = remembering();
+    const r = await requester();
+    const out = await r.submit(txn, { account: 'acct-1' });
+    const signed = await r.sign(txn, { account: 'acct-2' });
+    expect(calls).toEqual([
+      [{ iss: 'bot-1', jti: out.jti, account: 'acct-1' }],
+      [{ iss: 'bot-1', jti: signed.jti, account: 'acct-2' }],
+    ]);
+    // Sending a kept request again does not remember it again (it was when it was signed).
+    await r.send(signed);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('submitMany remembers the valid items in one write per 500, invalid ones not at all', async () => {
+    const { calls, requester } = remembering();
+    const r = await requester();
+    const items = Array.from({ length: 1001 }, (_, i) => ({
+      account: i === 7 ? 'bad account' : `acct-${i % 3}`,
+      txn,
+    }));
+    const results = await r.submitMany(items);
+    expect(results.filter((x) => !x.ok).map((x) => x.index)).toEqual([7]);
+    expect(calls.map((c) => c.length)).toEqual([500, 500]);
+    expect(new Set(calls.flat().map((o) => o.jti))).toEqual(
+      new Set(results.flatMap((x) => (x.ok ? [x.jti] : []))),
+    );
+  });
+
+  it('a failed remember fails the request with STORE_FAILED and sends nothing', async () => {
+    const { queue, requester } = remembering(true);
+    const r = await requester();
+    await expect(r.submit(txn, { account: 'acct-1' })).rejects.toMatchObject({
+      code: 'STORE_FAILED',
+    });
+    const many = await r.submitMany([{ account: 'acct-1', txn }]);
+    expect(many).toEqual([expect.objectContaining({ ok: false, code: 'STORE_FAILED' })]);
+    expect(queue.sent).toEqual([]);
+  });
+});

@@ -9,6 +9,10 @@
 // gateway's replay guard can recognise. So signing and sending are also offered apart (`sign`,
 // `signMany`, `send`, and `ResendItem`s in `submitMany`): a caller that may crash keeps the
 // signed request first (the HTTP API in its idempotency record) and later sends the same token.
+//
+// With `remember`, every signed order is remembered (iss, jti, account: transaction-store.ts)
+// before its signature is used: the write runs while the signature is computed, and a request is
+// returned or sent only once both are done, so an order a caller hears of always has a status.
 import pLimit from 'p-limit';
 import {
   CountersignError,
@@ -26,10 +30,19 @@ import { createBatchSigner, signJwt } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import type { OutgoingMessage, Queue } from '@countersign/transport';
 import { RequesterError, requestInvalid } from './errors.ts';
+import type { SubmittedOrder } from './transaction-store.ts';
 
 /** SQS SendMessageBatch takes at most 10 entries; the default when the queue names no size. */
 export const SEND_BATCH_SIZE = 10;
 export const DEFAULT_SIGN_CONCURRENCY = 16;
+/** Orders remembered per write when many are signed together (one group-commit operation). */
+const REMEMBER_CHUNK = 500;
+
+function storeFailure(cause: unknown): Error {
+  return isCountersignError(cause)
+    ? cause
+    : new RequesterError('STORE_FAILED', 'remembering the order failed', { cause });
+}
 
 export interface RequesterOptions {
   readonly signer: Signer;
@@ -49,6 +62,11 @@ export interface RequesterOptions {
    * does not apply. Off (per-item tokens) unless given.
    */
   readonly batchSigning?: { readonly maxBatchSize?: number };
+  /**
+   * Keeps each order before it can be sent (a TransactionStore's `remember`); a failure fails the
+   * signing (STORE_FAILED) and nothing is sent. Absent: orders are not remembered.
+   */
+  readonly remember?: (orders: readonly SubmittedOrder[]) => Promise<void>;
 }
 
 export interface Submitted {
@@ -205,16 +223,45 @@ export function createRequester(options: RequesterOptions): Requester {
     return { body: request.token, groupId: request.account, dedupId: request.jti };
   }
 
-  async function signOne(txn: unknown, account: unknown, signal?: AbortSignal) {
-    const { claims } = prepare(txn, account);
+  /** Remembers orders (chunks of REMEMBER_CHUNK); never rejects: a failure is the result. */
+  function rememberAll(claims: readonly RequestClaims[]): Promise<unknown>[] {
+    const chunks: Promise<unknown>[] = [];
+    for (let i = 0; i < claims.length; i += REMEMBER_CHUNK) {
+      const orders = claims
+        .slice(i, i + REMEMBER_CHUNK)
+        .map((c) => ({ iss: c.iss, jti: c.jti, account: c.sub }));
+      chunks.push(
+        options.remember!(orders).then(
+          () => undefined,
+          (err: unknown) => err ?? new Error('remember failed'),
+        ),
+      );
+    }
+    return chunks;
+  }
+
+  /** Signs prepared claims; resolves once the signature and the order's remembering are done. */
+  async function signPrepared(
+    claims: RequestClaims,
+    remembered: Promise<unknown> | undefined,
+    signal?: AbortSignal,
+  ): Promise<SignedRequest> {
     const signNow = () => {
       signal?.throwIfAborted();
       return sign(claims);
     };
     // Batching: every item must reach the batch signer at once to share a head; it keeps one
     // signature in flight by itself.
-    const token = await (batching ? signNow() : limit(signNow));
+    const signing = batching ? signNow() : limit(signNow);
+    // `remembered` never rejects (its failure is its value), so nothing is left unobserved.
+    const [token, failed] = await Promise.all([signing, remembered]);
+    if (failed !== undefined) throw storeFailure(failed);
     return { jti: claims.jti, account: claims.sub, token };
+  }
+
+  async function signOne(txn: unknown, account: unknown, signal?: AbortSignal) {
+    const { claims } = prepare(txn, account);
+    return signPrepared(claims, options.remember ? rememberAll([claims])[0] : undefined, signal);
   }
 
   /** Starts signing every item now (bounded by the limiter); resend items are ready as they are. */
@@ -222,10 +269,23 @@ export function createRequester(options: RequesterOptions): Requester {
     items: readonly SubmitManyItem[],
     signal: AbortSignal | undefined,
   ): Promise<SignResult>[] {
-    return items.map((item, index) => {
-      if ('signed' in item) return Promise.resolve({ ok: true, index, ...item.signed });
-      // An invalid item rejects before it reaches the signer: never signed.
-      return signOne(item.txn, item.account, signal).then(
+    // Validate every item first, so the valid ones are remembered in a few writes, not one each.
+    const prepared = items.map((item): Prepared | ResendItem | { readonly invalid: unknown } => {
+      if ('signed' in item) return item;
+      try {
+        return prepare(item.txn, item.account);
+      } catch (err) {
+        return { invalid: err }; // never signed
+      }
+    });
+    const fresh = prepared.flatMap((p) => ('claims' in p ? [p.claims] : []));
+    const remembered = options.remember ? rememberAll(fresh) : [];
+    let nth = 0;
+    return prepared.map((p, index) => {
+      if ('signed' in p) return Promise.resolve({ ok: true, index, ...p.signed });
+      if ('invalid' in p) return Promise.resolve(failure(index, p.invalid));
+      const chunk = remembered[Math.floor(nth++ / REMEMBER_CHUNK)];
+      return signPrepared(p.claims, chunk, signal).then(
         (signed): SignResult => ({ ok: true, index, ...signed }),
         (err: unknown) => failure(index, err),
       );

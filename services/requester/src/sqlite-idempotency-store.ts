@@ -1,14 +1,12 @@
-// SQLite adapter of the IdempotencyStore (embedded mode: `.countersign/requester.sqlite`).
+// SQLite adapter of the IdempotencyStore (embedded mode: `.countersign/requester.sqlite`, shared
+// with the orders' status table: requester-db.ts).
 //
 // Every call is one read-decide-write in the group commit's BEGIN IMMEDIATE transaction, so two
 // processes sharing the file never both reserve or resume a record, and the decisions are the
 // shared transitions of idempotency-store.ts (the memory adapter makes the same ones). While
 // another process holds the write lock, a call waits on later event-loop turns (up to the busy
 // timeout), not in SQLite's busy handler, which would stop every other request meanwhile.
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { createGroupCommit, openSqlite } from '@countersign/sqlite';
 import { isCountersignError } from '@countersign/contracts';
 import { RequesterError } from './errors.ts';
 import {
@@ -26,6 +24,7 @@ import {
   type Limits,
   type Transition,
 } from './idempotency-store.ts';
+import { openRequesterDb } from './requester-db.ts';
 
 interface Row {
   body_sha256: string;
@@ -60,11 +59,8 @@ export function createSqliteIdempotencyStore(
   const ttlMs = options.ttlMs ?? IDEMPOTENCY_TTL_MS;
   const leaseMs = options.leaseMs ?? IDEMPOTENCY_LEASE_MS;
   const where = `idempotency store ${options.path}`;
-  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-  const db = openSqlite(
-    options.path,
-    options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs },
-  );
+  const handle = openRequesterDb(options.path, options);
+  const { db, group } = handle;
   try {
     db.exec(SCHEMA);
     const have = new Set(
@@ -77,10 +73,9 @@ export function createSqliteIdempotencyStore(
       if (!have.has(name)) db.exec(`ALTER TABLE idempotency_keys ADD COLUMN ${name} ${type}`);
     }
   } catch (err) {
-    db.close();
+    handle.close();
     throw storeFailed(where, 'opening', err);
   }
-  const group = createGroupCommit(db);
 
   const select = db.prepare<[string, string], Row>(
     `SELECT body_sha256, created_at, lease_until, owner, fixed, response
@@ -101,6 +96,7 @@ export function createSqliteIdempotencyStore(
   );
   const purge = db.prepare<[number]>('DELETE FROM idempotency_keys WHERE created_at < ?');
   let begins = 0;
+  let closed = false; // the file may stay open for the status table: refuse calls ourselves
 
   const toRecord = (row: Row): IdempotencyRecord => ({
     bodySha256: row.body_sha256,
@@ -118,29 +114,30 @@ export function createSqliteIdempotencyStore(
     key: string,
     step: (existing: IdempotencyRecord | undefined, limits: Limits) => Transition<R>,
   ): Promise<R> =>
-    group
-      .run(() => {
-        const limits: Limits = { now: options.clock.now(), ttlMs, leaseMs };
-        const row = select.get(scope, key);
-        const { record, result } = step(row && toRecord(row), limits);
-        if (record === null) drop.run(scope, key);
-        else if (record !== undefined) {
-          upsert.run(
-            scope,
-            key,
-            record.bodySha256,
-            record.createdAt,
-            record.leaseUntil,
-            record.owner,
-            record.fixed === null ? null : JSON.stringify(record.fixed),
-            record.response === null ? null : JSON.stringify(record.response),
-          );
-        }
-        return result;
-      })
-      .catch((err: unknown) => {
-        throw storeFailed(where, what, err);
-      });
+    (closed
+      ? Promise.reject(new Error('the database is closed'))
+      : group.run(() => {
+          const limits: Limits = { now: options.clock.now(), ttlMs, leaseMs };
+          const row = select.get(scope, key);
+          const { record, result } = step(row && toRecord(row), limits);
+          if (record === null) drop.run(scope, key);
+          else if (record !== undefined) {
+            upsert.run(
+              scope,
+              key,
+              record.bodySha256,
+              record.createdAt,
+              record.leaseUntil,
+              record.owner,
+              record.fixed === null ? null : JSON.stringify(record.fixed),
+              record.response === null ? null : JSON.stringify(record.response),
+            );
+          }
+          return result;
+        })
+    ).catch((err: unknown) => {
+      throw storeFailed(where, what, err);
+    });
 
   return {
     begin: (scope, key, bodySha256) =>
@@ -158,8 +155,9 @@ export function createSqliteIdempotencyStore(
         releaseTransition(existing, owner, limits),
       ),
     close: () => {
+      closed = true;
       try {
-        group.close(); // commits what is queued first
+        handle.close(); // the last user of the file commits what is queued first
         return Promise.resolve();
       } catch (err) {
         return Promise.reject(storeFailed(where, 'close', err));
@@ -169,7 +167,7 @@ export function createSqliteIdempotencyStore(
 }
 
 /** STORE_FAILED naming the file and carrying SQLite's code (its message stays in `cause`). */
-function storeFailed(where: string, what: string, err: unknown): Error {
+export function storeFailed(where: string, what: string, err: unknown): Error {
   if (isCountersignError(err)) return err;
   const code = (err as { code?: unknown } | null)?.code;
   const sqliteCode = typeof code === 'string' ? code : 'SQLITE_ERROR';

@@ -1,7 +1,8 @@
 // Builds the requester from validated configuration: the embedded runtime (local key in
-// `<dataDir>/keys`, SQLite queue and idempotency records) or AWS (KMS signer, SQS queue,
-// DynamoDB idempotency records). Called only by composition roots (main.ts, lambda.ts, the CLI);
-// every adapter and SDK client can be injected instead.
+// `<dataDir>/keys`, SQLite queue, idempotency records and order status) or AWS (KMS signer, SQS
+// queue, DynamoDB records). Called only by composition roots (main.ts, lambda.ts, the CLI);
+// every adapter and SDK client can be injected instead. The receipt side (what happened to each
+// order) is built in receipts-wiring.ts.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { pino, type Logger } from 'pino';
@@ -18,20 +19,31 @@ import { createRequesterApp } from './http-app.ts';
 import type { IdempotencyStore } from './idempotency-store.ts';
 import { createRequester, DEFAULT_SIGN_CONCURRENCY, type Requester } from './requester.ts';
 import { createSqliteIdempotencyStore } from './sqlite-idempotency-store.ts';
+import {
+  createReceiptsFromConfig,
+  createTransactionStoreFromConfig,
+  type Receipts,
+  type ReceiptsOverrides,
+} from './receipts-wiring.ts';
+import type { TransactionStore } from './transaction-store.ts';
 
-export interface RequesterOverrides {
+export interface RequesterOverrides extends ReceiptsOverrides {
   readonly signer?: Signer;
   readonly queue?: Queue;
   readonly clock?: Clock;
   readonly kmsClient?: KmsSendClient;
   readonly sqsClient?: SQSClient;
   readonly dynamoClient?: DynamoDBClient;
+  /** Where each signed order is remembered (its status); default from the configuration. */
+  readonly transactions?: TransactionStore;
 }
 
 export interface WiredRequester {
   readonly requester: Requester;
   readonly signer: Signer;
   readonly queue: Queue;
+  /** Every order `requester` signs is remembered here before it can be sent. */
+  readonly transactions: TransactionStore;
   /** Closes what this function opened (not injected adapters). */
   close(): Promise<void>;
 }
@@ -89,6 +101,8 @@ export async function createRequesterFromConfig(
 ): Promise<WiredRequester> {
   const signer = await buildSigner(config, overrides);
   const queue = buildQueue(config, overrides);
+  const transactions =
+    overrides.transactions ?? createTransactionStoreFromConfig(config, overrides);
   const requester = createRequester({
     signer,
     queue,
@@ -102,13 +116,16 @@ export async function createRequesterFromConfig(
       config.requester.signConcurrency ??
       (config.mode === 'embedded' ? 64 : DEFAULT_SIGN_CONCURRENCY),
     ...(config.requester.batchSigning ? { batchSigning: {} } : {}),
+    remember: (orders) => transactions.remember(orders),
   });
   return {
     requester,
     signer,
     queue,
+    transactions,
     close: async () => {
       if (!overrides.queue) await queue.close?.();
+      if (!overrides.transactions) await transactions.close?.();
     },
   };
 }
@@ -154,6 +171,8 @@ export interface RequesterServiceOverrides extends RequesterOverrides {
 export interface RequesterService extends WiredRequester {
   readonly app: ReturnType<typeof createRequesterApp>;
   readonly logger: Logger;
+  /** Receipt verification, status lookups and this process's receipt consumer (running). */
+  readonly receipts: Receipts;
 }
 
 /** The requester's key set (current and previous keys), published for verifiers. */
@@ -179,10 +198,12 @@ export async function createRequesterServiceFromConfig(
     overrides.logger ?? pino({ level: config.logLevel, base: { service: 'requester' } });
   const wired = await createRequesterFromConfig(config, overrides);
   const idempotency = overrides.idempotency ?? createIdempotencyStoreFromConfig(config, overrides);
+  const receipts = createReceiptsFromConfig(config, wired.transactions, logger, overrides);
   const app = createRequesterApp({
     requester: wired.requester,
     apiKeys: config.requester.apiKeys,
     idempotency,
+    transactions: receipts.status,
     logger,
     maxBodyBytes: config.requester.maxBodyBytes,
     publicKeys: publicKeysOf(config, overrides),
@@ -190,11 +211,19 @@ export async function createRequesterServiceFromConfig(
   if (config.requester.apiKeys.length === 0) {
     logger.warn('no API keys configured (COUNTERSIGN_API_KEYS): every request will get 401');
   }
+  // This process's receipt consumer runs until close (embedded: the bus; aws: when a receipts
+  // queue is configured, else the receipts Lambda stores them and lookups read the table).
+  const stopConsuming = new AbortController();
+  const consuming = receipts.consume(stopConsuming.signal);
   return {
     ...wired,
     app,
     logger,
+    receipts,
     close: async () => {
+      stopConsuming.abort();
+      await consuming;
+      await receipts.close();
       await wired.close();
       if (!overrides.idempotency) await idempotency.close?.();
     },

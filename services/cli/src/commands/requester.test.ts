@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { embeddedPaths, systemClock } from '@countersign/contracts';
+import { embeddedPaths } from '@countersign/contracts';
 import { createSqliteQueue } from '@countersign/transport';
 import type { Queue } from '@countersign/transport';
 import {
@@ -18,20 +18,9 @@ import {
   requestSubmitCommand,
   type RequesterCommandIO,
 } from './requester.ts';
+import { CLI_TXN, embeddedCommandIO } from '../testing/command-io.ts';
 
-const txn = {
-  type: 'order',
-  side: 'buy',
-  symbol: 'BTC-USD',
-  quantity: '0.5',
-  limitPrice: '60000',
-  timeInForce: 'GTC',
-};
-
-function sink(isTTY = false) {
-  const chunks: string[] = [];
-  return { isTTY, write: (t: string) => chunks.push(t), text: () => chunks.join('') };
-}
+const txn = CLI_TXN;
 
 let dir: string;
 beforeEach(() => {
@@ -42,20 +31,7 @@ afterEach(() => {
   process.exitCode = undefined;
 });
 
-function io(input: string, env: Record<string, string> = {}) {
-  const stdout = sink();
-  const stderr = sink();
-  const value: RequesterCommandIO = {
-    env: { COUNTERSIGN_DATA_DIR: dir, ...env },
-    stdout,
-    stderr,
-    readInput: () => Promise.resolve(input),
-    createRequester: (config) => createRequesterFromConfig(config),
-    openIdempotency: (config) =>
-      createSqliteIdempotencyStore({ path: idempotencyDbPath(config), clock: systemClock }),
-  };
-  return { io: value, stdout, stderr };
-}
+const io = (input: string, env: Record<string, string> = {}) => embeddedCommandIO(dir, input, env);
 
 describe('parseSubmitInput', () => {
   it('reads a JSON array and NDJSON (blank lines ignored)', () => {

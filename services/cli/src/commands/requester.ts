@@ -1,5 +1,7 @@
 // CLI commands of the requester:
 //   countersign request submit --file orders.json|-   sign + enqueue a JSON array or NDJSON file
+//     [--wait [S]]                                     then wait for each order's receipt
+//   countersign request status JTI [--wait S]         what happened to an order (request-status.ts)
 //   countersign requester                             run the HTTP API (like services/requester main)
 // (`countersign keys` is in keys.ts.) Exit codes: 0 ok, 1 some request failed (or the command
 // could not run), 2 bad arguments or configuration.
@@ -34,6 +36,15 @@ import {
   UsageError,
   type CommandIO,
 } from '../command-run.ts';
+import {
+  DEFAULT_SUBMIT_WAIT_SEC,
+  collectOutcomes,
+  openOutcomeWaiter,
+  parseWaitSeconds,
+  requestStatusCommand,
+  type OutcomeWaiter,
+  type Outcomes,
+} from './request-status.ts';
 
 export const RequesterExitCodes = CommandExitCodes;
 
@@ -43,6 +54,11 @@ export interface RequesterCommandIO extends CommandIO {
   readonly createRequester: (config: CountersignConfig) => Promise<WiredRequester>;
   /** Where `request submit` keeps each entry's key, jti and token (resume after a crash). */
   readonly openIdempotency: (config: CountersignConfig) => IdempotencyStore;
+  /** Order status lookups (`request status`, `submit --wait`); `store`: the requester's own. */
+  readonly openOutcomes?: (
+    config: CountersignConfig,
+    store?: WiredRequester['transactions'],
+  ) => Promise<OutcomeWaiter>;
 }
 
 async function readStdin(): Promise<string> {
@@ -149,10 +165,11 @@ export function submitKeys(
 }
 
 export async function requestSubmitCommand(
-  options: { file?: string; tokens?: boolean; idempotencyKey?: string },
+  options: { file?: string; tokens?: boolean; idempotencyKey?: string; wait?: string | boolean },
   io: RequesterCommandIO,
 ): Promise<number> {
   if (!options.file) throw new UsageError('--file is required (a path, or - for stdin)');
+  const waitSec = parseWaitSeconds(options.wait, DEFAULT_SUBMIT_WAIT_SEC);
   if (options.idempotencyKey !== undefined && !RUN_KEY.test(options.idempotencyKey)) {
     throw new UsageError('--idempotency-key must be 1-200 printable ASCII characters, no spaces');
   }
@@ -179,6 +196,7 @@ export async function requestSubmitCommand(
       : undefined;
   let results: EachResult[];
   let unrecorded = 0;
+  let outcomes: Outcomes | undefined;
   const started = performance.now();
   let store: IdempotencyStore | undefined;
   try {
@@ -194,6 +212,19 @@ export async function requestSubmitCommand(
         onStoreError: () => unrecorded++,
       },
     );
+    bar?.stop();
+    if (options.wait !== undefined && options.wait !== false) {
+      const waiter = await (io.openOutcomes ?? openOutcomeWaiter)(config, wired.transactions);
+      try {
+        outcomes = await collectOutcomes(
+          results.flatMap((r) => (r.ok ? [r.jti] : [])),
+          waiter,
+          waitSec,
+        );
+      } finally {
+        await waiter.close();
+      }
+    }
   } finally {
     bar?.stop();
     await store?.close?.();
@@ -210,6 +241,7 @@ export async function requestSubmitCommand(
         ...(r.via === 'replayed' ? { replayed: true } : {}),
         ...(r.via === 'resumed' ? { resent: true } : {}),
         ...(options.tokens && r.token !== undefined ? { token: r.token } : {}),
+        ...outcomes?.byJti.get(r.jti),
       };
       if (r.via === 'replayed') count.replayed++;
       if (r.via === 'resumed') count.resent++;
@@ -235,7 +267,9 @@ export async function requestSubmitCommand(
         'running the same input again within 24 h sends them again with the same jti (no duplicate order)\n',
     );
   }
-  return count.failed > 0 ? RequesterExitCodes.FAILED : RequesterExitCodes.OK;
+  if (outcomes) io.stderr.write(`outcomes: ${outcomes.summary}\n`);
+  const allWell = count.failed === 0 && (outcomes?.allExecuted ?? true);
+  return allWell ? RequesterExitCodes.OK : RequesterExitCodes.FAILED;
 }
 
 export function register(program: Command, overrides: Partial<RequesterCommandIO> = {}): void {
@@ -251,8 +285,33 @@ export function register(program: Command, overrides: Partial<RequesterCommandIO
       '--idempotency-key <key>',
       'name this run (default: the SHA-256 of the input): the same key and input resume or replay it',
     )
-    .action((opts: { file?: string; tokens?: boolean; idempotencyKey?: string }) =>
-      run(io(), () => requestSubmitCommand(opts, io())),
+    .option(
+      '--wait [seconds]',
+      `then wait up to this long (default ${DEFAULT_SUBMIT_WAIT_SEC}) for each order's receipt and print its outcome`,
+    )
+    .action(
+      (opts: {
+        file?: string;
+        tokens?: boolean;
+        idempotencyKey?: string;
+        wait?: string | boolean;
+      }) => run(io(), () => requestSubmitCommand(opts, io())),
+    );
+  request
+    .command('status')
+    .description(
+      "what happened to an order: queued, or receipted (outcome, reason, the gateway's signed receipt)",
+    )
+    .argument('<jti>', 'the order id `request submit` or the HTTP API answered')
+    .option('--wait <seconds>', 'wait up to this long for the receipt')
+    // Today's jtis start with "-" (their time prefix): take one as the argument, not an option.
+    .allowUnknownOption()
+    .action((jti: string, opts: { wait?: string }) =>
+      run(io(), () =>
+        requestStatusCommand(jti, opts, loadConfigOr(io(), 'receipts'), io(), (config) =>
+          (io().openOutcomes ?? openOutcomeWaiter)(config),
+        ),
+      ),
     );
 
   program

@@ -8,3 +8,8 @@ export {
 } from './idempotency-store-contract.ts';
 export type { IdempotencyStoreHarness } from './idempotency-store-contract.ts';
 export { largestBatch, LARGEST_TXN } from './largest-batch.ts';
+export { unknownTransactions } from './transactions.ts';
+export { describeTransactionStoreContract } from './transaction-store-contract.ts';
+export type { TransactionStoreHarness } from './transaction-store-contract.ts';
+export { gatewayKit, tamperPayload, resignedUnderSameKid } from './receipts.ts';
+export type { GatewayKit, ReceiptOrder, ReceiptOptions } from './receipts.ts';
