@@ -144,6 +144,16 @@ function resolvePaths(data: unknown, base: string): void {
 }
 
 /**
+ * A copy of configuration data with every relative path made absolute against `base`: what a
+ * process writes into a config file for another process (which reads paths against the file).
+ */
+export function withAbsolutePaths<T extends object>(data: T, base: string): T {
+  const copy = structuredClone(data);
+  resolvePaths(copy, resolve(base));
+  return copy;
+}
+
+/**
  * Parses the text of a configuration file (JSONC): the file, or one issue per syntax error,
  * duplicate or forbidden key (`readConfigFile` turns them into a ConfigError).
  */
