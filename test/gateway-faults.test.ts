@@ -16,10 +16,12 @@ import {
   NonceKeys,
   ReceiptEventDetail,
   sha256B64u,
+  TokenTypes,
+  type ReceiptClaims,
 } from '@countersign/contracts';
 import type { NonceStore } from '@countersign/replay-guard';
 import { createDynamoNonceStore, createSqliteNonceStore } from '@countersign/replay-guard';
-import { createKmsSigner } from '@countersign/signing';
+import { createKmsSigner, signJwt } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import {
   createEventBridgeBus,
@@ -32,13 +34,16 @@ import { createPaperExchange } from '@countersign/exchange-gateway';
 import {
   createHarness,
   defaultPolicy,
+  GATEWAY_ID,
   newEs256Signer,
   orderIdOf,
+  REQUESTER_ID,
   type Harness,
   type HarnessOptions,
 } from '@countersign/exchange-gateway/testing';
 import { createAwsStack, type AwsStack } from './support/aws-stack.ts';
 import { clientConfig } from './support/aws.ts';
+import { auditEvents } from './support/receipts.ts';
 
 interface Backend {
   readonly nonceStore: NonceStore;
@@ -125,6 +130,27 @@ async function motoBackend(): Promise<Backend & { stack: AwsStack; eb: EventBrid
 const distinct = (events: readonly ReceiptEventDetail[]) => [
   ...new Set(events.map((e) => e.receipt)),
 ];
+
+/** The audit of a harness run's events, as of the harness clock. */
+const audit = (h: Harness, events: readonly ReceiptEventDetail[]) =>
+  auditEvents(events, {
+    gatewayId: GATEWAY_ID,
+    gatewayKey: h.gatewaySigner.publicJwk,
+    requesterId: REQUESTER_ID,
+    requesterKey: h.requesterSigner.publicJwk,
+    clock: h.clock,
+  });
+
+/** The event with its receipt's claims changed and signed again with the gateway's key. */
+async function resigned(
+  h: Harness,
+  event: ReceiptEventDetail,
+  change: (c: ReceiptClaims) => ReceiptClaims,
+): Promise<ReceiptEventDetail> {
+  const claims = change(await h.verifyReceipt(event.receipt));
+  const receipt = await signJwt(h.gatewaySigner, claims, { typ: TokenTypes.RECEIPT });
+  return { ...event, receipt };
+}
 
 const backends: [string, () => Promise<Backend>][] = [
   ['embedded', () => Promise.resolve(embeddedBackend())],
@@ -234,6 +260,25 @@ describe.each(backends)('gateway faults on %s adapters', (_name, makeBackend) =>
       expect(receipts[0]).toMatchObject({ seq: 1, prev: GENESIS_PREV, messageId: m.messageId });
       expect(h.exchange.executions?.()).toBe(1);
       expect(h.exchange.placeCalls?.()).toBe(1);
+
+      // Signed after the token expired, it names when the request was verified and claimed (the
+      // first delivery), and the audit checks the request then: clean.
+      const claimedAt = Math.floor((h.clock.now() - 91_000) / 1000);
+      expect(receipts[0]!.verifiedAt).toBe(claimedAt);
+      expect(receipts[0]!.iat).toBeGreaterThan(Number(c.exp) + 30);
+      const events = await b.events(1);
+      expect((await audit(h, events)).findings).toEqual([]);
+      // Without it, or with a verification time past the window, the audit reports it.
+      const [event] = events;
+      for (const change of [
+        ({ verifiedAt: _, ...rest }: ReceiptClaims) => rest,
+        (claims: ReceiptClaims) => ({ ...claims, verifiedAt: Number(c.exp) + 31 }),
+      ]) {
+        const report = await audit(h, [await resigned(h, event!, change)]);
+        expect(report.findings.map((f) => [f.code, f.verifierCode])).toEqual([
+          ['OUTSIDE_VALIDITY_WINDOW', 'EXPIRED'],
+        ]);
+      }
     });
   }
 
@@ -383,6 +428,25 @@ describe.each(backends)('gateway faults on %s adapters', (_name, makeBackend) =>
       seq: 2,
       prev: sha256B64u(receipts[0]!),
     });
+    expect(exchange.executions()).toBe(1);
+  });
+
+  it('an UNKNOWN resolved after the token expired: the follow-up names when the request was verified; the audit is clean', async () => {
+    const exchange = createPaperExchange();
+    const { h, b } = await setup({ exchange });
+    const token = await h.token();
+    exchange.timeoutOnce(orderIdOf(token)); // placed, but the call reports a timeout
+    const verifiedAt = Math.floor(h.clock.now() / 1000);
+    expect(await h.processor.process(h.message(token))).toMatchObject({ why: 'UNRESOLVED' });
+    h.clock.advance(120_000); // the exchange answers again only long after exp + skew
+    expect(await h.processor.reconcileUnknown()).toBe(1);
+    const events = await b.events(2);
+    const [unknown, follow] = await Promise.all(distinct(events).map((r) => h.verifyReceipt(r)));
+    expect(unknown).toMatchObject({ outcome: 'UNKNOWN', iat: verifiedAt });
+    expect(unknown).not.toHaveProperty('verifiedAt'); // signed in the second it was verified
+    expect(follow).toMatchObject({ outcome: 'EXECUTED', resolves: unknown!.jti, verifiedAt });
+    expect(follow!.iat).toBe(verifiedAt + 120);
+    expect((await audit(h, events)).findings).toEqual([]);
     expect(exchange.executions()).toBe(1);
   });
 });

@@ -1,5 +1,5 @@
 // The whole pipeline on AWS APIs (moto): KMS signers, SQS FIFO, DynamoDB nonce store,
-// EventBridge bus + archive + rule → audit queue. 500 orders through the HTTP API, the gateway
+// EventBridge bus + archive + rule → audit queue. 150 orders through the HTTP API, the gateway
 // worker consuming, audit live on the rule's queue, then an audit replay of the archive.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { runDemo } from '@countersign/cli';
 import { createAwsStack } from './support/aws-stack.ts';
 
 describe('pipeline on AWS APIs (COUNTERSIGN_MODE=aws, moto)', () => {
-  it('500 orders and the bad apples end in the receipts audit expects', async () => {
+  it('150 orders and the bad apples end in the receipts audit expects', async () => {
     const stack = await createAwsStack();
     const config = parseConfig({
       env: {
@@ -23,18 +23,18 @@ describe('pipeline on AWS APIs (COUNTERSIGN_MODE=aws, moto)', () => {
     });
     const summary = await runDemo({
       config,
-      count: 500,
+      count: 150,
       concurrency: 8,
       signal: new AbortController().signal,
     });
 
     expect(summary.mode).toBe('aws');
     expect(summary.expectations.filter((e) => !e.ok)).toEqual([]);
-    expect(summary.receipts.byOutcome).toEqual({ EXECUTED: 501, REJECTED: 6 });
+    expect(summary.receipts.byOutcome).toEqual({ EXECUTED: 151, REJECTED: 6 });
     expect(summary.audit).toMatchObject({
-      liveVerified: 507,
+      liveVerified: 157,
       liveFindings: 0,
-      replayReceipts: 507,
+      replayReceipts: 157,
       replayFindings: 0,
       chain: 'intact',
     });

@@ -1,4 +1,4 @@
-// The SQS adapter against moto: FIFO groups and dedup, a 1,000-message batch, redelivery and
+// The SQS adapter against moto: FIFO groups and dedup, a 300-message batch, redelivery and
 // the DLQ, long-poll abort. moto never fails a batch entry, so the entry-retry test wraps the
 // real client in a stub that fails one entry on the first call.
 import { CreateQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -56,19 +56,19 @@ describe('createSqsQueue on moto', () => {
     expect(got[0]!.sentAt).toBeGreaterThanOrEqual(before - 2000);
   });
 
-  it('a batch of 1,000 arrives complete, in order per group, with no duplicates', async () => {
+  it('a batch of 300 arrives complete, in order per group, with no duplicates', async () => {
     const { queueUrl } = await fifoQueue();
     const queue = createSqsQueue({ client: sqs, queueUrl, maxReceives: 5 });
-    const messages = Array.from({ length: 1000 }, (_, i) => ({
+    const messages = Array.from({ length: 300 }, (_, i) => ({
       body: `token-${i}`,
       groupId: `acct-${i % 8}`,
       dedupId: `jti-${i}`,
     }));
     // A consumer drains while the batch is sent, as in production (moto also slows down as a
     // FIFO queue grows).
-    const [results, got] = await Promise.all([queue.sendBatch(messages), drain(queue, 1000)]);
+    const [results, got] = await Promise.all([queue.sendBatch(messages), drain(queue, 300)]);
     expect(results.every((r) => r.ok)).toBe(true);
-    expect(got).toHaveLength(1000);
+    expect(got).toHaveLength(300);
     const ids = got.map((m) => m.messageId);
     expect(new Set(ids).size).toBe(ids.length);
     expect(new Set(got.map((m) => m.body))).toEqual(new Set(messages.map((m) => m.body)));

@@ -15,7 +15,7 @@ import {
   createSqliteNonceStore,
 } from '@countersign/replay-guard';
 import type { NonceStore } from '@countersign/replay-guard';
-import { newJti } from '@countersign/contracts';
+import { GENESIS_PREV, newJti } from '@countersign/contracts';
 import { benchCase, interleaved, rssMb } from '../lib.ts';
 import type { BenchCase } from '../lib.ts';
 
@@ -42,6 +42,7 @@ async function claimComplete(store: NonceStore, stream: string, i: number, now: 
     owner: 'bench',
     stored: { receipt: 'a.b.c', request: 'd.e.f', messageId: `m${i}` },
     head: { stream, seq: i + 1, hash: HASH },
+    prev: i === 0 ? GENESIS_PREV : HASH,
     expiresAt: now + 330_000,
   });
 }

@@ -1,8 +1,10 @@
 // Shared checks of the gateway integration tests: verify the receipts of a run with the gateway's
-// public key, and prove each stream's chain (seq 1..n, each prev the hash of the one before).
+// public key, prove each stream's chain (seq 1..n, each prev the hash of the one before), and
+// run the audit itself over a run's events.
 import { expect } from 'vitest';
-import { GENESIS_PREV, sha256B64u, TokenTypes } from '@countersign/contracts';
-import type { ReceiptClaims, ReceiptEventDetail } from '@countersign/contracts';
+import { GENESIS_PREV, sha256B64u, systemClock, TokenTypes } from '@countersign/contracts';
+import type { AuditReport, Clock, ReceiptClaims, ReceiptEventDetail } from '@countersign/contracts';
+import { createAuditor, createAuditVerifiers } from '@countersign/audit';
 import type { PublicJwk } from '@countersign/signing';
 import { createVerifier, staticKeys } from '@countersign/verifier';
 
@@ -55,4 +57,31 @@ export async function until(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The audit of `events` (every check, the chains proven from genesis), trusting these keys. */
+export async function auditEvents(
+  events: readonly ReceiptEventDetail[],
+  trust: {
+    readonly gatewayId: string;
+    readonly gatewayKey: PublicJwk;
+    readonly requesterId: string;
+    readonly requesterKey: PublicJwk;
+    readonly clock?: Clock;
+  },
+): Promise<AuditReport> {
+  const clock = trust.clock ?? systemClock;
+  const auditor = createAuditor({
+    verifiers: createAuditVerifiers({
+      gatewayKeys: staticKeys({ keys: [trust.gatewayKey] }),
+      requesterKeys: staticKeys({ keys: [trust.requesterKey] }),
+      gateways: [trust.gatewayId],
+      requesters: [trust.requesterId],
+      clock,
+    }),
+    clockSkewSec: 30,
+    clock,
+  });
+  await auditor.ingestMany(events);
+  return auditor.finish({ kind: 'events', from: null, to: null, gateway: null });
 }

@@ -10,11 +10,12 @@ import { Outcomes } from './codes.ts';
  * - UNTRUSTED_GATEWAY: the receipt is validly signed but its `iss` is not a trusted gateway.
  * - RECEIPT_INVALID: signature fine, claims do not match the receipt schema (or wrong typ).
  * - REQUEST_INVALID: the request token inside a non-REJECTED receipt fails verification as of the
- *   receipt's time (the finding carries the verifier code), or is missing.
+ *   time the gateway verified it (the finding carries the verifier code), or is missing.
  * - REQUEST_HASH_MISMATCH: `req.sha256` is not the SHA-256 of the request token that travelled.
  * - REQUEST_MISMATCH: `req.jti/iss/sub` differ from the request's claims, or its `aud` is not the
  *   receipt's gateway.
- * - OUTSIDE_VALIDITY_WINDOW: the receipt's `iat` lies outside the request's [nbf − skew, exp + skew].
+ * - OUTSIDE_VALIDITY_WINDOW: the time the gateway verified the request (the receipt's `verifiedAt`,
+ *   else its `iat`) lies outside the request's [nbf − skew, exp + skew].
  * - SEQ_GAP: seqs missing in a stream (one finding per missing range).
  * - CHAIN_BROKEN: a receipt's `prev` is not the hash of the previous receipt of its stream.
  * - CONFLICTING_SEQ: two different receipts carry one seq in one stream.

@@ -92,6 +92,13 @@ export const ReceiptClaims = z
       .optional(),
     /** Receipt id of an UNKNOWN receipt this one resolves. */
     resolves: Jti.optional(),
+    /**
+     * When the gateway verified the request and claimed it, if that was before this receipt was
+     * signed: a request claimed on an earlier delivery and receipted later (a takeover after a
+     * crash, a redelivery whose token expired meanwhile, an UNKNOWN's follow-up). The request's
+     * validity window is checked as of this time; never after `iat`.
+     */
+    verifiedAt: NumericDate.optional(),
     stream: StreamId,
     seq: z.number().int().min(1),
     prev: Sha256,
@@ -99,6 +106,10 @@ export const ReceiptClaims = z
   .refine((r) => (r.outcome === 'EXECUTED') === (r.reason === undefined), {
     message: 'reason is required exactly when outcome is not EXECUTED',
     path: ['reason'],
+  })
+  .refine((r) => r.verifiedAt === undefined || r.verifiedAt <= r.iat, {
+    message: 'verifiedAt must not be after iat',
+    path: ['verifiedAt'],
   });
 export type ReceiptClaims = z.infer<typeof ReceiptClaims>;
 

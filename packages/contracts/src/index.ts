@@ -107,3 +107,12 @@ export {
   checkpointIndexOfKey,
   CHECKPOINT_MIRROR_FILE,
 } from './protocol.ts';
+export {
+  HASH_BYTES,
+  leafHash,
+  nodeHash,
+  merkleTree,
+  verifyInclusion,
+  proofLength,
+} from './merkle.ts';
+export type { MerkleTree, InclusionFailure } from './merkle.ts';

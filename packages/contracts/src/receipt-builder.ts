@@ -30,6 +30,11 @@ export interface ReceiptDraft {
   readonly fills: readonly Fill[];
   readonly policy?: PolicyStamp;
   readonly resolves?: string;
+  /**
+   * NumericDate the gateway verified and claimed the request. The receipt carries it only when it
+   * is before the receipt's `iat` (a request receipted later than it was verified).
+   */
+  readonly verifiedAt?: number;
 }
 
 export interface ReceiptPosition {
@@ -56,6 +61,9 @@ export function buildReceiptClaims(draft: ReceiptDraft, at: ReceiptPosition): Re
     fills: draft.fills,
     ...(draft.policy === undefined ? {} : { policy: draft.policy }),
     ...(draft.resolves === undefined ? {} : { resolves: draft.resolves }),
+    ...(draft.verifiedAt !== undefined && draft.verifiedAt < at.iat
+      ? { verifiedAt: draft.verifiedAt }
+      : {}),
     stream: at.stream,
     seq: at.seq,
     prev: at.prev,

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { GENESIS_PREV } from '@countersign/contracts';
 import { createDynamoNonceStore, itemToRecord, ttlSeconds } from './dynamo-nonce-store.ts';
 
 type Handler = (name: string, input: Record<string, unknown>) => unknown;
@@ -43,6 +44,7 @@ const completeOpts = {
   owner: 'A',
   stored: { receipt: 'r.r.r', request: null, messageId: 'm' },
   head: { stream: 'gw/0', seq: 3, hash: 'h'.repeat(43) },
+  prev: 'p'.repeat(43),
   expiresAt: 9000,
 };
 
@@ -140,13 +142,44 @@ describe('createDynamoNonceStore (stub client)', () => {
       inputs.push(input);
       return {};
     });
-    await store.complete('msg#1', { ...completeOpts, head: { ...completeOpts.head, seq: 1 } });
+    await store.complete('msg#1', {
+      ...completeOpts,
+      head: { ...completeOpts.head, seq: 1 },
+      prev: GENESIS_PREV,
+    });
     await store.complete('msg#2', completeOpts);
     const items = inputs.map(
-      (i) => (i.TransactItems as Record<string, { ConditionExpression: string }>[])[1]!,
+      (i) =>
+        (
+          i.TransactItems as Record<
+            string,
+            { ConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> }
+          >[]
+        )[1]!,
     );
     expect(items[0]!.Put!.ConditionExpression).toBe('attribute_not_exists(pk)');
-    expect(items[1]!.Update!.ConditionExpression).toBe('seq = :prev');
+    // The head moves only from the receipt this one was signed on, not from any at seq - 1.
+    expect(items[1]!.Update!.ConditionExpression).toBe('seq = :prev AND #hash = :prevHash');
+    expect(items[1]!.Update!.ExpressionAttributeValues).toMatchObject({
+      ':prev': { N: '2' },
+      ':prevHash': { S: 'p'.repeat(43) },
+    });
+  });
+
+  it('a cancelled head write at seq - 1 is a CHAIN_CONFLICT on another receipt', async () => {
+    const { store } = stub(() => {
+      throw canceled([
+        { Code: 'None' },
+        {
+          Code: 'ConditionalCheckFailed',
+          Item: { pk: { S: 'stream#gw/0' }, seq: { N: '2' }, hash: { S: 'x'.repeat(43) } },
+        } as { Code: string },
+      ]);
+    });
+    await expect(store.complete('iss#k', completeOpts)).rejects.toMatchObject({
+      code: 'CHAIN_CONFLICT',
+      details: { expectedSeq: 2, actualSeq: 2, otherHead: true },
+    });
   });
 
   it('rejects an item with an unknown state and rounds ttl up to whole seconds', () => {

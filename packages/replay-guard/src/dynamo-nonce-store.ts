@@ -1,7 +1,7 @@
 // The DynamoDB NonceStore. One table, string partition key `pk`:
 //   pk = <key>             nonce: state, owner, leaseUntil, expiresAt, attempts, receipt,
-//                          request, messageId, requestSha256 (from the first claim; kept by
-//                          takeover and complete), ttl (epoch SECONDS, for DynamoDB TTL)
+//                          request, messageId, requestSha256 and claimedAt (from the first
+//                          claim; kept by takeover and complete), ttl (epoch SECONDS, for TTL)
 //   pk = stream#<stream>   chain head: seq, hash (no ttl: heads live forever)
 // Nonce keys are `iss#jti` or `msg#<messageId>`; a stream always contains '/', a jti never
 // does, so the two kinds of item cannot collide.
@@ -11,7 +11,8 @@
 // takeover = UpdateItem conditioned on state = IN_PROGRESS AND leaseUntil <= now AND the
 //            attempts we saw, so of two racing takers exactly one wins.
 // complete = TransactWriteItems: the nonce (IN_PROGRESS for this owner, or absent for a direct
-//            complete) and the stream head (at seq - 1) change together or not at all.
+//            complete) and the stream head (at seq - 1 with the hash the receipt was signed on)
+//            change together or not at all.
 //
 // TTL: DynamoDB deletes expired items lazily (often within days). An item past its ttl but not
 // yet deleted is still answered as it is: a COMPLETED one keeps refusing (safe: its token is
@@ -63,7 +64,11 @@ export function itemToRecord(item: Item): NonceRecord {
     throw storeError('a nonce item is missing pk or expiresAt', { state: state ?? null });
   }
   const requestSha256 = str(item, 'requestSha256');
-  const sha = requestSha256 === undefined ? {} : { requestSha256 };
+  const claimedAt = item.claimedAt?.N === undefined ? undefined : Number(item.claimedAt.N);
+  const sha = {
+    ...(requestSha256 === undefined ? {} : { requestSha256 }),
+    ...(claimedAt === undefined ? {} : { claimedAt }),
+  };
   if (state === 'COMPLETED') {
     return {
       key,
@@ -173,6 +178,7 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
                 leaseUntil: n(o.now + o.leaseMs),
                 expiresAt: n(o.expiresAt),
                 attempts: n(1),
+                claimedAt: n(o.now),
                 ttl: n(ttlSeconds(o.expiresAt)),
                 ...(o.requestSha256 === undefined ? {} : { requestSha256: s(o.requestSha256) }),
               },
@@ -220,6 +226,8 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
       if (!Number.isInteger(head.seq) || head.seq < 1) {
         throw storeError('head.seq must be an integer ≥ 1', { seq: head.seq });
       }
+      // Seq 1 follows the empty stream, whose hash is the genesis value: nothing else chains.
+      if (head.seq === 1 && o.prev !== GENESIS_PREV) throw chainConflict(head.stream, 0, 0, true);
       const nonceUpdate: TransactWriteItem = {
         Update: {
           TableName: tableName,
@@ -265,12 +273,13 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
                 TableName: tableName,
                 Key: headKey,
                 UpdateExpression: 'SET seq = :seq, #hash = :hash',
-                ConditionExpression: 'seq = :prev',
+                ConditionExpression: 'seq = :prev AND #hash = :prevHash',
                 ExpressionAttributeNames: { '#hash': 'hash' },
                 ExpressionAttributeValues: {
                   ':seq': n(head.seq),
                   ':prev': n(head.seq - 1),
                   ':hash': s(head.hash),
+                  ':prevHash': s(o.prev),
                 },
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
@@ -299,7 +308,8 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
         }
         if (headReason?.Code === 'ConditionalCheckFailed') {
           const old = headReason.Item;
-          throw chainConflict(head.stream, head.seq - 1, old ? num(old, 'seq') : 0);
+          const seq = old ? num(old, 'seq') : 0;
+          throw chainConflict(head.stream, head.seq - 1, seq, seq === head.seq - 1);
         }
         // No usable reasons (e.g. a transaction conflict with a concurrent writer): look.
         if (reasons.some((r) => r.Code === 'TransactionConflict')) {
@@ -339,6 +349,8 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
     const headItem = await read(STREAM_PREFIX + o.head.stream);
     const seq = headItem ? num(headItem, 'seq') : 0;
     if (seq !== o.head.seq - 1) return chainConflict(o.head.stream, o.head.seq - 1, seq);
+    const hash = headItem ? (str(headItem, 'hash') ?? GENESIS_PREV) : GENESIS_PREV;
+    if (hash !== o.prev) return chainConflict(o.head.stream, o.head.seq - 1, seq, true);
     return fromSdkError('TransactWriteItems', err);
   }
 }

@@ -1,6 +1,6 @@
 // Errors of the nonce stores. Callers switch on `code`:
 //  NONCE_CONFLICT  complete() by someone who does not hold the claim (or the key is COMPLETED)
-//  CHAIN_CONFLICT  complete() whose stream head is not at seq - 1 (nothing was written)
+//  CHAIN_CONFLICT  complete() whose stream head is not (seq - 1, prev) (nothing was written)
 //  STORE_FAILED    the database failed; details { code, retryable, requestId } for DynamoDB
 import { CountersignError, describeSdkError } from '@countersign/contracts';
 import type { SafeDetails } from '@countersign/contracts';
@@ -21,18 +21,19 @@ export function nonceConflict(
   );
 }
 
+/** `otherHead`: the seq is right but it is another receipt than the one signed on. */
 export function chainConflict(
   stream: string,
   expectedSeq: number,
   actualSeq: number | null,
+  otherHead = false,
 ): ChainConflictError {
-  return new CountersignError(
-    'CHAIN_CONFLICT',
-    actualSeq === null
-      ? `stream ${stream} is not at seq ${expectedSeq}`
-      : `stream ${stream} is at seq ${actualSeq}, expected ${expectedSeq}`,
-    { details: { stream, expectedSeq, actualSeq } },
-  );
+  let message = `stream ${stream} is at seq ${actualSeq}, expected ${expectedSeq}`;
+  if (actualSeq === null) message = `stream ${stream} is not at seq ${expectedSeq}`;
+  else if (otherHead) message = `stream ${stream} is at seq ${actualSeq} on another receipt`;
+  return new CountersignError('CHAIN_CONFLICT', message, {
+    details: { stream, expectedSeq, actualSeq, otherHead },
+  });
 }
 
 export function storeError(

@@ -19,8 +19,8 @@
 //                                 (head not at n-1 ✗ CHAIN_CONFLICT, nothing written)
 //   anyone: claim(k) ─────────────────────────────────────▶ { claimed: false, existing: COMPLETED }
 //
-// `requestSha256` (the SHA-256 of the exact request token a claim was made for) stays with the
-// record from the first claim to its expiry. A claim happens only after the token verified, so
+// `requestSha256` (the SHA-256 of the exact request token a claim was made for) and `claimedAt`
+// (when that first claim was made) stay with the record from the first claim to its expiry. A claim happens only after the token verified, so
 // a later delivery of the same bytes that no longer verifies (it expired during an outage, its
 // key was removed) is still known to be this claimed request: its fate is then decided by the
 // record and the exchange, never by re-checking its expiry.
@@ -48,6 +48,8 @@ export type NonceRecord =
       readonly attempts: number;
       /** SHA-256 (base64url) of the request token the first claim was made for, if given. */
       readonly requestSha256?: string;
+      /** Epoch ms of the first claim (kept by takeovers); absent in records older than it. */
+      readonly claimedAt?: number;
     }
   | {
       readonly key: string;
@@ -56,6 +58,8 @@ export type NonceRecord =
       readonly stored: StoredReceipt;
       /** Kept from the claim (absent for keys completed directly, e.g. `msg#…`). */
       readonly requestSha256?: string;
+      /** Kept from the first claim (absent for keys completed directly). */
+      readonly claimedAt?: number;
     };
 
 export type ClaimResult =
@@ -74,7 +78,7 @@ export interface ClaimOptions {
   readonly leaseMs: number;
   /** Who claims (worker id); used to check completes. */
   readonly owner: string;
-  /** Epoch ms now (injected clock). */
+  /** Epoch ms now (injected clock); a first claim records it as `claimedAt`. */
   readonly now: number;
   /**
    * SHA-256 (base64url) of the verified request token this claim is for. Stored by the first
@@ -95,6 +99,11 @@ export interface CompleteOptions {
   readonly stored: StoredReceipt;
   /** Advance this stream's head from `seq - 1` to `seq` in the same atomic write. */
   readonly head: ChainHead;
+  /**
+   * The hash of the head the receipt was signed on (its `prev`): the head advances only from
+   * exactly (`head.seq - 1`, `prev`), so a receipt signed on a head that was never stored fails.
+   */
+  readonly prev: string;
   /** Keep the record until then (may extend the claim's expiresAt). */
   readonly expiresAt: number;
 }
@@ -103,7 +112,7 @@ export interface NonceStore {
   claim(key: string, options: ClaimOptions): Promise<ClaimResult>;
   /**
    * Stores the receipt (COMPLETED) and advances the chain head atomically. Throws a
-   * CountersignError CHAIN_CONFLICT when the head is not at `head.seq - 1`, and NONCE_CONFLICT
+   * CountersignError CHAIN_CONFLICT when the head is not (`head.seq - 1`, `prev`), and NONCE_CONFLICT
    * when the key is not IN_PROGRESS for this owner (unless it is a fresh key: rejected messages
    * that never claimed are completed directly).
    */

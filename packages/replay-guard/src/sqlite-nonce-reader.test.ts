@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { GENESIS_PREV } from '@countersign/contracts';
 import { createSqliteNonceStore } from './sqlite-nonce-store.ts';
 import { openSqliteNonceReader } from './sqlite-nonce-reader.ts';
 
@@ -20,6 +21,7 @@ describe('openSqliteNonceReader', () => {
       owner: 'w1',
       stored: { receipt: 'r', request: null, messageId: 'm' },
       head: { stream: 'gw/0', seq: 1, hash: 'h'.repeat(43) },
+      prev: GENESIS_PREV,
       expiresAt: 9e12,
     });
     const reader = openSqliteNonceReader({ path });

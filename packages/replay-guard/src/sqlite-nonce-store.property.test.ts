@@ -1,5 +1,5 @@
 // Model check of the SQLite nonce store: random claims, completes (right and wrong owners,
-// right and wrong seq) and clock jumps over a few keys and one stream. Every answer must match
+// right and wrong seq, signed on the stored head or on another) and clock jumps over a few keys and one stream. Every answer must match
 // a small reference model of the port's documented rules, and the store must match the model
 // after every step.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { GENESIS_PREV } from '@countersign/contracts';
 import { createSqliteNonceStore } from './sqlite-nonce-store.ts';
 
 const LEASE = 1000;
@@ -14,7 +15,7 @@ const STREAM = 'gw/0';
 
 type Op =
   | { kind: 'claim'; key: number; owner: number }
-  | { kind: 'complete'; key: number; owner: number; seqDelta: number }
+  | { kind: 'complete'; key: number; owner: number; seqDelta: number; onHead: boolean }
   | { kind: 'advance'; ms: number };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -24,6 +25,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     key: fc.nat(3), // key 3 is never claimed: a direct complete
     owner: fc.nat(2),
     seqDelta: fc.constantFrom(1, 1, 1, 0, 2),
+    // Signed on the stored head, or on a receipt of another writer at that seq.
+    onHead: fc.constantFrom(true, true, true, false),
   }),
   fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 1500 }) }),
 );
@@ -40,6 +43,7 @@ describe('createSqliteNonceStore (model check)', () => {
         const store = createSqliteNonceStore({ path: join(dir, 'n.db') });
         const model = new Map<string, ModelRecord>();
         let headSeq = 0;
+        let headHash = GENESIS_PREV;
         let now = 1_000_000;
         try {
           for (const [step, o] of ops.entries()) {
@@ -78,10 +82,12 @@ describe('createSqliteNonceStore (model check)', () => {
             } else {
               const seq = headSeq + o.seqDelta;
               const receipt = `r.${step}.s`;
+              const hash = String(step).padStart(43, 'h');
               const attempt = store.complete(key, {
                 owner,
                 stored: { receipt, request: null, messageId: `m${step}` },
-                head: { stream: STREAM, seq, hash: 'h'.repeat(43) },
+                head: { stream: STREAM, seq, hash },
+                prev: o.onHead ? headHash : 'o'.repeat(43),
                 expiresAt: 1e12,
               });
               const nonceOk = !before || (before.state === 'IN_PROGRESS' && before.owner === owner);
@@ -90,16 +96,21 @@ describe('createSqliteNonceStore (model check)', () => {
                 await expect(attempt).rejects.toMatchObject({ code: 'STORE_FAILED' });
               } else if (!nonceOk) {
                 await expect(attempt).rejects.toMatchObject({ code: 'NONCE_CONFLICT' });
-              } else if (seq !== headSeq + 1) {
+              } else if (seq !== headSeq + 1 || !o.onHead) {
                 await expect(attempt).rejects.toMatchObject({ code: 'CHAIN_CONFLICT' });
               } else {
                 await attempt;
                 headSeq = seq;
+                headHash = hash;
                 model.set(key, { state: 'COMPLETED', receipt });
               }
             }
             // The store agrees with the model after every step.
-            expect((await store.head(STREAM)).seq).toBe(headSeq);
+            expect(await store.head(STREAM)).toEqual({
+              stream: STREAM,
+              seq: headSeq,
+              hash: headHash,
+            });
             for (const [k, m] of model) {
               const rec = await store.get(k);
               if (m.state === 'COMPLETED') {

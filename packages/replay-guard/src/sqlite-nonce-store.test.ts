@@ -56,7 +56,7 @@ describe('createSqliteNonceStore', () => {
     expect(await store.get('iss#new')).toBeDefined();
   });
 
-  it('opens a file from before request hashes: adds the column, old records read without one', async () => {
+  it('opens a file from before request hashes and claim times: adds the columns, old records read without them', async () => {
     const path = join(dir, 'old.db');
     const old = openSqlite(path);
     old.exec(`CREATE TABLE nonces (key TEXT PRIMARY KEY, state TEXT NOT NULL, owner TEXT,
@@ -86,6 +86,10 @@ describe('createSqliteNonceStore', () => {
       requestSha256: 'h1',
     });
     expect(await store.get('iss#old')).toMatchObject({ owner: 'b', requestSha256: 'h1' });
+    // Its first claim's time is unknown, and a takeover does not invent one; new claims record it.
+    expect(await store.get('iss#old')).not.toHaveProperty('claimedAt');
+    await store.claim('iss#new', { expiresAt: 5000, leaseMs: 10, owner: 'b', now: 30 });
+    expect(await store.get('iss#new')).toMatchObject({ claimedAt: 30 });
     // A second open of the migrated file finds the column there and reads the same record.
     expect(await open(path).get('iss#old')).toMatchObject({ requestSha256: 'h1' });
   });
@@ -114,6 +118,7 @@ describe('createSqliteNonceStore', () => {
         owner: 'a',
         stored: { receipt: 'r', request: null, messageId: 'm' },
         head: { stream: 'gw/0', seq: 0, hash: 'h' },
+        prev: 'h',
         expiresAt: 1,
       }),
     ).rejects.toMatchObject({ code: 'STORE_FAILED' });

@@ -4,8 +4,9 @@
 // completion writes the COMPLETED record and the stream's new head together or not at all.
 // Changes are applied in call order, so the store is `ordered`.
 //
-// `request_sha256` (added to older files at open) keeps the hash of the token the first claim
-// was made for; `expireLeasesExcept` lets a gateway that holds the data directory's role lock
+// `request_sha256` and `claimed_at` (added to older files at open) keep the hash of the token the
+// first claim was made for and when; a completion checks the stream head's seq AND hash (the
+// receipt's `prev`); `expireLeasesExcept` lets a gateway that holds the data directory's role lock
 // (so every other owner is dead) take the dead owners' leases back at once.
 //
 // Expiry: records are kept until `expiresAt` (exp + skew) and `purgeExpired(now)` drops older
@@ -66,6 +67,7 @@ interface NonceRow {
   request: string | null;
   message_id: string | null;
   request_sha256: string | null;
+  claimed_at: number | null;
 }
 
 const SCHEMA = `
@@ -79,7 +81,8 @@ CREATE TABLE IF NOT EXISTS nonces (
   receipt TEXT,
   request TEXT,
   message_id TEXT,
-  request_sha256 TEXT
+  request_sha256 TEXT,
+  claimed_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
 CREATE TABLE IF NOT EXISTS chain_heads (
@@ -90,7 +93,10 @@ CREATE TABLE IF NOT EXISTS chain_heads (
 `;
 
 export function toRecord(row: NonceRow): NonceRecord {
-  const sha = row.request_sha256 === null ? {} : { requestSha256: row.request_sha256 };
+  const sha = {
+    ...(row.request_sha256 === null ? {} : { requestSha256: row.request_sha256 }),
+    ...(row.claimed_at === null ? {} : { claimedAt: row.claimed_at }),
+  };
   if (row.state === 'COMPLETED') {
     return {
       key: row.key,
@@ -122,13 +128,15 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
     setup: (d) => {
       d.exec(SCHEMA);
       addColumnIfMissing(d, 'nonces', 'request_sha256', 'TEXT'); // files from before F1
+      addColumnIfMissing(d, 'nonces', 'claimed_at', 'INTEGER'); // files from before claimedAt
     },
   });
   const group = createGroupCommit(db);
 
   const insertClaim = db.prepare(
-    `INSERT INTO nonces (key, state, owner, lease_until, expires_at, attempts, request_sha256)
-     VALUES (?, 'IN_PROGRESS', ?, ?, ?, 1, ?) ON CONFLICT (key) DO NOTHING`,
+    `INSERT INTO nonces
+       (key, state, owner, lease_until, expires_at, attempts, request_sha256, claimed_at)
+     VALUES (?, 'IN_PROGRESS', ?, ?, ?, 1, ?, ?) ON CONFLICT (key) DO NOTHING`,
   );
   const select = db.prepare<[string], NonceRow>('SELECT * FROM nonces WHERE key = ?');
   const takeOver = db.prepare(
@@ -161,7 +169,7 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
   const claimOne = (key: string, o: ClaimOptions): ClaimResult => {
     const leaseUntil = o.now + o.leaseMs;
     const sha = o.requestSha256 ?? null;
-    if (insertClaim.run(key, o.owner, leaseUntil, o.expiresAt, sha).changes === 1) {
+    if (insertClaim.run(key, o.owner, leaseUntil, o.expiresAt, sha, o.now).changes === 1) {
       return { claimed: true, takeover: false };
     }
     const existing = toRecord(select.get(key)!);
@@ -184,6 +192,11 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
     const currentSeq = head?.seq ?? 0;
     if (currentSeq !== o.head.seq - 1) {
       throw chainConflict(o.head.stream, o.head.seq - 1, currentSeq);
+    }
+    // The seq alone is not enough: another writer may have stored seq - 1 while this receipt
+    // was signed on a receipt of its own at that seq that never got stored.
+    if ((head?.hash ?? GENESIS_PREV) !== o.prev) {
+      throw chainConflict(o.head.stream, o.head.seq - 1, currentSeq, true);
     }
     const { receipt, request, messageId } = o.stored;
     if (row) markCompleted.run(o.expiresAt, receipt, request, messageId, key);

@@ -143,6 +143,34 @@ describe('createSqliteQueue', () => {
     ]);
   });
 
+  // The gateway's group runner makes the rest of a stopped group visible again at once, trusting
+  // the queue (like SQS FIFO) to deliver none of them while the group's earlier message is in
+  // flight: they must come back behind it, in order, on both receive paths.
+  for (const [path_, scanRows] of [
+    ['the send-order scan', 256],
+    ['the group-head walk', 1],
+  ] as const) {
+    it(`holds a group behind its in-flight head although the rest is visible (${path_})`, async () => {
+      const q = queue({ receiveScanRows: scanRows });
+      await q.sendBatch([...[1, 2, 3, 4, 5, 6].map((n) => msg(n, 'A')), msg(7, 'B')]);
+      const batch = await q.receive({ max: 10, waitMs: 0 });
+      expect(batch.map((m) => m.body)).toEqual([1, 2, 3, 4, 5, 6, 7].map((n) => `body-${n}`));
+      const [head, ...rest] = batch.slice(0, 6);
+      await q.changeVisibility(head!.receiptHandle, 5); // e.g. an UNKNOWN's reconcile delay
+      for (const m of rest) await q.changeVisibility(m.receiptHandle, 0);
+      expect(q.depth()).toEqual({ visible: 5, inFlight: 2, dlq: 0 });
+      await q.send(msg(8, 'C'));
+      expect((await q.receive({ max: 10, waitMs: 0 })).map((m) => m.body)).toEqual(['body-8']);
+      t += 4999;
+      expect(await q.receive({ max: 10, waitMs: 0 })).toEqual([]);
+      t += 1; // the head is visible again: it comes first, the rest behind it in one receive
+      const again = await q.receive({ max: 10, waitMs: 0 });
+      expect(again.map((m) => [m.body, m.receiveCount])).toEqual(
+        [1, 2, 3, 4, 5, 6].map((n) => [`body-${n}`, 2]),
+      );
+    });
+  }
+
   it('message ids are RFC 9562 UUIDv7: version 7, variant 10, ordered by time, unique', () => {
     const re = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
     const ids = Array.from({ length: 20_000 }, (_, i) => uuidV7(1_700_000_000_000 + (i >> 4)));

@@ -4,8 +4,11 @@
 //   it comes back with receiveCount + 1 and a new receipt handle (the old one is then stale);
 // - DLQ: the delivery numbered `maxReceives` is the last one; a message whose next delivery would
 //   exceed it moves to the DLQ table instead (like an SQS redrive policy);
-// - FIFO per group: while a group has a message in flight it delivers nothing else; one receive
-//   may return several messages of a free group, in send order (like SQS FIFO);
+// - FIFO per group: while a group's oldest message is in flight it delivers nothing of that group
+//   (its later messages wait behind it, visible or not); one receive may return several messages
+//   of a free group, in send order (like SQS FIFO). SQS also holds a group while a later message
+//   of it is in flight; here an oldest message that is visible again is delivered even then (it
+//   still comes before everything after it);
 // - dedup: a send whose dedupId was sent in the last 5 minutes is accepted and dropped, and
 //   answers the first message's id;
 // - every write (send, receive, delete, changeVisibility) goes through group commit: the writes of

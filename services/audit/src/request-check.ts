@@ -1,6 +1,13 @@
 // The receipt's event: the request token and messageId that travel beside a verified receipt
 // must be the ones it commits to, and the request must verify (with the requester's keys, as of
-// the receipt's time) unless the receipt is a REJECTED one. Returns findings, reports nothing.
+// the time the gateway verified it) unless the receipt is a REJECTED one. Returns findings,
+// reports nothing.
+//
+// That time is the receipt's `verifiedAt` when it has one, else its `iat`: a request claimed on
+// an earlier delivery may be receipted long after its token expired (a takeover after a crash, a
+// reconciliation, an UNKNOWN's follow-up), which is correct as long as it was valid when the
+// gateway verified and claimed it. `verifiedAt` is never after `iat` (the receipt schema refuses
+// it), and a verification time outside the request's window is still OUTSIDE_VALIDITY_WINDOW.
 import {
   errorCodeOf,
   verificationCodeOf,
@@ -86,9 +93,10 @@ export async function checkRequest(
   }
   // A REJECTED receipt may carry a request that never verified: that is why it was rejected.
   if (rejected) return { found, req: null };
+  const at = verificationTime(claims);
   let req: RequestClaims;
   try {
-    req = await verifiers.request(request, { audience: claims.iss, at: claims.iat * 1000 });
+    req = await verifiers.request(request, { audience: claims.iss, at: at.sec * 1000 });
   } catch (err) {
     rethrowUnlessVerificationFailure(err);
     const code = errorCode(err);
@@ -96,8 +104,8 @@ export async function checkRequest(
     found.push({
       code: timing ? 'OUTSIDE_VALIDITY_WINDOW' : 'REQUEST_INVALID',
       message: timing
-        ? `request was ${code === 'EXPIRED' ? 'expired' : 'not yet valid'} at the receipt's iat ${claims.iat}`
-        : `request token fails verification as of the receipt's time: ${errorMessage(err)}`,
+        ? `request was ${code === 'EXPIRED' ? 'expired' : 'not yet valid'} at the receipt's ${at.name} ${at.sec}`
+        : `request token fails verification as of the receipt's ${at.name}: ${errorMessage(err)}`,
       verifierCode: code,
     });
     return { found, req: null };
@@ -113,11 +121,18 @@ export async function checkRequest(
       message: `receipt and request disagree on ${mismatches.join(', ')}`,
     });
   }
-  if (claims.iat < req.nbf - clockSkewSec || claims.iat > req.exp + clockSkewSec) {
+  if (at.sec < req.nbf - clockSkewSec || at.sec > req.exp + clockSkewSec) {
     found.push({
       code: 'OUTSIDE_VALIDITY_WINDOW',
-      message: `receipt iat ${claims.iat} outside the request's [nbf ${req.nbf}, exp ${req.exp}] ± ${clockSkewSec}s`,
+      message: `receipt ${at.name} ${at.sec} outside the request's [nbf ${req.nbf}, exp ${req.exp}] ± ${clockSkewSec}s`,
     });
   }
   return { found, req };
+}
+
+/** When the gateway verified the request: `verifiedAt` if the receipt names it, else `iat`. */
+function verificationTime(claims: ReceiptClaims): { name: string; sec: number } {
+  return claims.verifiedAt === undefined
+    ? { name: 'iat', sec: claims.iat }
+    : { name: 'verifiedAt', sec: claims.verifiedAt };
 }

@@ -7,6 +7,7 @@ import { GENESIS_PREV, sha256B64u } from '@countersign/contracts';
 import { createSqliteNonceStore, type SqliteNonceStore } from '@countersign/replay-guard';
 import { createLocalSigner } from '@countersign/signing';
 import { createChainWriter, type AppendInput } from './chain.ts';
+import { silentLogger } from './ports.ts';
 
 let dir: string;
 let store: SqliteNonceStore;
@@ -100,6 +101,59 @@ describe('createChainWriter on an ordered store', () => {
     for (const r of results) {
       if (r.status === 'fulfilled')
         expect(stored.get(r.value.claims.seq)).toBe(r.value.stored.receipt);
+    }
+  });
+});
+
+describe('createChainWriter: two writers on one stream (two connections to one SQLite file)', () => {
+  it('a receipt signed on top of one that lost its seq to the other writer is never stored', async () => {
+    const signer = await createLocalSigner({
+      privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
+      alg: 'ES256',
+    });
+    const other = createSqliteNonceStore({ path: join(dir, 'nonces.sqlite') });
+    try {
+      const logged: object[] = [];
+      const logger = { ...silentLogger, debug: (o: object) => void logged.push(o) };
+      const a = createChainWriter({
+        gatewayId: 'gw',
+        nonceStore: store,
+        signer,
+        clock,
+        owner: 'a',
+        logger,
+      });
+      const b = createChainWriter({
+        gatewayId: 'gw',
+        nonceStore: other,
+        signer,
+        clock,
+        owner: 'b',
+      });
+      const claim = { expiresAt: now + 60_000, leaseMs: 30_000, now };
+      for (const i of [1, 3, 4]) await store.claim(`req#k${i}`, { ...claim, owner: 'a' });
+      await other.claim('req#k2', { ...claim, owner: 'b' });
+      await a.append(input(1)); // seq 1; A caches it as its head
+      await b.append(input(2)); // B reads the store: seq 2 on A's seq 1
+      // A signs seq 2 on its cached head and seq 3 on top of that pending one. Seq 2 is taken;
+      // seq 3 follows the stored head by its number, but not by its prev: both are signed again.
+      const [r3, r4] = await Promise.all([a.append(input(3)), a.append(input(4))]);
+      expect([r3.claims.seq, r4.claims.seq]).toEqual([3, 4]);
+      expect(logged.length).toBeGreaterThanOrEqual(2); // the conflicts, at debug
+
+      const receipts = new Map<number, string>();
+      for (const i of [1, 2, 3, 4]) {
+        const rec = await store.get(`req#k${i}`);
+        if (rec?.state !== 'COMPLETED') throw new Error(`k${i} not completed`);
+        receipts.set(claimsOf(rec.stored.receipt).seq, rec.stored.receipt);
+      }
+      expect([...receipts.keys()].sort()).toEqual([1, 2, 3, 4]);
+      for (const [seq, receipt] of receipts) {
+        const prev = seq === 1 ? GENESIS_PREV : sha256B64u(receipts.get(seq - 1)!);
+        expect(claimsOf(receipt).prev).toBe(prev);
+      }
+    } finally {
+      await other.close();
     }
   });
 });

@@ -2,22 +2,30 @@
 //
 // Under a per-stream async mutex: read the head → sign the receipt at head.seq + 1 with
 // prev = head.hash → nonceStore.complete(), which stores the receipt AND advances the head
-// in one atomic conditional write. Another process that advanced the head first makes the
-// write fail with CHAIN_CONFLICT: re-read the head and sign again (nothing else is redone).
-// Since the head advances only together with the stored receipt, a seq is never handed out
-// twice, whatever crashes when.
+// in one atomic write, conditional on the head being exactly (seq - 1, prev). Another writer
+// (process, Lambda container) that advanced the head first makes the write fail with
+// CHAIN_CONFLICT: re-read the head and sign again (nothing else is redone). Since the head
+// advances only together with the stored receipt, and only from the receipt it was signed on, a
+// seq is never handed out twice and a stored receipt always links to the one before it.
 //
 // With an `ordered` store (SQLite: one process applies its writes in call order), the mutex is
 // released as soon as the complete is queued, not committed: the next receipt of the stream is
 // signed on top of the pending head, and its complete is queued behind. If a queued complete
-// fails, every receipt signed on top of it fails with CHAIN_CONFLICT (its seq no longer follows
-// the stored head) and is signed again; none of them was published, so no seq is lost or doubled.
+// fails, every receipt signed on top of it fails with CHAIN_CONFLICT (its `prev` is not the
+// stored head, whatever another writer stored meanwhile) and is signed again; none of them was
+// published, so no seq is lost or doubled.
+//
+// The head cache: the last head this process signed on top of, tagged with an epoch (one epoch
+// per read from the store). When a write fails, the cached head is dropped if it belongs to the
+// same epoch (it is that receipt, or one signed on top of it), so the retry reads the store
+// instead of signing on a head that can never be stored.
 import { TokenTypes } from '@countersign/contracts';
 import type { Clock, ReceiptClaims } from '@countersign/contracts';
 import type { ChainHead, NonceStore, StoredReceipt } from '@countersign/replay-guard';
 import { signJwt } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import { hasCode } from './errors.ts';
+import { silentLogger, type Logger } from './ports.ts';
 import { buildReceiptClaims, newReceiptId, sha256B64u, type ReceiptDraft } from './receipts.ts';
 import { retrying, type RetryOptions } from './retry.ts';
 
@@ -32,6 +40,8 @@ export interface ChainWriterOptions {
   readonly signRetry?: RetryOptions;
   /** How many CHAIN_CONFLICTs in a row before giving up. Default 20. */
   readonly maxConflicts?: number;
+  /** Conflicts are expected with several writers: logged at debug. */
+  readonly logger?: Logger;
 }
 
 export interface AppendInput {
@@ -77,15 +87,19 @@ export function createKeyedMutex(): <T>(key: string, fn: () => Promise<T>) => Pr
 export function createChainWriter(options: ChainWriterOptions): ChainWriter {
   const { nonceStore, signer, clock, gatewayId, owner } = options;
   const maxConflicts = options.maxConflicts ?? 20;
+  const logger = options.logger ?? silentLogger;
   const withStream = createKeyedMutex();
-  // Heads this process wrote last; a stale one only costs a CHAIN_CONFLICT and a re-read.
-  const heads = new Map<string, ChainHead>();
+  // Heads this process signed on last; a stale one only costs a CHAIN_CONFLICT and a re-read.
+  const heads = new Map<string, { readonly head: ChainHead; readonly epoch: number }>();
+  let epochs = 0;
 
   /** Signs at the stream's head and queues the complete; resolves when it is queued. */
   async function signAndQueue(
     input: AppendInput,
   ): Promise<{ appended: Appended; written: Promise<void> }> {
-    const head = heads.get(input.stream) ?? (await nonceStore.head(input.stream));
+    const cached = heads.get(input.stream);
+    const epoch = cached?.epoch ?? ++epochs;
+    const head = cached?.head ?? (await nonceStore.head(input.stream));
     // The receipt commits to whether the request travels beside it (audit binds the event to it).
     const draft =
       input.request === null
@@ -113,13 +127,14 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
       owner,
       stored,
       head: next,
+      prev: head.hash,
       expiresAt: input.expiresAt,
     });
-    heads.set(input.stream, next);
-    // Unknown state (e.g. a timeout after the write landed), or a conflict: forget the head,
-    // unless a later receipt has been signed on top of it since (its own failure will).
+    heads.set(input.stream, { head: next, epoch });
+    // Unknown state (e.g. a timeout after the write landed), or a conflict: forget the cached
+    // head if it is this one or was signed on top of it; one of a newer epoch was read since.
     written.catch(() => {
-      if (heads.get(input.stream) === next) heads.delete(input.stream);
+      if (heads.get(input.stream)?.epoch === epoch) heads.delete(input.stream);
     });
     return { appended: { stored, claims, head: next }, written };
   }
@@ -142,8 +157,11 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
           await attempt.written;
           return attempt.appended;
         } catch (err) {
-          if (hasCode(err, 'CHAIN_CONFLICT') && conflicts < maxConflicts) continue;
-          throw err;
+          if (!hasCode(err, 'CHAIN_CONFLICT') || conflicts >= maxConflicts) throw err;
+          logger.debug(
+            { stream: input.stream, seq: attempt.appended.claims.seq, conflicts: conflicts + 1 },
+            'chain conflict: signing again on the stored head',
+          );
         }
       }
     },

@@ -18,7 +18,7 @@ const context = fc.record({
   reconcileDelaySec: fc.integer({ min: 1, max: 60 }),
   tooLarge: fc.boolean(),
   poison: fc.option(
-    fc.record({ cause: fc.option(fc.constantFrom('BOOM', 'STORE_FAILED'), { nil: undefined }) }),
+    fc.record({ detail: fc.constantFrom('failed with BOOM', 'processing failed') }),
     { nil: undefined },
   ),
 });

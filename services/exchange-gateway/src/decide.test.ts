@@ -62,7 +62,7 @@ function contexts(): DeliveryFacts[] {
   const out: DeliveryFacts[] = [];
   for (const tooLarge of [false, true])
     for (const receiveCount of [1, 3])
-      for (const poison of [undefined, { cause: 'NONCE_CONFLICT' }, { cause: undefined }])
+      for (const poison of [undefined, { detail: 'failed with NONCE_CONFLICT' }])
         out.push({
           messageId: MSG,
           receiveCount,

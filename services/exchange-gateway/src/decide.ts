@@ -23,6 +23,10 @@
 // re-published or left, never executed and never answered EXPIRED under the message key.
 // Only a request that was never claimed is refused with its verification code, keyed
 // `msg#<messageId>`. Placing an order always needs a token that verifies in this very delivery.
+//
+// Every receipt under the request key names when the request was verified and claimed (the
+// record's first claim, kept across takeovers): a receipt signed later than that (a takeover, a
+// reconciliation after the token expired) is audited as of that time, not as of its signing.
 import type { ReasonCode, RequestClaims, VerificationCode } from '@countersign/contracts';
 import type { ClaimResult, NonceRecord, StoredReceipt } from '@countersign/replay-guard';
 import type { AuthorizationResult, PolicyStamp } from './policy.ts';
@@ -76,14 +80,22 @@ export interface DeliveryFacts {
   readonly lastReceiveWaitMs: number;
   readonly reconcileDelaySec: number;
   readonly tooLarge: boolean;
-  /** Handling failed on the last receive: answer with what exists, else POISON_MESSAGE. */
-  readonly poison?: { readonly cause: string | undefined };
+  /**
+   * The last receive failed (or its FIFO group kept it from running): answer with what exists,
+   * else POISON_MESSAGE with this detail.
+   */
+  readonly poison?: { readonly detail: string };
   readonly verification?: Verification;
   readonly lookup?: RequestLookup;
   /** Poison only: the `msg#<messageId>` record (null: none). */
   readonly messageRecord?: NonceRecord | null;
   /** The claim of the request key `iss#jti`. */
   readonly claim?: ClaimResult;
+  /**
+   * Epoch ms the request key was first claimed (this delivery's claim, or the record's after a
+   * takeover; unknown for records older than the field), set with `claim`.
+   */
+  readonly claimedAt?: number;
   readonly waited?: boolean;
   readonly order?: OrderLookup;
   readonly authorization?: AuthorizationResult;
@@ -91,6 +103,12 @@ export interface DeliveryFacts {
   readonly refusal?: Refusal;
   /** The claim of `msg#<messageId>` made for `refusal`. */
   readonly messageClaim?: ClaimResult;
+}
+
+/** A receipt under the request key names when the request was verified and claimed. */
+export interface VerifiedAt {
+  /** NumericDate (seconds) of the first claim; absent when the record does not know it. */
+  readonly verifiedAt?: number;
 }
 
 export type Step =
@@ -107,25 +125,25 @@ export type Step =
   /** Claim `msg#<messageId>` for a refusal. */
   | { readonly kind: 'ClaimMessageKey'; readonly refusal: Refusal }
   /** Emit a REJECTED receipt under the message key (refusal) or the held request key. */
-  | {
+  | ({
       readonly kind: 'Reject';
       readonly key: 'request' | 'message';
       readonly reason: ReasonCode;
       readonly detail?: string;
-    }
+    } & VerifiedAt)
   /** Emit the EXECUTED/FAILED receipt of what the exchange did, under the request key. */
-  | {
+  | ({
       readonly kind: 'EmitExecution';
       readonly result: ExecResult;
       /** 'current': the requester's policy now (a reconciled order was authorized back then). */
       readonly policy: PolicyStamp | 'current';
-    }
+    } & VerifiedAt)
   /** Emit UNKNOWN EXCHANGE_TIMEOUT under the request key and keep the message to reconcile. */
-  | {
+  | ({
       readonly kind: 'EmitUnknown';
       readonly policy: PolicyStamp | undefined;
       readonly visibilitySec: number;
-    }
+    } & VerifiedAt)
   /** Re-publish a stored receipt; `followUp`: resolve it now if it is an UNKNOWN. */
   | { readonly kind: 'Republish'; readonly stored: StoredReceipt; readonly followUp: boolean }
   | { readonly kind: 'Leave'; readonly why: 'IN_PROGRESS'; readonly visibilitySec: number }
@@ -188,6 +206,9 @@ const leave = (r: NonceRecord & { state: 'IN_PROGRESS' }, now: number) =>
     visibilitySec: Math.max(1, Math.ceil(Math.max(0, r.leaseUntil - now) / 1000)),
   }) as const;
 const refuse = (refusal: Refusal) => ({ kind: 'ClaimMessageKey', refusal }) as const;
+/** When the held request was verified and claimed, for its receipt (the audit checks it then). */
+const verifiedAt = (f: DeliveryFacts): VerifiedAt =>
+  f.claimedAt === undefined ? {} : { verifiedAt: Math.floor(f.claimedAt / 1000) };
 const republish = (stored: StoredReceipt, followUp: boolean) =>
   ({ kind: 'Republish', stored, followUp }) as const;
 const replayed: Refusal = { reason: 'REPLAYED', attributed: true, keepRequest: true };
@@ -258,7 +279,7 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
     (p, f) =>
       refuse({
         reason: 'POISON_MESSAGE',
-        detail: p.cause === undefined ? 'processing failed' : `failed with ${p.cause}`,
+        detail: p.detail,
         attributed: false,
         keepRequest: !f.tooLarge,
       }),
@@ -375,8 +396,8 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
     'the exchange has the order',
     'EmitExecution',
     (f) => (f.order?.kind === 'found' ? f.order.result : undefined),
-    (result) => ({ kind: 'EmitExecution', result, policy: 'current' }),
-    'the receipt the first attempt owed',
+    (result, f) => ({ kind: 'EmitExecution', result, policy: 'current', ...verifiedAt(f) }),
+    'the receipt the first attempt owed, naming when the request was verified and claimed',
   ),
   row(
     'reconcile',
@@ -391,14 +412,19 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
     'the exchange did not answer; the bytes no longer verify',
     'EmitUnknown',
     (f) => f.order?.kind === 'timeout',
-    (_, f) => ({ kind: 'EmitUnknown', policy: undefined, visibilitySec: f.reconcileDelaySec }),
+    (_, f) => ({
+      kind: 'EmitUnknown',
+      policy: undefined,
+      visibilitySec: f.reconcileDelaySec,
+      ...verifiedAt(f),
+    }),
   ),
   row(
     'reconcile',
     'order absent; the bytes no longer verify',
     'Reject',
     (f) => f.order?.kind === 'absent' && failure(f),
-    (v) => ({ kind: 'Reject', key: 'request', reason: v.code }),
+    (v, f) => ({ kind: 'Reject', key: 'request', reason: v.code, ...verifiedAt(f) }),
     'never placed, and now never will be: REJECTED with the verification code under iss#jti',
   ),
   row(
@@ -413,7 +439,13 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
     'the policy refuses',
     'Reject',
     (f) => (f.authorization?.ok === false ? f.authorization : undefined),
-    (a) => ({ kind: 'Reject', key: 'request', reason: a.reason, detail: a.detail }),
+    (a, f) => ({
+      kind: 'Reject',
+      key: 'request',
+      reason: a.reason,
+      detail: a.detail,
+      ...verifiedAt(f),
+    }),
     'REJECTED with the policy reason under iss#jti',
   ),
   row(
@@ -429,7 +461,12 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
     'place() timed out',
     'EmitUnknown',
     (f) => f.authorization?.ok === true && f.placement?.kind === 'timeout' && f.authorization,
-    (a, f) => ({ kind: 'EmitUnknown', policy: a.policy, visibilitySec: f.reconcileDelaySec }),
+    (a, f) => ({
+      kind: 'EmitUnknown',
+      policy: a.policy,
+      visibilitySec: f.reconcileDelaySec,
+      ...verifiedAt(f),
+    }),
     'UNKNOWN EXCHANGE_TIMEOUT; the message is kept for the follow-up',
   ),
   row(
@@ -440,7 +477,7 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
       f.authorization?.ok === true && f.placement?.kind === 'done'
         ? { result: f.placement.result, policy: f.authorization.policy }
         : undefined,
-    (p) => ({ kind: 'EmitExecution', result: p.result, policy: p.policy }),
+    (p, f) => ({ kind: 'EmitExecution', result: p.result, policy: p.policy, ...verifiedAt(f) }),
     'EXECUTED with the fills, or FAILED EXCHANGE_REJECTED',
   ),
 ];

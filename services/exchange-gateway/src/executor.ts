@@ -65,6 +65,8 @@ export interface Executor {
   ): Promise<ProcessResult>;
   /** The last receive failed: answer with what exists for the message, else POISON_MESSAGE. */
   poison(message: ReceivedMessage, cause: unknown): Promise<ProcessResult>;
+  /** The last receive of a message its FIFO group kept from running: answered like poison. */
+  blocked(message: ReceivedMessage): Promise<ProcessResult>;
   reconcileUnknown(): Promise<number>;
   pendingUnknown(): number;
 }
@@ -107,7 +109,8 @@ interface Ctx {
   readonly exchange: ExchangeCalls;
   readonly emitter: ReceiptEmitter;
   readonly unknowns: Unknowns;
-  claim(key: string, expiresAt: number, requestSha256?: string): Promise<ClaimResult>;
+  /** `now`: the claim's time (a first claim records it as the record's claimedAt). */
+  claim(key: string, expiresAt: number, requestSha256?: string, now?: number): Promise<ClaimResult>;
   /** Keep a record until `ms` or the receipt retention, whichever is later. */
   keepUntil(ms?: number): number;
   streamFor(key: string): string;
@@ -154,6 +157,7 @@ function reject(x: Ctx, d: Delivery, step: Extract<Step, { kind: 'Reject' }>): P
     reason: step.reason,
     fills: [],
     ...(step.detail === undefined ? {} : { detail: step.detail }),
+    ...(step.verifiedAt === undefined ? {} : { verifiedAt: step.verifiedAt }),
   };
   if (step.key === 'request') return emitForRequest(x, d, draft);
   const stream = x.streamFor(attributed && d.claims ? d.claims.sub : messageId);
@@ -173,6 +177,7 @@ async function emitUnknown(
     reason: 'EXCHANGE_TIMEOUT',
     fills: [],
     ...(step.policy ? { policy: step.policy } : {}),
+    ...(step.verifiedAt === undefined ? {} : { verifiedAt: step.verifiedAt }),
   });
   x.unknowns.add({ unknown: unknown.receipt, claims: requestOf(d), request: d.token });
   x.o.logger.warn(
@@ -219,14 +224,21 @@ async function perform(
       return lookup(x, d, step.key);
     case 'Claim': {
       const c = requestOf(d);
-      const claim = await x.claim(requestKey(c), requestExpiry(x, c), d.sha256);
+      const now = x.o.clock.now();
+      const claim = await x.claim(requestKey(c), requestExpiry(x, c), d.sha256, now);
       if (claim.claimed && claim.takeover) {
         logger.warn(
           { messageId: d.message.messageId, previous: claim.previous.owner },
           'lease takeover',
         );
       }
-      return { claim };
+      // When the request was verified and claimed: now, or the first claim's time (a takeover).
+      const claimedAt = claim.claimed
+        ? claim.takeover
+          ? claim.previous.claimedAt
+          : now
+        : undefined;
+      return { claim, claimedAt };
     }
     case 'Wait':
       await sleepOn(x.o.clock, step.ms);
@@ -245,7 +257,11 @@ async function perform(
       return reject(x, d, step);
     case 'EmitExecution': {
       const policy = step.policy === 'current' ? authorizer.stamp(requestOf(d).iss) : step.policy;
-      const base = { req: refOf(d, true), messageId: d.message.messageId };
+      const base = {
+        req: refOf(d, true),
+        messageId: d.message.messageId,
+        ...(step.verifiedAt === undefined ? {} : { verifiedAt: step.verifiedAt }),
+      };
       return emitForRequest(x, d, draftFromExecution(base, step.result, policy));
     }
     case 'EmitUnknown':
@@ -297,15 +313,34 @@ async function run(
   }
 }
 
+const BLOCKED_DETAIL =
+  'not run: an earlier message of its FIFO group was not done by its last receive';
+
+/** A message the queue moves to its DLQ next: what exists for it, else POISON_MESSAGE. */
+async function lastWord(
+  x: Ctx,
+  message: ReceivedMessage,
+  detail: string | undefined,
+): Promise<ProcessResult> {
+  // The poison rows answer from what is stored; they never ask to verify again.
+  const noVerify = () => Promise.reject(new Error('a poison message is not verified again'));
+  try {
+    await run(x, message, noVerify, { poison: { detail: detail ?? 'processing failed' } });
+  } catch (err) {
+    x.o.logger.error({ messageId: message.messageId, err }, 'poison receipt not emitted');
+  }
+  return { action: 'leave', why: 'POISON' };
+}
+
 export function createExecutor(o: ExecutorOptions): Executor {
   const { clock, logger } = o;
   const keepUntil = (ms = 0) => Math.max(ms, clock.now() + o.retentionMs);
-  const claim = (key: string, expiresAt: number, requestSha256?: string) =>
+  const claim = (key: string, expiresAt: number, requestSha256?: string, now = clock.now()) =>
     o.nonceStore.claim(key, {
       expiresAt,
       leaseMs: o.leaseMs,
       owner: o.owner,
-      now: clock.now(),
+      now,
       ...(requestSha256 === undefined ? {} : { requestSha256 }),
     });
   const exchange = createExchangeCalls(o.exchange, o.exchangeTimeoutMs);
@@ -332,21 +367,21 @@ export function createExecutor(o: ExecutorOptions): Executor {
   return {
     handle: (message, verification) => run(x, message, verification),
 
-    async poison(message, cause) {
+    poison(message, cause) {
       const code = (cause as { code?: unknown } | null)?.code;
       logger.error(
         { messageId: message.messageId, receiveCount: message.receiveCount, err: cause },
         'poison message: last receive failed',
       );
-      // The poison rows answer from what is stored; they never ask to verify again.
-      const noVerify = () => Promise.reject(new Error('a poison message is not verified again'));
-      const poison = { cause: typeof code === 'string' ? code : undefined };
-      try {
-        await run(x, message, noVerify, { poison });
-      } catch (err) {
-        logger.error({ messageId: message.messageId, err }, 'poison receipt not emitted');
-      }
-      return { action: 'leave', why: 'POISON' };
+      return lastWord(x, message, typeof code === 'string' ? `failed with ${code}` : undefined);
+    },
+
+    blocked(message) {
+      logger.warn(
+        { messageId: message.messageId, receiveCount: message.receiveCount },
+        'last receive spent waiting behind its FIFO group: answered, left for the DLQ',
+      );
+      return lastWord(x, message, BLOCKED_DETAIL);
     },
 
     reconcileUnknown: () => unknowns.reconcile(),

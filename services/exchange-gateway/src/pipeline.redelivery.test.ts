@@ -57,6 +57,7 @@ describe('F1: a claimed request whose token expired is reconciled, never answere
     const h = await createHarness({ nonceStore });
     const token = await h.token({ txn: { quantity: '0.25' } });
     const m = h.message(token);
+    const claimedAt = h.clock.now();
     await expect(h.processor.process(m)).rejects.toThrow('process killed');
     expect(h.exchange.executions?.()).toBe(1); // the order filled at the exchange
     expect(store.records.get(requestKey(token))).toMatchObject({
@@ -79,6 +80,10 @@ describe('F1: a claimed request whose token expired is reconciled, never answere
       req: { iss: REQUESTER_ID, sha256: sha256B64u(token) },
     });
     expect(receipts[0]!.policy?.maxNotional).toBe('100000');
+    // Signed after the token expired, the receipt names when the request was verified and
+    // claimed (the first delivery, kept by the takeover): an audit checks the request then.
+    expect(receipts[0]!.verifiedAt).toBe(Math.floor(claimedAt / 1000));
+    expect(store.records.get(requestKey(token))).toMatchObject({ claimedAt });
     expect(receipts.some((r) => r.reason === 'EXPIRED')).toBe(false);
     expect(store.records.get(requestKey(token))).toMatchObject({ state: 'COMPLETED' });
     expect(h.exchange.placeCalls?.()).toBe(1); // reconciled by getOrder, never placed again
@@ -218,6 +223,7 @@ describe('F1: a claimed request whose token expired is reconciled, never answere
       outcome: 'REJECTED',
       reason: 'EXPIRED',
       resolves: unknown!.jti,
+      verifiedAt: unknown!.iat, // the UNKNOWN was signed in the second the request was claimed
     });
     expect(paper.executions()).toBe(0);
     // While it is still valid, the resolution places it (same client order id).

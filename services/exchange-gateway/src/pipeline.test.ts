@@ -543,6 +543,30 @@ describe('processMessage: faults', () => {
     });
   });
 
+  it('a message kept from running by its FIFO group: nothing before its last receive; on it, REJECTED POISON_MESSAGE (or what exists), left for the DLQ', async () => {
+    const h = await createHarness({ maxReceives: 3 });
+    const m = h.message(await h.token());
+    await h.processor.blocked({ ...m, receiveCount: 2 });
+    expect((h.bus as FakeBus).events).toHaveLength(0);
+    await h.processor.blocked({ ...m, receiveCount: 3 });
+    const [event] = (h.bus as FakeBus).events;
+    expect(await h.verifyReceipt(event!.receipt)).toMatchObject({
+      outcome: 'REJECTED',
+      reason: 'POISON_MESSAGE',
+      messageId: m.messageId,
+      detail: expect.stringContaining('FIFO group') as unknown,
+      req: { jti: null },
+    });
+    expect(h.exchange.executions?.()).toBe(0);
+    // Handled before (its delete was lost): the stored receipt is re-published, no second one.
+    const ran = h.message(await h.token());
+    await h.processor.process(ran);
+    await h.processor.blocked({ ...ran, receiveCount: 3 });
+    const receipts = receiptsOf((h.bus as FakeBus).events);
+    expect(receipts).toHaveLength(2);
+    expect((h.bus as FakeBus).events).toHaveLength(3);
+  });
+
   it('poison after the receipt was stored: re-publishes it, never a second receipt', async () => {
     const bus = fakeBus();
     let fail = true;

@@ -91,6 +91,12 @@ export interface Processor {
    * verified (on the thread pool, in parallel) by the time its turn comes. Optional to call.
    */
   prefetch(messages: readonly ReceivedMessage[]): void;
+  /**
+   * A message not run because an earlier one of its FIFO group did not finish. It comes back in
+   * order, unless this was its last receive: the queue moves it to its DLQ before it can run, so
+   * it is answered now (what exists for it, else REJECTED POISON_MESSAGE).
+   */
+  blocked(message: ReceivedMessage): Promise<void>;
   /** Resolves the UNKNOWN receipts this process emitted; returns how many were resolved. */
   reconcileUnknown(): Promise<number>;
   pendingUnknown(): number;
@@ -140,6 +146,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
           return executor.poison(message, err);
         }
       }
+    },
+    async blocked(message) {
+      if (message.receiveCount >= maxReceives) await executor.blocked(message);
     },
     prefetch: (messages) => verifications.prefetch(messages),
     reconcileUnknown: () => executor.reconcileUnknown(),

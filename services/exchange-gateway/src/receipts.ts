@@ -16,7 +16,7 @@ export function newReceiptId(): string {
 
 /** Draft for what the exchange answered. */
 export function draftFromExecution(
-  base: Pick<ReceiptDraft, 'req' | 'messageId'>,
+  base: Pick<ReceiptDraft, 'req' | 'messageId' | 'verifiedAt'>,
   result: ExecResult,
   policy: PolicyStamp | undefined,
   resolves?: string,

@@ -107,6 +107,40 @@ describe('SQS batch handler', () => {
     expect(res.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['u', 'v']);
   });
 
+  it('the rest of a stopped group is made visible again (Lambda would leave it invisible for the whole timeout) and handed to blocked', async () => {
+    const changed: [string, number][] = [];
+    const blocked: string[] = [];
+    const res = await handleSqsBatch(
+      { Records: [record('x1', 'X'), record('y1', 'Y'), record('x2', 'X'), record('x3', 'X', 5)] },
+      {
+        process: (m) =>
+          Promise.resolve<ProcessResult>(
+            m.messageId === 'x1' ? { action: 'leave', why: 'UNRESOLVED', visibilitySec: 5 } : ok(m),
+          ),
+        blocked: (m) => {
+          blocked.push(`${m.messageId}#${m.receiveCount}`);
+          return Promise.resolve();
+        },
+      },
+      {
+        queue: {
+          changeVisibility: (handle, sec) => {
+            changed.push([handle, sec]);
+            return Promise.resolve();
+          },
+        },
+      },
+    );
+    // The head keeps its reconcile delay; the queue holds x2 and x3 behind it until then.
+    expect(changed).toEqual([
+      ['h-x1', 5],
+      ['h-x2', 0],
+      ['h-x3', 0],
+    ]);
+    expect(blocked).toEqual(['x2#1', 'x3#5']);
+    expect(res.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['x1', 'x2', 'x3']);
+  });
+
   it('a failing changeVisibility still reports the message as a failure', async () => {
     const res = await handleSqsBatch(
       { Records: [record('u', 'U')] },

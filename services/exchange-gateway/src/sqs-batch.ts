@@ -1,6 +1,9 @@
 // The SQS event source batch handler (Lambda): same pipeline, same FIFO group runner as the
 // worker (fifo-groups.ts), answered as `{ batchItemFailures }`. Lambda deletes the records not
-// listed as failures; a left message first gets its suggested visibility on the queue.
+// listed as failures and leaves the visibility of the others alone: a failed one comes back after
+// the queue's visibility timeout (6 × the function timeout), so the runner sets it here, on the
+// queue: a left message gets its suggested visibility, and the rest of its group visibility 0 (the
+// queue still holds them behind it) instead of that whole timeout.
 import pLimit from 'p-limit';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Queue, ReceivedMessage } from '@countersign/transport';
@@ -24,14 +27,15 @@ export interface SqsBatchOptions {
   readonly logger?: Logger;
   /**
    * The SQS queue of the records: a message the pipeline leaves gets its suggested visibility
-   * (an UNKNOWN's reconcile delay, a lease's rest) before Lambda returns it.
+   * (an UNKNOWN's reconcile delay, a lease's rest), and the rest of its group visibility 0,
+   * before Lambda returns them.
    */
   readonly queue?: Pick<Queue, 'changeVisibility'>;
 }
 
 export async function handleSqsBatch(
   event: SQSEvent,
-  processor: Pick<Processor, 'process'> & Partial<Pick<Processor, 'prefetch'>>,
+  processor: Pick<Processor, 'process'> & Partial<Pick<Processor, 'prefetch' | 'blocked'>>,
   options: SqsBatchOptions = {},
 ): Promise<SQSBatchResponse> {
   const messages = event.Records.map(recordToMessage);
@@ -39,6 +43,7 @@ export async function handleSqsBatch(
   processor.prefetch?.(messages);
   const run = await runFifoGroups(messages, {
     process: (m) => processor.process(m),
+    ...(processor.blocked ? { blocked: (m: ReceivedMessage) => processor.blocked!(m) } : {}),
     limit: pLimit(Math.max(1, options.concurrency ?? 8)),
     ...(options.queue ? { queue: options.queue } : {}),
     logger: options.logger ?? silentLogger,

@@ -47,12 +47,19 @@ export function createUnknowns(o: {
 }): Unknowns {
   const pending = new Map<string, PendingUnknown>();
 
-  /** The follow-up receipt: what the exchange did, or REJECTED with the verification code. */
+  /**
+   * The follow-up receipt: what the exchange did, or REJECTED with the verification code. It is
+   * about the request the UNKNOWN answered, so it names when that one was verified.
+   */
   function followUp(
     u: PendingUnknown,
     step: Extract<ResolutionStep, { kind: 'EmitFollowUp' | 'RejectFollowUp' }>,
   ): ReceiptDraft {
-    const base = { req: u.unknown.req, messageId: u.unknown.messageId };
+    const base = {
+      req: u.unknown.req,
+      messageId: u.unknown.messageId,
+      verifiedAt: u.unknown.verifiedAt ?? u.unknown.iat,
+    };
     if (step.kind === 'EmitFollowUp') {
       const policy = u.unknown.policy ?? o.authorizer.stamp(u.claims.iss);
       return draftFromExecution(base, step.result, policy, u.unknown.jti);

@@ -283,6 +283,7 @@ async function wire(
     signer,
     clock,
     owner,
+    logger,
     ...(overrides.signRetry ? { signRetry: overrides.signRetry } : {}),
   });
   const bucket = config.checkpoints.bucket;

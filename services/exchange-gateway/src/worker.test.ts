@@ -30,6 +30,15 @@ const done = (m: ReceivedMessage): ProcessResult => ({
   republished: false,
 });
 
+/** Polls `cond` (real time, short) until it holds. */
+async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 function processor(
   fn: (m: ReceivedMessage) => Promise<ProcessResult>,
 ): Pick<Processor, 'process' | 'reconcileUnknown'> {
@@ -126,7 +135,62 @@ describe('worker', () => {
     await worker.run();
     expect(seen.sort()).toEqual(['a1', 'a2', 'b1', 'b2']); // a3 never handed to the pipeline
     expect(worker.counters()).toMatchObject({ deleted: 3, failed: 1, skipped: 1 });
-    expect(q.depth()).toMatchObject({ inFlight: 2 }); // a2 and a3, not deleted
+    // a2 stays in flight (its own timeout); a3 is visible again, held behind it by the queue.
+    expect(q.depth()).toMatchObject({ inFlight: 1, visible: 1 });
+    expect(await q.receive({ max: 10, waitMs: 0 })).toEqual([]);
+  });
+
+  it('an UNKNOWN at the head of its group: the five behind it run right after its reconcile delay, not after the visibility timeout', async () => {
+    let t = 1_700_000_000_000;
+    const clock = { now: () => t };
+    const q = createSqliteQueue({
+      path: join(mkdtempSync(join(tmpdir(), 'worker-')), 'q.sqlite'),
+      visibilityTimeoutSec: 30,
+      maxReceives: 5,
+      pollIntervalMs: 10,
+      clock,
+    });
+    queues.push(q);
+    await q.sendBatch(
+      ['head', 'f1', 'f2', 'f3', 'f4', 'f5'].map((body) => ({
+        body,
+        groupId: 'acct',
+        dedupId: body,
+      })),
+    );
+    const runs: string[] = [];
+    const stop = new AbortController();
+    const worker = createWorker({
+      queue: q,
+      processor: processor((m) => {
+        runs.push(`${m.body}#${m.receiveCount}`);
+        // The head's exchange call timed out: UNKNOWN, kept for its reconcile delay (5 s); its
+        // redelivery finds it resolved.
+        if (m.body === 'head' && m.receiveCount === 1)
+          return Promise.resolve({ action: 'leave', why: 'UNRESOLVED', visibilitySec: 5 });
+        if (m.body === 'f5') stop.abort();
+        return Promise.resolve(done(m));
+      }),
+      concurrency: 4,
+      waitMs: 20,
+      visibilityTimeoutSec: 30,
+      heartbeat: false,
+      reconcileIntervalMs: 0,
+      signal: stop.signal,
+    });
+    const running = worker.run();
+    await until(() => worker.counters().skipped === 5 && q.depth().visible === 5);
+    // The five are visible again at once, but held behind the head (in flight for 5 s).
+    expect(runs).toEqual(['head#1']);
+    expect(q.depth()).toEqual({ visible: 5, inFlight: 1, dlq: 0 });
+    t += 4999;
+    await new Promise((r) => setTimeout(r, 100)); // the worker keeps polling: nothing for it
+    expect(runs).toEqual(['head#1']);
+    t += 1; // the head's reconcile delay is over; 25 s of the visibility timeout are left
+    await running;
+    expect(runs).toEqual(['head#1', 'head#2', 'f1#2', 'f2#2', 'f3#2', 'f4#2', 'f5#2']);
+    expect(worker.counters()).toMatchObject({ received: 12, deleted: 6, left: 1, skipped: 5 });
+    expect(q.depth()).toEqual({ visible: 0, inFlight: 0, dlq: 0 });
   });
 
   it('leave with a visibility: the message comes back after it', async () => {

@@ -2,7 +2,8 @@
 //
 // - FIFO: the group runner shared with the Lambda handler (fifo-groups.ts): messages of one group
 //   run in receive order; when one fails (throws or is left), the rest of that group in the batch
-//   is left unprocessed so the queue redelivers them in order; other groups go on.
+//   is not run and made visible again at once, so the queue redelivers them in order right
+//   behind it; other groups go on.
 // - A message is deleted only when the pipeline says so (its receipt is stored and published);
 //   the next message of its group does not wait for that delete.
 // - Verification of a whole batch starts on receipt (processor.prefetch), in parallel.
@@ -18,7 +19,7 @@ import { silentLogger, type Logger } from './ports.ts';
 export interface WorkerOptions {
   readonly queue: Queue;
   readonly processor: Pick<Processor, 'process' | 'reconcileUnknown'> &
-    Partial<Pick<Processor, 'prefetch'>>;
+    Partial<Pick<Processor, 'prefetch' | 'blocked'>>;
   /** Messages handled at the same time (across groups). */
   readonly concurrency: number;
   /** Messages per receive, at most 10. Default 10. */
@@ -40,7 +41,10 @@ export interface WorkerCounters {
   /** Left for a later delivery (in progress elsewhere, UNKNOWN, poison, failure). */
   left: number;
   failed: number;
-  /** Not processed because an earlier message of their group failed in the same batch. */
+  /**
+   * Not processed because an earlier message of their group failed in the same batch (made
+   * visible again at once, behind it).
+   */
   skipped: number;
   republished: number;
   heartbeats: number;
@@ -166,6 +170,7 @@ export function createWorker(options: WorkerOptions): Worker {
     try {
       await runFifoGroups(messages, {
         process: (m) => processor.process(m),
+        ...(processor.blocked ? { blocked: (m) => processor.blocked!(m) } : {}),
         limit,
         queue,
         logger,
@@ -176,7 +181,7 @@ export function createWorker(options: WorkerOptions): Worker {
           notify();
         },
         onSkipped(rest) {
-          // Left as they are: no more heartbeats, they come back in order.
+          // No more heartbeats: they are made visible again and come back in order.
           for (const m of rest) outstanding.delete(m.messageId);
           counters.skipped += rest.length;
           busy -= rest.length;

@@ -78,6 +78,7 @@ export function describeNonceStoreContract(
         leaseUntil: T0 + LEASE,
         expiresAt: EXPIRES,
         attempts: 1,
+        claimedAt: T0,
       });
     });
 
@@ -128,6 +129,7 @@ export function describeNonceStoreContract(
           owner: 'A',
           stored: stored('a'),
           head: head(s, 1),
+          prev: GENESIS_PREV,
           expiresAt: EXPIRES,
         }),
       ).rejects.toMatchObject({ code: 'NONCE_CONFLICT' });
@@ -146,6 +148,7 @@ export function describeNonceStoreContract(
         owner: 'A',
         stored: stored('1'),
         head: head(s, 1, 'a'),
+        prev: GENESIS_PREV,
         expiresAt: EXPIRES + 1000,
       });
       expect(await store.head(s)).toEqual(head(s, 1, 'a'));
@@ -154,11 +157,13 @@ export function describeNonceStoreContract(
         state: 'COMPLETED',
         expiresAt: EXPIRES + 1000,
         stored: stored('1'),
+        claimedAt: T0,
       });
       await store.complete(k2, {
         owner: 'A',
         stored: stored('2', null),
         head: head(s, 2, 'b'),
+        prev: HASH('a'),
         expiresAt: EXPIRES,
       });
       expect(await store.head(s)).toEqual(head(s, 2, 'b'));
@@ -173,6 +178,7 @@ export function describeNonceStoreContract(
         owner: 'A',
         stored: stored('0'),
         head: head(s, 1, 'a'),
+        prev: GENESIS_PREV,
         expiresAt: EXPIRES,
       });
       const k = key();
@@ -183,6 +189,7 @@ export function describeNonceStoreContract(
             owner: 'A',
             stored: stored('x'),
             head: head(s, seq, 'z'),
+            prev: seq === 1 ? GENESIS_PREV : HASH('a'),
             expiresAt: EXPIRES,
           }),
         ).rejects.toMatchObject({
@@ -199,6 +206,7 @@ export function describeNonceStoreContract(
           owner: 'A',
           stored: stored('f'),
           head: head(s, 5),
+          prev: HASH('x'),
           expiresAt: EXPIRES,
         }),
       ).rejects.toMatchObject({ code: 'CHAIN_CONFLICT' });
@@ -213,12 +221,19 @@ export function describeNonceStoreContract(
         owner: 'A',
         stored: stored('r'),
         head: head(stream(), 1),
+        prev: GENESIS_PREV,
         expiresAt: EXPIRES,
       });
       // Even long after every lease: COMPLETED is final.
       expect(await store.claim(k, claimOpts('B', T0 + 10 * LEASE))).toEqual({
         claimed: false,
-        existing: { key: k, state: 'COMPLETED', expiresAt: EXPIRES, stored: stored('r') },
+        existing: {
+          key: k,
+          state: 'COMPLETED',
+          expiresAt: EXPIRES,
+          stored: stored('r'),
+          claimedAt: T0,
+        },
       });
     });
 
@@ -230,6 +245,7 @@ export function describeNonceStoreContract(
         owner: 'gw-1',
         stored: stored('rej', null),
         head: head(s, 1),
+        prev: GENESIS_PREV,
         expiresAt: EXPIRES,
       });
       expect(await store.get(k)).toMatchObject({ state: 'COMPLETED', stored: stored('rej', null) });
@@ -238,6 +254,7 @@ export function describeNonceStoreContract(
           owner: 'gw-1',
           stored: stored('rej2', null),
           head: head(s, 2),
+          prev: HASH('h'),
           expiresAt: EXPIRES,
         }),
       ).rejects.toMatchObject({ code: 'NONCE_CONFLICT', details: { state: 'COMPLETED' } });
@@ -255,6 +272,7 @@ export function describeNonceStoreContract(
           owner: 'B',
           stored: stored('b'),
           head: head(s, 1),
+          prev: GENESIS_PREV,
           expiresAt: EXPIRES,
         }),
       ).rejects.toMatchObject({ code: 'NONCE_CONFLICT' });
@@ -275,6 +293,7 @@ export function describeNonceStoreContract(
         expiresAt: EXPIRES,
         attempts: 1,
         requestSha256: sha,
+        claimedAt: T0,
       });
       // A live lease: the refusal carries the hash (a later delivery recognizes its token by it).
       expect(await store.claim(k, { ...claimOpts('B'), requestSha256: HASH('x') })).toEqual({
@@ -290,6 +309,7 @@ export function describeNonceStoreContract(
         owner: 'B',
         stored: stored('s'),
         head: head(stream(), 1),
+        prev: GENESIS_PREV,
         expiresAt: EXPIRES,
       });
       expect(await store.get(k)).toEqual({
@@ -298,6 +318,7 @@ export function describeNonceStoreContract(
         expiresAt: EXPIRES,
         stored: stored('s'),
         requestSha256: sha,
+        claimedAt: T0,
       });
     });
 
@@ -307,6 +328,82 @@ export function describeNonceStoreContract(
       await store.claim(k, claimOpts('A'));
       await store.claim(k, { ...claimOpts('B', T0 + LEASE), requestSha256: HASH('n') });
       expect(await store.get(k)).toMatchObject({ owner: 'B', requestSha256: HASH('n') });
+    });
+
+    it('keeps the time of the first claim through takeover and complete; a direct complete has none', async () => {
+      const { store } = await setup();
+      const k = key();
+      await store.claim(k, claimOpts('A', T0 + 5));
+      expect(await store.get(k)).toMatchObject({ claimedAt: T0 + 5 });
+      // A takeover after the lease is a later claim, not the first one: the time stays.
+      await store.claim(k, claimOpts('B', T0 + 5 + LEASE));
+      expect(await store.get(k)).toMatchObject({ owner: 'B', attempts: 2, claimedAt: T0 + 5 });
+      await store.complete(k, {
+        owner: 'B',
+        stored: stored('t'),
+        head: head(stream(), 1),
+        prev: GENESIS_PREV,
+        expiresAt: EXPIRES,
+      });
+      expect(await store.get(k)).toMatchObject({ state: 'COMPLETED', claimedAt: T0 + 5 });
+      const m = `msg#${randomUUID()}`;
+      await store.complete(m, {
+        owner: 'A',
+        stored: stored('m', null),
+        head: head(stream(), 1),
+        prev: GENESIS_PREV,
+        expiresAt: EXPIRES,
+      });
+      expect(await store.get(m)).not.toHaveProperty('claimedAt');
+    });
+
+    it('CHAIN_CONFLICT when the head is at seq - 1 but is not the receipt signed on (prev), and nothing is written', async () => {
+      // Two writers: A signed seq 2 on its own seq 1, which lost to B's seq 1. A's seq 2 must
+      // not be stored on top of B's receipt, although its seq follows the stored head.
+      const { store } = await setup();
+      const s = stream();
+      await store.complete(key(), {
+        owner: 'B',
+        stored: stored('b1'),
+        head: head(s, 1, 'b'),
+        prev: GENESIS_PREV,
+        expiresAt: EXPIRES,
+      });
+      const k = key();
+      await store.claim(k, claimOpts('A'));
+      await expect(
+        store.complete(k, {
+          owner: 'A',
+          stored: stored('a2'),
+          head: head(s, 2, 'c'),
+          prev: HASH('a'),
+          expiresAt: EXPIRES,
+        }),
+      ).rejects.toMatchObject({
+        code: 'CHAIN_CONFLICT',
+        details: { stream: s, expectedSeq: 1, actualSeq: 1, otherHead: true },
+      });
+      // Seq 1 on anything but the genesis value is refused the same way.
+      await expect(
+        store.complete(key(), {
+          owner: 'A',
+          stored: stored('x1'),
+          head: head(stream(), 1, 'x'),
+          prev: HASH('a'),
+          expiresAt: EXPIRES,
+        }),
+      ).rejects.toMatchObject({ code: 'CHAIN_CONFLICT' });
+      expect(await store.head(s)).toEqual(head(s, 1, 'b'));
+      expect(await store.get(k)).toMatchObject({ state: 'IN_PROGRESS', owner: 'A' });
+      // On the stored head it goes through.
+      await store.complete(k, {
+        owner: 'A',
+        stored: stored('a2'),
+        head: head(s, 2, 'c'),
+        prev: HASH('b'),
+        expiresAt: EXPIRES,
+      });
+      expect(await store.head(s)).toEqual(head(s, 2, 'c'));
     });
 
     it('get of an unknown key is undefined', async () => {
@@ -358,6 +455,7 @@ export function describeNonceStoreContract(
               owner: 'A',
               stored: stored(String(i)),
               head: head(s, 1, String(i)),
+              prev: GENESIS_PREV,
               expiresAt: EXPIRES,
             }),
         ),
@@ -380,6 +478,7 @@ export function describeNonceStoreContract(
         owner: 'A',
         stored: stored('d'),
         head: head(s, 1, 'd'),
+        prev: GENESIS_PREV,
         expiresAt: EXPIRES,
       });
       const again = await harness.reopen();

@@ -13,15 +13,19 @@ export const stored = (messageId: string): StoredReceipt => ({
   request: 't.t.t',
   messageId,
 });
-export const inProgress = (leaseUntil: number): NonceRecord => ({
-  key: 'req#j',
-  state: 'IN_PROGRESS',
-  owner: 'other',
-  leaseUntil,
-  expiresAt: NOW + 90_000,
-  attempts: 1,
-  requestSha256: 'h',
-});
+/** When the records of the world were first claimed (an earlier delivery). */
+export const FIRST_CLAIM = NOW - 120_000;
+export const inProgress = (leaseUntil: number, claimedAt: number | undefined = FIRST_CLAIM) =>
+  ({
+    key: 'req#j',
+    state: 'IN_PROGRESS',
+    owner: 'other',
+    leaseUntil,
+    expiresAt: NOW + 90_000,
+    attempts: 1,
+    requestSha256: 'h',
+    ...(claimedAt === undefined ? {} : { claimedAt }),
+  }) as const satisfies NonceRecord;
 export const completed = (messageId: string): NonceRecord => ({
   key: 'req#j',
   state: 'COMPLETED',
@@ -64,13 +68,15 @@ export function answers(step: Step, liveLease: NonceRecord = live): Partial<Deli
       ];
     case 'Claim':
       return [
-        { claim: { claimed: true, takeover: false } },
+        { claim: { claimed: true, takeover: false }, claimedAt: NOW },
         {
-          claim: {
-            claimed: true,
-            takeover: true,
-            previous: inProgress(NOW - 1) as NonceRecord & { state: 'IN_PROGRESS' },
-          },
+          claim: { claimed: true, takeover: true, previous: inProgress(NOW - 1) },
+          claimedAt: FIRST_CLAIM,
+        },
+        // A record from before claim times were kept.
+        {
+          claim: { claimed: true, takeover: true, previous: inProgress(NOW - 1, undefined) },
+          claimedAt: undefined,
         },
         { claim: refused(liveLease) },
         { claim: refused(completed(MSG)) },
@@ -126,6 +132,14 @@ export function checkStep(f: DeliveryFacts, step: Step, path: readonly Step['kin
     // Poison answers from what is stored; it never verifies, claims or executes.
     expect(['Lookup', 'Republish', 'ClaimMessageKey', 'Reject', 'Leave'], where).toContain(
       step.kind,
+    );
+  }
+  if (step.kind === 'EmitExecution' || step.kind === 'EmitUnknown' || step.kind === 'Reject') {
+    // A receipt under the request key names when the request was verified and claimed (the
+    // first claim), so an audit checks the request then; one under the message key names none.
+    const claimedAt = step.kind === 'Reject' && step.key === 'message' ? undefined : f.claimedAt;
+    expect(step.verifiedAt, where).toBe(
+      claimedAt === undefined ? undefined : Math.floor(claimedAt / 1000),
     );
   }
   switch (step.kind) {

@@ -54,6 +54,7 @@ export function fakeNonceStore(): FakeNonceStore {
           leaseUntil: now + leaseMs,
           expiresAt,
           attempts: 1,
+          claimedAt: now,
           ...(requestSha256 === undefined ? {} : { requestSha256 }),
         });
         return Promise.resolve({ claimed: true, takeover: false });
@@ -68,14 +69,15 @@ export function fakeNonceStore(): FakeNonceStore {
           expiresAt: Math.max(expiresAt, existing.expiresAt),
           attempts: existing.attempts + 1,
           ...(sha === undefined ? {} : { requestSha256: sha }),
+          ...(existing.claimedAt === undefined ? {} : { claimedAt: existing.claimedAt }),
         });
         return Promise.resolve({ claimed: true, takeover: true, previous: existing });
       }
       return Promise.resolve({ claimed: false, existing });
     },
-    complete(key, { owner, stored, head: next, expiresAt }) {
+    complete(key, { owner, stored, head: next, prev, expiresAt }) {
       const current = head(next.stream);
-      if (current.seq !== next.seq - 1) {
+      if (current.seq !== next.seq - 1 || current.hash !== prev) {
         return Promise.reject(
           new CountersignError('CHAIN_CONFLICT', `head of ${next.stream} is at ${current.seq}`),
         );
@@ -93,6 +95,7 @@ export function fakeNonceStore(): FakeNonceStore {
         expiresAt: Math.max(expiresAt, record?.expiresAt ?? 0),
         stored,
         ...(sha === undefined ? {} : { requestSha256: sha }),
+        ...(record?.claimedAt === undefined ? {} : { claimedAt: record.claimedAt }),
       });
       heads.set(next.stream, next);
       return Promise.resolve();
