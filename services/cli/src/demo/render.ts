@@ -91,6 +91,11 @@ export function renderSummary(s: DemoSummary): string {
       ['chain', replay.chain],
     );
   }
+  if (!replay && !s.interrupted) {
+    all.push(['audit replay', `not run: ${s.audit.notRun ?? 'no reason recorded'}`]);
+  } else if (replay && !s.audit.reconciliation && s.audit.notRun) {
+    all.push(['exchange reconciliation', `not run: ${s.audit.notRun}`]);
+  }
   if (s.exactlyOnce) {
     all.push([
       'exactly once',

@@ -167,6 +167,8 @@ export interface SummaryInput {
   readonly startedAt: number;
   readonly finishedAt: number;
   readonly interrupted: boolean;
+  /** This run's receipts that had not arrived when the demo stopped waiting (not interrupted). */
+  readonly missing: number;
   readonly count: number;
 }
 
@@ -293,9 +295,11 @@ export function summarize(s: SummaryInput): DemoSummary {
   const durationMs = Math.max(1, s.finishedAt - s.startedAt);
   const notRun = s.interrupted
     ? 'interrupted'
-    : s.config.mode === 'embedded'
-      ? null
-      : 'aws mode: no exchange adapter lists orders yet';
+    : s.missing > 0
+      ? `${s.missing} receipts of this run had not arrived when the demo stopped waiting (their messages stay in the queue): nothing was audited or counted on a history still being written`
+      : s.config.mode === 'embedded'
+        ? null
+        : 'aws mode: no exchange adapter lists orders yet';
   return {
     ok: !s.interrupted && expectations.every((e) => e.ok),
     interrupted: s.interrupted,
