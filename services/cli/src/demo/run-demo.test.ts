@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { embeddedPaths, parseConfig } from '@countersign/contracts';
+import { renderSummary } from './render.ts';
 import { runDemo, type DemoSummary } from './run-demo.ts';
 
 const root = resolve(import.meta.dirname, '../../../..');
@@ -79,6 +80,44 @@ describe('runDemo on the embedded adapters', () => {
     // Waiting = answered by HTTP, no receipt yet; requests still in flight may add up to 4.
     expect(worst).toBeGreaterThan(0);
     expect(worst).toBeLessThanOrEqual(10 + 4);
+  });
+
+  it('gives up waiting honestly: missing receipts are counted, nothing is judged on a history still being written', async () => {
+    const dataDir = tempDir();
+    // One message at a time on an exchange that answers in 300 ms: 40 orders take 12 s or more,
+    // so a demo that waits at most 1 ms without a receipt stops with most of them unprocessed.
+    const config = parseConfig({
+      env: {
+        COUNTERSIGN_DATA_DIR: dataDir,
+        COUNTERSIGN_HTTP_PORT: '0',
+        COUNTERSIGN_CONCURRENCY: '1',
+      },
+    });
+    const lines: string[] = [];
+    const summary = await runDemo({
+      config,
+      count: 40,
+      concurrency: 8,
+      badApples: false,
+      stallTimeoutMs: 1,
+      exchange: 'sim',
+      sim: { latencyMs: 300 },
+      signal: new AbortController().signal,
+      log: (line) => lines.push(line),
+    });
+    expect(lines.some((l) => /^gave up waiting: .* receipts missing/.test(l))).toBe(true);
+    expect(summary.ok).toBe(false);
+    expect(summary.interrupted).toBe(false);
+    expect(summary.receipts.waiting).toBeGreaterThan(0);
+    expect(summary.audit.replay).toBeNull();
+    expect(summary.audit.reconciliation).toBeNull();
+    expect(summary.exactlyOnce).toBeNull();
+    expect(summary.audit.notRun).toMatch(/receipts of this run had not arrived/);
+    const byName = new Map(summary.expectations.map((e) => [e.name, e]));
+    expect(byName.get('every submitted message got a receipt')?.ok).toBe(false);
+    expect(byName.get('receipt chains intact')?.actual).toBe('not run');
+    expect(renderSummary(summary)).not.toMatch(/broken/);
+    expect(renderSummary(summary)).toMatch(/audit replay +not run: \d+ receipts of this run/);
   });
 
   it('with the gateway in its own process (countersign gateway on the same files)', async () => {
