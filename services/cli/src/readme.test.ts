@@ -5,8 +5,8 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { busCount, cleanEnv } from './testing/demo-dir.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
 const CLI = join(root, 'bin/countersign.mjs');
@@ -37,21 +37,6 @@ function countersignArgs(line: string): { args: string[]; stdoutTo?: string } {
   return { args: m[1]!.split(/\s+/), ...(m[2] ? { stdoutTo: m[2] } : {}) };
 }
 
-function receiptsAudited(busDb: string): number {
-  try {
-    const db = new Database(busDb, { readonly: true, fileMustExist: true });
-    try {
-      const row = db.prepare("SELECT position FROM bus_cursors WHERE consumer = 'audit'").get() as
-        { position: number } | undefined;
-      return row?.position ?? 0;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return 0; // not created yet
-  }
-}
-
 async function until(
   what: string,
   done: () => boolean,
@@ -76,9 +61,7 @@ describe('README: Run the parts yourself', () => {
     const lines = shellLines(blockAfter('### Run the parts yourself'));
     const cwd = mkdtempSync(join(tmpdir(), 'countersign-parts-'));
     // Port 0: the documented 8787 may be taken on a shared machine; the URL is read from the log.
-    const env: NodeJS.ProcessEnv = { ...process.env, COUNTERSIGN_HTTP_PORT: '0' };
-    for (const k of Object.keys(env))
-      if (k.startsWith('COUNTERSIGN_') && k !== 'COUNTERSIGN_HTTP_PORT') delete env[k];
+    const env = cleanEnv();
 
     const [initLine, ...rest] = lines;
     const init = countersignArgs(initLine!);
@@ -131,10 +114,7 @@ describe('README: Run the parts yourself', () => {
       expect(res.status).toBe(202);
 
       const dataDir = join(cwd, init.args[init.args.indexOf('--data-dir') + 1]!);
-      await until(
-        'audit live to read the receipt',
-        () => receiptsAudited(join(dataDir, 'bus.sqlite')) >= 1,
-      );
+      await until('audit live to read the receipt', () => busCount(dataDir, 'audit') >= 1);
       expect(rest.at(-1)).toMatch(/^kill -INT %1 %2 %3$/);
       for (const r of started) r.child.kill('SIGINT');
       const codes = await Promise.all(
@@ -160,9 +140,7 @@ function shape(text: string): string[] {
 describe('README: What `npm start` shows', () => {
   it('is the shape of what `npm start` prints (numbers aside)', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'countersign-readme-'));
-    const env: NodeJS.ProcessEnv = { ...process.env, COUNTERSIGN_HTTP_PORT: '0' };
-    for (const k of Object.keys(env))
-      if (k.startsWith('COUNTERSIGN_') && k !== 'COUNTERSIGN_HTTP_PORT') delete env[k];
+    const env = cleanEnv();
     const run = spawnSync(
       'npm',
       ['start', '--silent', '--', '--count', '60', '--data-dir', dataDir],

@@ -4,9 +4,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { embeddedPaths } from '@countersign/contracts';
+import { busCount, cleanEnv } from '../testing/demo-dir.ts';
 
 const root = resolve(import.meta.dirname, '../../../..');
 const CLI = join(root, 'bin/countersign.mjs');
@@ -25,10 +24,7 @@ function npmStart(
   args: readonly string[],
   when: (out: { stdout: string; stderr: string }) => boolean,
 ): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, COUNTERSIGN_HTTP_PORT: '0' };
-  for (const k of Object.keys(env)) {
-    if (k.startsWith('COUNTERSIGN_') && k !== 'COUNTERSIGN_HTTP_PORT') delete env[k];
-  }
+  const env = cleanEnv();
   return new Promise((done, fail) => {
     const child = spawn('npm', ['start', '--silent', '--', '--data-dir', dataDir, ...args], {
       cwd: root,
@@ -55,23 +51,10 @@ function npmStart(
   });
 }
 
-function receiptCount(dataDir: string): number {
-  try {
-    const db = new Database(embeddedPaths(dataDir).busDb, { readonly: true, fileMustExist: true });
-    try {
-      return (db.prepare('SELECT count(*) AS n FROM bus_events').get() as { n: number }).n;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return 0;
-  }
-}
-
 describe('npm start and Ctrl-C', () => {
   it('mid-run: says what was done and that the rest continues, and gives no verdict', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'countersign-ctrlc-'));
-    const run = await npmStart(dataDir, ['--count', '3000'], () => receiptCount(dataDir) >= 100);
+    const run = await npmStart(dataDir, ['--count', '3000'], () => busCount(dataDir) >= 100);
     expect(run.code ?? run.signal, run.stderr.slice(-2000)).toMatch(/^(130|SIGINT)$/);
     expect(run.stdout).toMatch(/^countersign demo \(embedded\) — interrupted after /m);
     expect(run.stdout).toMatch(/^ {4}submitted +\d+: \d+ via the HTTP API/m);
@@ -92,7 +75,7 @@ describe('npm start and Ctrl-C', () => {
       if (!o.stderr.includes('Ctrl-C to stop.')) return false;
       // While the first one runs: a second demo on the same data directory.
       second = spawnSync(process.execPath, [CLI, 'start', '--data-dir', dataDir], {
-        env: { ...process.env, COUNTERSIGN_HTTP_PORT: '0' },
+        env: cleanEnv(),
         encoding: 'utf8',
         timeout: 60_000,
       });

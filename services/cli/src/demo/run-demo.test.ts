@@ -4,11 +4,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { embeddedPaths, parseConfig } from '@countersign/contracts';
 import { renderSummary } from './render.ts';
 import { runDemo, type DemoSummary } from './run-demo.ts';
+import { busCount } from '../testing/demo-dir.ts';
 
 const root = resolve(import.meta.dirname, '../../../..');
 
@@ -179,19 +179,6 @@ function runStart(
   });
 }
 
-function receiptCount(dataDir: string): number {
-  try {
-    const db = new Database(embeddedPaths(dataDir).busDb, { readonly: true, fileMustExist: true });
-    try {
-      return (db.prepare('SELECT count(*) AS n FROM bus_events').get() as { n: number }).n;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return 0;
-  }
-}
-
 describe('countersign start, interrupted and started again', () => {
   it('loses nothing, executes nothing twice and continues the chain', async () => {
     const dataDir = tempDir();
@@ -200,7 +187,7 @@ describe('countersign start, interrupted and started again', () => {
       ['--count', '1500', '--concurrency', '32'],
       (interrupt) => {
         const timer = setInterval(() => {
-          if (receiptCount(dataDir) >= 100) {
+          if (busCount(dataDir) >= 100) {
             clearInterval(timer);
             interrupt();
           }

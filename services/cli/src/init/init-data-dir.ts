@@ -15,8 +15,8 @@ import {
 } from '@countersign/contracts';
 import { generateApiKey, hashApiKey } from '@countersign/requester';
 import { ensureLocalSigner, keyFilePaths } from '@countersign/signing';
-import { DEMO_API_KEY_FILE } from '../demo/prepare.ts';
-import { DEMO_ACCOUNTS, DEMO_MAX_NOTIONAL, DEMO_SYMBOLS } from '../demo/workload.ts';
+import { DEMO_API_KEY_FILE, demoPolicy } from '../demo/prepare.ts';
+import { DEMO_ACCOUNTS } from '../demo/workload.ts';
 import { renderConfigFile } from './config-template.ts';
 
 /** Per account; the demo sends a few hundred orders a second over five accounts. */
@@ -72,15 +72,7 @@ function apiKeyFor(keyFile: string | undefined): string {
 }
 
 function policyFor(requesterId: string, jwksFile: string): RequesterPolicy {
-  return {
-    id: requesterId,
-    accounts: [...DEMO_ACCOUNTS],
-    symbols: Object.keys(DEMO_SYMBOLS),
-    sides: ['buy', 'sell'],
-    maxNotional: DEMO_MAX_NOTIONAL,
-    maxOrdersPerMinute: INIT_MAX_ORDERS_PER_MINUTE,
-    jwksFile,
-  };
+  return { ...demoPolicy(requesterId), maxOrdersPerMinute: INIT_MAX_ORDERS_PER_MINUTE, jwksFile };
 }
 
 export async function initDataDir(options: InitOptions): Promise<InitResult> {
