@@ -97,8 +97,8 @@ describe('key rotation on the embedded runtime', () => {
     });
     expect(second.expectations.filter((e) => !e.ok)).toEqual([]);
     // Its replay reads the archive from the start: every receipt of both runs, both gateway keys.
-    expect(second.audit).toMatchObject({ replayFindings: 0, chain: 'intact' });
-    expect(second.audit.replayReceipts).toBe(first.receipts.total + second.receipts.total);
+    expect(second.audit.replay).toMatchObject({ findings: 0, chain: 'intact' });
+    expect(second.audit.replay?.receipts).toBe(first.receipts.total + second.receipts.total);
     const events = await archived(dataDir);
     const receiptKids = new Set(events.map((e) => kidOf(e.receipt)));
     const requestKids = new Set(events.flatMap((e) => (e.request ? [kidOf(e.request)] : [])));
@@ -184,6 +184,6 @@ describe('key rotation on the embedded runtime', () => {
     const report = AuditReport.parse(await audit.replay({ from: 0, to: Date.now() + 60_000 }));
     await audit.close();
     expect(report.findings).toEqual([]);
-    expect(report.summary.receipts).toBe(second.audit.replayReceipts + 1);
+    expect(report.summary.receipts).toBe((second.audit.replay?.receipts ?? NaN) + 1);
   });
 });

@@ -1,7 +1,15 @@
-// One configuration schema for every part, read from env and an optional JSON file.
-// Env wins over the file. Errors name the env variable (or the file path) of each bad field.
-import { readFileSync } from 'node:fs';
+// One configuration schema for every part, read from env and a configuration file: the data
+// directory's `config.jsonc` (written by `countersign init`), or the file COUNTERSIGN_CONFIG_FILE
+// names. Env wins over the file. Errors name the env variable, or the file, line and field path,
+// of each bad field.
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import {
+  CONFIG_FILE_NAME,
+  DEFAULT_DATA_DIR,
+  readConfigText,
+  type ConfigFile,
+} from './config-file.ts';
 import { AlgorithmSchema, DEFAULT_LIFETIME_SEC, MAX_LIFETIME_SEC } from './claims.ts';
 import { decimalString } from './decimal.ts';
 import { Identifier } from './ids.ts';
@@ -55,7 +63,7 @@ const Bool = z.union([
 
 export const CountersignConfig = z.strictObject({
   mode: z.enum(['embedded', 'aws'], { error: 'must be "embedded" or "aws"' }).default('embedded'),
-  dataDir: z.string().min(1).default('.countersign'),
+  dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   requester: z
     .strictObject({
@@ -289,14 +297,30 @@ function getPath(source: unknown, path: readonly string[]): unknown {
   );
 }
 
-function envNameFor(path: readonly PropertyKey[]): string | undefined {
+/** The env variable of the field at `path` (and the rest of the path inside its JSON value). */
+function envNameFor(
+  path: readonly PropertyKey[],
+  env?: Readonly<Record<string, string | undefined>>,
+): string | undefined {
   for (const [name, envPath] of Object.entries(CONFIG_ENV)) {
+    if (env && !env[name]) continue;
     if (envPath.every((seg, i) => path[i] === seg)) {
       const rest = path.slice(envPath.length);
       return rest.length === 0 ? name : `${name} ${formatPath(rest)}`;
     }
   }
   return undefined;
+}
+
+/** Where a field's value came from, for messages: the env variable that set it, or the file. */
+function sourceOf(path: readonly PropertyKey[], sources: ConfigSources): string {
+  const fromEnv = envNameFor(path, sources.env);
+  if (fromEnv) return fromEnv;
+  const origin = sources.fileOrigin;
+  if (origin && path.length > 0 && getPath(sources.file, [String(path[0])]) !== undefined) {
+    return `${origin.path}:${origin.position(path)} ${formatPath(path)}`;
+  }
+  return envNameFor(path) ?? formatPath(path);
 }
 
 export class ConfigError extends CountersignError<'CONFIG_INVALID'> {
@@ -313,20 +337,26 @@ export class ConfigError extends CountersignError<'CONFIG_INVALID'> {
 
 export interface ConfigSources {
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** Parsed JSON of the config file, if any (see `readConfigFile`). */
+  /** Content of the config file (parsed JSON), if any (see `readConfigFile`). */
   readonly file?: unknown;
+  /** Where `file` came from: its path and the line of each field, for messages. */
+  readonly fileOrigin?: Pick<ConfigFile, 'path' | 'position'>;
   readonly part?: Part;
 }
 
 /** Pure: merges file and env, validates, returns the config or throws a ConfigError. */
-export function parseConfig({ env, file, part = 'all' }: ConfigSources): CountersignConfig {
+export function parseConfig(sources: ConfigSources): CountersignConfig {
+  const { env, file, part = 'all' } = sources;
   const issues: FieldIssue[] = [];
   const merged: Record<string, unknown> =
     typeof file === 'object' && file !== null && !Array.isArray(file)
       ? structuredClone(file as Record<string, unknown>)
       : {};
   if (file !== undefined && (typeof file !== 'object' || file === null || Array.isArray(file))) {
-    issues.push({ path: 'COUNTERSIGN_CONFIG_FILE', message: 'must contain a JSON object' });
+    issues.push({
+      path: sources.fileOrigin?.path ?? 'COUNTERSIGN_CONFIG_FILE',
+      message: 'must contain a JSON object',
+    });
   }
   for (const [name, path] of Object.entries(CONFIG_ENV)) {
     const raw = env[name];
@@ -344,7 +374,9 @@ export function parseConfig({ env, file, part = 'all' }: ConfigSources): Counter
   const res = CountersignConfig.safeParse(merged);
   if (!res.success) {
     for (const i of res.error.issues) {
-      issues.push({ path: envNameFor(i.path) ?? formatPath(i.path), message: i.message });
+      // An unknown key is reported where it stands.
+      const at = i.code === 'unrecognized_keys' && i.keys[0] ? [...i.path, i.keys[0]] : i.path;
+      issues.push({ path: sourceOf(at, sources), message: i.message });
     }
     throw new ConfigError(issues);
   }
@@ -378,33 +410,48 @@ function exchangeIssues(config: CountersignConfig, part: Part): FieldIssue[] {
   ];
 }
 
-/** Reads COUNTERSIGN_CONFIG_FILE (JSON) when set. */
-export function readConfigFile(env: Readonly<Record<string, string | undefined>>): unknown {
-  const path = env.COUNTERSIGN_CONFIG_FILE;
-  if (!path) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError([
-      {
-        path: 'COUNTERSIGN_CONFIG_FILE',
-        message: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-      },
-    ]);
+/**
+ * Reads the configuration file: the one COUNTERSIGN_CONFIG_FILE names (it must exist), else
+ * `<dataDir>/config.jsonc` when it exists (dataDir from COUNTERSIGN_DATA_DIR, else the default).
+ */
+export function readConfigFile(
+  env: Readonly<Record<string, string | undefined>>,
+): ConfigFile | undefined {
+  const named = env.COUNTERSIGN_CONFIG_FILE;
+  const dataDir = env.COUNTERSIGN_DATA_DIR || DEFAULT_DATA_DIR;
+  const parsed = named
+    ? readConfigText(named, { optional: false, inDataDir: false })
+    : readConfigText(join(dataDir, CONFIG_FILE_NAME), { optional: true, inDataDir: true });
+  if (parsed === undefined) return undefined;
+  if (!parsed.ok) throw new ConfigError(parsed.issues);
+  const file = parsed.value;
+  // The data directory's own file lives where the data directory is; it cannot move it.
+  const data = file.data as { dataDir?: unknown };
+  if (file.inDataDir && data.dataDir !== undefined) {
+    if (typeof data.dataDir === 'string' && resolve(data.dataDir) === resolve(dataDir)) {
+      delete data.dataDir;
+    } else {
+      throw new ConfigError([
+        {
+          path: `${file.path}:${file.position(['dataDir'])} dataDir`,
+          message:
+            'the config file inside a data directory cannot name another one (use COUNTERSIGN_DATA_DIR or --data-dir, or name a file elsewhere with COUNTERSIGN_CONFIG_FILE)',
+        },
+      ]);
+    }
   }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new ConfigError([
-      { path: 'COUNTERSIGN_CONFIG_FILE', message: `${path} is not valid JSON` },
-    ]);
-  }
+  return file;
 }
 
+/** The whole configuration of a process: defaults < config file < env. */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>>,
   part: Part = 'all',
 ): CountersignConfig {
-  return parseConfig({ env, file: readConfigFile(env), part });
+  const file = readConfigFile(env);
+  return parseConfig({
+    env,
+    ...(file ? { file: file.data, fileOrigin: file } : {}),
+    part,
+  });
 }

@@ -62,6 +62,13 @@ export {
   loadConfig,
 } from './config.ts';
 export type { ConfigInput, ConfigSources, Part } from './config.ts';
+export {
+  CONFIG_FILE_NAME,
+  DEFAULT_DATA_DIR,
+  parseConfigText,
+  withAbsolutePaths,
+} from './config-file.ts';
+export type { ConfigFile } from './config-file.ts';
 export { systemClock, sleepOn } from './clock.ts';
 export type { Clock } from './clock.ts';
 export { embeddedPaths, EmbeddedKeyNames } from './paths.ts';

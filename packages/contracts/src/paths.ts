@@ -1,6 +1,7 @@
 // File layout of the embedded runtime's data directory (`.countersign/` by default).
 // One place, so the requester, gateway, audit and CLI always agree.
 import { join } from 'node:path';
+import { CONFIG_FILE_NAME } from './config-file.ts';
 
 export interface EmbeddedPaths {
   readonly root: string;
@@ -29,7 +30,7 @@ export interface EmbeddedPaths {
   readonly checkpointLog: string;
   /** What `audit replay` / `audit live` remember between runs (last verified head per stream). */
   readonly auditState: string;
-  /** Generated embedded config (API keys, policies). */
+  /** The data directory's configuration (`countersign init`; every command reads it). */
   readonly configFile: string;
 }
 
@@ -52,6 +53,6 @@ export function embeddedPaths(dataDir: string): EmbeddedPaths {
     checkpointsDir: join(dataDir, 'checkpoints'),
     checkpointLog: join(dataDir, 'checkpoints', 'checkpoints.sqlite'),
     auditState: join(dataDir, 'audit-state.json'),
-    configFile: join(dataDir, 'config.json'),
+    configFile: join(dataDir, CONFIG_FILE_NAME),
   };
 }

@@ -165,4 +165,34 @@ describe('countersign audit replay', () => {
     expect(out.stdout).toContain('FINDINGS: 11 receipts');
     expect(out.stderr).toContain('live (embedded)');
   });
+
+  it('a second audit live on the same data directory exits 4 at once, naming the holder', async () => {
+    await publish();
+    const first = capture();
+    const stopFirst = new AbortController();
+    // The role lock is taken before the first await of the live loop.
+    const running = auditLiveCommand({ format: 'text' }, stopFirst.signal, first.io);
+    const second = capture();
+    const code = await auditLiveCommand(
+      { format: 'text' },
+      new AbortController().signal,
+      second.io,
+    );
+    expect(code).toBe(4);
+    expect(second.out.stderr).toContain(
+      'countersign audit live: another process holds the audit-live role of',
+    );
+    expect(second.out.stderr).toContain(`pid ${process.pid}`);
+    expect(second.out.stdout).toBe('');
+    stopFirst.abort();
+    await running;
+    expect(first.out.stderr).toContain('live (embedded)');
+    // Released on stop: the next one runs.
+    const third = capture();
+    const stopThird = new AbortController();
+    const next = auditLiveCommand({ format: 'text' }, stopThird.signal, third.io);
+    stopThird.abort();
+    await expect(next).resolves.not.toBe(4);
+    expect(third.out.stderr).toContain('live (embedded)');
+  });
 });

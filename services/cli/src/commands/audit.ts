@@ -1,9 +1,11 @@
 // `countersign audit live|replay`: the audit service from the command line.
 // Exit codes (usable from cron or CI): 0 clean, 3 integrity findings, 2 bad arguments or
-// configuration, 1 when the audit itself could not run (unreadable archive, failed replay).
+// configuration, 1 when the audit itself could not run (unreadable archive, failed replay),
+// 4 `audit live` on a data directory where another `audit live` runs (3 is taken: findings).
 import { writeFile } from 'node:fs/promises';
 import { Command, type CommanderError } from 'commander';
 import cliProgress from 'cli-progress';
+import { acquireRoleLock, type RoleLock } from '@countersign/sqlite';
 import { configFailure } from '../config-errors.ts';
 import { registerReconcile } from './audit-reconcile.ts';
 import {
@@ -20,7 +22,13 @@ import {
   type AuditRuntime,
 } from '@countersign/audit';
 
-export const AuditExitCodes = { CLEAN: 0, FAILED: 1, BAD_ARGUMENTS: 2, FINDINGS: 3 } as const;
+export const AuditExitCodes = {
+  CLEAN: 0,
+  FAILED: 1,
+  BAD_ARGUMENTS: 2,
+  FINDINGS: 3,
+  LOCKED: 4,
+} as const;
 export type AuditExitCode = (typeof AuditExitCodes)[keyof typeof AuditExitCodes];
 
 export const ReportFormats = ['text', 'json', 'html'] as const;
@@ -230,6 +238,19 @@ export async function auditLiveCommand(
   const opened = openRuntime(io);
   if (typeof opened === 'number') return opened;
   const { config, runtime } = opened;
+  // Embedded: one live audit per data directory. Two would share the bus cursor and the state
+  // file, each seeing part of the receipts and reporting gaps that are not there.
+  let lock: RoleLock | undefined;
+  if (config.mode === 'embedded') {
+    try {
+      lock = acquireRoleLock(config.dataDir, 'audit-live');
+    } catch (err) {
+      await runtime.close();
+      if (!isCountersignError(err) || err.code !== 'LOCKED') return failure(io, err);
+      io.stderr.write(`countersign audit live: ${err.message}\n`);
+      return AuditExitCodes.LOCKED;
+    }
+  }
   io.stderr.write(`countersign audit: live (${config.mode}), stop with Ctrl-C\n`);
   try {
     const report = await runtime.live({
@@ -244,6 +265,7 @@ export async function auditLiveCommand(
     return failure(io, err);
   } finally {
     await runtime.close();
+    lock?.release();
   }
 }
 

@@ -97,16 +97,28 @@ describe('countersign request submit (embedded)', () => {
       ]),
     );
     expect(await requestSubmitCommand({ file: 'x.json' }, t.io)).toBe(1);
-    expect(t.stderr.text()).toMatch(/#1: REQUEST_INVALID \(txn\.side: .*txn\.quantity: /);
+    expect(t.stderr.text()).toMatch(/\[1\]: REQUEST_INVALID \(txn\.side: .*txn\.quantity: /);
     expect(t.stderr.text()).toMatch(/submitted 1 of 2 requests.*1 failed/);
     expect(t.stdout.text().trim().split('\n')).toHaveLength(1);
   });
 
-  it('submits nothing when the file is malformed', async () => {
-    const t = io('{"account":"a","txn":{}}\nnope');
+  it('reports a malformed line by its line number and still submits the others (exit 1)', async () => {
+    const good = JSON.stringify({ account: 'acct-0', txn });
+    const bad = JSON.stringify({ account: 'acct-0', txn: { ...txn, side: 'up' } });
+    // A leading blank line and one between: numbers are the file's lines, as an editor shows.
+    const t = io(`\n${good}\n{oops\n\n${bad}\n${good}\n`);
     expect(await requestSubmitCommand({ file: 'x' }, t.io)).toBe(1);
-    expect(t.stderr.text()).toMatch(/line 2: not valid JSON/);
-    expect(t.stdout.text()).toBe('');
+    expect(t.stderr.text()).toMatch(/^line 3: not valid JSON \(not submitted\)$/m);
+    expect(t.stderr.text()).toMatch(/^line 5: REQUEST_INVALID \(txn\.side: /m);
+    expect(t.stderr.text()).toMatch(
+      /submitted 2 of 3 requests.*1 failed, 1 malformed entries skipped/,
+    );
+    const lines = t.stdout
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { line: number; jti: string });
+    expect(lines.map((l) => l.line)).toEqual([2, 6]);
   });
 
   it('exits 2 with one line per bad config field (via register)', async () => {

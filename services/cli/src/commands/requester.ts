@@ -78,8 +78,20 @@ function defaultIO(): RequesterCommandIO {
   };
 }
 
+/** Where an entry is in the input: what every message about it names. */
+export interface InputPosition {
+  /** Among the input's entries, malformed ones included (0-based): stable when one is fixed. */
+  readonly entry: number;
+  /** `line 4` (NDJSON, counted in the raw input, blank lines included) or `[3]` (array). */
+  readonly label: string;
+  /** NDJSON only: the 1-based line number. */
+  readonly line?: number;
+}
+
 export interface ParsedInput {
   readonly items: SubmitItem[];
+  /** Of each item, by the same index. */
+  readonly positions: InputPosition[];
   /** Lines (NDJSON) or entries that are not `{ account, txn }` objects. */
   readonly errors: FieldIssue[];
 }
@@ -96,52 +108,58 @@ function asItem(value: unknown): SubmitItem | string {
 
 /**
  * Parses a JSON array of `{ account, txn }`, or NDJSON (one per line, blank lines ignored).
- * Structural errors are reported by position (`[3]` or `line 4`); field validation is the
- * requester's, so every bad field path is reported per item.
+ * Structural errors are reported by position (`[3]` or `line 4`, the line of the file as an
+ * editor shows it); field validation is the requester's, so every bad field path is reported
+ * per item, under the same position.
  */
 export function parseSubmitInput(text: string): ParsedInput {
   const trimmed = text.trim();
-  if (trimmed === '') return { items: [], errors: [{ path: '(input)', message: 'no requests' }] };
+  const none: ParsedInput = { items: [], positions: [], errors: [] };
+  if (trimmed === '') return { ...none, errors: [{ path: '(input)', message: 'no requests' }] };
+  const items: SubmitItem[] = [];
+  const positions: InputPosition[] = [];
+  const errors: FieldIssue[] = [];
+  const add = (value: unknown, position: InputPosition) => {
+    const item = asItem(value);
+    if (typeof item === 'string') errors.push({ path: position.label, message: item });
+    else {
+      items.push(item);
+      positions.push(position);
+    }
+  };
   if (trimmed.startsWith('[')) {
     let parsed: unknown;
     try {
       parsed = JSON.parse(trimmed);
     } catch (err) {
       return {
-        items: [],
+        ...none,
         errors: [{ path: '(input)', message: `not valid JSON: ${(err as Error).message}` }],
       };
     }
-    const items: SubmitItem[] = [];
-    const errors: FieldIssue[] = [];
-    (parsed as unknown[]).forEach((v, i) => {
-      const item = asItem(v);
-      if (typeof item === 'string') errors.push({ path: `[${i}]`, message: item });
-      else items.push(item);
-    });
-    return { items, errors };
+    (parsed as unknown[]).forEach((v, i) => add(v, { entry: i, label: `[${i}]` }));
+    return { items, positions, errors };
   }
-  const items: SubmitItem[] = [];
-  const errors: FieldIssue[] = [];
-  trimmed.split(/\r?\n/).forEach((line, i) => {
-    if (line.trim() === '') return;
+  let entry = 0;
+  // Split the raw text, not the trimmed one: leading blank lines count like an editor counts.
+  text.split(/\r?\n/).forEach((raw, i) => {
+    if (raw.trim() === '') return;
+    const position = { entry: entry++, label: `line ${i + 1}`, line: i + 1 };
     let value: unknown;
     try {
-      value = JSON.parse(line);
+      value = JSON.parse(raw);
     } catch {
-      errors.push({ path: `line ${i + 1}`, message: 'not valid JSON' });
+      errors.push({ path: position.label, message: 'not valid JSON' });
       return;
     }
-    const item = asItem(value);
-    if (typeof item === 'string') errors.push({ path: `line ${i + 1}`, message: item });
-    else items.push(item);
+    add(value, position);
   });
-  return { items, errors };
+  return { items, positions, errors };
 }
 
-function describeFailure(r: ItemFailure): string {
+function describeFailure(r: ItemFailure, where: string): string {
   const paths = r.issues?.map((i) => `${i.path}: ${i.message}`).join('; ');
-  return `#${r.index}: ${r.code}${paths ? ` (${paths})` : `: ${r.message}`}`;
+  return `${where}: ${r.code}${paths ? ` (${paths})` : `: ${r.message}`}`;
 }
 
 const RUN_KEY = /^[\x21-\x7e]{1,200}$/;
@@ -155,11 +173,14 @@ export function submitKeys(
   text: string,
   items: readonly SubmitItem[],
   runKey?: string,
+  positions?: readonly InputPosition[],
 ): OnceItem[] {
   const run = runKey ?? `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
   return items.map((item, i) => ({
     ...item,
-    key: `${run} #${i}`,
+    // By entry, so fixing one malformed line and running again (same --idempotency-key) keeps
+    // every other entry's key.
+    key: `${run} #${positions?.[i]?.entry ?? i}`,
     bodySha256: canonicalSha256({ account: item.account, txn: item.txn }),
   }));
 }
@@ -176,9 +197,10 @@ export async function requestSubmitCommand(
   const config = loadConfigOr(io, 'requester');
   const text = await io.readInput(options.file);
   const input = parseSubmitInput(text);
-  if (input.errors.length > 0) {
-    for (const e of input.errors) io.stderr.write(`${e.path}: ${e.message}\n`);
-    io.stderr.write(`nothing submitted: fix the ${input.errors.length} malformed entries above\n`);
+  // A malformed entry is reported and skipped; the others are still submitted (exit 1).
+  for (const e of input.errors) io.stderr.write(`${e.path}: ${e.message} (not submitted)\n`);
+  if (input.items.length === 0) {
+    io.stderr.write('nothing submitted: no well-formed entry\n');
     return RequesterExitCodes.FAILED;
   }
   const wired = await io.createRequester(config);
@@ -205,7 +227,7 @@ export async function requestSubmitCommand(
     results = await submitEachOnce(
       wired.requester,
       store,
-      submitKeys(text, input.items, options.idempotencyKey),
+      submitKeys(text, input.items, options.idempotencyKey, input.positions),
       {
         scope: `request submit ${config.requester.id}`,
         onProgress: (done) => bar?.update(done),
@@ -234,8 +256,10 @@ export async function requestSubmitCommand(
   const count = { failed: 0, replayed: 0, resent: 0 };
   for (const r of results) {
     if (r.ok) {
+      const where = input.positions[r.index];
       const line = {
         index: r.index,
+        ...(where?.line === undefined ? {} : { line: where.line }),
         jti: r.jti,
         messageId: r.messageId,
         ...(r.via === 'replayed' ? { replayed: true } : {}),
@@ -248,16 +272,18 @@ export async function requestSubmitCommand(
       io.stdout.write(`${JSON.stringify(line)}\n`);
     } else {
       count.failed++;
-      io.stderr.write(`${describeFailure(r)}\n`);
+      io.stderr.write(`${describeFailure(r, input.positions[r.index]?.label ?? `#${r.index}`)}\n`);
     }
   }
   const earlier = [
     count.replayed > 0 ? `${count.replayed} already submitted by an earlier run` : '',
     count.resent > 0 ? `${count.resent} sent again with their first token` : '',
   ].filter(Boolean);
+  const malformed = input.errors.length;
   io.stderr.write(
     `submitted ${total - count.failed} of ${total} requests in ${seconds.toFixed(1)} s` +
       `${count.failed > 0 ? `, ${count.failed} failed` : ''}` +
+      `${malformed > 0 ? `, ${malformed} malformed entries skipped` : ''}` +
       `${earlier.length > 0 ? ` (${earlier.join(', ')})` : ''}` +
       ` (iss ${config.requester.id}, kid ${wired.signer.kid})\n`,
   );
@@ -268,7 +294,7 @@ export async function requestSubmitCommand(
     );
   }
   if (outcomes) io.stderr.write(`outcomes: ${outcomes.summary}\n`);
-  const allWell = count.failed === 0 && (outcomes?.allExecuted ?? true);
+  const allWell = count.failed === 0 && malformed === 0 && (outcomes?.allExecuted ?? true);
   return allWell ? RequesterExitCodes.OK : RequesterExitCodes.FAILED;
 }
 

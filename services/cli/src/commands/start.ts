@@ -1,9 +1,12 @@
 // `countersign start` (`npm start`): the whole pipeline in one process with a demo workload.
-// Exit codes: 0 everything matched, 1 something did not, 2 bad configuration, 3 another gateway
-// process holds the data directory, 130 interrupted.
+// The first run on a data directory writes its config.jsonc (as `countersign init` does), with
+// the API key for your own requests kept in `<dataDir>/demo-api-key` (0600, never printed).
+// Exit codes: 0 everything matched, 1 something did not, 2 bad configuration, 3 another process
+// holds the data directory (another demo, or a gateway), 130 interrupted.
 import type { Command } from 'commander';
 import pino from 'pino';
-import { isCountersignError, loadConfig } from '@countersign/contracts';
+import { isCountersignError, loadConfig, systemClock } from '@countersign/contracts';
+import { ensureDataDirConfig } from '../init/init-data-dir.ts';
 import { DemoExchangeKinds, type DemoExchangeKind } from '../demo/demo-exchange.ts';
 import { runDemo, type DemoSummary } from '../demo/run-demo.ts';
 import { renderSummary } from '../demo/render.ts';
@@ -15,7 +18,6 @@ export interface StartOptions {
   readonly concurrency: string;
   readonly json?: boolean;
   readonly keepRunning?: boolean;
-  readonly dataDir?: string;
   readonly badApples: boolean;
   readonly gatewayProcess?: boolean;
   readonly exchange: string;
@@ -66,23 +68,32 @@ export async function startCommand(opts: StartOptions): Promise<number> {
     return 2;
   }
   let config;
+  const env = process.env; // `--data-dir` is applied as COUNTERSIGN_DATA_DIR (main.ts)
   try {
-    config = loadConfig(
-      { ...process.env, ...(opts.dataDir ? { COUNTERSIGN_DATA_DIR: opts.dataDir } : {}) },
-      'all',
-    );
+    const created = await ensureDataDirConfig(env, systemClock);
+    if (created) {
+      process.stderr.write(
+        `first run on ${created.config.dataDir}: wrote ${created.file} (see \`countersign init\`); ` +
+          `the API key for your own requests is in ${created.keyFile ?? '(not kept)'} (0600)\n`,
+      );
+    }
+    config = loadConfig(env, 'all');
   } catch (err) {
     return configFailure('countersign start', err);
   }
   const interrupt = new AbortController();
+  // The listener stays until the summary is printed: a second signal (an impatient Ctrl-C, or
+  // one a launcher forwards) must not end the process halfway through its shutdown.
   const onSignal = () => {
     process.stderr.write(
-      '\nstopping: finishing in-flight messages (run again to continue where this stopped)\n',
+      interrupt.signal.aborted
+        ? '\nstill stopping: finishing in-flight messages, then the summary\n'
+        : '\nstopping: finishing in-flight messages (run again to continue where this stopped)\n',
     );
     interrupt.abort();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const tty = process.stderr.isTTY && !opts.json;
   let summary: DemoSummary;
   try {
@@ -112,16 +123,17 @@ export async function startCommand(opts: StartOptions): Promise<number> {
         : undefined,
     });
   } catch (err) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     if (!isCountersignError(err) || err.code !== 'LOCKED') throw err;
     process.stderr.write(`countersign start: ${err.message}\n`);
     return 3;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   }
   if (tty) process.stderr.write('\n');
   if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else process.stdout.write(renderSummary(summary));
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   if (summary.interrupted) return 130;
   return summary.ok ? 0 : 1;
 }
@@ -139,7 +151,6 @@ export function register(program: Command): void {
       '--keep-running',
       'leave the API, gateway and audit running after the summary (Ctrl-C stops)',
     )
-    .option('--data-dir <dir>', 'data directory (default .countersign, or COUNTERSIGN_DATA_DIR)')
     .option('--no-bad-apples', 'skip the deliberately bad tokens')
     .option(
       '--exchange <kind>',

@@ -7,6 +7,7 @@ import { createLocalSigner, signJwt, type Signer } from '@countersign/signing';
 import type { OutgoingMessage } from '@countersign/transport';
 
 export interface BadApple {
+  /** Why the gateway must refuse it, in a few words (the summary prints it beside the reason). */
   readonly name: string;
   /** What the gateway must answer (the replay's original is EXECUTED). */
   readonly expect: { readonly outcome: 'EXECUTED' | 'REJECTED'; readonly reason?: ReasonCode };
@@ -86,12 +87,12 @@ export async function buildBadApples(
 
   const now: BadApple[] = [
     {
-      name: 'expired token',
+      name: 'its lifetime ended minutes before it was sent',
       expect: { outcome: 'REJECTED', reason: 'EXPIRED' },
       message: message(await signJwt(ctx.signer, expired, typ), account, idOf(expired)),
     },
     {
-      name: 'tampered token',
+      name: 'one character of the payload changed',
       expect: { outcome: 'REJECTED', reason: 'BAD_SIGNATURE' },
       message: message(
         tamperPayload(await signJwt(ctx.signer, tampered, typ)),
@@ -100,12 +101,12 @@ export async function buildBadApples(
       ),
     },
     {
-      name: 'token for another gateway',
+      name: 'a token for another gateway',
       expect: { outcome: 'REJECTED', reason: 'AUDIENCE_MISMATCH' },
       message: message(await signJwt(ctx.signer, foreign, typ), account, idOf(foreign)),
     },
     {
-      name: 'token signed by an unknown key',
+      name: 'signed by a key nobody trusts',
       expect: { outcome: 'REJECTED', reason: 'UNKNOWN_KID' },
       message: message(await signJwt(rogue, rogueClaims, typ), account, idOf(rogueClaims)),
     },
@@ -116,7 +117,7 @@ export async function buildBadApples(
     },
   ];
   const replay: BadApple = {
-    name: 'replayed token',
+    name: 'the same token sent again as a new message',
     expect: { outcome: 'REJECTED', reason: 'REPLAYED' },
     // A new message (new dedup id) carrying the exact same token.
     message: message(originalToken, account, `${idOf(original)}-replay`),
@@ -125,6 +126,7 @@ export async function buildBadApples(
 }
 
 /** Sent through the HTTP API like any order: valid, signed, but over the policy's notional. */
+export const OVER_LIMIT_WHY = "quantity × limit price over the requester's policy";
 export const OVER_LIMIT_ORDER: TransactionRequest = {
   type: 'order',
   side: 'buy',

@@ -1,17 +1,24 @@
-// Makes a configuration runnable as a demo: an API key for the HTTP API (kept in the data dir in
-// the embedded mode so `curl` can use it) and a policy for the demo requester, unless the
-// configuration already has its own.
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Makes a configuration runnable as a demo: an API key of this run for the demo's own workload
+// (never stored, never printed) and, when the configuration has none, a policy for the demo
+// requester. The data directory's config.jsonc (`countersign init`, or the first `npm start`)
+// normally has the policy; its API key is the operator's.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CountersignConfig, RequesterPolicy } from '@countersign/contracts';
 import { generateApiKey, hashApiKey } from '@countersign/requester';
 import { DEMO_ACCOUNTS, DEMO_MAX_NOTIONAL, DEMO_SYMBOLS } from './workload.ts';
 
+/** Where the first `npm start` on a data directory keeps the API key for your own requests. */
+export const DEMO_API_KEY_FILE = 'demo-api-key';
+
 export interface PreparedDemo {
   readonly config: CountersignConfig;
+  /** The workload's key: valid for this process's requester only. */
   readonly apiKey: string;
-  /** Where the API key is kept (embedded mode), for the curl example. */
+  /** The file holding a configured API key for your own requests (embedded mode), if any. */
   readonly apiKeyFile: string | null;
+  /** The configuration had no policy for the requester: the demo's own was added. */
+  readonly addedPolicy: boolean;
 }
 
 export function demoPolicy(requesterId: string): RequesterPolicy {
@@ -26,31 +33,25 @@ export function demoPolicy(requesterId: string): RequesterPolicy {
   };
 }
 
-function demoApiKey(config: CountersignConfig): { key: string; file: string | null } {
-  if (config.mode !== 'embedded')
-    return { key: generateApiKey('demo', DEMO_ACCOUNTS).key, file: null };
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const file = join(config.dataDir, 'demo-api-key');
-  if (existsSync(file)) return { key: readFileSync(file, 'utf8').trim(), file };
-  const { key } = generateApiKey('demo', DEMO_ACCOUNTS);
-  writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(file, 0o600);
-  return { key, file };
+/** The stored key file, if its key is one the configuration trusts. */
+function configuredKeyFile(config: CountersignConfig): string | null {
+  if (config.mode !== 'embedded') return null;
+  const file = join(config.dataDir, DEMO_API_KEY_FILE);
+  if (!existsSync(file)) return null;
+  const sha256 = hashApiKey(readFileSync(file, 'utf8').trim());
+  return config.requester.apiKeys.some((k) => k.sha256 === sha256) ? file : null;
 }
 
 export function prepareDemo(config: CountersignConfig): PreparedDemo {
-  const { key, file } = demoApiKey(config);
-  const entry = { name: 'demo', sha256: hashApiKey(key), accounts: [...DEMO_ACCOUNTS] };
+  const { key, entry } = generateApiKey('demo-workload', DEMO_ACCOUNTS);
   const hasPolicy = config.gateway.policies.some((p) => p.id === config.requester.id);
   return {
     apiKey: key,
-    apiKeyFile: file,
+    apiKeyFile: configuredKeyFile(config),
+    addedPolicy: !hasPolicy,
     config: {
       ...config,
-      requester: {
-        ...config.requester,
-        apiKeys: [...config.requester.apiKeys.filter((k) => k.sha256 !== entry.sha256), entry],
-      },
+      requester: { ...config.requester, apiKeys: [...config.requester.apiKeys, entry] },
       gateway: {
         ...config.gateway,
         policies: hasPolicy

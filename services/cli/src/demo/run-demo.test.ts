@@ -4,10 +4,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { embeddedPaths, parseConfig } from '@countersign/contracts';
+import { renderSummary } from './render.ts';
 import { runDemo, type DemoSummary } from './run-demo.ts';
+import { busCount } from '../testing/demo-dir.ts';
 
 const root = resolve(import.meta.dirname, '../../../..');
 
@@ -43,16 +44,19 @@ describe('runDemo on the embedded adapters', () => {
     expect(summary.audit).toMatchObject({
       liveVerified: 67,
       liveFindings: 0,
-      replayReceipts: 67,
-      chain: 'intact',
+      replay: { receipts: 67, findings: 0, chain: 'intact' },
       reconciliation: expect.stringMatching(/^CLEAN: 61 exchange orders, 61 matched/),
     });
-    expect(summary.exactlyOnce).toEqual({ executions: 61, executedReceipts: 61, ok: true });
+    expect(summary.exactlyOnce).toEqual({
+      scope: 'data directory',
+      executions: 61,
+      executedReceipts: 61,
+      ok: true,
+    });
 
     const paths = embeddedPaths(dataDir);
     expect(statSync(join(paths.keysDir, 'requester.pem')).mode & 0o777).toBe(0o600);
     expect(statSync(join(paths.keysDir, 'gateway.pem')).mode & 0o777).toBe(0o600);
-    expect(statSync(join(dataDir, 'demo-api-key')).mode & 0o777).toBe(0o600);
   });
 
   it('keeps at most maxWaiting orders waiting for their receipt (tokens must not expire queued)', async () => {
@@ -71,10 +75,49 @@ describe('runDemo on the embedded adapters', () => {
       onProgress: (p) => (worst = Math.max(worst, p.submitted - p.receipted)),
     });
     expect(summary.ok).toBe(true);
-    expect(summary.receipts.byOutcome).toEqual({ EXECUTED: 300, REJECTED: 1 });
+    // --no-bad-apples: not even the over-limit order, so no rejection to explain.
+    expect(summary.receipts.byOutcome).toEqual({ EXECUTED: 300 });
     // Waiting = answered by HTTP, no receipt yet; requests still in flight may add up to 4.
     expect(worst).toBeGreaterThan(0);
     expect(worst).toBeLessThanOrEqual(10 + 4);
+  });
+
+  it('gives up waiting honestly: missing receipts are counted, nothing is judged on a history still being written', async () => {
+    const dataDir = tempDir();
+    // One message at a time on an exchange that answers in 300 ms: 40 orders take 12 s or more,
+    // so a demo that waits at most 1 ms without a receipt stops with most of them unprocessed.
+    const config = parseConfig({
+      env: {
+        COUNTERSIGN_DATA_DIR: dataDir,
+        COUNTERSIGN_HTTP_PORT: '0',
+        COUNTERSIGN_CONCURRENCY: '1',
+      },
+    });
+    const lines: string[] = [];
+    const summary = await runDemo({
+      config,
+      count: 40,
+      concurrency: 8,
+      badApples: false,
+      stallTimeoutMs: 1,
+      exchange: 'sim',
+      sim: { latencyMs: 300 },
+      signal: new AbortController().signal,
+      log: (line) => lines.push(line),
+    });
+    expect(lines.some((l) => /^gave up waiting: .* receipts missing/.test(l))).toBe(true);
+    expect(summary.ok).toBe(false);
+    expect(summary.interrupted).toBe(false);
+    expect(summary.receipts.waiting).toBeGreaterThan(0);
+    expect(summary.audit.replay).toBeNull();
+    expect(summary.audit.reconciliation).toBeNull();
+    expect(summary.exactlyOnce).toBeNull();
+    expect(summary.audit.notRun).toMatch(/receipts of this run had not arrived/);
+    const byName = new Map(summary.expectations.map((e) => [e.name, e]));
+    expect(byName.get('every submitted message got a receipt')?.ok).toBe(false);
+    expect(byName.get('receipt chains intact')?.actual).toBe('not run');
+    expect(renderSummary(summary)).not.toMatch(/broken/);
+    expect(renderSummary(summary)).toMatch(/audit replay +not run: \d+ receipts of this run/);
   });
 
   it('with the gateway in its own process (countersign gateway on the same files)', async () => {
@@ -93,7 +136,7 @@ describe('runDemo on the embedded adapters', () => {
     });
     expect(summary.expectations.filter((e) => !e.ok)).toEqual([]);
     expect(summary.receipts.byOutcome).toEqual({ EXECUTED: 41, REJECTED: 6 });
-    expect(summary.exactlyOnce).toEqual({ executions: 41, executedReceipts: 41, ok: true });
+    expect(summary.exactlyOnce).toMatchObject({ executions: 41, executedReceipts: 41, ok: true });
     expect(lines.some((l) => l.includes('own process'))).toBe(true);
     // The child was stopped by the run (SIGTERM), not left behind: its config file is the
     // only trace, and it holds hashes, not keys.
@@ -136,19 +179,6 @@ function runStart(
   });
 }
 
-function receiptCount(dataDir: string): number {
-  try {
-    const db = new Database(embeddedPaths(dataDir).busDb, { readonly: true, fileMustExist: true });
-    try {
-      return (db.prepare('SELECT count(*) AS n FROM bus_events').get() as { n: number }).n;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return 0;
-  }
-}
-
 describe('countersign start, interrupted and started again', () => {
   it('loses nothing, executes nothing twice and continues the chain', async () => {
     const dataDir = tempDir();
@@ -157,7 +187,7 @@ describe('countersign start, interrupted and started again', () => {
       ['--count', '1500', '--concurrency', '32'],
       (interrupt) => {
         const timer = setInterval(() => {
-          if (receiptCount(dataDir) >= 100) {
+          if (busCount(dataDir) >= 100) {
             clearInterval(timer);
             interrupt();
           }
@@ -177,9 +207,9 @@ describe('countersign start, interrupted and started again', () => {
       first.summary.submitted.total - first.summary.receipts.total,
     );
     // The replay covers both runs: one receipt per message ever submitted, one chain, no finding.
-    expect(second.summary.audit.replayReceipts).toBe(
+    expect(second.summary.audit.replay?.receipts).toBe(
       first.summary.submitted.total + second.summary.submitted.total,
     );
-    expect(second.summary.audit).toMatchObject({ replayFindings: 0, chain: 'intact' });
+    expect(second.summary.audit.replay).toMatchObject({ findings: 0, chain: 'intact' });
   }, 120_000);
 });
