@@ -93,14 +93,11 @@ describe('EMF metrics', () => {
 describe('instrumentSigner', () => {
   it('counts ok, throttled and failed signatures and keeps the signer surface', async () => {
     const m = createPromMetrics({ processMetrics: false });
-    let fail: unknown;
+    let fail: Error | undefined;
     const signer = {
       alg: 'ES256',
       kid: 'k1',
-      sign: async () => {
-        if (fail) throw fail;
-        return new Uint8Array([1]);
-      },
+      sign: () => (fail ? Promise.reject(fail) : Promise.resolve(new Uint8Array([1]))),
     };
     const s = instrumentSigner(signer, { metrics: m, role: 'requester' });
     expect(s.kid).toBe('k1');

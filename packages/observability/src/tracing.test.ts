@@ -11,8 +11,8 @@ afterEach(async () => {
 
 describe('tracing off (no SDK)', () => {
   it('injects nothing and runs the work', async () => {
-    expect(await withSpan('x', {}, async () => injectTrace())).toBeUndefined();
-    const port = { go: async () => 1 };
+    expect(await withSpan('x', {}, () => Promise.resolve(injectTrace()))).toBeUndefined();
+    const port = { go: () => Promise.resolve(1) };
     expect(traced(port, 'p', ['go'], false)).toBe(port);
   });
 });
@@ -21,12 +21,12 @@ describe('tracing on', () => {
   it('carries one trace id through a carrier, and ignores a malformed one', async () => {
     const exporter = new InMemorySpanExporter();
     running = startTracing({ serviceName: 'test', exporter });
-    const carrier = await withSpan('producer', {}, async () => injectTrace());
+    const carrier = await withSpan('producer', {}, () => Promise.resolve(injectTrace()));
     expect(carrier?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-    const port = { claim: async (k: string) => `claimed ${k}` };
+    const port = { claim: (k: string) => Promise.resolve(`claimed ${k}`) };
     const tracedPort = traced(port, 'nonce', ['claim'], true);
     await withSpan('consumer', {}, () => tracedPort.claim('a'), extractTrace(carrier));
-    await withSpan('orphan', {}, async () => undefined, extractTrace({ traceparent: 'zz' }));
+    await withSpan('orphan', {}, () => Promise.resolve(), extractTrace({ traceparent: 'zz' }));
     const spans = exporter.getFinishedSpans();
     const byName = new Map(spans.map((s) => [s.name, s]));
     const producer = byName.get('producer')!;
@@ -42,7 +42,7 @@ describe('tracing on', () => {
     const exporter = new InMemorySpanExporter();
     running = startTracing({ serviceName: 'test', exporter });
     const err = Object.assign(new Error('no'), { code: 'BAD_SIGNATURE' });
-    await expect(withSpan('verify', {}, async () => Promise.reject(err))).rejects.toBe(err);
+    await expect(withSpan('verify', {}, () => Promise.reject(err))).rejects.toBe(err);
     expect(exporter.getFinishedSpans()[0]?.status).toMatchObject({
       code: 2,
       message: 'BAD_SIGNATURE',
