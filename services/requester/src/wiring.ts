@@ -9,11 +9,14 @@ import { EmbeddedKeyNames, embeddedPaths, systemClock } from '@countersign/contr
 import type { Clock, CountersignConfig } from '@countersign/contracts';
 import { createKmsClient, createKmsSigner, ensureLocalSigner } from '@countersign/signing';
 import type { KmsSendClient, Signer } from '@countersign/signing';
+import { createPromMetrics, instrumentSigner } from '@countersign/observability';
+import type { Metrics, PromMetrics } from '@countersign/observability';
 import { createSqliteQueue, createSqsQueue } from '@countersign/transport';
 import type { Queue } from '@countersign/transport';
 import { createDynamoIdempotencyStore } from './dynamo-idempotency-store.ts';
 import { RequesterError } from './errors.ts';
 import { createRequesterApp } from './http-app.ts';
+import { operatorRoutes } from './operator-routes.ts';
 import type { IdempotencyStore } from './idempotency-store.ts';
 import { createRequester, DEFAULT_SIGN_CONCURRENCY, type Requester } from './requester.ts';
 import { createSqliteIdempotencyStore } from './sqlite-idempotency-store.ts';
@@ -25,6 +28,8 @@ export interface RequesterOverrides {
   readonly kmsClient?: KmsSendClient;
   readonly sqsClient?: SQSClient;
   readonly dynamoClient?: DynamoDBClient;
+  /** Where requests and signatures are counted; absent: not recorded (the HTTP service makes one). */
+  readonly metrics?: Metrics;
 }
 
 export interface WiredRequester {
@@ -86,9 +91,13 @@ export async function createRequesterFromConfig(
   config: CountersignConfig,
   overrides: RequesterOverrides = {},
 ): Promise<WiredRequester> {
-  const signer = await buildSigner(config, overrides);
+  const { metrics } = overrides;
+  const built = await buildSigner(config, overrides);
+  // Measured only when someone reads the numbers: tracing spans come with the measurement.
+  const signer = metrics ? instrumentSigner(built, { metrics, role: 'requester' }) : built;
   const queue = buildQueue(config, overrides);
   const requester = createRequester({
+    ...(metrics ? { metrics } : {}),
     signer,
     queue,
     issuer: config.requester.id,
@@ -144,14 +153,17 @@ export function createIdempotencyStoreFromConfig(
   });
 }
 
-export interface RequesterServiceOverrides extends RequesterOverrides {
+export interface RequesterServiceOverrides extends Omit<RequesterOverrides, 'metrics'> {
   readonly logger?: Logger;
   readonly idempotency?: IdempotencyStore;
+  /** The registry GET /metrics serves (one per process: `npm start` shares it with the gateway). */
+  readonly metrics?: PromMetrics;
 }
 
 export interface RequesterService extends WiredRequester {
   readonly app: ReturnType<typeof createRequesterApp>;
   readonly logger: Logger;
+  readonly metrics: PromMetrics;
 }
 
 /** The HTTP app with its requester, idempotency store and logger, from configuration. */
@@ -161,7 +173,8 @@ export async function createRequesterServiceFromConfig(
 ): Promise<RequesterService> {
   const logger =
     overrides.logger ?? pino({ level: config.logLevel, base: { service: 'requester' } });
-  const wired = await createRequesterFromConfig(config, overrides);
+  const metrics = overrides.metrics ?? createPromMetrics();
+  const wired = await createRequesterFromConfig(config, { ...overrides, metrics });
   const idempotency = overrides.idempotency ?? createIdempotencyStoreFromConfig(config, overrides);
   const app = createRequesterApp({
     requester: wired.requester,
@@ -169,6 +182,8 @@ export async function createRequesterServiceFromConfig(
     idempotency,
     logger,
     maxBodyBytes: config.requester.maxBodyBytes,
+    metrics,
+    extraRoutes: operatorRoutes({ metrics }),
   });
   if (config.requester.apiKeys.length === 0) {
     logger.warn('no API keys configured (COUNTERSIGN_API_KEYS): every request will get 401');
@@ -177,6 +192,7 @@ export async function createRequesterServiceFromConfig(
     ...wired,
     app,
     logger,
+    metrics,
     close: async () => {
       await wired.close();
       if (!overrides.idempotency) await idempotency.close?.();
