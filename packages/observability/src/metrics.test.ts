@@ -97,7 +97,8 @@ describe('instrumentSigner', () => {
     const signer = {
       alg: 'ES256',
       kid: 'k1',
-      sign: (_input: Uint8Array) => (fail ? Promise.reject(fail) : Promise.resolve(new Uint8Array([1]))),
+      sign: (_input: Uint8Array) =>
+        fail ? Promise.reject(fail) : Promise.resolve(new Uint8Array([1])),
     };
     const s = instrumentSigner(signer, { metrics: m, role: 'requester' });
     expect(s.kid).toBe('k1');

@@ -59,3 +59,22 @@ export function startTracing(options: TracingOptions): RunningTracing {
     },
   };
 }
+
+/** The `observability` part of the configuration that tracing needs. */
+export interface TracingConfig {
+  readonly tracing: 'off' | 'console' | 'otlp';
+  readonly otlpEndpoint?: string | undefined;
+}
+
+/** Starts tracing as configured; undefined when it is off (the default: nothing registered). */
+export function startTracingFromConfig(
+  config: TracingConfig,
+  serviceName: string,
+): RunningTracing | undefined {
+  if (config.tracing === 'off') return undefined;
+  return startTracing({
+    serviceName,
+    exporter: config.tracing,
+    ...(config.otlpEndpoint ? { otlpEndpoint: config.otlpEndpoint } : {}),
+  });
+}

@@ -94,3 +94,8 @@ export function traced<T extends object>(
   }
   return wrapped as T;
 }
+
+/** Runs `fn` in the context a carrier names (work done ahead of its turn, in its own trace). */
+export function inTrace<T>(carrier: unknown, fn: () => T): T {
+  return context.with(extractTrace(carrier), fn);
+}

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import pino from 'pino';
 import { isCountersignError, loadConfig } from '@countersign/contracts';
+import { startTracingFromConfig } from '@countersign/observability/sdk';
 import { DemoExchangeKinds, type DemoExchangeKind } from '../demo/demo-exchange.ts';
 import { runDemo, type DemoSummary } from '../demo/run-demo.ts';
 import { renderSummary } from '../demo/render.ts';
@@ -84,6 +85,8 @@ export async function startCommand(opts: StartOptions): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const tty = process.stderr.isTTY && !opts.json;
+  // COUNTERSIGN_TRACING=console|otlp: one trace per order, from the HTTP call to the audit.
+  const tracing = startTracingFromConfig(config.observability, 'countersign');
   let summary: DemoSummary;
   try {
     summary = await runDemo({
@@ -118,6 +121,7 @@ export async function startCommand(opts: StartOptions): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await tracing?.shutdown();
   }
   if (tty) process.stderr.write('\n');
   if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
