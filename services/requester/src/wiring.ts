@@ -9,7 +9,7 @@ import { EmbeddedKeyNames, embeddedPaths, systemClock } from '@countersign/contr
 import type { Clock, CountersignConfig } from '@countersign/contracts';
 import { createKmsClient, createKmsSigner, ensureLocalSigner } from '@countersign/signing';
 import type { KmsSendClient, Signer } from '@countersign/signing';
-import { createPromMetrics, instrumentSigner } from '@countersign/observability';
+import { createPromMetrics, instrumentSigner, teeMetrics } from '@countersign/observability';
 import type { Metrics, PromMetrics } from '@countersign/observability';
 import { createSqliteQueue, createSqsQueue } from '@countersign/transport';
 import type { Queue } from '@countersign/transport';
@@ -158,6 +158,8 @@ export interface RequesterServiceOverrides extends Omit<RequesterOverrides, 'met
   readonly idempotency?: IdempotencyStore;
   /** The registry GET /metrics serves (one per process: `npm start` shares it with the gateway). */
   readonly metrics?: PromMetrics;
+  /** Records there too (the Lambda's CloudWatch EMF writer). */
+  readonly alsoRecordTo?: Metrics;
 }
 
 export interface RequesterService extends WiredRequester {
@@ -174,7 +176,8 @@ export async function createRequesterServiceFromConfig(
   const logger =
     overrides.logger ?? pino({ level: config.logLevel, base: { service: 'requester' } });
   const metrics = overrides.metrics ?? createPromMetrics();
-  const wired = await createRequesterFromConfig(config, { ...overrides, metrics });
+  const recorded = overrides.alsoRecordTo ? teeMetrics(metrics, overrides.alsoRecordTo) : metrics;
+  const wired = await createRequesterFromConfig(config, { ...overrides, metrics: recorded });
   const idempotency = overrides.idempotency ?? createIdempotencyStoreFromConfig(config, overrides);
   const app = createRequesterApp({
     requester: wired.requester,
@@ -182,7 +185,7 @@ export async function createRequesterServiceFromConfig(
     idempotency,
     logger,
     maxBodyBytes: config.requester.maxBodyBytes,
-    metrics,
+    metrics: recorded,
     extraRoutes: operatorRoutes({ metrics }),
   });
   if (config.requester.apiKeys.length === 0) {
