@@ -19,3 +19,5 @@ export type { MetricsServer } from './metrics-server.ts';
 export { injectTrace, extractTrace, inTrace, withSpan, traced, TRACER_NAME } from './tracing.ts';
 export type { TraceCarrier } from './tracing.ts';
 export { instrumentSigner } from './instrument.ts';
+export { operatorSummary, histogramQuantile } from './operator-summary.ts';
+export type { OperatorSummary, Percentiles } from './operator-summary.ts';

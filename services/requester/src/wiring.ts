@@ -16,7 +16,7 @@ import type { Queue } from '@countersign/transport';
 import { createDynamoIdempotencyStore } from './dynamo-idempotency-store.ts';
 import { RequesterError } from './errors.ts';
 import { createRequesterApp } from './http-app.ts';
-import { operatorRoutes } from './operator-routes.ts';
+import { operatorRoutes, type OperatorStatus } from './operator-routes.ts';
 import type { IdempotencyStore } from './idempotency-store.ts';
 import { createRequester, DEFAULT_SIGN_CONCURRENCY, type Requester } from './requester.ts';
 import { createSqliteIdempotencyStore } from './sqlite-idempotency-store.ts';
@@ -160,6 +160,8 @@ export interface RequesterServiceOverrides extends Omit<RequesterOverrides, 'met
   readonly metrics?: PromMetrics;
   /** Records there too (the Lambda's CloudWatch EMF writer). */
   readonly alsoRecordTo?: Metrics;
+  /** Stream heads and checkpoints for the operator page (a process that runs the gateway). */
+  readonly operatorStatus?: () => Promise<OperatorStatus>;
 }
 
 export interface RequesterService extends WiredRequester {
@@ -186,7 +188,11 @@ export async function createRequesterServiceFromConfig(
     logger,
     maxBodyBytes: config.requester.maxBodyBytes,
     metrics: recorded,
-    extraRoutes: operatorRoutes({ metrics }),
+    extraRoutes: operatorRoutes({
+      metrics,
+      clock: overrides.clock ?? systemClock,
+      ...(overrides.operatorStatus ? { status: overrides.operatorStatus } : {}),
+    }),
   });
   if (config.requester.apiKeys.length === 0) {
     logger.warn('no API keys configured (COUNTERSIGN_API_KEYS): every request will get 401');
