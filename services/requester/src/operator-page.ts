@@ -25,7 +25,7 @@ export const OPERATOR_PAGE_HTML = `<!doctype html>
   #verdict.clean { color: #5fd38d; } #verdict.findings { color: #ff6b6b; }
   #rejections li { font-family: ui-monospace, monospace; font-size: 12px; }
   canvas { width: 100%; height: 80px; }
-  form { display: flex; gap: 8px; } input { flex: 1; }
+  form { display: flex; gap: 8px; padding: 8px 20px; } form[hidden] { display: none; } input { flex: 1; }
 </style>
 </head>
 <body>
