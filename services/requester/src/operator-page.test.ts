@@ -76,11 +76,14 @@ describe('operator page', () => {
       expect(res.status).toBe(202);
 
       await page.goto(`${origin}/operator/#key=${KEY}`);
-      await page.waitForFunction(() => document.getElementById('conn')?.textContent === 'live');
+      await page.waitForSelector('#conn.live');
+      // A string runs in the page (this file is typed without the DOM library).
       await page.waitForFunction(
-        () => document.getElementById('accepted')?.textContent === '1',
+        "document.getElementById('accepted')?.textContent === '1'",
         undefined,
-        { timeout: 2000 },
+        {
+          timeout: 2000,
+        },
       );
       expect(page.url()).toBe(`${origin}/operator/`); // the key left the address bar
 
