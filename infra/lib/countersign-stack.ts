@@ -20,12 +20,23 @@ import { ReceiptBus } from './receipt-bus.ts';
 import { RequesterReceipts } from './requester-receipts.ts';
 import { DEFAULT_SETTINGS, type CountersignSettings } from './settings.ts';
 import { SigningKeySet } from './signing-keys.ts';
+import { CLOUDWATCH_NAMESPACE, type MetricName } from '@countersign/observability';
 
-/** Custom metric the signers publish (EMF) on each kms:Sign ThrottlingException. */
+/**
+ * The EMF metric the Lambdas write for each signature (observability's catalogue): a kms:Sign
+ * that failed with ThrottlingException after the SDK's retries is `result: throttled`.
+ */
 export const KMS_THROTTLE_METRIC = {
-  namespace: 'Countersign',
-  metricName: 'KmsSignThrottled',
-} as const;
+  namespace: CLOUDWATCH_NAMESPACE,
+  metricName: 'signatures_total',
+} as const satisfies { namespace: string; metricName: MetricName };
+
+/** Any audit finding (EMF from the audit function, dimension set [service]). */
+export const AUDIT_FINDINGS_METRIC = {
+  namespace: CLOUDWATCH_NAMESPACE,
+  metricName: 'audit_findings_total',
+  dimensionsMap: { service: 'audit' },
+} as const satisfies { namespace: string; metricName: MetricName; dimensionsMap: object };
 
 export interface CountersignStackProps extends StackProps {
   /** Overrides of DEFAULT_SETTINGS (the app passes what it read from context). */
@@ -54,6 +65,8 @@ export class CountersignStack extends Stack {
   readonly exchangeCredentials: ExchangeCredentials | undefined;
   readonly requesterUrl: lambda.FunctionUrl;
   readonly alarms: readonly cloudwatch.Alarm[];
+  /** The same metrics on one page: traffic, outcomes, latency, queue age, DLQs, findings. */
+  readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: CountersignStackProps = {}) {
     super(scope, id, {
@@ -474,6 +487,7 @@ export class CountersignStack extends Stack {
 
     // ── Alarms ─────────────────────────────────────────────────────────────────────────────
     this.alarms = this.createAlarms(s);
+    this.dashboard = this.createDashboard();
 
     // ── Outputs: what an operator pastes into a local config ──────────────────────────────
     const outputs: Record<string, string> = {
@@ -556,23 +570,51 @@ export class CountersignStack extends Stack {
           evaluationPeriods: 2,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
-      this.gateway.fn
-        .metricErrors({ period: oneMinute, statistic: 'Sum' })
-        .createAlarm(this, 'GatewayErrors', {
-          alarmDescription: 'The gateway function failed (whole invocations, not item failures)',
+      ...(
+        [
+          ['RequesterErrors', this.requester, 'The requester function failed'],
+          [
+            'GatewayErrors',
+            this.gateway,
+            'The gateway function failed (whole invocations, not item failures)',
+          ],
+          ['AuditErrors', this.audit, 'The audit function failed (whole invocations)'],
+        ] as const
+      ).map(([id, fn, what]) =>
+        fn.fn.metricErrors({ period: oneMinute, statistic: 'Sum' }).createAlarm(this, id, {
+          alarmDescription: what,
           threshold: 0,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
           evaluationPeriods: 1,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
-      // KMS publishes no throttle metric per key. Throttles are seen by the signers, which
-      // publish this metric (EMF) on each ThrottlingException they retry.
+      ),
+      // KMS publishes no throttle metric per key: the signers count what stayed throttled after
+      // the SDK's adaptive retries (EMF `signatures_total`, result throttled), per role.
+      new cloudwatch.MathExpression({
+        // A minute without a throttle has no datapoint: FILL reads it as 0 in the sum.
+        expression: 'FILL(requester, 0) + FILL(gateway, 0)',
+        usingMetrics: {
+          requester: this.throttles('requester'),
+          gateway: this.throttles('gateway'),
+        },
+        period: oneMinute,
+        label: 'kms:Sign throttled',
+      }).createAlarm(this, 'KmsSignThrottled', {
+        alarmDescription: 'kms:Sign was throttled past the SDK retries (requester or gateway)',
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
       new cloudwatch.Metric({
-        ...KMS_THROTTLE_METRIC,
+        ...AUDIT_FINDINGS_METRIC,
         period: oneMinute,
         statistic: 'Sum',
-      }).createAlarm(this, 'KmsSignThrottled', {
-        alarmDescription: 'kms:Sign was throttled (custom metric from the signers)',
+      }).createAlarm(this, 'AuditFinding', {
+        alarmDescription:
+          'The audit found something (gap, conflict, bad signature, rewritten history...): ' +
+          'read the audit function log for the finding',
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
@@ -595,5 +637,106 @@ export class CountersignStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     ];
+  }
+
+  private throttles(role: 'requester' | 'gateway'): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      ...KMS_THROTTLE_METRIC,
+      dimensionsMap: { service: role, role, result: 'throttled' },
+      period: Duration.minutes(1),
+      statistic: 'Sum',
+    });
+  }
+
+  private createDashboard(): cloudwatch.Dashboard {
+    const minute = Duration.minutes(1);
+    const emf = (metricName: MetricName, service: string, statistic = 'Sum', label?: string) =>
+      new cloudwatch.Metric({
+        namespace: CLOUDWATCH_NAMESPACE,
+        metricName,
+        dimensionsMap: { service },
+        period: minute,
+        statistic,
+        ...(label ? { label } : {}),
+      });
+    const search = (metricName: MetricName, dims: string, label: string) =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{${CLOUDWATCH_NAMESPACE},${dims}} MetricName="${metricName}"', 'Sum', 60)`,
+        label,
+        period: minute,
+      });
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `${this.stackName}-operations`,
+    });
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Requests accepted / refused (by reason)',
+        left: [search('requests_total', 'service,result,reason', 'requests')],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Receipts by outcome and reason',
+        left: [search('receipts_total', 'service,outcome,reason', 'receipts')],
+        width: 12,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Sign latency (s)',
+        left: ['p50', 'p99'].flatMap((p) =>
+          (['requester', 'gateway'] as const).map((role) =>
+            emf('sign_seconds', role, p, `${role} ${p}`),
+          ),
+        ),
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Gateway time per message and queue age (s)',
+        left: [
+          emf('process_seconds', 'gateway', 'p50', 'process p50'),
+          emf('process_seconds', 'gateway', 'p99', 'process p99'),
+          emf('queue_age_seconds', 'gateway', 'p99', 'queue age p99'),
+        ],
+        right: [
+          this.requestQueue.metricApproximateAgeOfOldestMessage({
+            period: minute,
+            statistic: 'Maximum',
+          }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Conflicts and throttles',
+        left: [
+          emf('nonce_conflicts_total', 'gateway', 'Sum', 'nonce conflicts'),
+          emf('chain_conflicts_total', 'gateway', 'Sum', 'chain conflicts'),
+          this.throttles('requester'),
+          this.throttles('gateway'),
+        ],
+        width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Audit findings (by code)',
+        left: [search('audit_findings_total', 'service,code', 'findings')],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'DLQ depth',
+        left: [this.requestDeadLetterQueue, this.auditDeadLetterQueue].map((q) =>
+          q.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }),
+        ),
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Lambda errors',
+        left: [this.requester, this.gateway, this.audit].map((f) =>
+          f.fn.metricErrors({ period: minute, statistic: 'Sum' }),
+        ),
+        width: 8,
+      }),
+    );
+    return dashboard;
   }
 }

@@ -4,7 +4,7 @@ import { CONFIG_ENV } from '@countersign/contracts';
 import { Match } from 'aws-cdk-lib/assertions';
 import type { Construct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { KMS_THROTTLE_METRIC } from '../lib/countersign-stack.ts';
+import { AUDIT_FINDINGS_METRIC, KMS_THROTTLE_METRIC } from '../lib/countersign-stack.ts';
 import {
   BUILD_TIMEOUT_MS,
   build,
@@ -37,7 +37,8 @@ describe('stack, default settings', () => {
       'AWS::Lambda::Function': 4,
       'AWS::Lambda::Url': 1,
       'AWS::Lambda::EventSourceMapping': 3,
-      'AWS::CloudWatch::Alarm': 7,
+      'AWS::CloudWatch::Alarm': 10,
+      'AWS::CloudWatch::Dashboard': 1,
       'AWS::S3::Bucket': 1,
       'AWS::S3::BucketPolicy': 1,
       'AWS::Lambda::Permission': 0,
@@ -333,7 +334,7 @@ describe('stack, default settings', () => {
     });
   });
 
-  it('alarms on both DLQs, the age of the oldest request, gateway errors and KMS', () => {
+  it('alarms on both DLQs, the age of the oldest request, Lambda errors, KMS and audit findings', () => {
     const alarms = resourcesOfType(b.json, 'AWS::CloudWatch::Alarm').map(
       (id) => b.json.Resources[id]!.Properties as Record<string, unknown>,
     );
@@ -357,11 +358,31 @@ describe('stack, default settings', () => {
     expect(find('ApproximateAgeOfOldestMessage', b.id(b.stack.requestQueue))).toEqual([
       expect.objectContaining({ Threshold: 60, ComparisonOperator: 'GreaterThanThreshold' }),
     ]);
-    expect(find('Errors', b.id(b.stack.gateway.fn))).toEqual([
-      expect.objectContaining({ Namespace: 'AWS/Lambda', Threshold: 0 }),
-    ]);
-    expect(find(KMS_THROTTLE_METRIC.metricName)).toEqual([
-      expect.objectContaining({ Namespace: 'Countersign', Threshold: 0, Statistic: 'Sum' }),
+    for (const fn of [b.stack.requester, b.stack.gateway, b.stack.audit]) {
+      expect(find('Errors', b.id(fn.fn))).toEqual([
+        expect.objectContaining({ Namespace: 'AWS/Lambda', Threshold: 0 }),
+      ]);
+    }
+    // Throttles of both signers, summed by a metric-math alarm on the EMF signatures_total.
+    const throttle = alarms.filter((a) =>
+      JSON.stringify(a.Metrics ?? []).includes(`"MetricName":"${KMS_THROTTLE_METRIC.metricName}"`),
+    );
+    expect(throttle).toHaveLength(1);
+    expect(throttle[0]).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    const throttleMetrics = JSON.stringify(throttle[0]!.Metrics);
+    for (const role of ['requester', 'gateway']) {
+      expect(throttleMetrics).toContain(`{"Name":"role","Value":"${role}"}`);
+    }
+    expect(throttleMetrics).toContain('{"Name":"result","Value":"throttled"}');
+    expect(throttleMetrics).toContain('"Namespace":"Countersign"');
+    expect(find(AUDIT_FINDINGS_METRIC.metricName)).toEqual([
+      expect.objectContaining({
+        Namespace: 'Countersign',
+        Threshold: 0,
+        Statistic: 'Sum',
+        ComparisonOperator: 'GreaterThanThreshold',
+        Dimensions: [{ Name: 'service', Value: 'audit' }],
+      }),
     ]);
     expect(find('CallCount')).toEqual([
       expect.objectContaining({
@@ -373,6 +394,26 @@ describe('stack, default settings', () => {
         ]),
       }),
     ]);
+  });
+
+  it('has a dashboard of the same metrics', () => {
+    const [id] = resourcesOfType(b.json, 'AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(b.json.Resources[id!]!.Properties);
+    for (const metric of [
+      'requests_total',
+      'receipts_total',
+      'sign_seconds',
+      'process_seconds',
+      'queue_age_seconds',
+      'nonce_conflicts_total',
+      'chain_conflicts_total',
+      'audit_findings_total',
+      'ApproximateNumberOfMessagesVisible',
+      'ApproximateAgeOfOldestMessage',
+      'Errors',
+    ]) {
+      expect(body).toContain(metric);
+    }
   });
 
   it('outputs what a local config needs', () => {

@@ -145,10 +145,22 @@ export const EVENT_SOURCE = 'countersign.gateway';
 export const EVENT_DETAIL_TYPE = 'TransactionReceipt';
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
+/**
+ * W3C trace context (traceparent, tracestate) of the transaction, beside the signed tokens and
+ * never inside them: it is unauthenticated and only links spans.
+ */
+export const TraceContext = z.strictObject({
+  traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/),
+  tracestate: z.string().max(512).optional(),
+});
+export type TraceContext = z.infer<typeof TraceContext>;
+
 /** EventBridge `detail` of a receipt event. Keep ≤ 256 KB. */
 export const ReceiptEventDetail = z.strictObject({
   receipt: z.string().max(16_384).regex(COMPACT_JWS, 'must be a compact JWS'),
   request: z.string().max(65_536).nullable(),
   messageId: z.string().min(1).max(128),
+  /** Trace context of the gateway's handling (absent when tracing is off). */
+  trace: TraceContext.optional(),
 });
 export type ReceiptEventDetail = z.infer<typeof ReceiptEventDetail>;

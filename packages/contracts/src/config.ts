@@ -187,6 +187,23 @@ export const CountersignConfig = z.strictObject({
       connections: intIn(1, 1024).default(16),
     })
     .prefault({}),
+  /** Metrics and traces (issue 21). Off by default except `/metrics` on the requester's API. */
+  observability: z
+    .strictObject({
+      /**
+       * `GET /metrics` of the gateway worker and the live audit: a port on `metricsHost`
+       * (absent: not served; 0: any free port).
+       */
+      metricsPort: Port.optional(),
+      metricsHost: z.string().min(1).default('127.0.0.1'),
+      /** Where spans go: nowhere (off), stdout (console) or an OTLP/HTTP collector. */
+      tracing: z
+        .enum(['off', 'console', 'otlp'], { error: 'must be "off", "console" or "otlp"' })
+        .default('off'),
+      /** OTLP/HTTP traces endpoint; default the SDK's (http://localhost:4318/v1/traces). */
+      otlpEndpoint: z.string().url().optional(),
+    })
+    .prefault({}),
 });
 export type CountersignConfig = z.infer<typeof CountersignConfig>;
 export type ConfigInput = z.input<typeof CountersignConfig>;
@@ -240,6 +257,10 @@ export const CONFIG_ENV = {
   COUNTERSIGN_EXCHANGE_DEADLINE_MS: ['exchange', 'deadlineMs'],
   COUNTERSIGN_EXCHANGE_RECV_WINDOW_MS: ['exchange', 'recvWindowMs'],
   COUNTERSIGN_EXCHANGE_CONNECTIONS: ['exchange', 'connections'],
+  COUNTERSIGN_METRICS_PORT: ['observability', 'metricsPort'],
+  COUNTERSIGN_METRICS_HOST: ['observability', 'metricsHost'],
+  COUNTERSIGN_TRACING: ['observability', 'tracing'],
+  COUNTERSIGN_OTLP_ENDPOINT: ['observability', 'otlpEndpoint'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Fields that must be set in AWS mode, by the part being started. */

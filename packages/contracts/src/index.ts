@@ -46,6 +46,7 @@ export {
   EVENT_SOURCE,
   EVENT_DETAIL_TYPE,
   ReceiptEventDetail,
+  TraceContext,
 } from './claims.ts';
 export type { TokenType, Algorithm } from './claims.ts';
 export { formatPath, fieldIssues, safeParse } from './validation.ts';

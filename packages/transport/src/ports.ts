@@ -1,6 +1,6 @@
 // Queue and EventBus ports. The embedded (SQLite) and AWS (SQS, EventBridge) adapters
 // implement the same interfaces; services never know which one they have.
-import type { ReceiptEventDetail } from '@countersign/contracts';
+import type { ReceiptEventDetail, TraceContext } from '@countersign/contracts';
 
 export interface OutgoingMessage {
   readonly body: string;
@@ -8,6 +8,8 @@ export interface OutgoingMessage {
   readonly groupId: string;
   /** Deduplication id (the jti). */
   readonly dedupId: string;
+  /** W3C trace context, carried beside the body (SQS message attributes), never inside it. */
+  readonly trace?: TraceContext;
 }
 
 export type SendResult =
@@ -30,6 +32,8 @@ export interface ReceivedMessage {
   readonly receiptHandle: string;
   /** Epoch ms the message was first sent. */
   readonly sentAt: number;
+  /** The sender's trace context, as sent: unauthenticated, only links spans. */
+  readonly trace?: TraceContext;
 }
 
 export interface ReceiveOptions {

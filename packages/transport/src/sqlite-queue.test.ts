@@ -57,6 +57,15 @@ describe('createSqliteQueue', () => {
     expect(q.depth()).toEqual({ visible: 0, inFlight: 0, dlq: 0 });
   });
 
+  it('carries W3C trace context beside the body, and none when none was sent', async () => {
+    const q = queue();
+    const trace = { traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`, tracestate: 'k=v' };
+    await q.sendBatch([{ ...msg(1), trace }, msg(2)]);
+    const got = await q.receive({ max: 10, waitMs: 0 });
+    expect(got.map((m) => m.trace)).toEqual([trace, undefined]);
+    expect(got[0]!.body).toBe('body-1'); // the token is untouched
+  });
+
   it('keeps messages across close and reopen', async () => {
     const q1 = queue();
     const sent = await q1.sendBatch([msg(1), msg(2)]);

@@ -23,7 +23,7 @@
 //   an index of its own, so a send writes one row, two index entries at the end of their range
 //   and one dedup log row (no random-key writes).
 import { randomBytes, randomFillSync, randomUUID } from 'node:crypto';
-import { errorCodeOf, systemClock } from '@countersign/contracts';
+import { TraceContext, errorCodeOf, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
 import type {
   OutgoingMessage,
@@ -118,6 +118,7 @@ interface MessageRow {
   dedup_id: string;
   sent_at: number;
   receive_count: number;
+  trace: string | null;
 }
 
 /** What a receive decides on (read from an index); the body is read only for delivered rows. */
@@ -213,6 +214,8 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
     setup: (d) => {
       d.exec(SCHEMA);
       addColumnIfMissing(d, 'queue_messages', 'receiver', 'TEXT'); // files from before recovery
+      // W3C trace context as JSON beside the body (null when tracing is off).
+      addColumnIfMissing(d, 'queue_messages', 'trace', 'TEXT');
     },
   });
 
@@ -232,8 +235,8 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   );
   const purgeAllLog = db.prepare<[string]>('DELETE FROM queue_dedup_log WHERE queue = ?');
   const insertMessage = db.prepare(
-    `INSERT INTO queue_messages (queue, message_id, body, group_id, dedup_id, sent_at, visible_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO queue_messages (queue, message_id, body, group_id, dedup_id, sent_at, visible_at, trace)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   // Groups deliver in send order, so a group has something in flight exactly when its oldest
   // message (its head) is in flight. Free groups are those whose head is visible. The recursive
@@ -268,7 +271,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
     )
     .raw(true);
   const fullRow = db.prepare<[number], MessageRow>(
-    `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count
+    `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count, trace
        FROM queue_messages WHERE seq = ?`,
   );
   // Groups seen by the last head walk. With few groups (a handful of accounts, all busy) the
@@ -394,7 +397,8 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
         dedupSeen = Number(appendLog.run(queue, m.dedupId, messageId, expiresAt).lastInsertRowid);
         dedup.delete(m.dedupId); // re-insert at the end: the Map stays in expiry order
         dedup.set(m.dedupId, { messageId, expiresAt });
-        insertMessage.run(queue, messageId, m.body, m.groupId, m.dedupId, now, now);
+        const trace = m.trace ? JSON.stringify(m.trace) : null;
+        insertMessage.run(queue, messageId, m.body, m.groupId, m.dedupId, now, now, trace);
         return messageId;
       });
     } catch (err) {
@@ -438,6 +442,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
           receiveCount,
           receiptHandle,
           sentAt: row.sent_at,
+          ...storedTrace(row.trace),
         });
       }
       if (moved === 0 || out.length >= max) return out;
@@ -593,4 +598,15 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
       return Promise.resolve();
     },
   };
+}
+
+/** The trace context stored with a message; one that does not parse is dropped (it only links spans). */
+function storedTrace(stored: string | null): { trace?: TraceContext } {
+  if (stored === null) return {};
+  try {
+    const parsed = TraceContext.safeParse(JSON.parse(stored));
+    return parsed.success ? { trace: parsed.data } : {};
+  } catch {
+    return {};
+  }
 }

@@ -131,6 +131,7 @@ describe('createSqsQueue', () => {
       MaxNumberOfMessages: 10,
       WaitTimeSeconds: 2,
       MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'MessageGroupId'],
+      MessageAttributeNames: ['traceparent', 'tracestate'],
     });
     expect(calls[0]!.signal).toBe(ctl.signal);
     expect(got).toEqual([
@@ -143,6 +144,34 @@ describe('createSqsQueue', () => {
         sentAt: 1_700_000_000_000,
       },
     ]);
+  });
+
+  it('sends trace context as message attributes and reads a valid one back', async () => {
+    const traceparent = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
+    const { client, calls } = stubClient((call) =>
+      call.name === 'SendMessageCommand'
+        ? { MessageId: 'm1' }
+        : {
+            Messages: [
+              ['m1', traceparent],
+              ['m2', 'not-a-traceparent'],
+            ].map(([id, tp]) => ({
+              MessageId: id,
+              ReceiptHandle: `rh-${id}`,
+              Body: 'token',
+              Attributes: { SentTimestamp: '1' },
+              MessageAttributes: { traceparent: { DataType: 'String', StringValue: tp } },
+            })),
+          },
+    );
+    const q = createSqsQueue({ client, queueUrl: FIFO, maxReceives: 5 });
+    await q.send({ body: 'token', groupId: 'g', dedupId: 'd', trace: { traceparent } });
+    expect(calls[0]!.input.MessageAttributes).toEqual({
+      traceparent: { DataType: 'String', StringValue: traceparent },
+    });
+    expect(calls[0]!.input.MessageBody).toBe('token');
+    const got = await q.receive({ max: 10, waitMs: 0 });
+    expect(got.map((m) => m.trace)).toEqual([{ traceparent }, undefined]);
   });
 
   it('converts SDK errors into QUEUE_FAILED with code, retryable and requestId', async () => {

@@ -1,7 +1,8 @@
 // The SQS adapter of the Queue port. FIFO queues get MessageGroupId (the account) and
 // MessageDeduplicationId (the jti); standard queues get neither. Every SDK call takes the
 // caller's AbortSignal, and every SDK error leaves this module as QUEUE_FAILED with
-// { code, retryable, requestId }. Message attributes carry nothing: the token is the truth.
+// { code, retryable, requestId }. Message attributes carry only W3C trace context (it links
+// spans; the token is the truth).
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
@@ -10,6 +11,7 @@ import {
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
 import type {
+  MessageAttributeValue,
   SendMessageBatchRequestEntry,
   SendMessageBatchResult,
   SQSClient,
@@ -17,7 +19,7 @@ import type {
 import type { OutgoingMessage, Queue, ReceivedMessage, SendResult } from './ports.ts';
 import { describeSdkError, isAbortError, queueError } from './errors.ts';
 import { sleep } from './retry.ts';
-import { backoffDelayMs, errorCodeOf } from '@countersign/contracts';
+import { TraceContext, backoffDelayMs, errorCodeOf } from '@countersign/contracts';
 
 export interface SqsQueueOptions {
   readonly client: SQSClient;
@@ -42,8 +44,10 @@ export function createSqsQueue(options: SqsQueueOptions): Queue {
   const baseDelayMs = Math.max(1, options.baseDelayMs ?? 50);
   const maxDelayMs = Math.max(baseDelayMs, options.maxDelayMs ?? 2000);
 
-  const fifoFields = (m: OutgoingMessage) =>
-    fifo ? { MessageGroupId: m.groupId, MessageDeduplicationId: m.dedupId } : {};
+  const fifoFields = (m: OutgoingMessage) => ({
+    ...(fifo ? { MessageGroupId: m.groupId, MessageDeduplicationId: m.dedupId } : {}),
+    ...traceAttributes(m.trace),
+  });
 
   const failure = (what: string, err: unknown) => {
     const info = describeSdkError(err);
@@ -181,6 +185,7 @@ export function createSqsQueue(options: SqsQueueOptions): Queue {
               'SentTimestamp',
               'MessageGroupId',
             ],
+            MessageAttributeNames: [...TRACE_ATTRIBUTES],
           }),
           { abortSignal: opts.signal },
         );
@@ -200,6 +205,7 @@ export function createSqsQueue(options: SqsQueueOptions): Queue {
             receiveCount: Number(attrs.ApproximateReceiveCount ?? '1') || 1,
             receiptHandle: m.ReceiptHandle,
             sentAt: Number(attrs.SentTimestamp ?? '0') || 0,
+            ...traceOf(m.MessageAttributes),
           },
         ];
       });
@@ -231,4 +237,33 @@ export function createSqsQueue(options: SqsQueueOptions): Queue {
       }
     },
   };
+}
+
+/** The message attributes W3C trace context travels in (beside the token, never inside it). */
+const TRACE_ATTRIBUTES = ['traceparent', 'tracestate'] as const;
+
+function traceAttributes(trace: TraceContext | undefined): {
+  MessageAttributes?: Record<string, MessageAttributeValue>;
+} {
+  if (!trace) return {};
+  const attributes: Record<string, MessageAttributeValue> = {
+    traceparent: { DataType: 'String', StringValue: trace.traceparent },
+  };
+  if (trace.tracestate) {
+    attributes.tracestate = { DataType: 'String', StringValue: trace.tracestate };
+  }
+  return { MessageAttributes: attributes };
+}
+
+/** Trace context of a received message; a malformed one is dropped (it only links spans). */
+export function traceOf(attributes: Record<string, MessageAttributeValue> | undefined): {
+  trace?: TraceContext;
+} {
+  const parsed = TraceContext.safeParse({
+    traceparent: attributes?.traceparent?.StringValue,
+    ...(attributes?.tracestate?.StringValue
+      ? { tracestate: attributes.tracestate.StringValue }
+      : {}),
+  });
+  return parsed.success ? { trace: parsed.data } : {};
 }

@@ -5,6 +5,7 @@
 // Keyed on the receipt's own (stream, seq, hash), never on bus event ids, which change on replay.
 // Memory: the typed-array chain table (37 bytes a receipt, see seq-table.ts), the checkpoints,
 // per-party totals and at most `maxFindings` stored findings; everything else is counters.
+import { extractTrace, noopMetrics, withSpan, type Metrics } from '@countersign/observability';
 import {
   ReceiptEventDetail,
   gatewayOf,
@@ -65,6 +66,8 @@ export interface AuditorOptions {
   /** Findings kept in the report (all are counted). Default 10,000. */
   readonly maxFindings?: number;
   readonly onFinding?: FindingListener;
+  /** Findings by code, receipts verified, verdicts. Default: not recorded. */
+  readonly metrics?: Metrics;
 }
 
 export type IngestResult = 'accepted' | 'duplicate' | 'finding' | 'skipped';
@@ -130,7 +133,11 @@ export function createAuditor(options: AuditorOptions): Auditor {
   const { verifiers, clockSkewSec } = options;
   const scope: AuditScope =
     options.scope ?? (options.window ? { kind: 'partial', ...options.window } : { kind: 'full' });
-  const sink = new FindingSink(options.maxFindings ?? 10_000, options.onFinding);
+  const metrics = options.metrics ?? noopMetrics;
+  const sink = new FindingSink(options.maxFindings ?? 10_000, (finding) => {
+    metrics.count('audit_findings_total', { code: finding.code });
+    options.onFinding?.(finding);
+  });
   const tally = new Tally();
   const streams = new Map<string, StreamState>();
   const checkpoints = new CheckpointCollector();
@@ -158,18 +165,27 @@ export function createAuditor(options: AuditorOptions): Auditor {
         message: `event detail is not a receipt event: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`,
       };
     }
-    let claims: ReceiptClaims;
-    try {
-      claims = await verifiers.receipt(parsed.data.receipt);
-    } catch (err) {
-      rethrowUnlessVerificationFailure(err);
-      return { kind: 'badReceipt', receipt: parsed.data.receipt, err };
-    }
-    const skipped = options.gateway !== undefined && claims.iss !== options.gateway;
-    const checked = skipped
-      ? undefined
-      : await checkRequest(verifiers, clockSkewSec, claims, parsed.data);
-    return { kind: 'verified', receipt: parsed.data.receipt, claims, checked };
+    // The gateway's trace (beside the tokens, unauthenticated) only links this span to it.
+    return withSpan(
+      'audit.verify',
+      { 'countersign.message_id': parsed.data.messageId },
+      async (): Promise<Prepared> => {
+        let claims: ReceiptClaims;
+        try {
+          claims = await verifiers.receipt(parsed.data.receipt);
+        } catch (err) {
+          rethrowUnlessVerificationFailure(err);
+          return { kind: 'badReceipt', receipt: parsed.data.receipt, err };
+        }
+        const skipped = options.gateway !== undefined && claims.iss !== options.gateway;
+        const checked = skipped
+          ? undefined
+          : await checkRequest(verifiers, clockSkewSec, claims, parsed.data);
+        if (checked !== undefined) metrics.count('audit_receipts_total', {});
+        return { kind: 'verified', receipt: parsed.data.receipt, claims, checked };
+      },
+      extractTrace(parsed.data.trace),
+    );
   }
 
   function apply(p: Prepared): IngestResult {
@@ -353,7 +369,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
         'no checkpoint and no remembered state: nothing here shows whether the archive once held more',
       );
     }
-    return buildReport({
+    const report = buildReport({
       source,
       generatedAt: options.clock.now(),
       tally,
@@ -361,6 +377,8 @@ export function createAuditor(options: AuditorOptions): Auditor {
       streams: summaries,
       notes,
     });
+    metrics.count('audit_runs_total', { verdict: report.clean ? 'clean' : 'findings' });
+    return report;
   }
 
   return {

@@ -2,15 +2,22 @@
 // The only place of this runtime that reads env; the runtime (KMS public keys, verifiers) is
 // built on the first invocation, never at module load, and reused by the container.
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { loadConfig } from '@countersign/contracts';
+import { loadConfig, systemClock } from '@countersign/contracts';
+import { createEmfMetrics } from '@countersign/observability';
 import { handleAuditBatch } from './sqs-handler.ts';
 import { createAuditFromConfig, type AuditRuntime } from './wiring.ts';
 
 let runtime: Promise<AuditRuntime> | undefined;
+// CloudWatch embedded metric format (findings by code: the "any audit finding" alarm).
+const metrics = createEmfMetrics({
+  service: 'audit',
+  clock: systemClock,
+  write: (line) => process.stdout.write(`${line}\n`),
+});
 
 function init(): Promise<AuditRuntime> {
   runtime ??= (async () => {
-    const rt = createAuditFromConfig(loadConfig(process.env, 'audit'));
+    const rt = createAuditFromConfig(loadConfig(process.env, 'audit'), { metrics });
     await rt.preflight();
     return rt;
   })().catch((err: unknown) => {
@@ -22,8 +29,12 @@ function init(): Promise<AuditRuntime> {
 
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
   const rt = await init();
-  return handleAuditBatch(event, {
-    createAuditor: (options) => rt.createAuditor(options),
-    log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
-  });
+  try {
+    return await handleAuditBatch(event, {
+      createAuditor: (options) => rt.createAuditor(options),
+      log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
+    });
+  } finally {
+    metrics.flush();
+  }
 }

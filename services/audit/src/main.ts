@@ -7,6 +7,8 @@ import {
   loadConfig,
   type CountersignConfig,
 } from '@countersign/contracts';
+import { createPromMetrics, startMetricsServer } from '@countersign/observability';
+import { startTracingFromConfig } from '@countersign/observability/sdk';
 import { formatFinding, renderText } from './index.ts';
 import { createAuditFromConfig } from './wiring.ts';
 
@@ -22,7 +24,18 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  const runtime = createAuditFromConfig(config);
+  const { observability } = config;
+  const tracing = startTracingFromConfig(observability, 'countersign-audit');
+  const metrics = createPromMetrics({ defaultLabels: { service: 'audit' } });
+  const metricsServer =
+    observability.metricsPort === undefined
+      ? undefined
+      : await startMetricsServer(metrics, {
+          host: observability.metricsHost,
+          port: observability.metricsPort,
+        });
+  if (metricsServer) process.stderr.write(`countersign audit: metrics on ${metricsServer.url}\n`);
+  const runtime = createAuditFromConfig(config, { metrics });
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   process.once('SIGTERM', () => controller.abort());
@@ -41,6 +54,8 @@ async function main(): Promise<number> {
     return report.clean || !runtime.failOnFindings ? 0 : 3;
   } finally {
     await runtime.close();
+    await metricsServer?.close();
+    await tracing?.shutdown();
   }
 }
 

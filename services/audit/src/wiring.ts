@@ -1,6 +1,7 @@
 // Composition from configuration: which keys, which bus or queue, which checkpoints. Embedded
 // mode reads local JWKS files and the SQLite bus; AWS mode uses KMS public keys, the SQS audit
 // queue and the EventBridge archive. Clients and adapters can be injected (tests, custom config).
+import type { Metrics } from '@countersign/observability';
 import { randomBytes } from 'node:crypto';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -78,6 +79,8 @@ export interface AuditOverrides {
   readonly replayQuietMs?: number;
   /** Policies by version; default: the configured `gateway.policies`. EXECUTED receipts are re-checked against them. */
   readonly policies?: ReadonlyMap<string, RequesterPolicy>;
+  /** Every auditor of this runtime records findings, receipts and verdicts here. */
+  readonly metrics?: Metrics;
 }
 
 export interface ReplayRequest {
@@ -250,6 +253,7 @@ export function createAuditFromConfig(
       clock,
       // An empty map would flag every EXECUTED receipt: only re-check when policies are known.
       ...(policies.size > 0 ? { policies } : {}),
+      ...(overrides.metrics ? { metrics: overrides.metrics } : {}),
       ...options,
     });
 

@@ -4,6 +4,8 @@
 // fails at once with LOCKED, and a new one takes back what a killed one left in flight.
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '@countersign/contracts';
+import { createPromMetrics, startMetricsServer } from '@countersign/observability';
+import { startTracingFromConfig } from '@countersign/observability/sdk';
 import { createWorker, type WorkerCounters } from './worker.ts';
 import { createGatewayFromConfig } from './wiring.ts';
 
@@ -15,7 +17,22 @@ export interface RunGatewayOptions {
 
 export async function runGateway(options: RunGatewayOptions = {}): Promise<WorkerCounters> {
   const config = loadConfig(options.env ?? process.env, 'gateway');
-  const gw = await createGatewayFromConfig(config, { exclusive: true });
+  const { observability } = config;
+  const tracing = startTracingFromConfig(observability, 'countersign-gateway');
+  const metrics = createPromMetrics({ defaultLabels: { service: 'gateway' } });
+  const gw = await createGatewayFromConfig(config, {
+    exclusive: true,
+    metrics,
+    tracing: tracing !== undefined,
+  });
+  const metricsServer =
+    observability.metricsPort === undefined
+      ? undefined
+      : await startMetricsServer(metrics, {
+          host: observability.metricsHost,
+          port: observability.metricsPort,
+        });
+  if (metricsServer) gw.logger.info({ url: metricsServer.url }, 'metrics');
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     gw.logger.info({ signal: sig }, 'stopping: finishing in-flight messages');
@@ -49,6 +66,8 @@ export async function runGateway(options: RunGatewayOptions = {}): Promise<Worke
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     await gw.close();
+    await metricsServer?.close();
+    await tracing?.shutdown();
     gw.logger.info({ counters: worker.counters() }, 'gateway stopped');
   }
   return worker.counters();

@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock, Outcome, ReasonCode } from '@countersign/contracts';
 import type { NonceStore, StoredReceipt } from '@countersign/replay-guard';
 import type { EventBus, ReceivedMessage } from '@countersign/transport';
+import { injectTrace, type Metrics } from '@countersign/observability';
 import type { ChainWriter } from './chain.ts';
 import type { Checkpointer } from './checkpoints.ts';
 import { decideOnFailure } from './decide.ts';
@@ -64,6 +65,8 @@ export interface ProcessorOptions {
   readonly lastReceiveWaitMs?: number;
   /** Receipt events of messages finishing together go out in one publish call. Default 10. */
   readonly publishBatchMax?: number;
+  /** Verification cache (prefetch) hits and misses. Default: not recorded. */
+  readonly metrics?: Metrics;
 }
 
 export type ProcessResult =
@@ -112,7 +115,12 @@ export function newOwnerId(gatewayId: string): string {
 
 export function createProcessor(options: ProcessorOptions): Processor {
   const { clock, maxReceives } = options;
-  const verifications = createVerifications(options.verifier, clock, options.maxTokenBytes);
+  const verifications = createVerifications(
+    options.verifier,
+    clock,
+    options.maxTokenBytes,
+    options.metrics,
+  );
   const publishOne = createCoalescingPublisher(options.bus, options.publishBatchMax ?? 10);
   const executor = createExecutor({
     ...options,
@@ -121,8 +129,16 @@ export function createProcessor(options: ProcessorOptions): Processor {
     reconcileDelaySec: options.reconcileDelaySec ?? 5,
     lastReceiveWaitMs: options.lastReceiveWaitMs ?? 10_000,
     exchangeTimeoutMs: options.exchangeTimeoutMs,
-    publish: (stored: StoredReceipt) =>
-      publishOne({ receipt: stored.receipt, request: stored.request, messageId: stored.messageId }),
+    publish: (stored: StoredReceipt) => {
+      // The trace of this handling travels beside the tokens (absent when tracing is off).
+      const trace = injectTrace();
+      return publishOne({
+        receipt: stored.receipt,
+        request: stored.request,
+        messageId: stored.messageId,
+        ...(trace ? { trace } : {}),
+      });
+    },
     verify: (token) => verifications.now(token),
     checkpointer: options.checkpointer,
     logger: options.logger ?? silentLogger,

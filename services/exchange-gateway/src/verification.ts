@@ -4,6 +4,7 @@
 // receipt handle) and is used only while fresh.
 import type { Clock, RequestClaims } from '@countersign/contracts';
 import type { ReceivedMessage } from '@countersign/transport';
+import { inTrace, noopMetrics, type Metrics } from '@countersign/observability';
 import type { Verification } from './decide.ts';
 import { verificationCodeOf } from './errors.ts';
 
@@ -27,6 +28,7 @@ export function createVerifications(
   verifier: RequestVerifier,
   clock: Clock,
   maxTokenBytes: number,
+  metrics: Metrics = noopMetrics,
 ): Verifications {
   // Prefetched verifications by receipt handle (one delivery), oldest first.
   const prefetched = new Map<
@@ -55,7 +57,11 @@ export function createVerifications(
     of(message) {
       const early = prefetched.get(message.receiptHandle);
       prefetched.delete(message.receiptHandle);
-      if (early && clock.now() - early.at <= PREFETCH_FRESH_MS) return early.result;
+      if (early && clock.now() - early.at <= PREFETCH_FRESH_MS) {
+        metrics.count('verify_cache_total', { result: 'hit' });
+        return early.result;
+      }
+      metrics.count('verify_cache_total', { result: 'miss' });
       return now(message.body);
     },
     prefetch(messages) {
@@ -67,7 +73,8 @@ export function createVerifications(
       }
       for (const m of messages) {
         if (Buffer.byteLength(m.body, 'utf8') > maxTokenBytes) continue;
-        const result = now(m.body);
+        // Verified ahead of its turn, but inside its own trace.
+        const result = inTrace(m.trace, () => now(m.body));
         result.catch(() => undefined); // observed when processed; never an unhandled rejection
         prefetched.set(m.receiptHandle, { at, result });
       }

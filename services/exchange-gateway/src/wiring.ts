@@ -55,6 +55,8 @@ import { createExchangeFromConfig } from './exchange-wiring.ts';
 import { createProcessor, newOwnerId, type Processor, type RequestVerifier } from './pipeline.ts';
 import { createAuthorizer } from './policy.ts';
 import type { CheckpointStore, Exchange, Logger } from './ports.ts';
+import { observeNonceStore, observeProcessor } from './observe.ts';
+import { instrumentSigner, noopMetrics, traced, type Metrics } from '@countersign/observability';
 import type { RetryOptions } from './retry.ts';
 
 export interface GatewayClients {
@@ -94,6 +96,10 @@ export interface GatewayOverrides {
    * composition roots that run a gateway process set it; default false.
    */
   readonly exclusive?: boolean;
+  /** Receipts, conflicts, queue age, signatures... Default: not recorded. */
+  readonly metrics?: Metrics;
+  /** Spans around the ports (verify, claim, place, sign, complete, publish). Default false. */
+  readonly tracing?: boolean;
 }
 
 export interface Gateway {
@@ -214,7 +220,10 @@ async function wire(
   };
   const kms = aws ? clients.kms() : undefined;
   const owner = overrides.owner ?? newOwnerId(gw.id);
-  const signer =
+  const tracing = overrides.tracing ?? false;
+  const observed = overrides.metrics !== undefined || tracing;
+  const metrics = overrides.metrics ?? noopMetrics;
+  const builtSigner =
     overrides.signer ??
     (kms
       ? await createKmsSigner({
@@ -223,6 +232,9 @@ async function wire(
           alg: gw.alg,
         })
       : await ensureLocalSigner(paths.keysDir, EmbeddedKeyNames.GATEWAY, gw.alg));
+  const signer = observed
+    ? instrumentSigner(builtSigner, { metrics, role: 'gateway' })
+    : builtSigner;
 
   // The embedded adapters this wiring opens itself (what a recovery may touch).
   let ownQueue: SqliteQueue | undefined;
@@ -275,9 +287,13 @@ async function wire(
   const verifier =
     overrides.verifier ?? requestVerifier(config, overrides.keys, clients.kms, clock);
 
+  // What the pipeline sees: the same ports, measured and traced when asked for.
+  const pipelineNonceStore = observed
+    ? observeNonceStore(nonceStore, metrics, tracing)
+    : nonceStore;
   const chain = createChainWriter({
     gatewayId: gw.id,
-    nonceStore,
+    nonceStore: pipelineNonceStore,
     signer,
     clock,
     owner,
@@ -334,11 +350,12 @@ async function wire(
   const processor = createProcessor({
     gatewayId: gw.id,
     partitions: gw.partitions,
-    verifier,
-    nonceStore,
-    exchange,
-    bus,
+    verifier: traced(verifier, 'gateway', ['verify'], tracing),
+    nonceStore: pipelineNonceStore,
+    exchange: traced(exchange, 'gateway.exchange', ['place', 'getOrder'], tracing),
+    bus: traced(bus, 'gateway.bus', ['publish'], tracing),
     chain,
+    ...(observed ? { metrics } : {}),
     authorizer: createAuthorizer({ policies: gw.policies, clock }),
     clock,
     owner,
@@ -366,7 +383,7 @@ async function wire(
   let closed = false;
   return {
     config,
-    processor,
+    processor: observed ? observeProcessor(processor, { metrics, clock }) : processor,
     queue,
     bus,
     nonceStore,

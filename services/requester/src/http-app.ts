@@ -18,6 +18,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { fieldIssues, isCountersignError } from '@countersign/contracts';
 import type { ApiKeyEntry, FieldIssue } from '@countersign/contracts';
+import { extractTrace, noopMetrics, withSpan, type Metrics } from '@countersign/observability';
 import { bearerToken, createApiKeyAuthenticator, type ApiKeyPrincipal } from './api-keys.ts';
 import { canonicalSha256 } from './canonical-json.ts';
 import { errorFields } from './error-log.ts';
@@ -50,11 +51,31 @@ export interface RequesterAppOptions {
   readonly maxBodyBytes: number;
   /** The requester's public keys with their validity, served at /.well-known/jwks.json. */
   readonly publicKeys?: () => Promise<{ readonly keys: readonly object[] }>;
+  /** Refusals of the API itself (401, 403, 413, 422, 409); the requester counts the rest. */
+  readonly metrics?: Metrics;
+  /**
+   * Mounts more routes (GET /metrics, the operator page) behind `authenticate`, the same API-key
+   * check as /v1. Called before the not-found handler.
+   */
+  readonly extraRoutes?: (app: OpenAPIHono<Env>, authenticate: MiddlewareHandler<Env>) => void;
 }
 
-type Env = {
-  Variables: { requestId: string; principal: ApiKeyPrincipal; log: Logger };
+export type Env = {
+  Variables: {
+    requestId: string;
+    principal: ApiKeyPrincipal;
+    log: Logger;
+    /** The problem this request was answered with, if any (for the refusal metric). */
+    refusal?: ProblemKind;
+  };
 };
+
+/** Problems that the requester library already counted (or that are not a refused request). */
+const NOT_API_REFUSALS: ReadonlySet<ProblemKind> = new Set<ProblemKind>([
+  'UNAVAILABLE',
+  'INTERNAL',
+  'NOT_FOUND',
+]);
 
 // ---- helpers ----
 
@@ -65,6 +86,7 @@ function send(
   errors?: readonly FieldIssue[],
   headers: Record<string, string> = {},
 ): Response {
+  c.set('refusal', kind);
   const p: Problem = problem(kind, detail, {
     ...(errors ? { errors } : {}),
     requestId: c.get('requestId'),
@@ -135,6 +157,7 @@ const SOURCE_PREFIX: Partial<Record<string, string>> = {
 
 export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<Env> {
   const { requester, idempotency, transactions, logger } = options;
+  const metrics = options.metrics ?? noopMetrics;
   const auth = createApiKeyAuthenticator(options.apiKeys);
   const routes = requesterRoutes(options.maxBodyBytes);
 
@@ -163,7 +186,23 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     c.set('requestId', requestId);
     c.set('log', log);
     const started = performance.now();
-    await next();
+    // The trace starts here (or continues the caller's W3C traceparent header).
+    await withSpan(
+      `HTTP ${c.req.method}`,
+      { 'http.request.method': c.req.method, 'url.path': c.req.path },
+      async (span) => {
+        await next();
+        span.setAttribute('http.response.status_code', c.res.status);
+      },
+      extractTrace({
+        traceparent: c.req.header('traceparent'),
+        tracestate: c.req.header('tracestate'),
+      }),
+    );
+    const refusal = c.get('refusal');
+    if (refusal !== undefined && !NOT_API_REFUSALS.has(refusal)) {
+      metrics.count('requests_total', { result: 'refused', reason: refusal });
+    }
     c.res.headers.set('x-request-id', requestId);
     log.info(
       {
@@ -370,6 +409,8 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
         'one). A method a path does not declare answers 405 with `Allow`.',
     },
   });
+
+  options.extraRoutes?.(app, authenticate);
 
   app.notFound((c) => send(c, 'NOT_FOUND', 'no such route'));
 

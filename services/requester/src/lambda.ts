@@ -7,19 +7,30 @@
 // the same jti. In aws mode nothing opens SQLite (better-sqlite3's native addon cannot load here).
 import { handle } from 'hono/aws-lambda';
 import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
-import { loadConfig } from '@countersign/contracts';
+import { loadConfig, systemClock } from '@countersign/contracts';
+import { createEmfMetrics } from '@countersign/observability';
 import { createRequesterServiceFromConfig, type RequesterService } from './wiring.ts';
 
 let service: Promise<RequesterService> | undefined;
 let handler_: ReturnType<typeof handle> | undefined;
+// CloudWatch embedded metric format (requests, signatures, KMS throttles), flushed per invocation.
+const metrics = createEmfMetrics({
+  service: 'requester',
+  clock: systemClock,
+  write: (line) => process.stdout.write(`${line}\n`),
+});
 
 export async function handler(event: LambdaEvent, context: LambdaContext) {
-  service ??= createRequesterServiceFromConfig(loadConfig(process.env, 'requester')).catch(
-    (err: unknown) => {
-      service = undefined; // a failed cold start is retried by the next invocation
-      throw err;
-    },
-  );
+  service ??= createRequesterServiceFromConfig(loadConfig(process.env, 'requester'), {
+    alsoRecordTo: metrics,
+  }).catch((err: unknown) => {
+    service = undefined; // a failed cold start is retried by the next invocation
+    throw err;
+  });
   handler_ ??= handle((await service).app);
-  return handler_(event, context);
+  try {
+    return await handler_(event, context);
+  } finally {
+    metrics.flush();
+  }
 }

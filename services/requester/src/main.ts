@@ -2,6 +2,7 @@
 // A configuration error prints one line per bad field and exits 2.
 import { isCountersignError, loadConfig } from '@countersign/contracts';
 import type { CountersignConfig, FieldIssue } from '@countersign/contracts';
+import { startTracingFromConfig } from '@countersign/observability/sdk';
 import { runRequesterServer } from './run-server.ts';
 
 function loadOrExit(): CountersignConfig {
@@ -18,12 +19,17 @@ function loadOrExit(): CountersignConfig {
 }
 
 async function main(): Promise<void> {
-  const running = await runRequesterServer(loadOrExit());
+  const config = loadOrExit();
+  const tracing = startTracingFromConfig(config.observability, 'countersign-requester');
+  const running = await runRequesterServer(config);
   const shutdown = () => {
-    running.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    running
+      .stop()
+      .then(() => tracing?.shutdown())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

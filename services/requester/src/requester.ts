@@ -29,6 +29,7 @@ import type { Clock, FieldIssue, RequestClaims } from '@countersign/contracts';
 import { createBatchSigner, signJwt } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import type { OutgoingMessage, Queue } from '@countersign/transport';
+import { injectTrace, noopMetrics, withSpan, type Metrics } from '@countersign/observability';
 import { RequesterError, requestInvalid } from './errors.ts';
 import type { SubmittedOrder } from './transaction-store.ts';
 
@@ -67,6 +68,8 @@ export interface RequesterOptions {
    * signing (STORE_FAILED) and nothing is sent. Absent: orders are not remembered.
    */
   readonly remember?: (orders: readonly SubmittedOrder[]) => Promise<void>;
+  /** requests_total by result and reason. Default: not recorded. */
+  readonly metrics?: Metrics;
 }
 
 export interface Submitted {
@@ -182,6 +185,13 @@ export function createRequester(options: RequesterOptions): Requester {
           : { maxBatchSize: options.batchSigning.maxBatchSize }),
       })
     : undefined;
+  const metrics = options.metrics ?? noopMetrics;
+  const accepted = (n = 1) =>
+    metrics.count('requests_total', { result: 'accepted', reason: 'NONE' }, n);
+  const refused = (reason: string) =>
+    metrics.count('requests_total', { result: 'refused', reason });
+  const codeOf = (err: unknown, fallback: string) =>
+    isCountersignError(err) ? err.code : fallback;
 
   /** Validates and builds the claims; throws REQUEST_INVALID with every bad field path. */
   function prepare(txn: unknown, account: unknown): Prepared {
@@ -219,8 +229,15 @@ export function createRequester(options: RequesterOptions): Requester {
     }
   }
 
+  /** The queue message of a signed request; the active trace context travels beside the token. */
   function message(request: SignedRequest): OutgoingMessage {
-    return { body: request.token, groupId: request.account, dedupId: request.jti };
+    const trace = injectTrace();
+    return {
+      body: request.token,
+      groupId: request.account,
+      dedupId: request.jti,
+      ...(trace ? { trace } : {}),
+    };
   }
 
   /** Remembers orders (chunks of REMEMBER_CHUNK); never rejects: a failure is the result. */
@@ -260,8 +277,14 @@ export function createRequester(options: RequesterOptions): Requester {
   }
 
   async function signOne(txn: unknown, account: unknown, signal?: AbortSignal) {
-    const { claims } = prepare(txn, account);
-    return signPrepared(claims, options.remember ? rememberAll([claims])[0] : undefined, signal);
+    try {
+      const { claims } = prepare(txn, account);
+      const remembered = options.remember ? rememberAll([claims])[0] : undefined;
+      return await signPrepared(claims, remembered, signal);
+    } catch (err) {
+      refused(codeOf(err, 'SIGNING_FAILED'));
+      throw err;
+    }
   }
 
   /** Starts signing every item now (bounded by the limiter); resend items are ready as they are. */
@@ -283,11 +306,17 @@ export function createRequester(options: RequesterOptions): Requester {
     let nth = 0;
     return prepared.map((p, index) => {
       if ('signed' in p) return Promise.resolve({ ok: true, index, ...p.signed });
-      if ('invalid' in p) return Promise.resolve(failure(index, p.invalid));
+      if ('invalid' in p) {
+        refused(codeOf(p.invalid, 'REQUEST_INVALID'));
+        return Promise.resolve(failure(index, p.invalid));
+      }
       const chunk = remembered[Math.floor(nth++ / REMEMBER_CHUNK)];
       return signPrepared(p.claims, chunk, signal).then(
         (signed): SignResult => ({ ok: true, index, ...signed }),
-        (err: unknown) => failure(index, err),
+        (err: unknown) => {
+          refused(codeOf(err, 'SIGNING_FAILED'));
+          return failure(index, err);
+        },
       );
     });
   }
@@ -299,7 +328,13 @@ export function createRequester(options: RequesterOptions): Requester {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     try {
-      const sent = await queue.sendBatch(ready.map(message), signal);
+      const sent = await withSpan('queue.sendBatch', { 'countersign.messages': ready.length }, () =>
+        queue.sendBatch(ready.map(message), signal),
+      );
+      accepted(sent.filter((r) => r.ok).length);
+      sent.forEach((r) => {
+        if (!r.ok) refused('QUEUE_FAILED');
+      });
       ready.forEach((r, i) => {
         const res = sent[i];
         results[r.index] =
@@ -315,21 +350,29 @@ export function createRequester(options: RequesterOptions): Requester {
                 };
       });
     } catch (err) {
-      const code = isCountersignError(err) ? err.code : 'QUEUE_FAILED';
+      const code = codeOf(err, 'QUEUE_FAILED');
+      ready.forEach(() => refused(code));
       const msg = err instanceof CountersignError ? err.message : 'sending the batch failed';
       for (const r of ready) results[r.index] = { ok: false, index: r.index, code, message: msg };
     }
   }
 
   async function send(request: SignedRequest, signal?: AbortSignal): Promise<Submitted> {
-    const { messageId } = await queue.send(message(request), signal);
-    return { jti: request.jti, messageId, token: request.token };
+    try {
+      const { messageId } = await withSpan('queue.send', { 'countersign.jti': request.jti }, () =>
+        queue.send(message(request), signal),
+      );
+      accepted();
+      return { jti: request.jti, messageId, token: request.token };
+    } catch (err) {
+      refused(codeOf(err, 'QUEUE_FAILED'));
+      throw err;
+    }
   }
 
   return {
-    async submit(txn, { account }) {
-      return send(await signOne(txn, account));
-    },
+    submit: (txn, { account }) =>
+      withSpan('requester.submit', {}, async () => send(await signOne(txn, account))),
 
     sign: (txn, { account }) => signOne(txn, account),
 
@@ -337,22 +380,30 @@ export function createRequester(options: RequesterOptions): Requester {
 
     send,
 
-    async submitMany(items, { onProgress, signal } = {}) {
-      const total = items.length;
-      const results: ItemResult[] = new Array<ItemResult>(total);
-      // Start every signature now (bounded by the limiter); send batches in order as they finish.
-      const signed = startSigning(items, signal);
-      const batchSize = Math.max(1, queue.maxBatchSize ?? SEND_BATCH_SIZE);
-      for (let start = 0; start < total; start += batchSize) {
-        const ready: (SignedRequest & { readonly index: number })[] = [];
-        for (const entry of await Promise.all(signed.slice(start, start + batchSize))) {
-          if (entry.ok) ready.push(entry);
-          else results[entry.index] = entry;
-        }
-        if (ready.length > 0) await sendChunk(ready, results, signal);
-        onProgress?.(Math.min(total, start + batchSize), total);
-      }
-      return results;
-    },
+    submitMany: (items, options = {}) =>
+      withSpan('requester.submitMany', { 'countersign.items': items.length }, () =>
+        submitManyNow(items, options),
+      ),
   };
+
+  async function submitManyNow(
+    items: readonly SubmitManyItem[],
+    { onProgress, signal }: SubmitManyOptions,
+  ): Promise<ItemResult[]> {
+    const total = items.length;
+    const results: ItemResult[] = new Array<ItemResult>(total);
+    // Start every signature now (bounded by the limiter); send batches in order as they finish.
+    const signed = startSigning(items, signal);
+    const batchSize = Math.max(1, queue.maxBatchSize ?? SEND_BATCH_SIZE);
+    for (let start = 0; start < total; start += batchSize) {
+      const ready: (SignedRequest & { readonly index: number })[] = [];
+      for (const entry of await Promise.all(signed.slice(start, start + batchSize))) {
+        if (entry.ok) ready.push(entry);
+        else results[entry.index] = entry;
+      }
+      if (ready.length > 0) await sendChunk(ready, results, signal);
+      onProgress?.(Math.min(total, start + batchSize), total);
+    }
+    return results;
+  }
 }

@@ -11,11 +11,14 @@ import type { Clock, CountersignConfig } from '@countersign/contracts';
 import { createKmsClient, createKmsSigner, ensureLocalSigner } from '@countersign/signing';
 import type { Jwks, KmsSendClient, Signer } from '@countersign/signing';
 import { partyKeys, publishedJwks, type KeyResolver } from '@countersign/verifier';
+import { createPromMetrics, instrumentSigner, teeMetrics } from '@countersign/observability';
+import type { Metrics, PromMetrics } from '@countersign/observability';
 import { createSqliteQueue, createSqsQueue } from '@countersign/transport';
 import type { Queue } from '@countersign/transport';
 import { createDynamoIdempotencyStore } from './dynamo-idempotency-store.ts';
 import { RequesterError } from './errors.ts';
 import { createRequesterApp } from './http-app.ts';
+import { operatorRoutes, type OperatorStatus } from './operator-routes.ts';
 import type { IdempotencyStore } from './idempotency-store.ts';
 import { createRequester, DEFAULT_SIGN_CONCURRENCY, type Requester } from './requester.ts';
 import { createSqliteIdempotencyStore } from './sqlite-idempotency-store.ts';
@@ -36,6 +39,8 @@ export interface RequesterOverrides extends ReceiptsOverrides {
   readonly dynamoClient?: DynamoDBClient;
   /** Where each signed order is remembered (its status); default from the configuration. */
   readonly transactions?: TransactionStore;
+  /** Where requests and signatures are counted; absent: not recorded (the HTTP service makes one). */
+  readonly metrics?: Metrics;
 }
 
 export interface WiredRequester {
@@ -99,11 +104,15 @@ export async function createRequesterFromConfig(
   config: CountersignConfig,
   overrides: RequesterOverrides = {},
 ): Promise<WiredRequester> {
-  const signer = await buildSigner(config, overrides);
+  const { metrics } = overrides;
+  const built = await buildSigner(config, overrides);
+  // Measured only when someone reads the numbers: tracing spans come with the measurement.
+  const signer = metrics ? instrumentSigner(built, { metrics, role: 'requester' }) : built;
   const queue = buildQueue(config, overrides);
   const transactions =
     overrides.transactions ?? createTransactionStoreFromConfig(config, overrides);
   const requester = createRequester({
+    ...(metrics ? { metrics } : {}),
     signer,
     queue,
     issuer: config.requester.id,
@@ -163,9 +172,15 @@ export function createIdempotencyStoreFromConfig(
   });
 }
 
-export interface RequesterServiceOverrides extends RequesterOverrides {
+export interface RequesterServiceOverrides extends Omit<RequesterOverrides, 'metrics'> {
   readonly logger?: Logger;
   readonly idempotency?: IdempotencyStore;
+  /** The registry GET /metrics serves (one per process: `npm start` shares it with the gateway). */
+  readonly metrics?: PromMetrics;
+  /** Records there too (the Lambda's CloudWatch EMF writer). */
+  readonly alsoRecordTo?: Metrics;
+  /** Stream heads and checkpoints for the operator page (a process that runs the gateway). */
+  readonly operatorStatus?: () => Promise<OperatorStatus>;
 }
 
 export interface RequesterService extends WiredRequester {
@@ -173,6 +188,7 @@ export interface RequesterService extends WiredRequester {
   readonly logger: Logger;
   /** Receipt verification, status lookups and this process's receipt consumer (running). */
   readonly receipts: Receipts;
+  readonly metrics: PromMetrics;
 }
 
 /** The requester's key set (current and previous keys), published for verifiers. */
@@ -196,7 +212,9 @@ export async function createRequesterServiceFromConfig(
 ): Promise<RequesterService> {
   const logger =
     overrides.logger ?? pino({ level: config.logLevel, base: { service: 'requester' } });
-  const wired = await createRequesterFromConfig(config, overrides);
+  const metrics = overrides.metrics ?? createPromMetrics();
+  const recorded = overrides.alsoRecordTo ? teeMetrics(metrics, overrides.alsoRecordTo) : metrics;
+  const wired = await createRequesterFromConfig(config, { ...overrides, metrics: recorded });
   const idempotency = overrides.idempotency ?? createIdempotencyStoreFromConfig(config, overrides);
   const receipts = createReceiptsFromConfig(config, wired.transactions, logger, overrides);
   const app = createRequesterApp({
@@ -207,6 +225,12 @@ export async function createRequesterServiceFromConfig(
     logger,
     maxBodyBytes: config.requester.maxBodyBytes,
     publicKeys: publicKeysOf(config, overrides),
+    metrics: recorded,
+    extraRoutes: operatorRoutes({
+      metrics,
+      clock: overrides.clock ?? systemClock,
+      ...(overrides.operatorStatus ? { status: overrides.operatorStatus } : {}),
+    }),
   });
   if (config.requester.apiKeys.length === 0) {
     logger.warn('no API keys configured (COUNTERSIGN_API_KEYS): every request will get 401');
@@ -220,6 +244,7 @@ export async function createRequesterServiceFromConfig(
     app,
     logger,
     receipts,
+    metrics,
     close: async () => {
       stopConsuming.abort();
       await consuming;

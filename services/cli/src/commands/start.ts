@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import { isCountersignError, loadConfig, systemClock } from '@countersign/contracts';
 import { ensureDataDirConfig } from '../init/init-data-dir.ts';
+import { startTracingFromConfig } from '@countersign/observability/sdk';
 import { DemoExchangeKinds, type DemoExchangeKind } from '../demo/demo-exchange.ts';
 import { runDemo, type DemoSummary } from '../demo/run-demo.ts';
 import { renderSummary } from '../demo/render.ts';
@@ -95,6 +96,8 @@ export async function startCommand(opts: StartOptions): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const tty = process.stderr.isTTY && !opts.json;
+  // COUNTERSIGN_TRACING=console|otlp: one trace per order, from the HTTP call to the audit.
+  const tracing = startTracingFromConfig(config.observability, 'countersign');
   let summary: DemoSummary;
   try {
     summary = await runDemo({
@@ -128,6 +131,8 @@ export async function startCommand(opts: StartOptions): Promise<number> {
     if (!isCountersignError(err) || err.code !== 'LOCKED') throw err;
     process.stderr.write(`countersign start: ${err.message}\n`);
     return 3;
+  } finally {
+    await tracing?.shutdown();
   }
   if (tty) process.stderr.write('\n');
   if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -1,6 +1,7 @@
 // The whole pipeline in one process: requester HTTP API → queue → gateway worker → bus → live
 // audit, a demo workload with deliberate bad apples, then a full audit replay of the archive.
 // The same code runs the embedded default and the AWS adapters (COUNTERSIGN_MODE=aws).
+import type { Metrics } from '@countersign/observability';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Agent, request as httpRequest } from 'node:http';
@@ -271,10 +272,14 @@ async function startGatewayHere(
   config: CountersignConfig,
   logger: Logger,
   signal: AbortSignal,
+  metrics?: Metrics,
 ): Promise<DemoGateway> {
   const gateway = await createGatewayFromConfig(config, {
     logger: logger.child({ service: 'exchange-gateway' }),
     exclusive: true, // the data directory's gateway role lock (embedded mode)
+    // One registry for the process: the requester's GET /metrics shows the gateway's too.
+    ...(metrics ? { metrics } : {}),
+    tracing: config.observability.tracing !== 'off',
   });
   const worker = createWorker({
     queue: gateway.queue,
@@ -409,8 +414,8 @@ async function runUnlocked(options: DemoOptions): Promise<DemoSummary> {
   );
   const gw = split
     ? await startGatewayProcess(exchange.config, log)
-    : await startGatewayHere(exchange.config, logger, stopGateway.signal);
-  const audit = createAuditFromConfig(config);
+    : await startGatewayHere(exchange.config, logger, stopGateway.signal, requester.metrics);
+  const audit = createAuditFromConfig(config, { metrics: requester.metrics });
   await audit.preflight();
   const server = await startHttpServer(requester.app, {
     host: config.requester.host,

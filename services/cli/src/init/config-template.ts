@@ -24,6 +24,12 @@ export const FIELD_DOCS: Readonly<Record<string, string>> = {
   'requester.apiKeys[].sha256': 'hex SHA-256 of the key',
   'requester.apiKeys[].accounts': 'the accounts this key may submit orders for',
   'requester.idempotencyTable': 'aws mode: DynamoDB table of Idempotency-Key records',
+  'requester.publicKeys':
+    'every requester key verifiers trust (KMS keys/aliases, JWKS files/URLs, with nbf/exp); default its key history',
+  'requester.batchSigning':
+    'true: requests signed together share one signature over a Merkle head (issue #20)',
+  'requester.receiptsQueueUrl':
+    "aws mode: the requester's own receipts queue (order status), when it consumes it itself",
   gateway: 'The exchange gateway: verifies, executes once, signs receipts (`countersign gateway`)',
   'gateway.id': '`aud` of request tokens and `iss` of receipts',
   'gateway.alg': 'receipt signing algorithm: RS256, PS256, ES256 or ES384',
@@ -43,6 +49,10 @@ export const FIELD_DOCS: Readonly<Record<string, string>> = {
   'gateway.policies[].maxNotional': 'largest quantity × limit price of one order (decimal string)',
   'gateway.policies[].maxOrdersPerMinute':
     'per account; the demo (`npm start`) sends a few hundred a second, a real bot gets a real limit',
+  'gateway.publicKeys':
+    'every gateway receipt key verifiers trust (as requester.publicKeys); default its key history',
+  'gateway.policies[].keys':
+    'trusted keys of this requester as a key set (KMS keys/aliases, JWKS files/URLs, nbf/exp)',
   'gateway.policies[].jwks': 'trusted public keys inline (a JWKS), instead of jwksFile',
   'gateway.policies[].jwksFile':
     'trusted public keys of the requester (JWKS: current and previous during a rotation)',
@@ -76,10 +86,22 @@ export const FIELD_DOCS: Readonly<Record<string, string>> = {
   'exchange.deadlineMs': 'all retries of one call',
   'exchange.recvWindowMs': 'how old a signed request the exchange may accept',
   'exchange.connections': 'keep-alive connections to the exchange',
+  observability: 'Metrics and traces',
+  'observability.metricsPort':
+    'GET /metrics of the gateway worker and the live audit (not served when unset; 0: any port)',
+  'observability.metricsHost': 'address of that /metrics listener',
+  'observability.tracing': '"off", "console" or "otlp": where OpenTelemetry spans go',
+  'observability.otlpEndpoint':
+    'OTLP/HTTP traces endpoint (default http://localhost:4318/v1/traces)',
 };
 
 /** Free-form values (a JWKS), written as plain JSON. */
-const FREE_FORM = new Set(['gateway.policies[].jwks']);
+const FREE_FORM = new Set([
+  'gateway.policies[].jwks',
+  'gateway.policies[].keys',
+  'requester.publicKeys',
+  'gateway.publicKeys',
+]);
 
 /** Fields the file never holds: the data directory is where the file is. */
 const LEFT_OUT = new Set(['dataDir']);
