@@ -59,11 +59,8 @@ export const newId = (): string => randomBytes(16).toString('base64url');
 export function signEs256(key: KeyObject, header: string, payload: object): Promise<string> {
   const input = `${header}.${b64u(JSON.stringify(payload))}`;
   return new Promise((ok, fail) =>
-    cryptoSign(
-      'sha256',
-      Buffer.from(input),
-      { key, dsaEncoding: 'ieee-p1363' },
-      (err, sig) => (err ? fail(err) : ok(`${input}.${sig.toString('base64url')}`)),
+    cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }, (err, sig) =>
+      err ? fail(err) : ok(`${input}.${sig.toString('base64url')}`),
     ),
   );
 }

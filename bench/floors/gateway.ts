@@ -217,47 +217,55 @@ export function createGatewayFloor(o: GatewayFloorOptions): GatewayFloor {
     claimsDue = [];
     finishDue = [];
     if (claims.length + finish.length > 0) {
-      nonceDb.transaction(() => {
-        for (const m of claims) {
-          const c = m.claims!;
-          st.claim.run(`req#${c.iss}#${c.jti}`, now + 30_000, (c.exp + 30) * 1000, m.sha, now);
-        }
-        for (const m of finish) {
-          const c = m.claims!;
-          st.complete.run(m.receipt, String(m.seq), `req#${c.iss}#${c.jti}`);
-          st.head.run(m.stream, m.head!.seq, m.head!.hash);
-        }
-      }).immediate();
+      nonceDb
+        .transaction(() => {
+          for (const m of claims) {
+            const c = m.claims!;
+            st.claim.run(`req#${c.iss}#${c.jti}`, now + 30_000, (c.exp + 30) * 1000, m.sha, now);
+          }
+          for (const m of finish) {
+            const c = m.claims!;
+            st.complete.run(m.receipt, String(m.seq), `req#${c.iss}#${c.jti}`);
+            st.head.run(m.stream, m.head!.seq, m.head!.hash);
+          }
+        })
+        .immediate();
     }
     if (claims.length > 0) {
-      exchangeDb.transaction(() => {
-        for (const m of claims) {
-          const c = m.claims!;
-          st.order.run(`${c.iss}:${c.jti}`, c.sub, JSON.stringify(c.txn), 'FILLED', now);
-        }
-      }).immediate();
+      exchangeDb
+        .transaction(() => {
+          for (const m of claims) {
+            const c = m.claims!;
+            st.order.run(`${c.iss}:${c.jti}`, c.sub, JSON.stringify(c.txn), 'FILLED', now);
+          }
+        })
+        .immediate();
     }
     if (finish.length > 0) {
-      busDb.transaction(() => {
-        for (const m of finish) {
-          st.event.run(now, JSON.stringify({ receipt: m.receipt, request: m.token }));
-        }
-      }).immediate();
+      busDb
+        .transaction(() => {
+          for (const m of finish) {
+            st.event.run(now, JSON.stringify({ receipt: m.receipt, request: m.token }));
+          }
+        })
+        .immediate();
     }
     const received: Msg[] = [];
     const room = o.concurrency - inFlight + finish.length;
     if (finish.length > 0 || (polling && room > 0)) {
-      queueDb.transaction(() => {
-        for (const m of finish) st.del.run(m.seq);
-        if (!polling || room <= 0) return;
-        for (const r of st.scan.all(now)) {
-          if (received.length >= room) break;
-          if (inFlightGroups.has(r.group_id)) continue;
-          inFlightGroups.add(r.group_id);
-          st.mark.run(now + 60_000, r.seq);
-          received.push({ seq: r.seq, group: r.group_id, token: r.body, t0: performance.now() });
-        }
-      }).immediate();
+      queueDb
+        .transaction(() => {
+          for (const m of finish) st.del.run(m.seq);
+          if (!polling || room <= 0) return;
+          for (const r of st.scan.all(now)) {
+            if (received.length >= room) break;
+            if (inFlightGroups.has(r.group_id)) continue;
+            inFlightGroups.add(r.group_id);
+            st.mark.run(now + 60_000, r.seq);
+            received.push({ seq: r.seq, group: r.group_id, token: r.body, t0: performance.now() });
+          }
+        })
+        .immediate();
     }
     for (const m of claims) toSign(m);
     for (const m of finish) {
