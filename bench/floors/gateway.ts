@@ -4,7 +4,8 @@
 // Per message: receive mark → ES256 verify (thread pool) + claims check → nonce claim → exchange
 // order → ES256 receipt sign (thread pool, serialized per stream: each receipt names its
 // predecessor's hash) → nonce complete + chain head → bus insert → queue delete. `concurrency`
-// messages in flight, FIFO per group (one message of an account in flight at a time).
+// messages in flight, FIFO per group (as SQS FIFO: a group with nothing in flight delivers
+// several messages at once; they are verified together and claimed and placed in send order).
 //
 // Durable writes, each the minimum the design requires, and why:
 // - queue receive mark (queue.sqlite: receive_count, visible_at): the visibility timeout and the
@@ -84,6 +85,7 @@ interface Msg {
   readonly group: string;
   readonly token: string;
   readonly t0: number;
+  verified?: boolean;
   claims?: RequestFields;
   sha?: string;
   receipt?: string;
@@ -133,10 +135,11 @@ export function createGatewayFloor(o: GatewayFloorOptions): GatewayFloor {
   };
   const header = b64u(JSON.stringify({ alg: 'ES256', typ: 'receipt+jwt', kid: 'floor' }));
   const heads = new Map<string, { seq: number; hash: string; busy: boolean; waiting: Msg[] }>();
-  const inFlightGroups = new Set<string>();
+  // Messages in flight per FIFO group, in send order: claims (and so orders) go in that order.
+  const lines = new Map<string, Msg[]>();
+  const verifiedGroups = new Set<string>();
   let inFlight = 0;
   let done = 0;
-  let claimsDue: Msg[] = [];
   let finishDue: Msg[] = [];
   let scheduled = false;
   let polling = false;
@@ -189,7 +192,7 @@ export function createGatewayFloor(o: GatewayFloorOptions): GatewayFloor {
     m.stream = stream;
     let h = heads.get(stream);
     if (!h) {
-      h = { seq: 0, hash: 'genesis', busy: false, waiting: [] };
+      h = { seq: 0, hash: 'A'.repeat(43), busy: false, waiting: [] }; // the genesis prev
       heads.set(stream, h);
     }
     h.waiting.push(m);
@@ -203,7 +206,8 @@ export function createGatewayFloor(o: GatewayFloorOptions): GatewayFloor {
       }
       m.claims = claims;
       m.sha = createHash('sha256').update(m.token).digest('base64url');
-      claimsDue.push(m);
+      m.verified = true;
+      verifiedGroups.add(m.group);
       schedule();
     });
   };
@@ -212,9 +216,16 @@ export function createGatewayFloor(o: GatewayFloorOptions): GatewayFloor {
   const turn = () => {
     scheduled = false;
     const now = Date.now();
-    const claims = claimsDue;
+    // The leading verified messages of each group are claimed now; the rest wait their turn.
+    const claims: Msg[] = [];
+    for (const g of verifiedGroups) {
+      for (const m of lines.get(g) ?? []) {
+        if (!m.verified) break;
+        if (m.stream === undefined) claims.push(m); // (claimed ones have their stream)
+      }
+    }
+    verifiedGroups.clear();
     const finish = finishDue;
-    claimsDue = [];
     finishDue = [];
     if (claims.length + finish.length > 0) {
       nonceDb
@@ -250,6 +261,12 @@ export function createGatewayFloor(o: GatewayFloorOptions): GatewayFloor {
         })
         .immediate();
     }
+    for (const m of finish) {
+      const line = lines.get(m.group)!;
+      // A group's receipts are signed on one stream, so they finish in claim (send) order.
+      if (line.shift() !== m) throw new Error('floor: a group finished out of order');
+      if (line.length === 0) lines.delete(m.group);
+    }
     const received: Msg[] = [];
     const room = o.concurrency - inFlight + finish.length;
     if (finish.length > 0 || (polling && room > 0)) {
@@ -257,10 +274,11 @@ export function createGatewayFloor(o: GatewayFloorOptions): GatewayFloor {
         .transaction(() => {
           for (const m of finish) st.del.run(m.seq);
           if (!polling || room <= 0) return;
+          // SQS FIFO: groups with nothing in flight deliver, several messages each, in order.
+          const busy = new Set(lines.keys());
           for (const r of st.scan.all(now)) {
             if (received.length >= room) break;
-            if (inFlightGroups.has(r.group_id)) continue;
-            inFlightGroups.add(r.group_id);
+            if (busy.has(r.group_id)) continue;
             st.mark.run(now + 60_000, r.seq);
             received.push({ seq: r.seq, group: r.group_id, token: r.body, t0: performance.now() });
           }
@@ -269,13 +287,17 @@ export function createGatewayFloor(o: GatewayFloorOptions): GatewayFloor {
     }
     for (const m of claims) toSign(m);
     for (const m of finish) {
-      inFlightGroups.delete(m.group);
       inFlight -= 1;
       done += 1;
       o.onDone?.(performance.now() - m.t0);
     }
     inFlight += received.length;
-    for (const m of received) verify(m);
+    for (const m of received) {
+      const line = lines.get(m.group);
+      if (line) line.push(m);
+      else lines.set(m.group, [m]);
+      verify(m);
+    }
     empty = polling && received.length === 0 && room > 0;
     if (inFlight === 0 && empty && onDrained) {
       polling = false;
