@@ -48,16 +48,20 @@ function createAuditTail(
   const heads = new Map<string, { seq: number; hash: string }>();
   let cursor = 0;
   let running = false;
-  let again = false;
+  let pokes = 0; // pokes while a tail runs make it look again when done
   const tail = async (): Promise<void> => {
-    if (running) {
-      again = true;
-      return;
-    }
+    pokes += 1;
+    if (running) return;
     running = true;
+    let seen = 0;
     try {
-      for (let rows = page.all(cursor); rows.length > 0; rows = page.all(cursor)) {
-        again = false;
+      for (
+        let rows = page.all(cursor);
+        rows.length > 0 || seen !== pokes;
+        rows = page.all(cursor)
+      ) {
+        seen = pokes;
+        if (rows.length === 0) continue;
         const checked = await Promise.all(
           rows.map(async (row) => {
             const d = JSON.parse(row.detail) as { receipt: string; request: string };
@@ -89,7 +93,6 @@ function createAuditTail(
     } finally {
       running = false;
     }
-    if (again) return tail();
   };
   return {
     poke: () => void tail(),
