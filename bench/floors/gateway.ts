@@ -329,15 +329,11 @@ export function createGatewayFloor(o: GatewayFloorOptions): GatewayFloor {
 }
 
 /** Queues `tokens` (untimed), then drains them through the floor; messages/s and latency. */
-export async function runGatewayFloor(options: {
-  readonly dir: string;
-  readonly gatewayId: string;
-  readonly requesterKey: KeyObject;
-  readonly gatewayKey: KeyObject;
-  readonly partitions: number;
-  readonly concurrency: number;
-  readonly messages: readonly { readonly body: string; readonly groupId: string }[];
-}): Promise<{ opsPerSec: number; p50Ms: number; p99Ms: number }> {
+export async function runGatewayFloor(
+  options: Omit<GatewayFloorOptions, 'onDone'> & {
+    readonly messages: readonly { readonly body: string; readonly groupId: string }[];
+  },
+): Promise<{ opsPerSec: number; p50Ms: number; p99Ms: number }> {
   const q = openFloorDb(join(options.dir, 'queue.sqlite'), QUEUE_SCHEMA);
   const ins = q.prepare('INSERT INTO q (group_id, body, sent_at, visible_at) VALUES (?, ?, ?, ?)');
   q.transaction(() => {

@@ -14,6 +14,7 @@
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import { SAMPLE_TXN } from '../lib.ts';
 import { openFloorDb, percentileOf, verifyEs256 } from './base.ts';
 import { BUS_SCHEMA, createGatewayFloor } from './gateway.ts';
 import { startRequesterFloor } from './requester.ts';
@@ -163,14 +164,7 @@ export async function runPipelineFloor(o: {
   gateway.start();
   const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency });
   const url = new URL(requester.url);
-  const txn = {
-    type: 'order',
-    side: 'buy',
-    symbol: 'BTC-USD',
-    quantity: '0.015',
-    limitPrice: '64000.10',
-    timeInForce: 'GTC',
-  };
+  const txn = SAMPLE_TXN;
   const post = (account: string) =>
     new Promise<void>((ok, fail) => {
       const body = JSON.stringify({ account, txn });
