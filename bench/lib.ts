@@ -25,6 +25,10 @@ export interface BenchCase {
   readonly opsPerSec: number;
   readonly ceilingOpsPerSec: number;
   readonly ratio: number;
+  /** The same-work floor (bench/floors/): the mandatory work done plainly, same run. */
+  readonly floorOpsPerSec?: number;
+  /** opsPerSec ÷ floorOpsPerSec: the figure the targets are set on (DESIGN.md §8a). */
+  readonly floorRatio?: number;
   readonly p50Ms?: number;
   readonly p99Ms?: number;
   readonly rssMb?: number;
@@ -142,6 +146,15 @@ export function benchCase(
   };
 }
 
+/** The case with its same-work floor (measured in the same run) and the ratio to it. */
+export function withFloor(c: BenchCase, floorOpsPerSec: number): BenchCase {
+  return {
+    ...c,
+    floorOpsPerSec: Math.round(floorOpsPerSec),
+    floorRatio: Number((c.opsPerSec / floorOpsPerSec).toFixed(3)),
+  };
+}
+
 export function rssMb(): number {
   return Math.round(process.memoryUsage().rss / 1024 / 1024);
 }
@@ -162,11 +175,11 @@ export function markdownTable(cases: readonly BenchCase[]): string {
       ? ''
       : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
   const rows = [
-    '| case | ops/s | ceiling ops/s | ratio | p50 ms | p99 ms | RSS MB |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| case | ops/s | floor ops/s | floor ratio | ceiling ops/s | ratio | p50 ms | p99 ms | RSS MB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...cases.map(
       (c) =>
-        `| ${c.name} | ${fmt(c.opsPerSec)} | ${fmt(c.ceilingOpsPerSec)} | ${fmt(c.ratio, 3)} | ${fmt(c.p50Ms, 3)} | ${fmt(c.p99Ms, 3)} | ${fmt(c.rssMb)} |`,
+        `| ${c.name} | ${fmt(c.opsPerSec)} | ${fmt(c.floorOpsPerSec)} | ${fmt(c.floorRatio, 3)} | ${fmt(c.ceilingOpsPerSec)} | ${fmt(c.ratio, 3)} | ${fmt(c.p50Ms, 3)} | ${fmt(c.p99Ms, 3)} | ${fmt(c.rssMb)} |`,
     ),
   ];
   return rows.join('\n');
@@ -185,6 +198,7 @@ export function writeResults(suite: string, cases: readonly BenchCase[], notes =
     markdownTable(cases),
     '',
     `Machine: ${result.cpuModel} × ${result.cpus}, Node ${result.node}, ${result.date}.`,
+    'floor ratio = ops/s ÷ floor ops/s (bench/floors/: the same mandatory work, crypto and durable writes, done plainly with no project code, measured in the same run); targets are set on it.',
     'ratio = ops/s ÷ ceiling ops/s (the raw-crypto limit for the same work, measured in the same run).',
     ...(notes ? ['', notes] : []),
     '',

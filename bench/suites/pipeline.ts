@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { parseConfig } from '@countersign/contracts';
 import { runDemo } from '@countersign/cli';
-import { cryptoCeiling, type BenchCase } from '../lib.ts';
+import { cryptoCeiling, withFloor, type BenchCase } from '../lib.ts';
+import { runPipelineFloor, type PipelineFloorResult } from '../floors/pipeline.ts';
 
 function countArg(): number | undefined {
   const i = process.argv.indexOf('--count');
@@ -28,7 +29,12 @@ const VARIANTS: readonly Variant[] = [
   { name: 'gateway in its own process (--gateway-process)', gatewayProcess: true },
 ];
 
-async function runVariant(v: Variant, count: number, quick: boolean): Promise<BenchCase> {
+async function runVariant(
+  v: Variant,
+  count: number,
+  quick: boolean,
+  ratePerSec?: number,
+): Promise<BenchCase> {
   const dataDir = mkdtempSync(join(tmpdir(), 'countersign-bench-pipeline-'));
   const config = parseConfig({
     env: {
@@ -56,6 +62,10 @@ async function runVariant(v: Variant, count: number, quick: boolean): Promise<Be
       onProgress: (p) => (progress = p.receipted / Math.max(1, p.total)),
       stallTimeoutMs: 60_000,
       gatewayProcess: v.gatewayProcess,
+      log: (line) => {
+        if (!line.startsWith('requester API') && !line.startsWith('gateway ')) console.error(line);
+      },
+      ...(ratePerSec === undefined ? {} : { ratePerSec }),
     });
     clearInterval(sampler);
     if (!summary.ok)
@@ -92,12 +102,44 @@ async function runVariant(v: Variant, count: number, quick: boolean): Promise<Be
   }
 }
 
+/** The same-work floor of the `npm start` workload: 5 accounts, P=4, 64 HTTP clients. */
+async function floor(count: number, ratePerSec?: number): Promise<PipelineFloorResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'countersign-bench-pipeline-floor-'));
+  try {
+    return await runPipelineFloor({
+      dir,
+      count,
+      concurrency: 64,
+      accounts: ['acct-alpha', 'acct-bravo', 'acct-charlie', 'acct-delta', 'acct-echo'],
+      partitions: 4,
+      gatewayConcurrency: 32,
+      ...(ratePerSec === undefined ? {} : { ratePerSec }),
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function run(opts: { quick: boolean }): Promise<BenchCase[]> {
   const count = countArg();
   // A soak (--count) runs the default layout only; a normal run compares both.
   if (count !== undefined) return [await runVariant(VARIANTS[0]!, count, opts.quick)];
+  const n = opts.quick ? 3000 : 8000;
   const cases: BenchCase[] = [];
-  for (const v of VARIANTS) cases.push(await runVariant(v, opts.quick ? 3000 : 8000, opts.quick));
+  await floor(500); // warm-up (JIT)
+  for (const v of VARIANTS) {
+    const c = await runVariant(v, n, opts.quick);
+    const f = await floor(n);
+    cases.push(withFloor(c, f.opsPerSec));
+    if (v.gatewayProcess) continue;
+    // Latency below saturation: each side at half of its own throughput just measured.
+    const half = await runVariant(v, n, opts.quick, c.opsPerSec / 2);
+    const floorHalf = await floor(n, f.opsPerSec / 2);
+    cases.push({
+      ...half,
+      name: `${half.name}, paced at 50% of its throughput (${Math.round(c.opsPerSec / 2)}/s); floor at 50% of its own: p50 ${floorHalf.p50Ms.toFixed(1)} ms, p99 ${floorHalf.p99Ms.toFixed(1)} ms`,
+    });
+  }
   return cases;
 }
 
@@ -109,4 +151,8 @@ export const notes = [
   'transaction from the HTTP submit to its receipt being verified by audit, so it includes time',
   'queued behind earlier orders. The ceiling is two ES256 signs and three verifies per',
   'transaction on every core (worker_threads), measured in the same run.',
+  'Floor: bench/floors/pipeline.ts, the requester, gateway and live-audit floors in one process',
+  '(same 64 HTTP clients, 5 accounts, P=4, gateway concurrency 32), run right after each case.',
+  'The paced row submits at half the throughput just measured (open loop, `ratePerSec`), so its',
+  'p50/p99 are latencies below saturation; the floor is paced at half of its own throughput.',
 ].join('\n');

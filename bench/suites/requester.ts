@@ -13,7 +13,7 @@
 // before it is sent, except in the null-queue case.
 import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -22,7 +22,7 @@ import { createLocalSigner } from '@countersign/signing';
 import type { Queue } from '@countersign/transport';
 import { createSqliteQueue } from '@countersign/transport';
 import {
-  createMemoryIdempotencyStore,
+  createSqliteIdempotencyStore,
   createReceiptSignals,
   createReceiptVerifier,
   createRequester,
@@ -33,7 +33,8 @@ import {
   startHttpServer,
 } from '@countersign/requester';
 import { staticKeys } from '@countersign/verifier';
-import { rssMb, SAMPLE_TXN, type BenchCase } from '../lib.ts';
+import { rssMb, SAMPLE_TXN, withFloor, type BenchCase } from '../lib.ts';
+import { startRequesterFloor } from '../floors/requester.ts';
 
 const txn = SAMPLE_TXN;
 const clock = { now: () => Date.now() };
@@ -60,25 +61,28 @@ async function timed(ms: number, step: Step): Promise<{ ops: number; sec: number
   return { ops, sec: (performance.now() - start) / 1000 };
 }
 
+/** Interleaves slices of each step for `totalMs` each; returns their rates, in order. */
+async function slices(totalMs: number, steps: readonly Step[]): Promise<number[]> {
+  for (const step of steps) await step(); // warm-up
+  const acc = steps.map(() => ({ ops: 0, sec: 0 }));
+  for (let spent = 0; spent < totalMs; spent += SLICE_MS) {
+    for (const [i, step] of steps.entries()) {
+      const r = await timed(SLICE_MS, step);
+      acc[i]!.ops += r.ops;
+      acc[i]!.sec += r.sec;
+    }
+  }
+  return acc.map((a) => a.ops / a.sec);
+}
+
 /** Interleaves slices of the ceiling and the case for `totalMs` each; returns both rates. */
 async function paired(
   totalMs: number,
   ceiling: Step,
   work: Step,
 ): Promise<{ ops: number; ceiling: number }> {
-  await ceiling(); // warm-up
-  await work();
-  const c = { ops: 0, sec: 0 };
-  const w = { ops: 0, sec: 0 };
-  for (let spent = 0; spent < totalMs; spent += SLICE_MS) {
-    const a = await timed(SLICE_MS, ceiling);
-    const b = await timed(SLICE_MS, work);
-    c.ops += a.ops;
-    c.sec += a.sec;
-    w.ops += b.ops;
-    w.sec += b.sec;
-  }
-  return { ops: w.ops / w.sec, ceiling: c.ops / c.sec };
+  const [c, w] = await slices(totalMs, [ceiling, work]);
+  return { ops: w!, ceiling: c! };
 }
 
 function rawSign(key: KeyObject, input: Buffer): Step {
@@ -179,13 +183,20 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
       }),
     );
 
-    // HTTP on loopback: 16 clients, each keeps one request in flight for one slice.
+    // HTTP on loopback: 16 clients, each keeps one request in flight for one slice; every
+    // other request carries a fresh Idempotency-Key. The idempotency store is SQLite, as the
+    // embedded runtime wires it. The same-work floor (bench/floors/requester.ts) takes the same
+    // clients in slices interleaved with the server and the ceiling.
     const key = generateApiKey('bench', ['acct-0', 'acct-1', 'acct-2', 'acct-3']);
+    const idempotency = createSqliteIdempotencyStore({
+      path: join(dir, 'requester.sqlite'),
+      clock,
+    });
     const logger = pino({ level: 'silent' });
     const app = createRequesterApp({
       requester,
       apiKeys: [key.entry],
-      idempotency: createMemoryIdempotencyStore({ clock }),
+      idempotency,
       transactions: createTransactionStatus({
         issuer: common.issuer,
         store: transactions,
@@ -201,17 +212,27 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
       maxBodyBytes: 65_536,
     });
     const server = await startHttpServer(app, { host: '127.0.0.1', port: 0 });
-    const agent = new Agent({ keepAlive: true, maxSockets: httpClients });
-    const url = new URL(server.url);
-    const latencies: number[] = [];
-    const post = (account: string) =>
+    const floorDir = join(dir, 'floor');
+    mkdirSync(floorDir);
+    const floor = await startRequesterFloor({
+      dir: floorDir,
+      signingKey: privateKey,
+      issuer: 'bench-requester',
+      audience: 'bench-gateway',
+      lifetimeSec: 60,
+      apiKey: { ...key.entry },
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: httpClients * 2 });
+    let sent = 0;
+    const post = (base: URL, account: string, latencies: number[]) =>
       new Promise<void>((ok, fail) => {
         const body = JSON.stringify({ account, txn });
+        const keyed = sent++ % 2 === 0;
         const t = performance.now();
         const req = httpRequest(
           {
-            host: url.hostname,
-            port: url.port,
+            host: base.hostname,
+            port: base.port,
             path: '/v1/transactions',
             method: 'POST',
             agent,
@@ -219,6 +240,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
               'content-type': 'application/json',
               'content-length': Buffer.byteLength(body),
               authorization: `Bearer ${key.key}`,
+              ...(keyed ? { 'idempotency-key': `bench-${sent}-${Math.random()}` } : {}),
             },
           },
           (res) => {
@@ -233,29 +255,45 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
         req.on('error', fail);
         req.end(body);
       });
-    try {
-      const httpRate = await paired(ms, ceiling, async () => {
+    const clients =
+      (base: URL, latencies: number[]): Step =>
+      async () => {
         const start = performance.now();
         let done = 0;
         await Promise.all(
           Array.from({ length: httpClients }, async (_, c) => {
             while (performance.now() - start < SLICE_MS) {
-              await post(`acct-${c % 4}`);
+              await post(base, `acct-${c % 4}`, latencies);
               done++;
             }
           }),
         );
         return done;
-      });
-      latencies.sort((a, b) => a - b);
-      row(`HTTP POST /v1/transactions, ${httpClients} keep-alive clients on loopback`, httpRate, {
-        p50Ms: round(percentile(latencies, 50), 2),
-        p99Ms: round(percentile(latencies, 99), 2),
-        rssMb: rssMb(),
-      });
+      };
+    try {
+      const ours: number[] = [];
+      const plain: number[] = [];
+      const [c, w, f] = await slices(ms, [
+        ceiling,
+        clients(new URL(server.url), ours),
+        clients(new URL(floor.url), plain),
+      ]);
+      ours.sort((a, b) => a - b);
+      row(
+        `HTTP POST /v1/transactions, ${httpClients} keep-alive clients on loopback, Idempotency-Key on half`,
+        { ops: w!, ceiling: c! },
+        {
+          p50Ms: round(percentile(ours, 50), 2),
+          p99Ms: round(percentile(ours, 99), 2),
+          rssMb: rssMb(),
+        },
+      );
+      cases[cases.length - 1] = withFloor(cases[cases.length - 1]!, f!);
     } finally {
       agent.destroy();
       await server.close();
+      await floor.close();
+      await idempotency.close?.();
     }
     return cases;
   } finally {

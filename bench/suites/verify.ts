@@ -13,6 +13,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { jwtVerify } from 'jose';
+import { createVerifier as createFastJwtVerifier } from 'fast-jwt';
 import { cryptoKeyOptions, createLocalSigner, signJwt, toJwks } from '@countersign/signing';
 import { createVerifier, staticKeys } from '@countersign/verifier';
 import { benchCase, interleaved, rssMb, SAMPLE_TXN, type BenchCase, type Variant } from '../lib.ts';
@@ -28,6 +29,9 @@ export const notes = [
   'base64url and JSON, header, pinned alg, signature, zod RequestClaims, iss/aud, time) and',
   "in its default `cryptoMode: 'auto'` moves the signature check to the thread pool when",
   'several verifications are in flight. jose `jwtVerify` (KeyObject imported once) for reference.',
+  'fast-jwt (bench-only devDependency): its synchronous `createVerifier` (PEM key, iss/aud',
+  'checked, no cache), the same call at 64 in flight (it has no thread-pool mode). Target: our',
+  "ratio to raw ≥ fast-jwt's, and ≥ 0.9×. No floor column here: raw crypto.verify is the floor.",
   '',
   'RS256-2048 verification is cheap (~22 µs of CPU here). JSON.parse of the payload (~1.3 µs)',
   'and the zod RequestClaims schema (~2 µs) alone cost ~15% of it, which no schema-validating',
@@ -91,11 +95,21 @@ async function setup(alg: 'RS256' | 'ES256') {
       audience: 'gw-bench',
       typ: 'txn+jwt',
     });
+  // fast-jwt (bench-only devDependency): its synchronous verifier, the key as PEM, no cache.
+  const fastVerify = createFastJwtVerifier({
+    key: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+    algorithms: [alg],
+    allowedIss: 'req-bench',
+    allowedAud: 'gw-bench',
+    cache: false,
+  });
+  const fastJwt = () => fastVerify(token) as unknown;
   // Each path must accept the token, or the figures are meaningless.
+  fastJwt();
   if (!rawSync() || !(await rawPool())) throw new Error('raw verify rejected the token');
   await verifier.verify(token);
   await jose();
-  return { rawSync, rawPool, ours: () => verifier.verify(token), jose };
+  return { rawSync, rawPool, ours: () => verifier.verify(token), jose, fastJwt };
 }
 
 export async function run(opts: { readonly quick: boolean }): Promise<BenchCase[]> {
@@ -108,18 +122,21 @@ export async function run(opts: { readonly quick: boolean }): Promise<BenchCase[
       { name: 'raw', op: s.rawSync },
       { name: 'ours', op: s.ours },
       { name: 'jose', op: s.jose },
+      { name: 'fastJwt', op: s.fastJwt },
     ];
     const m1 = await interleaved(serial, { rounds, roundMs, concurrency: 1, by: 'cpu' });
     const c1 = m1.get('raw')!.opsPerSec;
     cases.push(benchCase(`${alg} serial: raw crypto.verify (ceiling)`, m1.get('raw')!, c1));
     cases.push(benchCase(`${alg} serial: countersign verify`, m1.get('ours')!, c1));
     cases.push(benchCase(`${alg} serial: jose jwtVerify`, m1.get('jose')!, c1));
+    cases.push(benchCase(`${alg} serial: fast-jwt verify`, m1.get('fastJwt')!, c1));
 
     const parallel: Variant[] = [
       { name: 'rawSync', op: s.rawSync },
       { name: 'rawPool', op: s.rawPool },
       { name: 'ours', op: s.ours },
       { name: 'jose', op: s.jose },
+      { name: 'fastJwt', op: s.fastJwt },
     ];
     const m64 = await interleaved(parallel, { rounds, roundMs, concurrency: 64 });
     const c64 = Math.max(m64.get('rawSync')!.opsPerSec, m64.get('rawPool')!.opsPerSec);
@@ -134,6 +151,7 @@ export async function run(opts: { readonly quick: boolean }): Promise<BenchCase[
       rssMb: rssMb(),
     });
     cases.push(benchCase(`${alg} 64 in flight: jose jwtVerify`, m64.get('jose')!, c64));
+    cases.push(benchCase(`${alg} 64 in flight: fast-jwt verify`, m64.get('fastJwt')!, c64));
   }
   return cases;
 }

@@ -68,6 +68,8 @@ export interface DemoOptions {
   readonly logger?: Logger;
   /** Orders submitted but not yet receipted before the demo waits (default 4,000). */
   readonly maxWaiting?: number;
+  /** Submit at most this many orders per second (open loop: latency below saturation). */
+  readonly ratePerSec?: number;
   /**
    * Run the gateway worker as a child process (`countersign gateway` on the same data dir)
    * instead of in this one, so it has a core of its own. Embedded mode only.
@@ -515,7 +517,13 @@ async function runUnlocked(options: DemoOptions): Promise<DemoSummary> {
   // far enough behind must reject the old ones as EXPIRED. A bot would not flood the queue, and
   // neither does the demo: it keeps at most this many orders waiting for their receipt.
   const maxWaiting = Math.max(options.concurrency, options.maxWaiting ?? DEFAULT_MAX_WAITING);
+  let paced = 0;
+  const pacedFrom = clock.now();
   const submit = async (o: DemoOrder) => {
+    if (options.ratePerSec !== undefined && options.ratePerSec > 0) {
+      const wait = pacedFrom + (paced++ / options.ratePerSec) * 1000 - clock.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
     while (pending >= maxWaiting && !stop.signal.aborted) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
