@@ -180,24 +180,32 @@ describe('the untampered run', () => {
 });
 
 describe('1. head deletion', () => {
-  it('seq 1..10 deleted: SEQ_GAP, exit 3', async () => {
-    const c = copy();
-    expect(deleteReceipts(c.data, (s) => s <= 10)).toBe(10);
-    const r = await audit(c);
-    expect(r.code).toBe(3);
-    expect(r.codes).toEqual(['SEQ_GAP']);
-    expect(r.report.findings[0]!.message).toBe('receipts 1..10 are missing (10)');
-  });
+  // With the audit state present too: what a previous audit proved from genesis is not excused
+  // (the embedded archive declares no retention).
+  it.each([false, true])(
+    'seq 1..10 deleted: SEQ_GAP, exit 3 (state file kept: %s)',
+    async (keepState) => {
+      const c = copy({ keepState });
+      expect(deleteReceipts(c.data, (s) => s <= 10)).toBe(10);
+      const r = await audit(c);
+      expect(r.code).toBe(3);
+      expect(r.codes).toEqual(['SEQ_GAP']);
+      expect(r.report.findings[0]!.message).toBe('receipts 1..10 are missing (10)');
+    },
+  );
 
-  it('all but the last 700 deleted: SEQ_GAP, exit 3', async () => {
-    const c = copy();
-    const cut = receipts - 700;
-    expect(deleteReceipts(c.data, (s) => s <= cut)).toBe(cut);
-    const r = await audit(c);
-    expect(r.code).toBe(3);
-    expect(r.codes).toEqual(['SEQ_GAP']);
-    expect(r.report.findings[0]!.message).toBe(`receipts 1..${cut} are missing (${cut})`);
-  });
+  it.each([false, true])(
+    'all but the last 700 deleted: SEQ_GAP, exit 3 (state file kept: %s)',
+    async (keepState) => {
+      const c = copy({ keepState });
+      const cut = receipts - 700;
+      expect(deleteReceipts(c.data, (s) => s <= cut)).toBe(cut);
+      const r = await audit(c);
+      expect(r.code).toBe(3);
+      expect(r.codes).toEqual(['SEQ_GAP']);
+      expect(r.report.findings[0]!.message).toBe(`receipts 1..${cut} are missing (${cut})`);
+    },
+  );
 });
 
 describe('2. tail deletion, checkpoint deletion and rollback', () => {

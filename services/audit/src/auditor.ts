@@ -58,6 +58,12 @@ export interface AuditorOptions {
    * (re-deliveries count as duplicates) and the next one must link onto its hash.
    */
   readonly starts?: ReadonlyMap<string, RememberedStream>;
+  /**
+   * How long the archive keeps receipts (s), when the source declares it (EventBridge archive
+   * retention). A full replay then accepts a stream whose first receipts expired, starting at the
+   * remembered head; without it every stream proves from where it was first proven.
+   */
+  readonly archiveRetentionSec?: number;
   /** Only audit this gateway's streams; events of others are skipped (not counted). */
   readonly gateway?: string;
   /** Known policies by version: EXECUTED receipts are re-checked against them when present. */
@@ -319,6 +325,8 @@ export function createAuditor(options: AuditorOptions): Auditor {
             ? { kind: 'partial', checkpointsUntil: extra.checkpointsUntil }
             : scope,
         resumed: options.starts?.has(stream) === true,
+        retentionSec: options.archiveRetentionSec,
+        now: Math.floor(options.clock.now() / 1000),
       });
       for (const f of proved.findings) sink.report(f);
       const { proof } = proved;
@@ -340,9 +348,19 @@ export function createAuditor(options: AuditorOptions): Auditor {
       });
       const words = proof.endSeq === null ? undefined : table.hashWords(proof.endSeq);
       const newest = analyzed?.chain.newest;
+      const first =
+        proof.start === 'genesis' && proof.startSeq === 1 ? table.hashWords(1) : undefined;
+      const firstIat = table.iatOf(1);
       const next = nextMemory(
         r,
-        { ok, endSeq: proof.endSeq, endHash: words && wordsToB64u(words) },
+        {
+          ok,
+          endSeq: proof.endSeq,
+          endHash: words && wordsToB64u(words),
+          ...(first && firstIat !== undefined
+            ? { genesis: { seq: 1, head: wordsToB64u(first), iat: firstIat } }
+            : {}),
+        },
         newest && { index: newest.claims.index, hash: newest.hash },
       );
       if (next) memory.set(stream, next);

@@ -46,6 +46,7 @@ import type {
 import {
   replayEmbeddedArchive,
   replayEventBridgeArchive,
+  eventBridgeArchiveRetentionSec,
   runEmbeddedLive,
   runSqsLive,
   saveWithRetry,
@@ -221,6 +222,8 @@ export function createAuditFromConfig(
     jsonFileAuditState(file ?? config.audit.stateFile ?? paths.auditState, { clock });
 
   let archive = overrides.archive;
+  let eventBridgeClient = overrides.eventBridge;
+  const eventBridge = () => (eventBridgeClient ??= new EventBridgeClient({}));
   const embeddedArchive = () => (archive ??= createSqliteEventBus({ path: paths.busDb, clock }));
   let sqs = overrides.sqs;
   let queue = overrides.queue;
@@ -330,9 +333,15 @@ export function createAuditFromConfig(
             to: request.to === undefined ? null : Math.floor(request.to / 1000),
           }
         : { kind: 'full' };
+      // Only the EventBridge archive expires receipts; the embedded archive keeps them all.
+      const retentionSec =
+        aws && !windowed && config.bus.archiveArn
+          ? await eventBridgeArchiveRetentionSec(eventBridge(), config.bus.archiveArn)
+          : undefined;
       const auditor = newAuditor({
         scope,
         remembered,
+        ...(retentionSec === undefined ? {} : { archiveRetentionSec: retentionSec }),
         ...(request.gateway ? { gateway: request.gateway } : {}),
         ...(request.onFinding ? { onFinding: request.onFinding } : {}),
       });
@@ -353,7 +362,7 @@ export function createAuditFromConfig(
           'required for an audit replay in aws mode',
         );
         await replayEventBridgeArchive({
-          client: overrides.eventBridge ?? new EventBridgeClient({}),
+          client: eventBridge(),
           queue: auditQueue(),
           auditor,
           archiveArn,
