@@ -64,6 +64,11 @@ export interface AuditorOptions {
    * remembered head; without it every stream proves from where it was first proven.
    */
   readonly archiveRetentionSec?: number;
+  /**
+   * The checkpoints come with a mirror (embedded COUNTERSIGN_CHECKPOINT_MIRROR): a checkpoint the
+   * store has and the mirror lacks is then a finding.
+   */
+  readonly checkpointMirror?: boolean;
   /** Only audit this gateway's streams; events of others are skipped (not counted). */
   readonly gateway?: string;
   /** Known policies by version: EXECUTED receipts are re-checked against them when present. */
@@ -139,7 +144,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
   const sink = new FindingSink(options.maxFindings ?? 10_000, options.onFinding);
   const tally = new Tally();
   const streams = new Map<string, StreamState>();
-  const checkpoints = new CheckpointCollector();
+  const checkpoints = new CheckpointCollector(options.checkpointMirror === true);
   const answers = new AnswerIndex();
   const remembered = (stream: string) =>
     options.starts?.get(stream) ?? options.remembered?.get(stream);

@@ -195,6 +195,21 @@ describe('checkpoints as their own chain', () => {
     ]);
     const both = await run(k, all, [c1, c2, c3, { token: c3, origin: 'mirror' }]);
     expect(both.report.clean).toBe(true);
+    // A mirror is read (configured): the checkpoints it lost are a finding, the log intact.
+    const mirror = (t: string) => ({ token: t, origin: 'mirror' as const });
+    const full = [c1, c2, c3, mirror(c1), mirror(c2), mirror(c3)];
+    expect((await run(k, all, full, { checkpointMirror: true })).report.clean).toBe(true);
+    const truncated = await run(k, all, [c1, c2, c3, mirror(c1)], { checkpointMirror: true });
+    expect(truncated.report.findings).toEqual([
+      expect.objectContaining({
+        code: 'CHECKPOINT_CHAIN_BROKEN',
+        message: expect.stringMatching(
+          /^checkpoints #2.*3 are in the checkpoint store but not in the mirror$/,
+        ),
+      }),
+    ]);
+    const gone = await run(k, all, [c1, c2, c3], { checkpointMirror: true });
+    expect(codes(gone.report)).toEqual(['CHECKPOINT_CHAIN_BROKEN']);
     const overwritten = await run(k, all, [c1, { token: c2, overwritten: true }, c3]);
     expect(overwritten.report.findings.map((f) => f.message)).toEqual([
       'checkpoint #2 was written over (more than one version)',

@@ -248,6 +248,9 @@ export function createAuditFromConfig(
       clock,
       // An empty map would flag every EXECUTED receipt: only re-check when policies are known.
       ...(policies.size > 0 ? { policies } : {}),
+      ...(!aws && !overrides.checkpoints && config.checkpoints.mirror
+        ? { checkpointMirror: true }
+        : {}),
       ...options,
     });
 
