@@ -153,12 +153,37 @@ async function recoverPredecessors(
   }
 }
 
+/** A JWKS file that does not exist yet: looked for on an unknown kid, at most once a second. */
+function keyFileWhenItAppears(
+  file: string,
+  issuer: string,
+  clock: Clock,
+  logger: Logger,
+): KeyResolver {
+  let keys: KeyResolver | undefined;
+  let lookedAt = Number.NEGATIVE_INFINITY;
+  return {
+    resolve(kid) {
+      if (!keys) {
+        const now = clock.now();
+        if (now - lookedAt < 1000) return Promise.resolve(undefined);
+        lookedAt = now;
+        if (!existsSync(file)) return Promise.resolve(undefined);
+        keys = jwksFile(file, { issuer, clock });
+        logger.info({ file }, 'requester key file found: trusting it');
+      }
+      return keys.resolve(kid);
+    },
+  };
+}
+
 /** The request verifier: requesters' policy keys, plus this deployment's requester key. */
 function requestVerifier(
   config: CountersignConfig,
   extraKeys: KeyResolver | undefined,
   kms: KMSClient | undefined,
   clock: Clock,
+  logger: Logger,
 ): RequestVerifier {
   const gw = config.gateway;
   const resolvers = policyKeys(gw.policies, { clock });
@@ -180,8 +205,15 @@ function requestVerifier(
     const file = keyFilePaths(keysDir, EmbeddedKeyNames.REQUESTER).jwksPath;
     if (existsSync(file)) {
       resolvers.push(jwksFile(file, { issuer: config.requester.id, clock }));
-      issuers.add(config.requester.id);
+    } else {
+      // Started before the requester wrote its key (one `npm start`, a fresh data dir).
+      logger.warn(
+        { file },
+        "no requester key trusted yet: the requester's tokens are rejected UNKNOWN_KID until its key file appears (looked for at most once a second)",
+      );
+      resolvers.push(keyFileWhenItAppears(file, config.requester.id, clock, logger));
     }
+    issuers.add(config.requester.id);
   }
   return createVerifier({
     keys: combineKeys(...resolvers),
@@ -275,7 +307,8 @@ async function wire(
     }));
   if (!overrides.exchange) opened.push(exchange);
 
-  const verifier = overrides.verifier ?? requestVerifier(config, overrides.keys, kms, clock);
+  const verifier =
+    overrides.verifier ?? requestVerifier(config, overrides.keys, kms, clock, logger);
 
   const chain = createChainWriter({
     gatewayId: gw.id,
