@@ -5,7 +5,7 @@
 // a child process): exit code 3 and the finding each case must raise. A kill -9 of a separate
 // `countersign gateway` process covers the tail a crash leaves after the last checkpoint.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   AuditReport,
   CheckpointClaims,
+  CHECKPOINT_MIRROR_FILE,
   embeddedPaths,
   type FindingCode,
 } from '@countersign/contracts';
@@ -180,24 +181,32 @@ describe('the untampered run', () => {
 });
 
 describe('1. head deletion', () => {
-  it('seq 1..10 deleted: SEQ_GAP, exit 3', async () => {
-    const c = copy();
-    expect(deleteReceipts(c.data, (s) => s <= 10)).toBe(10);
-    const r = await audit(c);
-    expect(r.code).toBe(3);
-    expect(r.codes).toEqual(['SEQ_GAP']);
-    expect(r.report.findings[0]!.message).toBe('receipts 1..10 are missing (10)');
-  });
+  // With the audit state present too: what a previous audit proved from genesis is not excused
+  // (the embedded archive declares no retention).
+  it.each([false, true])(
+    'seq 1..10 deleted: SEQ_GAP, exit 3 (state file kept: %s)',
+    async (keepState) => {
+      const c = copy({ keepState });
+      expect(deleteReceipts(c.data, (s) => s <= 10)).toBe(10);
+      const r = await audit(c);
+      expect(r.code).toBe(3);
+      expect(r.codes).toEqual(['SEQ_GAP']);
+      expect(r.report.findings[0]!.message).toBe('receipts 1..10 are missing (10)');
+    },
+  );
 
-  it('all but the last 700 deleted: SEQ_GAP, exit 3', async () => {
-    const c = copy();
-    const cut = receipts - 700;
-    expect(deleteReceipts(c.data, (s) => s <= cut)).toBe(cut);
-    const r = await audit(c);
-    expect(r.code).toBe(3);
-    expect(r.codes).toEqual(['SEQ_GAP']);
-    expect(r.report.findings[0]!.message).toBe(`receipts 1..${cut} are missing (${cut})`);
-  });
+  it.each([false, true])(
+    'all but the last 700 deleted: SEQ_GAP, exit 3 (state file kept: %s)',
+    async (keepState) => {
+      const c = copy({ keepState });
+      const cut = receipts - 700;
+      expect(deleteReceipts(c.data, (s) => s <= cut)).toBe(cut);
+      const r = await audit(c);
+      expect(r.code).toBe(3);
+      expect(r.codes).toEqual(['SEQ_GAP']);
+      expect(r.report.findings[0]!.message).toBe(`receipts 1..${cut} are missing (${cut})`);
+    },
+  );
 });
 
 describe('2. tail deletion, checkpoint deletion and rollback', () => {
@@ -233,6 +242,24 @@ describe('2. tail deletion, checkpoint deletion and rollback', () => {
     const mirrored = await audit(d, { mirror: true });
     expect(mirrored.code).toBe(3);
     expect(mirrored.codes).toEqual(['CHECKPOINT_CHAIN_BROKEN', 'TAIL_TRUNCATED']);
+  });
+});
+
+describe('2b. the checkpoint mirror', () => {
+  it('truncated or deleted with the log intact: CHECKPOINT_CHAIN_BROKEN, exit 3', async () => {
+    const c = copy();
+    const file = join(c.mirror, CHECKPOINT_MIRROR_FILE);
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThanOrEqual(5);
+    writeFileSync(file, `${lines.slice(0, 2).join('\n')}\n`);
+    const truncated = await audit(c, { mirror: true });
+    expect(truncated.code).toBe(3);
+    expect(truncated.codes).toEqual(['CHECKPOINT_CHAIN_BROKEN']);
+    expect(truncated.report.findings[0]!.message).toMatch(/not in the mirror$/);
+    rmSync(file);
+    const deleted = await audit(c, { mirror: true });
+    expect(deleted.code).toBe(3);
+    expect(deleted.codes).toEqual(['CHECKPOINT_CHAIN_BROKEN']);
   });
 });
 

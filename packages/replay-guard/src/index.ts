@@ -7,6 +7,7 @@ export type {
   ChainHead,
   CompleteOptions,
   NonceStore,
+  RestoredRecord,
 } from './ports.ts';
 export { createSqliteNonceStore } from './sqlite-nonce-store.ts';
 export type { SqliteNonceStore, SqliteNonceStoreOptions } from './sqlite-nonce-store.ts';

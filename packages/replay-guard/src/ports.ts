@@ -94,6 +94,13 @@ export interface ChainHead {
   readonly hash: string;
 }
 
+export interface RestoredRecord {
+  readonly stored: StoredReceipt;
+  readonly expiresAt: number;
+  /** SHA-256 (base64url) of `stored.request`, when it names a request. */
+  readonly requestSha256?: string;
+}
+
 export interface CompleteOptions {
   readonly owner: string;
   readonly stored: StoredReceipt;
@@ -131,5 +138,11 @@ export interface NonceStore {
    * after the store lost it. Throws CHAIN_CONFLICT unless the stored head is behind `head.seq`.
    */
   restoreHead?(head: ChainHead): Promise<void>;
+  /**
+   * Recovery only: stores a COMPLETED record rebuilt from an archived, verified receipt, so a
+   * redelivery republishes it instead of executing again. Never overwrites: false when the key
+   * already has a record.
+   */
+  restoreCompleted?(key: string, record: RestoredRecord): Promise<boolean>;
   close?(): Promise<void>;
 }

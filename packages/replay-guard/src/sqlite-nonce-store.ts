@@ -157,6 +157,10 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
     `INSERT INTO nonces (key, state, expires_at, attempts, receipt, request, message_id)
      VALUES (?, 'COMPLETED', ?, 0, ?, ?, ?)`,
   );
+  const insertRestored = db.prepare(
+    `INSERT INTO nonces (key, state, expires_at, attempts, receipt, request, message_id, request_sha256)
+     VALUES (?, 'COMPLETED', ?, 0, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+  );
   const selectHead = db.prepare<[string], { seq: number; hash: string }>(
     'SELECT seq, hash FROM chain_heads WHERE stream = ?',
   );
@@ -254,6 +258,12 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
         const current = selectHead.get(head.stream)?.seq ?? 0;
         if (current >= head.seq) throw chainConflict(head.stream, head.seq - 1, current);
         upsertHead.run(head.stream, head.seq, head.hash);
+      }),
+    restoreCompleted: (key, r) =>
+      write('restoreCompleted', () => {
+        const { receipt, request, messageId } = r.stored;
+        const sha = r.requestSha256 ?? null;
+        return insertRestored.run(key, r.expiresAt, receipt, request, messageId, sha).changes === 1;
       }),
     purgeExpired(now = clock.now()) {
       if (closed) throw storeError('the nonce store is closed');

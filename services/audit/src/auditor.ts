@@ -59,6 +59,17 @@ export interface AuditorOptions {
    * (re-deliveries count as duplicates) and the next one must link onto its hash.
    */
   readonly starts?: ReadonlyMap<string, RememberedStream>;
+  /**
+   * How long the archive keeps receipts (s), when the source declares it (EventBridge archive
+   * retention). A full replay then accepts a stream whose first receipts expired, starting at the
+   * remembered head; without it every stream proves from where it was first proven.
+   */
+  readonly archiveRetentionSec?: number;
+  /**
+   * The checkpoints come with a mirror (embedded COUNTERSIGN_CHECKPOINT_MIRROR): a checkpoint the
+   * store has and the mirror lacks is then a finding.
+   */
+  readonly checkpointMirror?: boolean;
   /** Only audit this gateway's streams; events of others are skipped (not counted). */
   readonly gateway?: string;
   /** Known policies by version: EXECUTED receipts are re-checked against them when present. */
@@ -140,7 +151,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
   });
   const tally = new Tally();
   const streams = new Map<string, StreamState>();
-  const checkpoints = new CheckpointCollector();
+  const checkpoints = new CheckpointCollector(options.checkpointMirror === true);
   const answers = new AnswerIndex();
   const remembered = (stream: string) =>
     options.starts?.get(stream) ?? options.remembered?.get(stream);
@@ -335,6 +346,8 @@ export function createAuditor(options: AuditorOptions): Auditor {
             ? { kind: 'partial', checkpointsUntil: extra.checkpointsUntil }
             : scope,
         resumed: options.starts?.has(stream) === true,
+        retentionSec: options.archiveRetentionSec,
+        now: Math.floor(options.clock.now() / 1000),
       });
       for (const f of proved.findings) sink.report(f);
       const { proof } = proved;
@@ -356,9 +369,19 @@ export function createAuditor(options: AuditorOptions): Auditor {
       });
       const words = proof.endSeq === null ? undefined : table.hashWords(proof.endSeq);
       const newest = analyzed?.chain.newest;
+      const first =
+        proof.start === 'genesis' && proof.startSeq === 1 ? table.hashWords(1) : undefined;
+      const firstIat = table.iatOf(1);
       const next = nextMemory(
         r,
-        { ok, endSeq: proof.endSeq, endHash: words && wordsToB64u(words) },
+        {
+          ok,
+          endSeq: proof.endSeq,
+          endHash: words && wordsToB64u(words),
+          ...(first && firstIat !== undefined
+            ? { genesis: { seq: 1, head: wordsToB64u(first), iat: firstIat } }
+            : {}),
+        },
         newest && { index: newest.claims.index, hash: newest.hash },
       );
       if (next) memory.set(stream, next);

@@ -42,17 +42,21 @@ function ranges(sorted: readonly number[]): string {
 /**
  * @param candidates every verified checkpoint of the stream, identical ones already merged
  * @param primaryRead whether the primary store was read (otherwise mirror-only is no finding)
+ * @param mirrorRead whether a mirror was read: then a checkpoint only the primary store has is a
+ *   finding too (a truncated or deleted mirror no longer protects against a log rollback)
  */
 export function analyzeCheckpointChain(
   stream: string,
   candidates: readonly VerifiedCheckpoint[],
   primaryRead: boolean,
+  mirrorRead = false,
 ): { chain: CheckpointChain; findings: Finding[] } {
   const findings: Finding[] = [];
   const report = (seq: number | null, message: string) =>
     findings.push({ code: 'CHECKPOINT_CHAIN_BROKEN', stream, seq, jti: null, message });
   const byIndex = new Map<number, VerifiedCheckpoint>();
   const mirrorOnly: number[] = [];
+  const primaryOnly: number[] = [];
   for (const c of candidates) {
     const { index, seq } = c.claims;
     const had = byIndex.get(index);
@@ -65,12 +69,19 @@ export function analyzeCheckpointChain(
     if (c.deleted) report(seq, `checkpoint #${index} carries a delete marker`);
     for (const at of c.misplaced) report(seq, `checkpoint #${index} is stored as #${at}`);
     if (primaryRead && !c.origins.has('primary')) mirrorOnly.push(index);
+    if (mirrorRead && !c.origins.has('mirror')) primaryOnly.push(index);
   }
   const indices = [...byIndex.keys()].sort((a, b) => a - b);
   if (mirrorOnly.length > 0) {
     report(
       null,
       `checkpoints ${ranges(mirrorOnly.sort((a, b) => a - b))} are in the mirror but not in the checkpoint store`,
+    );
+  }
+  if (primaryOnly.length > 0) {
+    report(
+      null,
+      `checkpoints ${ranges(primaryOnly.sort((a, b) => a - b))} are in the checkpoint store but not in the mirror`,
     );
   }
   const newestIndex = indices[indices.length - 1];
@@ -111,6 +122,9 @@ export function analyzeCheckpointChain(
 
 /** Verified checkpoints by stream, identical ones (log and mirror) merged with their origins. */
 export class CheckpointCollector {
+  /** @param mirrorRead the source read a mirror (see analyzeCheckpointChain) */
+  constructor(private readonly mirrorRead = false) {}
+
   private readonly byStream = new Map<string, Map<string, VerifiedCheckpoint>>();
 
   add(entry: CheckpointEntry, claims: CheckpointClaims): void {
@@ -140,6 +154,8 @@ export class CheckpointCollector {
   /** The stream's chain and what is wrong with it, or undefined when it has no checkpoint. */
   analyze(stream: string): ReturnType<typeof analyzeCheckpointChain> | undefined {
     const byHash = this.byStream.get(stream);
-    return byHash ? analyzeCheckpointChain(stream, [...byHash.values()], true) : undefined;
+    return byHash
+      ? analyzeCheckpointChain(stream, [...byHash.values()], true, this.mirrorRead)
+      : undefined;
   }
 }

@@ -82,9 +82,17 @@ describe('a full replay proves each stream from genesis or a remembered head', (
     const k = await kit();
     const all = await emit(k, 30);
     const first = await run(k, all.slice(0, 20));
-    expect(first.memory.get(S)).toMatchObject({ seq: 20 });
-    // Receipts 1..15 expired from the archive; 16..30 remain and link onto the remembered 20.
-    const later = await run(k, all.slice(15), [], { remembered: first.memory });
+    expect(first.memory.get(S)).toMatchObject({
+      seq: 20,
+      genesis: { seq: 1 },
+    });
+    // Receipts 1..15 expired from the archive (a 1-day retention, two days later); 16..30
+    // remain and link onto the remembered 20.
+    const later = await run(k, all.slice(15), [], {
+      remembered: first.memory,
+      archiveRetentionSec: 86_400,
+      clock: { now: () => clock.now() + 2 * 86_400_000 },
+    });
     expect(later.report.clean).toBe(true);
     expect(stream(later.report).proof).toMatchObject({
       start: 'remembered',
@@ -92,6 +100,32 @@ describe('a full replay proves each stream from genesis or a remembered head', (
       endSeq: 30,
     });
     expect(later.memory.get(S)).toMatchObject({ seq: 30 });
+  });
+
+  it('with a state file, deleted first receipts are still missing unless a declared retention passed them', async () => {
+    const k = await kit();
+    const all = await emit(k, 20);
+    const { memory } = await run(k, all);
+    const headless = all.slice(10);
+    // No retention declared (the embedded archive): the proof starts at the remembered genesis.
+    const cut = await run(k, headless, [], { remembered: memory });
+    expect(cut.report.findings).toEqual([
+      expect.objectContaining({
+        code: 'SEQ_GAP',
+        seq: 1,
+        message: 'receipts 1..10 are missing (10)',
+      }),
+    ]);
+    expect(stream(cut.report).proof).toMatchObject({ start: 'genesis', startSeq: 1 });
+    // A retention that has not passed the first receipt yet does not excuse it either.
+    const young = await run(k, headless, [], { remembered: memory, archiveRetentionSec: 86_400 });
+    expect(codes(young.report)).toEqual(['SEQ_GAP']);
+    // The first receipt replaced by another one.
+    const other = new Map([
+      [S, { ...memory.get(S)!, genesis: { ...memory.get(S)!.genesis!, head: sha256B64u('x') } }],
+    ]);
+    const rewritten = await run(k, all, [], { remembered: other });
+    expect(codes(rewritten.report)).toEqual(['HISTORY_REWRITTEN']);
   });
 
   it('catches a cut tail, a rewritten receipt and a vanished stream against what it remembers', async () => {
@@ -161,6 +195,21 @@ describe('checkpoints as their own chain', () => {
     ]);
     const both = await run(k, all, [c1, c2, c3, { token: c3, origin: 'mirror' }]);
     expect(both.report.clean).toBe(true);
+    // A mirror is read (configured): the checkpoints it lost are a finding, the log intact.
+    const mirror = (t: string) => ({ token: t, origin: 'mirror' as const });
+    const full = [c1, c2, c3, mirror(c1), mirror(c2), mirror(c3)];
+    expect((await run(k, all, full, { checkpointMirror: true })).report.clean).toBe(true);
+    const truncated = await run(k, all, [c1, c2, c3, mirror(c1)], { checkpointMirror: true });
+    expect(truncated.report.findings).toEqual([
+      expect.objectContaining({
+        code: 'CHECKPOINT_CHAIN_BROKEN',
+        message: expect.stringMatching(
+          /^checkpoints #2.*3 are in the checkpoint store but not in the mirror$/,
+        ),
+      }),
+    ]);
+    const gone = await run(k, all, [c1, c2, c3], { checkpointMirror: true });
+    expect(codes(gone.report)).toEqual(['CHECKPOINT_CHAIN_BROKEN']);
     const overwritten = await run(k, all, [c1, { token: c2, overwritten: true }, c3]);
     expect(overwritten.report.findings.map((f) => f.message)).toEqual([
       'checkpoint #2 was written over (more than one version)',

@@ -54,6 +54,12 @@ export interface StreamStart {
 
 /** What a previous audit verified of a stream: its last receipt and its newest checkpoint. */
 export interface RememberedStream extends StreamStart {
+  /**
+   * Where a previous full audit proved the stream from: the first receipt's seq, hash and iat
+   * (epoch s). A full replay must prove from there again unless the archive's declared
+   * retention has passed it.
+   */
+  readonly genesis?: StreamStart & { readonly iat: number };
   readonly checkpoint?: {
     readonly index: number;
     /** base64url SHA-256 of the checkpoint token. */

@@ -79,6 +79,13 @@ export class StreamTable {
     return c.hash.slice(base, base + DIGEST_WORDS);
   }
 
+  /** The receipt's iat (epoch s) at a present seq. */
+  iatOf(seq: number): number | undefined {
+    const c = this.chunk(seq, false);
+    if (!c || (c.flags[seq % CHUNK]! & PRESENT) === 0) return undefined;
+    return c.iat[seq % CHUNK];
+  }
+
   put(seq: number, outcome: OutcomeName, iat: number, hash: Uint32Array, prev: Uint32Array): void {
     const c = this.chunk(seq, true);
     const i = seq % CHUNK;

@@ -3,6 +3,7 @@
 // Each source feeds an Auditor; acknowledgement (commit / delete) happens only after the event
 // was audited and the audit state was persisted.
 import {
+  DescribeArchiveCommand,
   DescribeEventBusCommand,
   DescribeReplayCommand,
   StartReplayCommand,
@@ -17,6 +18,24 @@ import type { RememberedStream } from './ports.ts';
 import { mergeMemory, type AuditStateStore } from './state-file.ts';
 
 export type ProgressListener = (audited: number) => void;
+
+/**
+ * The retention the EventBridge archive declares (s), or undefined when it keeps everything (0
+ * days) or cannot say: a full replay then proves every stream from where it was first proven.
+ */
+export async function eventBridgeArchiveRetentionSec(
+  client: Pick<EventBridgeClient, 'send'>,
+  archiveArn: string,
+): Promise<number | undefined> {
+  const name = archiveArn.slice(archiveArn.lastIndexOf('/') + 1);
+  try {
+    const days = (await client.send(new DescribeArchiveCommand({ ArchiveName: name })))
+      .RetentionDays;
+    return days !== undefined && days > 0 ? days * 86_400 : undefined;
+  } catch {
+    return undefined; // stricter: no waiver for a head the archive may have expired
+  }
+}
 
 /** Called when saving the state failed and will be retried (e.g. ENOSPC). */
 export type StateErrorListener = (err: unknown, attempt: number, retryInMs: number) => void;

@@ -31,10 +31,17 @@ const Remembered = z.strictObject({
   seq: z.number().int().nonnegative(),
   head: Hash,
   checkpoint: z.strictObject({ index: z.number().int().min(1), hash: Hash }).optional(),
+  genesis: z
+    .strictObject({
+      seq: z.number().int().min(1),
+      head: Hash,
+      iat: z.number().int().nonnegative(),
+    })
+    .optional(),
 });
 const StateV1 = z.strictObject({
   version: z.literal(1),
-  heads: z.record(z.string(), Remembered.omit({ checkpoint: true })),
+  heads: z.record(z.string(), Remembered.omit({ checkpoint: true, genesis: true })),
 });
 const StateV2 = z.strictObject({
   version: z.literal(2),
@@ -201,7 +208,13 @@ export function mergeMemory(
         u.checkpoint && (!had?.checkpoint || u.checkpoint.index >= had.checkpoint.index)
           ? u.checkpoint
           : had?.checkpoint;
-      out.set(stream, { seq: head.seq, head: head.head, ...(cp ? { checkpoint: cp } : {}) });
+      const genesis = had?.genesis ?? u.genesis;
+      out.set(stream, {
+        seq: head.seq,
+        head: head.head,
+        ...(cp ? { checkpoint: cp } : {}),
+        ...(genesis ? { genesis } : {}),
+      });
     }
   }
   return out;

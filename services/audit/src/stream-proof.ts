@@ -38,6 +38,13 @@ export interface ProveInput {
   readonly scope: AuditScope;
   /** partial scope: receipts up to `remembered.seq` were audited before and skipped now. */
   readonly resumed: boolean;
+  /**
+   * How long the source keeps receipts (s), when it declares it (the EventBridge archive's
+   * retention); undefined: it keeps them all, so a full replay proves from genesis.
+   */
+  readonly retentionSec?: number | undefined;
+  /** Epoch s now (injected clock): with the retention, which receipts may have expired. */
+  readonly now?: number;
 }
 
 export interface ProveResult {
@@ -155,10 +162,38 @@ export function proveStream(input: ProveInput): ProveResult {
     }
   }
 
+  // A full replay proves from where a previous audit first proved the stream, unless the
+  // archive's retention has passed that receipt (then it starts at the remembered head).
+  const g = r?.genesis;
+  const retained =
+    input.retentionSec !== undefined &&
+    input.now !== undefined &&
+    (g === undefined || g.iat < input.now - input.retentionSec);
+  if (
+    scope.kind === 'full' &&
+    g &&
+    table.has(g.seq) &&
+    !table.hashEquals(g.seq, digestWords(g.head))
+  ) {
+    table.markFinding(g.seq);
+    report(
+      'HISTORY_REWRITTEN',
+      g.seq,
+      `receipt ${g.seq} is not the first receipt a previous audit verified`,
+    );
+  }
+
   let start: StreamProof['start'] = 'none';
   let lower: number | null = null;
   if (max !== null && min !== null) {
-    if (scope.kind === 'partial') {
+    if (
+      scope.kind === 'full' &&
+      !input.resumed &&
+      min > (g?.seq ?? 1) &&
+      !(retained && rememberedSeq > 0 && min <= rememberedSeq + 1)
+    ) {
+      [start, lower] = [(g?.seq ?? 1) === 1 ? 'genesis' : 'remembered', g?.seq ?? 1];
+    } else if (scope.kind === 'partial') {
       [start, lower] = input.resumed
         ? ['remembered', rememberedSeq + 1]
         : [min === 1 ? 'genesis' : 'window', min];
@@ -222,6 +257,8 @@ export function nextMemory(
     readonly ok: boolean;
     readonly endSeq: number | null;
     readonly endHash: string | undefined;
+    /** The first receipt, when this run proved the stream from genesis. */
+    readonly genesis?: { readonly seq: number; readonly head: string; readonly iat: number };
   },
   newest: { readonly index: number; readonly hash: string } | undefined,
 ): RememberedStream | undefined {
@@ -231,6 +268,11 @@ export function nextMemory(
       : r && { seq: r.seq, head: r.head };
   const cp =
     proven.ok && newest && newest.index > (r?.checkpoint?.index ?? 0) ? newest : r?.checkpoint;
+  const genesis = r?.genesis ?? (proven.ok ? proven.genesis : undefined);
   if (!head && !cp) return undefined;
-  return { ...(head ?? { seq: 0, head: GENESIS_PREV }), ...(cp ? { checkpoint: cp } : {}) };
+  return {
+    ...(head ?? { seq: 0, head: GENESIS_PREV }),
+    ...(cp ? { checkpoint: cp } : {}),
+    ...(genesis ? { genesis } : {}),
+  };
 }

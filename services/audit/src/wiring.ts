@@ -51,6 +51,7 @@ import type {
 import {
   replayEmbeddedArchive,
   replayEventBridgeArchive,
+  eventBridgeArchiveRetentionSec,
   runEmbeddedLive,
   runSqsLive,
   saveWithRetry,
@@ -229,6 +230,8 @@ export function createAuditFromConfig(
     jsonFileAuditState(file ?? config.audit.stateFile ?? paths.auditState, { clock });
 
   let archive = overrides.archive;
+  let eventBridgeClient = overrides.eventBridge;
+  const eventBridge = () => (eventBridgeClient ??= new EventBridgeClient({}));
   const embeddedArchive = () => (archive ??= createSqliteEventBus({ path: paths.busDb, clock }));
   let sqs = overrides.sqs;
   let queue = overrides.queue;
@@ -254,6 +257,9 @@ export function createAuditFromConfig(
       // An empty map would flag every EXECUTED receipt: only re-check when policies are known.
       ...(policies.size > 0 ? { policies } : {}),
       ...(overrides.metrics ? { metrics: overrides.metrics } : {}),
+      ...(!aws && !overrides.checkpoints && config.checkpoints.mirror
+        ? { checkpointMirror: true }
+        : {}),
       ...options,
     });
 
@@ -334,9 +340,15 @@ export function createAuditFromConfig(
             to: request.to === undefined ? null : Math.floor(request.to / 1000),
           }
         : { kind: 'full' };
+      // Only the EventBridge archive expires receipts; the embedded archive keeps them all.
+      const retentionSec =
+        aws && !windowed && config.bus.archiveArn
+          ? await eventBridgeArchiveRetentionSec(eventBridge(), config.bus.archiveArn)
+          : undefined;
       const auditor = newAuditor({
         scope,
         remembered,
+        ...(retentionSec === undefined ? {} : { archiveRetentionSec: retentionSec }),
         ...(request.gateway ? { gateway: request.gateway } : {}),
         ...(request.onFinding ? { onFinding: request.onFinding } : {}),
       });
@@ -357,7 +369,7 @@ export function createAuditFromConfig(
           'required for an audit replay in aws mode',
         );
         await replayEventBridgeArchive({
-          client: overrides.eventBridge ?? new EventBridgeClient({}),
+          client: eventBridge(),
           queue: auditQueue(),
           auditor,
           archiveArn,

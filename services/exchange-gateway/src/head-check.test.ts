@@ -13,7 +13,7 @@ import {
   type CountersignConfig,
 } from '@countersign/contracts';
 import type { Signer } from '@countersign/signing';
-import { createSqliteEventBus } from '@countersign/transport';
+import { createSqliteEventBus, type ReceivedMessage } from '@countersign/transport';
 import { readOwnReceipt } from './receipts.ts';
 import { recoverHeadsFromConfig } from './head-recovery.ts';
 import { silentLogger, type Logger } from './ports.ts';
@@ -43,11 +43,15 @@ function config(dir: string, requester: Signer): CountersignConfig {
   });
 }
 
-async function send(gw: Gateway, requester: Signer, n: number): Promise<void> {
+async function send(gw: Gateway, requester: Signer, n: number): Promise<ReceivedMessage[]> {
+  const sent: ReceivedMessage[] = [];
   for (let i = 0; i < n; i++) {
     const token = await orderToken(requester, { iss: 'req-f4', sub: 'acct-1', aud: GW });
-    expect((await gw.processor.process(delivery(token, 'acct-1'))).action).toBe('delete');
+    const message = delivery(token, 'acct-1');
+    expect((await gw.processor.process(message)).action).toBe('delete');
+    sent.push(message);
   }
+  return sent;
 }
 
 /** (seq, prev) of every receipt in the archive, in archive order. */
@@ -68,6 +72,14 @@ async function crash(gw: Gateway): Promise<void> {
   await gw.bus.close?.();
   await gw.queue.close?.();
   await gw.exchange.close?.();
+}
+
+/** Collects warnings, except the start-up line about the requester key file these tests lack. */
+function warningsInto(warnings: string[]): Logger {
+  const warn = (_o: object, m?: string) => {
+    if (!m?.startsWith('no requester key trusted yet')) warnings.push(m ?? '');
+  };
+  return { ...silentLogger, warn };
 }
 
 function loseNonceStore(dir: string): void {
@@ -110,13 +122,46 @@ describe('chain heads against the newest checkpoint (issue 13 F4)', () => {
     expect((await recoverHeadsFromConfig(cfg, { apply: true })).restored).toBe(1);
 
     const warnings: string[] = [];
-    const logger: Logger = { ...silentLogger, warn: (_o, m) => void warnings.push(m ?? '') };
+    const logger = warningsInto(warnings);
     const second = await createGatewayFromConfig(cfg, { logger });
     await send(second, requester, 1);
     await second.close();
     expect(warnings).toEqual([]); // the exchange still knows its orders
     const receipts = await archived(dir);
     expect(receipts.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('recover-head rebuilds the lost nonce records: a redelivered message is answered by its stored receipt, never executed again, also after its token expired', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-f4-'));
+    const requester = await newEs256Signer();
+    const cfg = config(dir, requester);
+    const first = await createGatewayFromConfig(cfg, { logger: silentLogger });
+    // Published but never deleted (a kill -9 between publish and delete): all still queued.
+    const queued = await send(first, requester, 7);
+    await crash(first);
+    loseNonceStore(dir);
+    const result = await recoverHeadsFromConfig(cfg, { apply: true });
+    expect(result).toMatchObject({ restored: 1, records: 14, recordsRestored: 14 });
+    // Applying again writes nothing: the records are there (never overwritten).
+    expect((await recoverHeadsFromConfig(cfg, { apply: true })).recordsRestored).toBe(0);
+
+    // Three redeliveries while their tokens live, four after they expired (token lifetime 60 s).
+    let offsetMs = 0;
+    const clock = { now: () => Date.now() + offsetMs };
+    const second = await createGatewayFromConfig(cfg, { logger: silentLogger, clock });
+    const again = (m: ReceivedMessage) => second.processor.process({ ...m, receiveCount: 2 });
+    for (const m of queued.slice(0, 3)) expect((await again(m)).action).toBe('delete');
+    offsetMs = 10 * 60_000;
+    for (const m of queued.slice(3)) expect((await again(m)).action).toBe('delete');
+    await second.close();
+
+    const receipts = await archived(dir);
+    // 7 receipts and 7 republished copies of them; no second answer, seq 1..7 only.
+    expect(receipts).toHaveLength(14);
+    expect([...new Set(receipts.map((r) => r.seq))].sort((a, b) => a - b)).toEqual([
+      1, 2, 3, 4, 5, 6, 7,
+    ]);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -157,7 +202,7 @@ describe('chain heads against the newest checkpoint (issue 13 F4)', () => {
     const db = embeddedPaths(dir).exchangeDb;
     for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
     const warnings: string[] = [];
-    const logger: Logger = { ...silentLogger, warn: (_o, m) => void warnings.push(m ?? '') };
+    const logger = warningsInto(warnings);
     const second = await createGatewayFromConfig(cfg, { logger });
     await second.close();
     expect(warnings).toEqual([expect.stringContaining('the exchange database holds no order')]);

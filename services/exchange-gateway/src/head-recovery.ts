@@ -5,10 +5,14 @@
 // receipts that do not link, two receipts for one seq, or receipts after a gap), because then
 // there is no single head to restore and a human must look.
 //
-// It restores heads only. Nonce records lost with the store are not recovered: a token signed
-// before the loss stays valid for its lifetime (≤ 300 s + skew), and only the exchange's client
-// order id dedup stands between it and a second execution. The command says so.
+// It also rebuilds the COMPLETED nonce records the store lost (`iss#jti` and `msg#<messageId>`)
+// from the archive's receipts that verify with the gateway's key and are inside the retention:
+// a message still on the queue is then answered by republishing its receipt, never executed or
+// answered a second time.
 import {
+  NonceKeys,
+  Outcomes,
+  ReasonCodes,
   ReceiptEventDetail,
   embeddedPaths,
   systemClock,
@@ -17,7 +21,12 @@ import {
   type CountersignConfig,
   type ReceiptClaims,
 } from '@countersign/contracts';
-import { createSqliteNonceStore, type ChainHead, type NonceStore } from '@countersign/replay-guard';
+import {
+  createSqliteNonceStore,
+  type ChainHead,
+  type NonceStore,
+  type RestoredRecord,
+} from '@countersign/replay-guard';
 import { createSqliteEventBus, type EventArchive } from '@countersign/transport';
 import { decodeUnverified } from '@countersign/verifier';
 import { createSqliteCheckpointLog } from './checkpoint-log.ts';
@@ -193,10 +202,88 @@ export async function applyHeadRecovery(
   return n;
 }
 
+const DAY_MS = 86_400_000;
+/** The gateway's default receipt retention (how long COMPLETED records are kept). */
+export const DEFAULT_RECORD_RETENTION_MS = 14 * DAY_MS;
+
+/** A COMPLETED record rebuilt from an archived receipt, under the key the gateway reads. */
+export interface RebuiltRecord extends RestoredRecord {
+  readonly key: string;
+  /** Stream and seq of the receipt (the newest answer per key wins). */
+  readonly seq: number;
+}
+
+/**
+ * The COMPLETED records the archive's verified receipts imply: `msg#<messageId>` for every
+ * receipt (one answer per message), and `iss#jti` for every receipt that answers its request
+ * (not a REPLAYED refusal, which answers a copy). Per key the newest receipt wins (an UNKNOWN's
+ * resolution after it). Receipts older than the retention are left out: their records would
+ * already be gone.
+ */
+export async function rebuildCompletedRecords(options: {
+  readonly archive: Pick<EventArchive, 'read'>;
+  readonly verifyReceipt: (token: string) => Promise<ReceiptClaims>;
+  readonly now: number;
+  readonly retentionMs: number;
+}): Promise<RebuiltRecord[]> {
+  const out = new Map<string, RebuiltRecord>();
+  const put = (r: RebuiltRecord) => {
+    const had = out.get(r.key);
+    if (!had || had.seq < r.seq) out.set(r.key, r);
+  };
+  for await (const event of options.archive.read({})) {
+    const detail = ReceiptEventDetail.safeParse(event.detail);
+    if (!detail.success) continue;
+    let claims: ReceiptClaims;
+    try {
+      claims = await options.verifyReceipt(detail.data.receipt);
+    } catch {
+      continue; // a forged receipt must not answer for a request
+    }
+    const expiresAt = claims.iat * 1000 + options.retentionMs;
+    if (expiresAt <= options.now) continue;
+    // The event's fields are only trusted where the signed receipt commits to them.
+    if (detail.data.messageId !== claims.messageId) continue;
+    const request = detail.data.request ?? null;
+    if (request !== null && sha256B64u(request) !== claims.req.sha256) continue;
+    const stored = { receipt: detail.data.receipt, request, messageId: claims.messageId };
+    const sha = request === null ? {} : { requestSha256: claims.req.sha256 };
+    put({ key: NonceKeys.message(claims.messageId), stored, expiresAt, seq: claims.seq });
+    const replayed = claims.outcome === Outcomes.REJECTED && claims.reason === ReasonCodes.REPLAYED;
+    if (claims.req.iss !== null && claims.req.jti !== null && !replayed) {
+      const key = NonceKeys.request(claims.req.iss, claims.req.jti);
+      put({ key, stored, expiresAt, seq: claims.seq, ...sha });
+    }
+  }
+  return [...out.values()];
+}
+
+/** Writes rebuilt records where the store has none; how many it wrote. */
+export async function applyCompletedRecords(
+  records: readonly RebuiltRecord[],
+  nonceStore: Pick<NonceStore, 'restoreCompleted'>,
+): Promise<number> {
+  if (records.length === 0) return 0;
+  if (!nonceStore.restoreCompleted) {
+    throw new GatewayError('CONFIG_INVALID', 'this nonce store cannot restore nonce records');
+  }
+  let n = 0;
+  for (const r of records) {
+    const { stored, expiresAt } = r;
+    const sha = r.requestSha256 === undefined ? {} : { requestSha256: r.requestSha256 };
+    if (await nonceStore.restoreCompleted(r.key, { stored, expiresAt, ...sha })) n += 1;
+  }
+  return n;
+}
+
 export interface RecoveryResult {
   readonly plan: readonly StreamRecovery[];
   /** Heads written (0 on a dry run). */
   readonly restored: number;
+  /** COMPLETED nonce records the archive's receipts imply (within the retention). */
+  readonly records: number;
+  /** Of those, written because the store had none (0 on a dry run). */
+  readonly recordsRestored: number;
 }
 
 /**
@@ -206,7 +293,13 @@ export interface RecoveryResult {
  */
 export async function recoverHeadsFromConfig(
   config: CountersignConfig,
-  options: { readonly apply: boolean; readonly clock?: Clock; readonly logger?: Logger },
+  options: {
+    readonly apply: boolean;
+    readonly clock?: Clock;
+    readonly logger?: Logger;
+    /** How long the gateway keeps COMPLETED records (default 14 days). */
+    readonly retentionMs?: number;
+  },
 ): Promise<RecoveryResult> {
   if (config.mode !== 'embedded') {
     throw new GatewayError(
@@ -232,7 +325,14 @@ export async function recoverHeadsFromConfig(
       ...(options.logger ? { logger: options.logger } : {}),
     });
     const restored = options.apply ? await applyHeadRecovery(plan, nonceStore) : 0;
-    return { plan, restored };
+    const records = await rebuildCompletedRecords({
+      archive,
+      verifyReceipt: own.receipt,
+      now: clock.now(),
+      retentionMs: options.retentionMs ?? DEFAULT_RECORD_RETENTION_MS,
+    });
+    const recordsRestored = options.apply ? await applyCompletedRecords(records, nonceStore) : 0;
+    return { plan, restored, records: records.length, recordsRestored };
   } finally {
     await archive.close();
     await checkpoints.close();

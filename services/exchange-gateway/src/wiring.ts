@@ -7,6 +7,7 @@
 // dead, so what they left in flight is taken back at once: their queue deliveries become visible
 // and their nonce leases end (those requests are reconciled by their next delivery), instead of
 // waiting out the visibility timeout and the lease.
+import { existsSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { KMSClient } from '@aws-sdk/client-kms';
@@ -24,7 +25,12 @@ import type { Clock, CountersignConfig } from '@countersign/contracts';
 import { createDynamoNonceStore, createSqliteNonceStore } from '@countersign/replay-guard';
 import type { NonceStore, SqliteNonceStore } from '@countersign/replay-guard';
 import { acquireRoleLock, type RoleLock } from '@countersign/sqlite';
-import { createKmsClient, createKmsSigner, ensureLocalSigner } from '@countersign/signing';
+import {
+  createKmsClient,
+  createKmsSigner,
+  ensureLocalSigner,
+  keyFilePaths,
+} from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
 import {
   createEventBridgeBus,
@@ -157,6 +163,34 @@ async function recoverPredecessors(
 }
 
 /**
+ * The requester's key history that does not exist yet (a fresh data directory): looked for on
+ * an unknown kid, at most once a second, then resolved as `open` makes it.
+ */
+function keysWhenFileAppears(
+  file: string,
+  open: () => KeyResolver | undefined,
+  clock: Clock,
+  logger: Logger,
+): KeyResolver {
+  let keys: KeyResolver | undefined;
+  let lookedAt = Number.NEGATIVE_INFINITY;
+  return {
+    resolve(kid) {
+      if (!keys) {
+        const now = clock.now();
+        if (now - lookedAt < 1000) return Promise.resolve(undefined);
+        lookedAt = now;
+        if (!existsSync(file)) return Promise.resolve(undefined);
+        keys = open();
+        if (!keys) return Promise.resolve(undefined);
+        logger.info({ file }, 'requester key file found: trusting it');
+      }
+      return keys.resolve(kid);
+    },
+  };
+}
+
+/**
  * The request verifier: each requester policy's keys, plus this deployment's requester's key set
  * (`COUNTERSIGN_REQUESTER_PUBLIC_KEYS`, else its KMS key or alias, else its embedded key
  * history), all resolved live: aliases re-resolved, files and URLs re-read (issue 18).
@@ -166,6 +200,7 @@ function requestVerifier(
   extraKeys: KeyResolver | undefined,
   kms: () => KMSClient,
   clock: Clock,
+  logger: Logger,
 ): RequestVerifier {
   const gw = config.gateway;
   const requesterSet = partyKeySet(config, 'requester');
@@ -184,6 +219,19 @@ function requestVerifier(
   const own = partyKeys(config, 'requester', { clock, owners, kms });
   if (own) {
     resolvers.push(own);
+    issuers.add(config.requester.id);
+  } else if (config.mode !== 'aws') {
+    const file = keyFilePaths(
+      embeddedPaths(config.dataDir).keysDir,
+      EmbeddedKeyNames.REQUESTER,
+    ).jwksPath;
+    // Started before the requester wrote its key (one `npm start`, a fresh data dir).
+    logger.warn(
+      { file },
+      "no requester key trusted yet: the requester's tokens are rejected UNKNOWN_KID until its key file appears (looked for at most once a second)",
+    );
+    const open = () => partyKeys(config, 'requester', { clock, owners, kms });
+    resolvers.push(keysWhenFileAppears(file, open, clock, logger));
     issuers.add(config.requester.id);
   }
   return createVerifier({
@@ -285,7 +333,7 @@ async function wire(
   if (!overrides.exchange) opened.push(exchange);
 
   const verifier =
-    overrides.verifier ?? requestVerifier(config, overrides.keys, clients.kms, clock);
+    overrides.verifier ?? requestVerifier(config, overrides.keys, clients.kms, clock, logger);
 
   // What the pipeline sees: the same ports, measured and traced when asked for.
   const pipelineNonceStore = observed

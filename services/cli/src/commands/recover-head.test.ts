@@ -23,6 +23,8 @@ function io(result: RecoveryResult | Error, env: Record<string, string> = {}) {
 
 const restore: RecoveryResult = {
   restored: 0,
+  records: 3,
+  recordsRestored: 0,
   plan: [
     {
       stream: 'gw/0',
@@ -36,23 +38,26 @@ const restore: RecoveryResult = {
 };
 
 describe('countersign gateway recover-head', () => {
-  it('is a dry run unless --apply, then says how long to wait before starting', async () => {
+  it('is a dry run unless --apply, then restores the heads and the nonce records', async () => {
     const dry = io(restore);
     expect(await recoverHeadCommand({}, dry.io)).toBe(0);
     expect(dry.out.applied).toEqual([false]);
     expect(dry.out.stdout).toBe(
       'gw/0: restore: restore seq 12 (checkpoint #2 at seq 10, then 2 archived receipts)\n' +
-        'dry run: run again with --apply to restore 1 head(s)\n',
+        "dry run: run again with --apply to restore 1 head(s); 3 nonce record(s) can be rebuilt from the archive's receipts\n",
     );
-    const applied = io({ ...restore, restored: 1 });
+    const applied = io({ ...restore, restored: 1, recordsRestored: 3 });
     expect(await recoverHeadCommand({ apply: true }, applied.io)).toBe(0);
-    expect(applied.out.stdout).toContain('restored 1 head(s)');
-    expect(applied.out.stdout).toContain('Wait 330 s');
+    expect(applied.out.stdout).toContain(
+      "restored 1 head(s); restored 3 of the 3 nonce record(s) the archive's receipts imply",
+    );
   });
 
   it('exits 1 when the checkpoint and the archive disagree, 2 on bad configuration', async () => {
     const refused = io({
       restored: 0,
+      records: 0,
+      recordsRestored: 0,
       plan: [{ ...restore.plan[0]!, status: 'refused', restore: null, message: 'gap' }],
     });
     expect(await recoverHeadCommand({ apply: true }, refused.io)).toBe(1);

@@ -4,7 +4,7 @@
 // checkpoint and the archive disagree. Exit codes: 0 done (or nothing to do), 1 refused or
 // failed, 2 bad configuration.
 import type { Command } from 'commander';
-import { MAX_LIFETIME_SEC, isCountersignError, loadConfig } from '@countersign/contracts';
+import { isCountersignError, loadConfig } from '@countersign/contracts';
 import { recoverHeadsFromConfig, type RecoveryResult } from '@countersign/exchange-gateway';
 import type { CountersignConfig } from '@countersign/contracts';
 import { configFailure } from '../config-errors.ts';
@@ -58,20 +58,24 @@ export async function recoverHeadCommand(
     );
     return 1;
   }
+  const records = apply
+    ? `restored ${result.recordsRestored} of the ${result.records} nonce record(s) the archive's receipts imply`
+    : `${result.records} nonce record(s) can be rebuilt from the archive's receipts`;
   if (pending.length === 0) {
-    io.stdout.write('every chain head agrees with its newest checkpoint: nothing to restore\n');
+    io.stdout.write(
+      `every chain head agrees with its newest checkpoint: nothing to restore; ${records}\n`,
+    );
     return 0;
   }
   if (!apply) {
-    io.stdout.write(`dry run: run again with --apply to restore ${pending.length} head(s)\n`);
+    io.stdout.write(
+      `dry run: run again with --apply to restore ${pending.length} head(s); ${records}\n`,
+    );
     return 0;
   }
-  const wait = MAX_LIFETIME_SEC + config.gateway.clockSkewSec;
   io.stdout.write(
-    `restored ${result.restored} head(s). The nonce records lost with the store are not ` +
-      `recovered: a request token signed before the loss stays valid for up to ${wait} s, and ` +
-      `until then only the exchange's client order id dedup refuses its replay. Wait ${wait} s ` +
-      'after the last request was signed before starting the gateway.\n',
+    `restored ${result.restored} head(s); ${records}: a message still on the queue gets its ` +
+      'receipt republished, not a second execution.\n',
   );
   return 0;
 }
@@ -81,7 +85,7 @@ export function registerRecoverHead(gateway: Command, io?: Partial<RecoverHeadIO
   gateway
     .command('recover-head')
     .description(
-      'restore chain heads a lost nonce store forgot, from the newest checkpoint and the archive (dry run unless --apply)',
+      'restore chain heads and nonce records a lost nonce store forgot, from the newest checkpoint and the archive (dry run unless --apply)',
     )
     .option('--apply', 'write the restored heads (default: only show them)')
     .action(async (opts: RecoverHeadOptions) => {
