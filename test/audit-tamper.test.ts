@@ -130,6 +130,13 @@ function copy(options: { keepState?: boolean } = {}): Case {
   cpSync(base, dir, { recursive: true });
   const c = { data: join(dir, 'data'), mirror: join(dir, 'mirror') };
   if (!options.keepState) rmSync(embeddedPaths(c.data).auditState);
+  // `start` kept the base's mirror in the data directory's config.jsonc: a case audits with
+  // the mirror only when it asks for it (and then its own copy).
+  const config = join(c.data, 'config.jsonc');
+  writeFileSync(
+    config,
+    readFileSync(config, 'utf8').replace(/^(\s*)"mirror": .*$/m, '$1// "mirror": not set'),
+  );
   return c;
 }
 

@@ -81,7 +81,10 @@ describe('key rotation on the embedded runtime', () => {
     expect(rotation).toBeDefined();
     const [requesterV2, gatewayV2] = await rotation!;
     expect(first.expectations.filter((e) => !e.ok)).toEqual([]);
-    expect(first.audit).toMatchObject({ liveFindings: 0, replayFindings: 0, chain: 'intact' });
+    expect(first.audit).toMatchObject({
+      liveFindings: 0,
+      replay: { findings: 0, chain: 'intact' },
+    });
 
     // Run 2 (`npm start` after the rotation), once the new keys sign.
     const signsFrom = Math.max(

@@ -19,7 +19,20 @@ export function sha256B64u(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('base64url');
 }
 
-/** Version of a requester policy: the SHA-256 of its canonical JSON (recorded in receipts). */
+/** Where a policy's keys come from: not part of its version (a path moves with its directory). */
+const KEY_SOURCES = new Set(['jwks', 'jwksFile', 'keys']);
+
+/**
+ * Version of a requester policy (recorded in receipts): the SHA-256 of the canonical JSON of its
+ * rules. Its key sources are left out, so a data directory that moves or is audited as a copy
+ * keeps its versions; which key signed is in each token's kid. `policyVersionWithKeys` is the
+ * version receipts carried before, still accepted by audit.
+ */
 export function policyVersion(policy: object): string {
+  const rules = Object.fromEntries(Object.entries(policy).filter(([k]) => !KEY_SOURCES.has(k)));
+  return sha256B64u(canonicalJson(rules));
+}
+
+export function policyVersionWithKeys(policy: object): string {
   return sha256B64u(canonicalJson(policy));
 }

@@ -95,7 +95,7 @@ export { nextCheckpointClaims } from './checkpoint-chain.ts';
 export type { CheckpointLink } from './checkpoint-chain.ts';
 export { buildReceiptClaims, safeDetail } from './receipt-builder.ts';
 export type { PolicyStamp, ReceiptDraft, ReceiptPosition, RequestRef } from './receipt-builder.ts';
-export { canonicalJson, sha256B64u, policyVersion } from './canonical.ts';
+export { canonicalJson, sha256B64u, policyVersion, policyVersionWithKeys } from './canonical.ts';
 export {
   streamOf,
   gatewayOf,

@@ -152,7 +152,7 @@ export function createSyntheticGateway(options: SyntheticGatewayOptions): Synthe
             sha256: sha256B64u(req.token),
             ...(o.dropRequest ? { kept: false as const } : {}),
           },
-          messageId: `msg-${head.seq + 1}`,
+          messageId: `msg-${stream}-${head.seq + 1}`, // unique across streams, as SQS ids are
           outcome,
           ...(outcome === 'EXECUTED' ? {} : { reason: o.reason ?? 'EXCHANGE_REJECTED' }),
           fills: [

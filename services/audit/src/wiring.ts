@@ -12,6 +12,7 @@ import {
   EmbeddedKeyNames,
   embeddedPaths,
   policyVersion,
+  policyVersionWithKeys,
   systemClock,
   type AuditReport,
   type AuditSource,
@@ -248,7 +249,13 @@ export function createAuditFromConfig(
   };
 
   const policies =
-    overrides.policies ?? new Map(config.gateway.policies.map((p) => [policyVersion(p), p]));
+    overrides.policies ??
+    new Map(
+      config.gateway.policies.flatMap((p) => [
+        [policyVersionWithKeys(p), p] as const,
+        [policyVersion(p), p] as const,
+      ]),
+    );
   const newAuditor = (options: Partial<AuditorOptions> = {}): Auditor =>
     createAuditor({
       verifiers,
