@@ -7,6 +7,8 @@
 //   - library submitMany with a null queue: the requester's own cost (validation, claims, JWS);
 //   - the embedded SQLite queue's sendBatch alone: the queue half's cost;
 //   - library submit, one at a time;
+//   - library submitMany, null queue, at three instrumentation levels (none, metrics with
+//     tracing off as wired, tracing on), interleaved in one run, each also against the first;
 //   - HTTP POST /v1/transactions over loopback, 16 keep-alive node:http clients (p50/p99);
 //     client and server share this process, so the client's cost counts against the ratio.
 // As the embedded runtime wires it, every order is remembered (its status) in requester.sqlite
@@ -18,6 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { percentile } from '@countersign/contracts';
+import { createPromMetrics, instrumentSigner } from '@countersign/observability';
+import { InMemorySpanExporter, startTracing } from '@countersign/observability/sdk';
 import { createLocalSigner } from '@countersign/signing';
 import type { Queue } from '@countersign/transport';
 import { createSqliteQueue } from '@countersign/transport';
@@ -103,6 +107,42 @@ const nullQueue: Queue = {
   changeVisibility: () => Promise.resolve(),
 };
 
+/** Rates (with the ceiling of the same run) of the three instrumentation levels. */
+async function tracingCosts(
+  ms: number,
+  ceiling: Step,
+  common: Omit<Parameters<typeof createRequester>[0], 'queue'>,
+  batch: readonly { account: string; txn: unknown }[],
+): Promise<Record<'none' | 'off' | 'on', { ops: number; ceiling: number }>> {
+  const plain = createRequester({ ...common, queue: nullQueue });
+  const metrics = createPromMetrics({ processMetrics: false });
+  const instrumented = createRequester({
+    ...common,
+    signer: instrumentSigner(common.signer, { metrics, role: 'requester' }),
+    metrics,
+    queue: nullQueue,
+  });
+  const exporter = new InMemorySpanExporter();
+  const many = (r: typeof plain) => async () => (await r.submitMany(batch)).length;
+  const traced: Step = async () => {
+    const tracing = startTracing({ serviceName: 'bench', exporter });
+    try {
+      let ops = 0;
+      for (let i = 0; i < 4; i++) ops += await many(instrumented)();
+      return ops;
+    } finally {
+      await tracing.shutdown();
+      exporter.reset();
+    }
+  };
+  const [c, none, off, on] = await slices(ms, [ceiling, many(plain), many(instrumented), traced]);
+  return {
+    none: { ops: none!, ceiling: c! },
+    off: { ops: off!, ceiling: c! },
+    on: { ops: on!, ceiling: c! },
+  };
+}
+
 export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
   const ms = quick ? 2_000 : 6_000;
   const httpClients = 16;
@@ -162,6 +202,16 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
       "library submitMany, null queue (the requester's own cost)",
       await paired(ms, ceiling, async () => (await bare.submitMany(batch)).length),
     );
+    // What observability costs, in one interleaved run: no instrumentation (bare signer, no
+    // metrics), as wired with tracing off (instrumented signer + Prometheus registry, no tracer
+    // provider: the OpenTelemetry API is a no-op), and tracing on (a registered provider whose
+    // spans are kept in memory and dropped; registered for each step of 4 batches, unregistered
+    // after it, so the slices without it run with the API off).
+    const { none, off, on } = await tracingCosts(ms, ceiling, common, batch);
+    const vsNone = (r: { ops: number }) => `${round(r.ops / none.ops, 3)}× no instrumentation`;
+    row('library submitMany, null queue, no instrumentation', none);
+    row(`library submitMany, null queue, metrics + tracing off (${vsNone(off)})`, off);
+    row(`library submitMany, null queue, metrics + tracing on (${vsNone(on)})`, on);
     let n = 0;
     const bodies = Array.from({ length: 10 }, () => sample.token);
     row(

@@ -14,8 +14,8 @@ export type {
 } from './prom-metrics.ts';
 export { createEmfMetrics, CLOUDWATCH_NAMESPACE } from './emf-metrics.ts';
 export type { EmfMetrics, EmfMetricsOptions } from './emf-metrics.ts';
-export { startMetricsServer } from './metrics-server.ts';
-export type { MetricsServer } from './metrics-server.ts';
+export { startMetricsServer, startProcessMetrics } from './metrics-server.ts';
+export type { MetricsServer, MetricsServerConfig } from './metrics-server.ts';
 export { injectTrace, extractTrace, inTrace, withSpan, traced, TRACER_NAME } from './tracing.ts';
 export type { TraceCarrier } from './tracing.ts';
 export { instrumentSigner } from './instrument.ts';

@@ -2,7 +2,7 @@
 // worker, the live audit): a bare node:http server, loopback unless the operator says otherwise.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { PromMetrics } from './prom-metrics.ts';
+import { createPromMetrics, type PromMetrics } from './prom-metrics.ts';
 
 export interface MetricsServer {
   readonly url: string;
@@ -37,4 +37,26 @@ export async function startMetricsServer(
         server.close(() => resolve());
       }),
   };
+}
+
+/** The `observability` part of the configuration that a process's `/metrics` needs. */
+export interface MetricsServerConfig {
+  readonly metricsPort?: number | undefined;
+  readonly metricsHost: string;
+}
+
+/**
+ * What the gateway worker and the live audit both do at start: a registry labelled with the
+ * service, served on `/metrics` when a port is configured (undefined server otherwise).
+ */
+export async function startProcessMetrics(
+  config: MetricsServerConfig,
+  service: string,
+): Promise<{ readonly metrics: PromMetrics; readonly server: MetricsServer | undefined }> {
+  const metrics = createPromMetrics({ defaultLabels: { service } });
+  const server =
+    config.metricsPort === undefined
+      ? undefined
+      : await startMetricsServer(metrics, { host: config.metricsHost, port: config.metricsPort });
+  return { metrics, server };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createEmfMetrics } from './emf-metrics.ts';
 import { instrumentSigner } from './instrument.ts';
-import { startMetricsServer } from './metrics-server.ts';
+import { startMetricsServer, startProcessMetrics } from './metrics-server.ts';
 import { createPromMetrics } from './prom-metrics.ts';
 
 /** Sample lines of a Prometheus text exposition: `name{labels} value`, comments skipped. */
@@ -51,6 +51,19 @@ describe('Prometheus metrics', () => {
       expect((await fetch(server.url.replace('/metrics', '/'))).status).toBe(404);
     } finally {
       await server.close();
+    }
+  });
+
+  it('a process serves its service-labelled registry only when a port is configured', async () => {
+    const off = await startProcessMetrics({ metricsHost: '127.0.0.1' }, 'audit');
+    expect(off.server).toBeUndefined();
+    const on = await startProcessMetrics({ metricsHost: '127.0.0.1', metricsPort: 0 }, 'audit');
+    try {
+      on.metrics.count('audit_receipts_total', {}, 2);
+      const s = samples(await (await fetch(on.server!.url)).text());
+      expect(s.get('countersign_audit_receipts_total{service="audit"}')).toBe(2);
+    } finally {
+      await on.server?.close();
     }
   });
 });

@@ -7,7 +7,7 @@ import {
   loadConfig,
   type CountersignConfig,
 } from '@countersign/contracts';
-import { createPromMetrics, startMetricsServer } from '@countersign/observability';
+import { startProcessMetrics } from '@countersign/observability';
 import { startTracingFromConfig } from '@countersign/observability/sdk';
 import { formatFinding, renderText } from './index.ts';
 import { createAuditFromConfig } from './wiring.ts';
@@ -26,14 +26,7 @@ async function main(): Promise<number> {
   }
   const { observability } = config;
   const tracing = startTracingFromConfig(observability, 'countersign-audit');
-  const metrics = createPromMetrics({ defaultLabels: { service: 'audit' } });
-  const metricsServer =
-    observability.metricsPort === undefined
-      ? undefined
-      : await startMetricsServer(metrics, {
-          host: observability.metricsHost,
-          port: observability.metricsPort,
-        });
+  const { metrics, server: metricsServer } = await startProcessMetrics(observability, 'audit');
   if (metricsServer) process.stderr.write(`countersign audit: metrics on ${metricsServer.url}\n`);
   const runtime = createAuditFromConfig(config, { metrics });
   const controller = new AbortController();

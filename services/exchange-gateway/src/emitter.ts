@@ -1,7 +1,9 @@
 // Emitting receipts: sign at the stream's head and store it together with the head advance
 // (chain writer: one atomic complete), then publish, then note it for checkpoints. Re-publishing
-// a stored receipt answers a redelivery without a new seq.
+// a stored receipt answers a redelivery without a new seq. Every new receipt (first answers,
+// last words, UNKNOWN follow-ups from a redelivery or the periodic pass) is counted here, once.
 import type { ReasonCode, ReceiptClaims } from '@countersign/contracts';
+import { noopMetrics, type Metrics } from '@countersign/observability';
 import type { StoredReceipt } from '@countersign/replay-guard';
 import type { ChainWriter } from './chain.ts';
 import type { Checkpointer } from './checkpoints.ts';
@@ -41,12 +43,15 @@ export function createReceiptEmitter(o: {
   readonly publish: (stored: StoredReceipt) => Promise<void>;
   readonly checkpointer: Checkpointer | undefined;
   readonly logger: Logger;
+  readonly metrics?: Metrics | undefined;
 }): ReceiptEmitter {
+  const metrics = o.metrics ?? noopMetrics;
   return {
     async emit(key, stream, draft, request, expiresAt) {
       const appended = await o.chain.append({ key, stream, draft, request, expiresAt });
       await o.publish(appended.stored);
       await o.checkpointer?.noteAppended(appended.head);
+      metrics.count('receipts_total', { outcome: draft.outcome, reason: draft.reason ?? 'NONE' });
       o.logger.info(
         {
           messageId: draft.messageId,

@@ -45,6 +45,7 @@ export type ExecutorOptions = Pick<
   | 'clockSkewSec'
   | 'leaseMs'
   | 'exchangeTimeoutMs'
+  | 'metrics'
 > & {
   readonly retentionMs: number;
   readonly reconcileDelaySec: number;

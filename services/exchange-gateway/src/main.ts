@@ -4,7 +4,7 @@
 // fails at once with LOCKED, and a new one takes back what a killed one left in flight.
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '@countersign/contracts';
-import { createPromMetrics, startMetricsServer } from '@countersign/observability';
+import { startProcessMetrics } from '@countersign/observability';
 import { startTracingFromConfig } from '@countersign/observability/sdk';
 import { createWorker, type WorkerCounters } from './worker.ts';
 import { createGatewayFromConfig } from './wiring.ts';
@@ -19,19 +19,16 @@ export async function runGateway(options: RunGatewayOptions = {}): Promise<Worke
   const config = loadConfig(options.env ?? process.env, 'gateway');
   const { observability } = config;
   const tracing = startTracingFromConfig(observability, 'countersign-gateway');
-  const metrics = createPromMetrics({ defaultLabels: { service: 'gateway' } });
+  const { metrics, server: metricsServer } = await startProcessMetrics(observability, 'gateway');
   const gw = await createGatewayFromConfig(config, {
     exclusive: true,
     metrics,
     tracing: tracing !== undefined,
+  }).catch(async (err: unknown) => {
+    await metricsServer?.close();
+    await tracing?.shutdown();
+    throw err;
   });
-  const metricsServer =
-    observability.metricsPort === undefined
-      ? undefined
-      : await startMetricsServer(metrics, {
-          host: observability.metricsHost,
-          port: observability.metricsPort,
-        });
   if (metricsServer) gw.logger.info({ url: metricsServer.url }, 'metrics');
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {

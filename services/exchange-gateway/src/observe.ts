@@ -31,7 +31,7 @@ export function observeNonceStore(
   return traced(counted, 'gateway.nonce', ['claim', 'complete'], tracing);
 }
 
-/** Receipts by outcome and reason, time per message, queue age, and one span per message. */
+/** Time per message, queue age, messages left, and one span per message. */
 export function observeProcessor(
   processor: Processor,
   options: { readonly metrics: Metrics; readonly clock: Clock },
@@ -59,12 +59,8 @@ export function observeProcessor(
           }
           span.setAttribute('countersign.outcome', result.outcome);
           if (result.reason) span.setAttribute('countersign.reason', result.reason);
-          // A re-published stored receipt is not a new one.
+          // A re-published stored receipt is not a new one (new ones are counted by the emitter).
           if (!result.republished) {
-            metrics.count('receipts_total', {
-              outcome: result.outcome,
-              reason: result.reason ?? 'NONE',
-            });
             metrics.observe(
               'process_seconds',
               { outcome: result.outcome },

@@ -119,3 +119,4 @@ export { startHttpServer } from './server.ts';
 export type { RunningServer } from './server.ts';
 export { runRequesterServer } from './run-server.ts';
 export type { RunningRequester } from './run-server.ts';
+export type { OperatorStatus, OperatorStreamStatus } from './operator-routes.ts';

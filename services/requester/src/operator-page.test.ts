@@ -1,7 +1,8 @@
 // The live operator page in real headless Chromium (Debian's /usr/bin/chromium through
 // playwright-core), served by the requester service: it connects with the API key from the
-// URL fragment, shows the accepted order, and shows a REJECTED receipt recorded in the same
-// registry (as the in-process gateway does) within a second. Nothing outside the service's
+// URL fragment, shows the accepted order, the stream heads, checkpoints and audit state it is
+// given, and shows a REJECTED receipt and an audit finding recorded in the same registry (as
+// the in-process gateway and audit do) within a second. Nothing outside the service's
 // origin is fetched. A screenshot goes to .reports/ for humans.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '@countersign/contracts';
 import { startHttpServer } from './server.ts';
+import type { OperatorStatus } from './operator-routes.ts';
 import { createRequesterServiceFromConfig } from './wiring.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -50,7 +52,24 @@ describe('operator page', () => {
         ]),
       },
     });
-    const service = await createRequesterServiceFromConfig(config);
+    // What the data directory would tell (services/cli reads it; see operator-status.test.ts).
+    const status: OperatorStatus = {
+      streams: [
+        {
+          stream: 'gw-1/p0',
+          seq: 7,
+          head: 'AbCdEfGhIjKl',
+          at: Date.UTC(2026, 0, 2, 3, 4, 5),
+          checkpoint: { index: 2, seq: 5, at: Date.UTC(2026, 0, 2, 3, 4, 0) },
+          behind: 2,
+          audited: 6,
+        },
+      ],
+      auditSavedAt: Date.UTC(2026, 0, 2, 3, 4, 6),
+    };
+    const service = await createRequesterServiceFromConfig(config, {
+      operatorStatus: () => Promise.resolve(status),
+    });
     const server = await startHttpServer(service.app, { host: '127.0.0.1', port: 0 });
     const origin = new URL(server.url).origin;
     const page = await context!.newPage();
@@ -86,12 +105,26 @@ describe('operator page', () => {
         },
       );
       expect(page.url()).toBe(`${origin}/operator/`); // the key left the address bar
+      expect(await page.textContent('#streams')).toContain(
+        'gw-1/p0seq 7 · AbCdEfGhIjKl… · 03:04:05Z',
+      );
+      expect(await page.textContent('#checkpoints')).toContain(
+        '#2 seq 5 · 03:04:00Z · behind 2 · audited to 6',
+      );
+      expect(await page.textContent('#verdict')).toBe('audit state saved');
+      expect(await page.textContent('#audit-at')).toBe('as of 03:04:06Z');
 
       // The gateway in this process records a rejection in the same registry.
       service.metrics.count('receipts_total', { outcome: 'REJECTED', reason: 'EXPIRED' });
       await page.waitForSelector('#rejections li', { timeout: 1000 });
       expect(await page.textContent('#rejections li')).toMatch(/REJECTED EXPIRED \+1$/);
       expect(await page.textContent('#reasons')).toContain('EXPIRED');
+
+      // The live audit in this process reports a finding: the verdict turns within a second.
+      service.metrics.count('audit_findings_total', { code: 'SEQ_GAP' });
+      await page.waitForSelector('#verdict.findings', { timeout: 1000 });
+      expect(await page.textContent('#verdict')).toBe('FINDINGS (1)');
+      expect(await page.textContent('#findings')).toContain('SEQ_GAP');
 
       mkdirSync(reportsDir, { recursive: true });
       await page.screenshot({ path: join(reportsDir, 'operator-page.png'), fullPage: true });

@@ -38,8 +38,9 @@ export const OPERATOR_PAGE_HTML = `<!doctype html>
   <section><h2>Rejection reasons</h2><table id="reasons"></table><ul id="rejections"></ul></section>
   <section><h2>Latency (ms)</h2><table id="latency"></table></section>
   <section><h2>Conflicts</h2><table id="conflicts"></table></section>
-  <section><h2>Streams and checkpoints</h2><table id="streams"></table></section>
-  <section><h2>Last audit</h2><div class="big" id="verdict">–</div><table id="findings"></table></section>
+  <section><h2>Stream heads</h2><table id="streams"></table></section>
+  <section><h2>Checkpoints</h2><table id="checkpoints"></table></section>
+  <section><h2>Last audit</h2><div class="big" id="verdict">–</div><div id="audit-at"></div><table id="findings"></table></section>
 </main>
 <script>
 (() => {
@@ -55,7 +56,7 @@ export const OPERATOR_PAGE_HTML = `<!doctype html>
     }));
   }
   const ms = (s) => (s === null || s === undefined ? '–' : s === Infinity ? '> max' : (s * 1000).toFixed(s < 0.01 ? 1 : 0));
-  let previous = null; const rates = [];
+  let previous = null; const rates = []; let lastAuditKey = ''; let auditAt = null;
   function draw() {
     const c = $('spark'), g = c.getContext('2d'); g.clearRect(0, 0, c.width, c.height);
     const max = Math.max(1, ...rates); g.strokeStyle = '#5fb3ff'; g.lineWidth = 2; g.beginPath();
@@ -88,12 +89,24 @@ export const OPERATOR_PAGE_HTML = `<!doctype html>
     rows($('latency'), [['gateway p50 / p90 / p99', ms(l.process.p50) + ' / ' + ms(l.process.p90) + ' / ' + ms(l.process.p99)],
       ['sign p50 / p99', ms(l.sign.p50) + ' / ' + ms(l.sign.p99)], ['queue age p99', ms(l.queueAge.p99)]]);
     rows($('conflicts'), [['nonce', s.conflicts.nonce], ['chain', s.conflicts.chain]]);
-    rows($('streams'), (s.status && s.status.streams ? s.status.streams : []).map((x) => [x.stream, 'seq ' + x.seq + (x.checkpoint ? ' · checkpoint ' + x.checkpoint : '')]));
+    const st = s.status || { streams: [], auditSavedAt: null };
+    const t = (at) => (typeof at === 'number' ? new Date(at).toISOString().slice(11, 19) + 'Z' : '–');
+    rows($('streams'), st.streams.map((x) => [x.stream,
+      'seq ' + x.seq + ' · ' + x.head + '… · ' + t(x.at)]));
+    rows($('checkpoints'), st.streams.map((x) => [x.stream,
+      (x.checkpoint ? '#' + x.checkpoint.index + ' seq ' + x.checkpoint.seq + ' · ' + t(x.checkpoint.at) : 'none') +
+      ' · behind ' + x.behind + (x.audited === null ? '' : ' · audited to ' + x.audited)]));
     const runs = s.audit.runs, findings = Object.values(s.audit.findings).reduce((a, b) => a + b, 0);
     const v = $('verdict');
-    if (!runs.clean && !runs.findings && findings === 0) { v.textContent = s.audit.receipts ? 'clean so far' : 'no audit yet'; v.className = s.audit.receipts ? 'clean' : ''; }
+    if (!runs.clean && !runs.findings && findings === 0) { v.textContent = s.audit.receipts ? 'clean so far' : st.auditSavedAt ? 'audit state saved' : 'no audit yet'; v.className = s.audit.receipts ? 'clean' : ''; }
     else { v.textContent = findings ? 'FINDINGS (' + findings + ')' : 'clean'; v.className = findings ? 'findings' : 'clean'; }
     rows($('findings'), Object.entries(s.audit.findings));
+    // The verdict's time: when the audit's counts last moved here, or its saved state's time.
+    const auditKey = JSON.stringify([s.audit.receipts, runs, s.audit.findings]);
+    if (auditKey !== lastAuditKey) { lastAuditKey = auditKey; auditAt = s.at; }
+    const savedAt = st.auditSavedAt;
+    const when = s.audit.receipts || findings ? auditAt : savedAt;
+    $('audit-at').textContent = when ? 'as of ' + t(when) : '';
   }
   async function connect(key) {
     const res = await fetch('/operator/events', { headers: { authorization: 'Bearer ' + key } });

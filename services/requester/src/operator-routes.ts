@@ -10,13 +10,27 @@ import { operatorSummary, type PromMetrics } from '@countersign/observability';
 import type { Env } from './http-app.ts';
 import { OPERATOR_PAGE_HTML } from './operator-page.ts';
 
-/** Stream heads, checkpoints: what the process running the gateway can tell (optional). */
+/** One receipt stream as the data directory shows it (read for display, not verified). */
+export interface OperatorStreamStatus {
+  readonly stream: string;
+  /** The chain head: last seq and the first characters of its hash. */
+  readonly seq: number;
+  readonly head: string;
+  /** Epoch ms the head receipt was published (null: not among the recent bus events). */
+  readonly at: number | null;
+  /** The last signed checkpoint: the seq it covers and when it was signed (epoch ms). */
+  readonly checkpoint: { readonly index: number; readonly seq: number; readonly at: number } | null;
+  /** Receipts after the last checkpoint. */
+  readonly behind: number;
+  /** The seq the audit's saved state has verified up to (null: not audited yet). */
+  readonly audited: number | null;
+}
+
+/** Stream heads, checkpoints, the audit's saved state: what the data directory tells. */
 export interface OperatorStatus {
-  readonly streams: readonly {
-    readonly stream: string;
-    readonly seq: number;
-    readonly checkpoint?: number;
-  }[];
+  readonly streams: readonly OperatorStreamStatus[];
+  /** When the audit last saved its state (epoch ms; null: never). */
+  readonly auditSavedAt: number | null;
 }
 
 export interface OperatorRoutesOptions {

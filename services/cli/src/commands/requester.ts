@@ -2,7 +2,8 @@
 //   countersign request submit --file orders.json|-   sign + enqueue a JSON array or NDJSON file
 //     [--wait [S]]                                     then wait for each order's receipt
 //   countersign request status JTI [--wait S]         what happened to an order (request-status.ts)
-//   countersign requester                             run the HTTP API (like services/requester main)
+//   countersign requester                             run the HTTP API (like services/requester main),
+//                                                     its operator page, and tracing when configured
 // (`countersign keys` is in keys.ts.) Exit codes: 0 ok, 1 some request failed (or the command
 // could not run), 2 bad arguments or configuration.
 //
@@ -29,6 +30,8 @@ import {
   type SubmitItem,
   type WiredRequester,
 } from '@countersign/requester';
+import { startTracingFromConfig } from '@countersign/observability/sdk';
+import { embeddedOperatorStatus } from '../operator-status.ts';
 import {
   CommandExitCodes,
   loadConfigOr,
@@ -346,13 +349,25 @@ export function register(program: Command, overrides: Partial<RequesterCommandIO
     .action(() =>
       run(io(), async () => {
         const config = loadConfigOr(io(), 'requester');
-        const running = await runRequesterServer(config);
-        io().stderr.write(`requester listening on ${running.url}\n`);
-        await new Promise<void>((resolve) => {
-          const stop = () => void running.stop().finally(resolve);
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-        });
+        // This command is a composition root: the OpenTelemetry SDK is registered here only
+        // when COUNTERSIGN_TRACING asks for it (off: nothing is registered).
+        const tracing = startTracingFromConfig(config.observability, 'countersign-requester');
+        const status = config.mode === 'embedded' ? embeddedOperatorStatus(config) : undefined;
+        try {
+          const running = await runRequesterServer(
+            config,
+            status ? { operatorStatus: () => status.read() } : {},
+          );
+          io().stderr.write(`requester listening on ${running.url}\n`);
+          await new Promise<void>((resolve) => {
+            const stop = () => void running.stop().finally(resolve);
+            process.once('SIGINT', stop);
+            process.once('SIGTERM', stop);
+          });
+        } finally {
+          status?.close();
+          await tracing?.shutdown();
+        }
         return RequesterExitCodes.OK;
       }),
     );

@@ -36,6 +36,7 @@ import {
   type ReceivedMessage,
 } from '@countersign/transport';
 import { reconcileWith } from '../commands/audit-reconcile.ts';
+import { embeddedOperatorStatus } from '../operator-status.ts';
 import { buildBadApples, OVER_LIMIT_ORDER, OVER_LIMIT_WHY, type BadApple } from './bad-apples.ts';
 import { startDemoExchange, type DemoExchangeKind, type DemoSimSettings } from './demo-exchange.ts';
 import { prepareDemo } from './prepare.ts';
@@ -398,8 +399,11 @@ async function runUnlocked(options: DemoOptions): Promise<DemoSummary> {
 
   // Order matters: the requester creates its key on first run, the gateway trusts it, and audit
   // trusts both.
+  // The operator page's stream heads, checkpoints and audit state (embedded: the data dir).
+  const status = config.mode === 'embedded' ? embeddedOperatorStatus(config) : undefined;
   const requester = await createRequesterServiceFromConfig(config, {
     logger: logger.child({ service: 'requester' }),
+    ...(status ? { operatorStatus: () => status.read() } : {}),
   });
   const split = options.gatewayProcess === true;
   if (split && config.mode !== 'embedded') {
@@ -641,6 +645,7 @@ async function runUnlocked(options: DemoOptions): Promise<DemoSummary> {
   await sinkDone.catch((err: unknown) => log(`receipt sink stopped with an error: ${String(err)}`));
   await server.close();
   await requester.close();
+  status?.close();
   const executionsNow = exchange.executions(() => gw.executions());
   await gw.close();
   // Receipts of this run that never arrived (the demo gave up waiting): their messages are
