@@ -26,6 +26,7 @@ import {
 } from '@countersign/contracts';
 import { ALGORITHMS, cryptoKeyOptions } from '@countersign/signing';
 import { createBatchItemOpener, type VerifiedBatch } from './batch-item.ts';
+import { compiledClaimsCheck } from './claims-check.ts';
 import { excerpt, VerificationError } from './errors.ts';
 import type { KeyEntry, KeyResolver } from './key-resolvers.ts';
 import { parseStrictJson } from './strict-json.ts';
@@ -200,6 +201,9 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
   checkOptions(options);
   const { keys, typ } = options;
   const schema = (options.claims ?? DEFAULT_SCHEMAS[typ]) as z.ZodType<T>;
+  // The default schemas' compiled checks accept valid claims without a zod parse.
+  const fastClaims = compiledClaimsCheck(schema) as
+    ((payload: unknown) => T | undefined) | undefined;
   const issuers = options.issuers === null ? null : new Set(options.issuers);
   const audience = options.audience;
   const algorithms = new Set<string>(options.algorithms ?? Algorithms);
@@ -328,19 +332,24 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     return { header, ...checkClaims(payload, key, opts) };
   }
 
-  // Steps 6-8, for a verified JWS payload or a proven batch item alike.
-  function checkClaims(
-    payload: unknown,
-    key: KeyEntry,
-    opts: VerifyOptions | undefined,
-  ): { claims: T; key: KeyEntry } {
+  function parseClaims(payload: unknown): T {
     const res = schema.safeParse(payload);
     if (!res.success) {
       const issue = res.error.issues[0];
       const claim = issue ? issue.path.map(String).join('.') : '';
       fail('CLAIMS_INVALID', `claim ${claim || '(root)'}: ${issue?.message ?? 'invalid'}`, claim);
     }
-    const claims = res.data as Record<string, unknown>;
+    return res.data;
+  }
+
+  // Steps 6-8, for a verified JWS payload or a proven batch item alike.
+  function checkClaims(
+    payload: unknown,
+    key: KeyEntry,
+    opts: VerifyOptions | undefined,
+  ): { claims: T; key: KeyEntry } {
+    const parsed = fastClaims?.(payload) ?? parseClaims(payload);
+    const claims = parsed as Record<string, unknown>;
     // 7. issuer (and the key's bound issuer), audience
     const iss = claims.iss;
     if (issuers !== null && (typeof iss !== 'string' || !issuers.has(iss))) {
@@ -384,7 +393,7 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     if (key.nbf !== undefined && signedAt < key.nbf - skew) {
       fail('NOT_YET_VALID', `kid ${excerpt(key.kid)} is valid from ${isoOf(key.nbf)}`, 'iat');
     }
-    return { claims: res.data, key };
+    return { claims: parsed, key };
   }
 
   return {
