@@ -109,8 +109,20 @@ function fail(code: VerificationError['code'], message: string, claim?: string):
   throw new VerificationError(code, message, claim === undefined ? {} : { claim });
 }
 
+const B64U_TEXT = /^[A-Za-z0-9_-]*$/;
+const B64U = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Canonical unpadded base64url, what decoding and re-encoding gives back unchanged: only the
+ * alphabet, no length that leaves a lone character, and zero padding bits in the last one.
+ */
 function isCanonical(segment: string): boolean {
-  return Buffer.from(segment, 'base64url').toString('base64url') === segment;
+  if (!B64U_TEXT.test(segment)) return false;
+  const rest = segment.length % 4;
+  if (rest === 0) return true;
+  if (rest === 1) return false;
+  const last = B64U.indexOf(segment[segment.length - 1]!);
+  return (last & (rest === 2 ? 0x0f : 0x03)) === 0;
 }
 
 function decodeJson(bytes: Buffer, what: 'header' | 'payload'): unknown {
@@ -289,15 +301,12 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     if (!header && !isCanonical(headerSegment))
       fail('MALFORMED', 'header is not canonical base64url');
     const payloadSegment = token.slice(d1 + 1, d2);
-    const payloadBytes = Buffer.from(payloadSegment, 'base64url');
     const sigSegment = token.slice(d2 + 1);
-    const sig = Buffer.from(sigSegment, 'base64url');
-    if (
-      payloadBytes.toString('base64url') !== payloadSegment ||
-      sig.toString('base64url') !== sigSegment
-    ) {
+    if (!isCanonical(payloadSegment) || !isCanonical(sigSegment)) {
       fail('MALFORMED', 'not canonical base64url');
     }
+    const payloadBytes = Buffer.from(payloadSegment, 'base64url');
+    const sig = Buffer.from(sigSegment, 'base64url');
     // 3. header: only alg/kid/typ, alg allowed, typ exact
     header ??= parseHeader(headerSegment);
     // 4. key by kid, and the key's pinned alg
