@@ -3,7 +3,7 @@
 //
 // Per request: bearer check (SHA-256 of the presented key, timingSafeEqual against the stored
 // digest), JSON body, field checks (account allowed for the key, the order's fields), claims,
-// ES256 sign on the thread pool, queue insert, 202 with the jti.
+// ES256 sign on the thread pool, order-status row, queue insert, 202 with the jti.
 //
 // Durable writes, each the minimum the design requires, and why:
 // - queue insert (queue.sqlite: group, body, times): the request is accepted only once queued;
@@ -12,7 +12,11 @@
 //   same token instead of signing a second one; and a dedup row for that jti in the queue file
 //   (only keyed requests can be re-sent with the same jti, so only they need it). One record
 //   write per key: the 202 answer is derived from the stored jti, so no "completed" write.
-// Group commit per event-loop turn on each file (idempotency file first, then the queue).
+// - the order's status row (requester.sqlite: iss, jti, account), committed BEFORE the queue
+//   insert: the requester's API answers GET /v1/transactions/{jti} from the 202 on (README,
+//   "Order status": every signed order is remembered before it can be sent). With a key, it
+//   shares the key record's transaction.
+// Group commit per event-loop turn on each file (requester.sqlite first, then the queue).
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,7 +28,11 @@ const IDEMPOTENCY_SCHEMA = `
 CREATE TABLE IF NOT EXISTS idem (
   scope TEXT NOT NULL, key TEXT NOT NULL, body_sha256 TEXT NOT NULL, jti TEXT NOT NULL,
   token TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (scope, key)
-);`;
+);
+CREATE TABLE IF NOT EXISTS orders (
+  iss TEXT NOT NULL, jti TEXT NOT NULL, account TEXT NOT NULL, outcome TEXT, receipt TEXT,
+  PRIMARY KEY (jti, iss)
+) WITHOUT ROWID;`;
 const DEDUP_SCHEMA = `CREATE TABLE IF NOT EXISTS dedup (dedup_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, expires_at INTEGER NOT NULL);`;
 
 const DECIMAL = /^(0|[1-9][0-9]{0,17})(\.[0-9]{1,18})?$/;
@@ -86,6 +94,7 @@ export async function startRequesterFloor(o: RequesterFloorOptions): Promise<Req
   const putKey = idemDb.prepare(
     'INSERT INTO idem (scope, key, body_sha256, jti, token, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
   );
+  const putOrder = idemDb.prepare('INSERT INTO orders (iss, jti, account) VALUES (?, ?, ?)');
   const digest = Buffer.from(o.apiKey.sha256, 'hex');
   const accounts = new Set(o.apiKey.accounts);
   const header = b64u(JSON.stringify({ alg: 'ES256', typ: 'txn+jwt', kid: 'floor' }));
@@ -137,12 +146,13 @@ export async function startRequesterFloor(o: RequesterFloorOptions): Promise<Req
       jti,
       txn: b.txn,
     });
-    if (typeof idemKey === 'string') {
-      await idemTurn(() =>
-        putKey.run(o.apiKey.name, idemKey, bodySha, jti, token, now + 86_400_000),
-      );
-    }
     const account = b.account;
+    await idemTurn(() => {
+      if (typeof idemKey === 'string') {
+        putKey.run(o.apiKey.name, idemKey, bodySha, jti, token, now + 86_400_000);
+      }
+      putOrder.run(o.issuer, jti, account);
+    });
     await queueTurn(() => {
       const seq = insert.run(account, token, now, now).lastInsertRowid;
       if (typeof idemKey === 'string') dedup.run(jti, seq, now + 300_000);

@@ -4,9 +4,8 @@
 // same run; and the peak RSS of a large replay (1,000,000 receipts; 50,000 with --quick) to
 // show memory stays bounded (streaming: the per-receipt state is 37 bytes in typed arrays).
 //
-// Generating receipts fast: each receipt is distinct (seq, prev, jti) and must be signed, but the
-// request inside may be reused: one request token per account, valid for the whole run (the
-// auditor verifies it as of each receipt's time, so the work per receipt is the same).
+// Every receipt answers its own signed request: the audit reports a request answered twice
+// (ANSWERED_TWICE), so a reused request token would make the replay unclean.
 import { createPublicKey, verify as cryptoVerify, type JsonWebKey } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,8 +35,8 @@ export const notes = [
   'from memory (no archive read), on one thread; rounds are interleaved, medians reported. The',
   'second row divides the same throughput by two verifies per receipt on every core',
   '(worker_threads), the limit for a replay that uses the whole machine.',
-  'Large replay: receipts generated in chunks straight into the SQLite archive (one request token',
-  'per account reused, every receipt signed), then replayed; RSS sampled every 1,000 events.',
+  'Large replay: receipts generated in chunks straight into the SQLite archive (every receipt',
+  'and its request signed), then replayed; RSS sampled every 1,000 events.',
   "The large replay's ceiling is the mean of the ceilings measured before and right after it. ES256.",
   'Floor: bench/floors/audit.ts over the same archive file (keyset pages, both verifies on the',
   'thread pool 128 receipts ahead, then request hash, chain and executed-once checks in order),',
@@ -61,7 +60,6 @@ async function generate(count: number, sample: ReceiptEventDetail[] = []): Promi
     startTime: START,
     partitions: 4,
     policy: { version: 'b'.repeat(43), maxNotional: '1000000' },
-    reuseRequests: true,
   });
   const dir = mkdtempSync(join(tmpdir(), 'cs-bench-audit-'));
   const bus = createSqliteEventBus({ path: join(dir, 'bus.sqlite'), clock });

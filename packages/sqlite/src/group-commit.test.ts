@@ -75,6 +75,22 @@ describe('createGroupCommit', () => {
     ]);
   });
 
+  it('an operation alone in its group that fails leaves none of its writes and its own error', async () => {
+    const gc = createGroupCommit(db);
+    await gc.run(insert('a', 1));
+    const failed = gc.run(() => {
+      insert('b', 2)();
+      insert('a', 3)(); // primary key violation: b's insert must be undone too
+    });
+    await expect(failed).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_PRIMARYKEY' });
+    expect(db.inTransaction).toBe(false);
+    expect(await gc.run(insert('c', 4))).toBe(1);
+    expect(rows()).toEqual([
+      { k: 'a', v: 1 },
+      { k: 'c', v: 4 },
+    ]);
+  });
+
   it('when the transaction cannot begin, every operation of the group rejects and nothing is stored', async () => {
     const other = openSqlite(join(dir, 'db.sqlite'), { busyTimeoutMs: 0 });
     db.pragma('busy_timeout = 0');

@@ -3,9 +3,10 @@
 // A WAL commit costs far more than the rows it writes (every dirtied page is appended again,
 // plus the lock and frame bookkeeping), and the adapters on one file do several small writes per
 // message. `run(fn)` queues `fn`; at the end of the turn (setImmediate) the queue runs in one
-// BEGIN IMMEDIATE transaction, each operation inside its own SAVEPOINT, so one failing operation
-// rolls back only its own writes and rejects only its own caller. Every caller's promise settles
-// after the COMMIT: a resolved write is as durable as a write committed alone.
+// BEGIN IMMEDIATE transaction, each operation inside its own SAVEPOINT (when there are several),
+// so one failing operation rolls back only its own writes and rejects only its own caller.
+// Every caller's promise settles after the COMMIT: a resolved write is as durable as a write
+// committed alone.
 //
 //   turn N:   run(a) run(b) run(c)            (queued, nothing written yet)
 //   check:    BEGIN IMMEDIATE; SAVEPOINT a..RELEASE; SAVEPOINT b..ROLLBACK TO (b threw); c; COMMIT
@@ -69,6 +70,9 @@ export function createGroupCommit(
   let began = false;
   const group = db.transaction((ops: readonly Op[]): Outcome[] => {
     began = true;
+    // One operation alone needs no SAVEPOINT: when it throws, rolling the group back rolls back
+    // exactly its writes, and it rejects with its own error (runGroup's catch).
+    if (ops.length === 1) return [{ ok: true, value: ops[0]!.fn() }];
     return ops.map((op): Outcome => {
       try {
         return { ok: true, value: savepoint(op.fn) };

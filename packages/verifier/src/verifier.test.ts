@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { SignJWT, importJWK, importPKCS8, jwtVerify } from 'jose';
 import { z } from 'zod';
-import { GENESIS_PREV, type RequestClaims, type ReceiptClaims } from '@countersign/contracts';
+import { type RequestClaims, type ReceiptClaims } from '@countersign/contracts';
 import { signJwt, toJwks } from '@countersign/signing';
 import { createVerifier } from './verifier.ts';
 import { isVerificationError, VerificationError } from './errors.ts';
@@ -12,6 +12,7 @@ import {
   fixture,
   NOW,
   NOW_MS,
+  receiptClaims,
   requestClaims,
   requestToken,
   requestVerifier,
@@ -67,19 +68,7 @@ describe('round trip', () => {
 describe('token types', () => {
   it('verifies receipts (no exp: only the iat check) with the receipt schema by default', async () => {
     const f = fixtures.ES256;
-    const receipt = {
-      v: 1,
-      iss: 'gw-1',
-      iat: NOW,
-      jti: 'BBBBBBBBBBBBBBBBBBBBBB',
-      req: { jti: 'AAAAAAAAAAAAAAAAAAAAAA', iss: 'req-1', sub: 'acct-1', sha256: 'C'.repeat(43) },
-      messageId: 'm-1',
-      outcome: 'EXECUTED',
-      fills: [{ quantity: '0.015', price: '64000.1' }],
-      stream: 'gw-1/0',
-      seq: 1,
-      prev: GENESIS_PREV,
-    };
+    const receipt = receiptClaims();
     const token = await signJwt(f.signer, receipt, { typ: 'txn-receipt+jwt' });
     const v = createVerifier({
       keys: staticKeys(toJwks([f.signer])),

@@ -26,6 +26,7 @@ import {
 } from '@countersign/contracts';
 import { ALGORITHMS, cryptoKeyOptions } from '@countersign/signing';
 import { createBatchItemOpener, type VerifiedBatch } from './batch-item.ts';
+import { compiledClaimsCheck } from './claims-check.ts';
 import { excerpt, VerificationError } from './errors.ts';
 import type { KeyEntry, KeyResolver } from './key-resolvers.ts';
 import { parseStrictJson } from './strict-json.ts';
@@ -108,8 +109,20 @@ function fail(code: VerificationError['code'], message: string, claim?: string):
   throw new VerificationError(code, message, claim === undefined ? {} : { claim });
 }
 
+const B64U_TEXT = /^[A-Za-z0-9_-]*$/;
+const B64U = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Canonical unpadded base64url, what decoding and re-encoding gives back unchanged: only the
+ * alphabet, no length that leaves a lone character, and zero padding bits in the last one.
+ */
 function isCanonical(segment: string): boolean {
-  return Buffer.from(segment, 'base64url').toString('base64url') === segment;
+  if (!B64U_TEXT.test(segment)) return false;
+  const rest = segment.length % 4;
+  if (rest === 0) return true;
+  if (rest === 1) return false;
+  const last = B64U.indexOf(segment[segment.length - 1]!);
+  return (last & (rest === 2 ? 0x0f : 0x03)) === 0;
 }
 
 function decodeJson(bytes: Buffer, what: 'header' | 'payload'): unknown {
@@ -200,6 +213,9 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
   checkOptions(options);
   const { keys, typ } = options;
   const schema = (options.claims ?? DEFAULT_SCHEMAS[typ]) as z.ZodType<T>;
+  // The default schemas' compiled checks accept valid claims without a zod parse.
+  const fastClaims = compiledClaimsCheck(schema) as
+    ((payload: unknown) => T | undefined) | undefined;
   const issuers = options.issuers === null ? null : new Set(options.issuers);
   const audience = options.audience;
   const algorithms = new Set<string>(options.algorithms ?? Algorithms);
@@ -285,15 +301,12 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     if (!header && !isCanonical(headerSegment))
       fail('MALFORMED', 'header is not canonical base64url');
     const payloadSegment = token.slice(d1 + 1, d2);
-    const payloadBytes = Buffer.from(payloadSegment, 'base64url');
     const sigSegment = token.slice(d2 + 1);
-    const sig = Buffer.from(sigSegment, 'base64url');
-    if (
-      payloadBytes.toString('base64url') !== payloadSegment ||
-      sig.toString('base64url') !== sigSegment
-    ) {
+    if (!isCanonical(payloadSegment) || !isCanonical(sigSegment)) {
       fail('MALFORMED', 'not canonical base64url');
     }
+    const payloadBytes = Buffer.from(payloadSegment, 'base64url');
+    const sig = Buffer.from(sigSegment, 'base64url');
     // 3. header: only alg/kid/typ, alg allowed, typ exact
     header ??= parseHeader(headerSegment);
     // 4. key by kid, and the key's pinned alg
@@ -328,19 +341,24 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     return { header, ...checkClaims(payload, key, opts) };
   }
 
-  // Steps 6-8, for a verified JWS payload or a proven batch item alike.
-  function checkClaims(
-    payload: unknown,
-    key: KeyEntry,
-    opts: VerifyOptions | undefined,
-  ): { claims: T; key: KeyEntry } {
+  function parseClaims(payload: unknown): T {
     const res = schema.safeParse(payload);
     if (!res.success) {
       const issue = res.error.issues[0];
       const claim = issue ? issue.path.map(String).join('.') : '';
       fail('CLAIMS_INVALID', `claim ${claim || '(root)'}: ${issue?.message ?? 'invalid'}`, claim);
     }
-    const claims = res.data as Record<string, unknown>;
+    return res.data;
+  }
+
+  // Steps 6-8, for a verified JWS payload or a proven batch item alike.
+  function checkClaims(
+    payload: unknown,
+    key: KeyEntry,
+    opts: VerifyOptions | undefined,
+  ): { claims: T; key: KeyEntry } {
+    const parsed = fastClaims?.(payload) ?? parseClaims(payload);
+    const claims = parsed as Record<string, unknown>;
     // 7. issuer (and the key's bound issuer), audience
     const iss = claims.iss;
     if (issuers !== null && (typeof iss !== 'string' || !issuers.has(iss))) {
@@ -384,7 +402,7 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     if (key.nbf !== undefined && signedAt < key.nbf - skew) {
       fail('NOT_YET_VALID', `kid ${excerpt(key.kid)} is valid from ${isoOf(key.nbf)}`, 'iat');
     }
-    return { claims: res.data, key };
+    return { claims: parsed, key };
   }
 
   return {

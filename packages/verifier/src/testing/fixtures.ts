@@ -1,6 +1,6 @@
 // Shared fixtures for the verifier's tests (not exported from the package).
 import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import type { Algorithm, RequestClaims } from '@countersign/contracts';
+import { GENESIS_PREV, type Algorithm, type RequestClaims } from '@countersign/contracts';
 import {
   createLocalSigner,
   cryptoKeyOptions,
@@ -59,6 +59,24 @@ export function requestClaims(
       limitPrice: '64000.10',
       timeInForce: 'GTC',
     },
+    ...overrides,
+  };
+}
+
+/** Valid receipt claims (an EXECUTED receipt, first of its stream). */
+export function receiptClaims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    v: 1,
+    iss: 'gw-1',
+    iat: NOW,
+    jti: 'BBBBBBBBBBBBBBBBBBBBBB',
+    req: { jti: 'AAAAAAAAAAAAAAAAAAAAAA', iss: 'req-1', sub: 'acct-1', sha256: 'C'.repeat(43) },
+    messageId: 'm-1',
+    outcome: 'EXECUTED',
+    fills: [{ quantity: '0.015', price: '64000.1' }],
+    stream: 'gw-1/0',
+    seq: 1,
+    prev: GENESIS_PREV,
     ...overrides,
   };
 }
