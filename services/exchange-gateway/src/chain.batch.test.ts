@@ -110,21 +110,27 @@ async function storedChains(s: NonceStore, keys: readonly number[], signer: Sign
 
 const claim = { expiresAt: now + 60_000, leaseMs: 30_000, now };
 
+/** A batching chain writer over `s`, signing with a counting signer. */
+async function batchingWriter(s: NonceStore, maxBatchSize?: number) {
+  const signer = await countingSigner();
+  const chain = createChainWriter({
+    gatewayId: 'gw',
+    nonceStore: s,
+    signer,
+    clock,
+    owner: 'me',
+    receiptBatching: maxBatchSize === undefined ? {} : { maxBatchSize },
+  });
+  return { signer, chain };
+}
+
 describe.each([
   ['ordered (SQLite)', (s: SqliteNonceStore): NonceStore => s],
   ['unordered', (s: SqliteNonceStore): NonceStore => ({ ...s, ordered: false })],
 ])('createChainWriter with receipt batching, %s store', (_name, storeOf) => {
   it('signs the receipts in flight of each stream under one head; the chain is unbroken', async () => {
-    const signer = await countingSigner();
     const s = storeOf(store);
-    const chain = createChainWriter({
-      gatewayId: 'gw',
-      nonceStore: s,
-      signer,
-      clock,
-      owner: 'me',
-      receiptBatching: { maxBatchSize: 8 },
-    });
+    const { signer, chain } = await batchingWriter(s, 8);
     const keys = Array.from({ length: 40 }, (_, i) => i + 1);
     for (const i of keys) await s.claim(`req#k${i}`, { ...claim, owner: 'me' });
     const appended = await Promise.all(keys.map((i) => chain.append(input(i, `gw/${i % 2}`))));
@@ -140,16 +146,8 @@ describe.each([
   });
 
   it('a failed complete in the middle of a batch is re-chained around: no gap, no fork', async () => {
-    const signer = await countingSigner();
     const s = storeOf(store);
-    const chain = createChainWriter({
-      gatewayId: 'gw',
-      nonceStore: s,
-      signer,
-      clock,
-      owner: 'me',
-      receiptBatching: {},
-    });
+    const { signer, chain } = await batchingWriter(s);
     for (let i = 1; i <= 6; i++) {
       // k3 belongs to another worker: its complete fails after k4..k6 were built on top of it.
       await s.claim(`req#k${i}`, { ...claim, owner: i === 3 ? 'other' : 'me' });

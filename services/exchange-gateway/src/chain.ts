@@ -151,6 +151,23 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
     return { epoch, head, claims };
   }
 
+  /** Stores the signed receipt and advances the head from `head` to `next`, in one write. */
+  function complete(input: AppendInput, receipt: string, head: ChainHead, next: ChainHead) {
+    const stored: StoredReceipt = {
+      receipt,
+      request: input.request,
+      messageId: input.draft.messageId,
+    };
+    const written = nonceStore.complete(input.key, {
+      owner,
+      stored,
+      head: next,
+      prev: head.hash,
+      expiresAt: input.expiresAt,
+    });
+    return { stored, next, written };
+  }
+
   function forget(stream: string, epoch: number): void {
     if (heads.get(stream)?.epoch === epoch) heads.delete(stream);
   }
@@ -184,23 +201,11 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
       done();
       throw err;
     }
-    const stored: StoredReceipt = {
-      receipt,
-      request: input.request,
-      messageId: input.draft.messageId,
-    };
-    const next: ChainHead = {
+    await turn;
+    const { stored, next, written } = complete(input, receipt, head, {
       stream: input.stream,
       seq: claims.seq,
       hash: batchItemDigest(claims),
-    };
-    await turn;
-    const written = nonceStore.complete(input.key, {
-      owner,
-      stored,
-      head: next,
-      prev: head.hash,
-      expiresAt: input.expiresAt,
     });
     written.catch(() => forget(input.stream, epoch));
     // An ordered store applies writes in call order: the next may be issued now.
@@ -218,18 +223,10 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
       () => signJwt(signer, claims, { typ: TokenTypes.RECEIPT }),
       options.signRetry,
     );
-    const stored: StoredReceipt = {
-      receipt,
-      request: input.request,
-      messageId: input.draft.messageId,
-    };
-    const next: ChainHead = { stream: input.stream, seq: claims.seq, hash: sha256B64u(receipt) };
-    const written = nonceStore.complete(input.key, {
-      owner,
-      stored,
-      head: next,
-      prev: head.hash,
-      expiresAt: input.expiresAt,
+    const { stored, next, written } = complete(input, receipt, head, {
+      stream: input.stream,
+      seq: claims.seq,
+      hash: sha256B64u(receipt),
     });
     heads.set(input.stream, { head: next, epoch });
     // Unknown state (e.g. a timeout after the write landed), or a conflict: forget the cached
