@@ -1,13 +1,36 @@
 // The whole pipeline on AWS APIs (moto): KMS signers, SQS FIFO, DynamoDB nonce store,
 // EventBridge bus + archive + rule → audit queue. 150 orders through the HTTP API, the gateway
 // worker consuming, audit live on the rule's queue, then an audit replay of the archive.
+// Receipt batching is on (the aws default): the receipts are batch items under fewer KMS
+// signatures than receipts, counted from the stored receipts' distinct heads.
 import { mkdtempSync } from 'node:fs';
+import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@countersign/contracts';
 import { runDemo } from '@countersign/cli';
+import { clientConfig } from './support/aws.ts';
 import { createAwsStack } from './support/aws-stack.ts';
+
+/** The gateway's signatures over receipts: one per batch head, one per plain JWS. */
+async function receiptSignatures(table: string): Promise<{ receipts: number; signatures: number }> {
+  const signatures = new Set<string>();
+  const receipts = new Set<string>();
+  const client = new DynamoDBClient(clientConfig());
+  for await (const page of paginateScan({ client }, { TableName: table })) {
+    for (const item of page.Items ?? []) {
+      const token = item.receipt?.S;
+      if (!token) continue;
+      receipts.add(token); // one receipt may be stored under several keys (iss#jti, msg#…)
+      signatures.add(
+        token.startsWith('{') ? (JSON.parse(token) as { batch: string }).batch : token,
+      );
+    }
+  }
+  client.destroy();
+  return { receipts: receipts.size, signatures: signatures.size };
+}
 
 describe('pipeline on AWS APIs (COUNTERSIGN_MODE=aws, moto)', () => {
   it('150 orders and the bad apples end in the receipts audit expects', async () => {
@@ -46,5 +69,9 @@ describe('pipeline on AWS APIs (COUNTERSIGN_MODE=aws, moto)', () => {
       replay: { receipts: 157, findings: 0, chain: 'intact' },
     });
     expect(summary.ok).toBe(true);
+
+    const counted = await receiptSignatures(stack.tableName);
+    expect(counted.receipts).toBeGreaterThan(0);
+    expect(counted.signatures).toBeLessThan(counted.receipts);
   }, 300_000);
 });

@@ -10,15 +10,11 @@
 // transaction, throttles, and signature verifications per transaction (the gateway's and the
 // audit's CPU saved: a batch head is verified once, later items cost hashes).
 import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
-import {
-  batchItemDigest,
-  GENESIS_PREV,
-  percentile,
-  receiptBatchHeadClaims,
-  requestBatchHeadClaims,
-  sha256B64u,
-} from '@countersign/contracts';
+import { percentile, requestBatchHeadClaims, sha256B64u } from '@countersign/contracts';
 import {
   createBatchSigner,
   createKmsSigner,
@@ -28,6 +24,8 @@ import {
   type Signer,
 } from '@countersign/signing';
 import { createVerifier, staticKeys, type KeyResolver } from '@countersign/verifier';
+import { createChainWriter } from '@countersign/exchange-gateway';
+import { createSqliteNonceStore } from '@countersign/replay-guard';
 import { SAMPLE_TXN, type BenchCase } from '../lib.ts';
 
 const RATE_PER_SEC = Number(process.env.BENCH_KMS_RATE ?? 300);
@@ -157,25 +155,24 @@ async function runCase(mode: Row['mode'], offered: number, durationMs: number): 
     typ: 'txn+jwt',
     headClaims: (_items, tree) => requestBatchHeadClaims({ iss: 'bot-1', iat: nowSec(), ...tree }),
   });
-  const batchedReceipts = createBatchSigner({
-    signer: gatewaySigner,
-    typ: 'txn-receipt+jwt',
-    headClaims: (items: readonly { iss: string; stream: string; seq: number }[], tree) =>
-      receiptBatchHeadClaims(items, { iat: nowSec(), root: tree.root }),
-  });
   const signRequest = (claims: object) =>
     mode === 'batched'
       ? batchedRequests.sign(claims)
       : signJwt(requesterSigner, claims, { typ: 'txn+jwt' });
-  const signReceipt = (claims: { iss: string; stream: string; seq: number }) =>
-    mode === 'batched'
-      ? batchedReceipts.sign(claims)
-      : signJwt(gatewaySigner, claims, { typ: 'txn-receipt+jwt' });
 
-  // One stream, one writer: seqs are handed out in the order receipts are built, and a receipt
-  // is queued for signing in that same turn, so a batch is always consecutive seqs.
-  let seq = 0;
-  let prev = GENESIS_PREV;
+  // Receipts through the gateway's own chain writer (one stream): per receipt, or with its
+  // receipt batching; the nonce records and heads in a SQLite nonce store, as embedded.
+  const dir = mkdtempSync(join(tmpdir(), 'bench-kms-'));
+  const nonceStore = createSqliteNonceStore({ path: join(dir, 'nonces.sqlite') });
+  const chain = createChainWriter({
+    gatewayId: 'gw-1',
+    nonceStore,
+    signer: gatewaySigner,
+    clock,
+    owner: 'bench',
+    ...(mode === 'batched' ? { receiptBatching: {} } : {}),
+  });
+
   let n = 0;
   async function transaction(): Promise<void> {
     const iat = nowSec();
@@ -191,21 +188,24 @@ async function runCase(mode: Row['mode'], offered: number, durationMs: number): 
       txn: SAMPLE_TXN,
     });
     const { claims } = await requests.verify(request);
-    const receiptClaims = {
-      v: 1,
-      iss: 'gw-1',
-      iat: nowSec(),
-      jti,
-      req: { jti: claims.jti, iss: claims.iss, sub: claims.sub, sha256: sha256B64u(request) },
-      messageId: `m-${jti}`,
-      outcome: 'EXECUTED',
-      fills: [{ quantity: claims.txn.quantity, price: claims.txn.limitPrice }],
+    const key = `bot-1#${jti}`;
+    const now = clock.now();
+    await nonceStore.claim(key, { owner: 'bench', expiresAt: now + 60_000, leaseMs: 30_000, now });
+    const { stored } = await chain.append({
+      key,
       stream: 'gw-1/0',
-      seq: ++seq,
-      prev,
-    };
-    prev = batchItemDigest(receiptClaims);
-    await receipts.verify(await signReceipt(receiptClaims));
+      draft: {
+        req: { jti: claims.jti, iss: claims.iss, sub: claims.sub, sha256: sha256B64u(request) },
+        messageId: `m-${jti}`,
+        verifiedAt: nowSec(),
+        outcome: 'EXECUTED',
+        fills: [{ quantity: claims.txn.quantity, price: claims.txn.limitPrice }],
+        policy: { version: sha256B64u('bench'), maxNotional: '1000000000' },
+      },
+      request,
+      expiresAt: now + 60_000,
+    });
+    await receipts.verify(stored.receipt);
   }
 
   // Open loop: starts are scheduled at the offered rate; at most MAX_OUTSTANDING run at once
@@ -249,6 +249,8 @@ async function runCase(mode: Row['mode'], offered: number, durationMs: number): 
     await sleep(2);
   }
   await Promise.all(running);
+  await nonceStore.close();
+  rmSync(dir, { recursive: true, force: true });
   const txs = Math.max(1, completed);
   const sorted = latencies.sort((a, b) => a - b);
   return {
@@ -281,7 +283,7 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
   const f = (x: number, d = 3) => x.toFixed(d);
   notes = [
     `KMS stub: Sign limited to ${RATE_PER_SEC}/s (token bucket, burst ${Math.max(1, RATE_PER_SEC / 10)}, ThrottlingException above it; retried with jittered exponential backoff like the SDK's adaptive mode), ${LATENCY_MS} ms per call (BENCH_KMS_RATE, BENCH_KMS_LATENCY_MS).`,
-    `A transaction: sign the request (requester key), verify it, build and sign the receipt (gateway key, one stream), verify it; both keys share the quota. Open loop at the offered rate, ≤ 512 outstanding (more are shed), ${durationMs / 1000} s per case; tx/s counts completions inside the window; latency is from the scheduled start to the verified receipt.`,
+    `A transaction: sign the request (requester key), verify it, claim its nonce and append its receipt through the gateway’s chain writer (createChainWriter over a SQLite nonce store, one stream; batched = its receiptBatching), verify it; both keys share the quota. Open loop at the offered rate, ≤ 512 outstanding (more are shed), ${durationMs / 1000} s per case; tx/s counts completions inside the window; latency is from the scheduled start to the verified receipt.`,
     `"ceiling ops/s" is per-item signing's limit under the quota (${RATE_PER_SEC} / 2 Signs per tx), so "ratio" is the multiple of that.`,
     'Shared 2-core machine (other helpers ran tests and benchmarks until ~19:20 UTC on the day measured): absolute numbers are noisy; the Sign calls per tx are not.',
     '',

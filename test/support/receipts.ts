@@ -2,7 +2,7 @@
 // public key, prove each stream's chain (seq 1..n, each prev the hash of the one before), and
 // run the audit itself over a run's events.
 import { expect } from 'vitest';
-import { GENESIS_PREV, sha256B64u, systemClock, TokenTypes } from '@countersign/contracts';
+import { GENESIS_PREV, receiptChainHash, systemClock, TokenTypes } from '@countersign/contracts';
 import type { AuditReport, Clock, ReceiptClaims, ReceiptEventDetail } from '@countersign/contracts';
 import { createAuditor, createAuditVerifiers } from '@countersign/audit';
 import type { PublicJwk } from '@countersign/signing';
@@ -40,7 +40,7 @@ export function expectChainsIntact(receipts: readonly VerifiedReceipt[]): number
     list.sort((a, b) => a.claims.seq - b.claims.seq);
     list.forEach((r, i) => {
       expect(r.claims.seq).toBe(i + 1);
-      expect(r.claims.prev).toBe(i === 0 ? GENESIS_PREV : sha256B64u(list[i - 1]!.token));
+      expect(r.claims.prev).toBe(i === 0 ? GENESIS_PREV : receiptChainHash(list[i - 1]!.token));
     });
   }
   return streams.size;

@@ -96,6 +96,27 @@ export function isBatchItem(token: string): boolean {
   return token.charCodeAt(0) === 0x7b; // '{'
 }
 
+/**
+ * The chain hash of a receipt token (the next receipt's `prev`): SHA-256 of a per-item JWS, the
+ * claims digest of a batch item. For tokens already verified or stored by their own writer; an
+ * unparsable item hashes as text, which links to nothing.
+ */
+export function receiptChainHash(token: string): string {
+  if (!isBatchItem(token)) return sha256B64u(token);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(token);
+  } catch {
+    return sha256B64u(token);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return sha256B64u(token);
+  }
+  const claims: Record<string, unknown> = { ...(parsed as Record<string, unknown>) };
+  for (const m of BATCH_MEMBERS) delete claims[m];
+  return batchItemDigest(claims);
+}
+
 function assertNoEnvelopeMembers(claims: object): void {
   for (const m of BATCH_MEMBERS) {
     if (Object.hasOwn(claims, m)) throw new RangeError(`claims must not have a "${m}" member`);

@@ -157,7 +157,14 @@ export type TraceContext = z.infer<typeof TraceContext>;
 
 /** EventBridge `detail` of a receipt event. Keep ≤ 256 KB. */
 export const ReceiptEventDetail = z.strictObject({
-  receipt: z.string().max(16_384).regex(COMPACT_JWS, 'must be a compact JWS'),
+  /** A compact JWS, or a batch item (JSON text, batch.ts) when receipts are batched. */
+  receipt: z
+    .string()
+    .max(16_384)
+    .refine(
+      (t) => COMPACT_JWS.test(t) || t.startsWith('{'),
+      'must be a compact JWS or a batch item',
+    ),
   request: z.string().max(65_536).nullable(),
   messageId: z.string().min(1).max(128),
   /** Trace context of the gateway's handling (absent when tracing is off). */

@@ -29,6 +29,8 @@ export const VerificationCodes = {
   BATCH_ROOT_MISMATCH: 'BATCH_ROOT_MISMATCH',
   /** The head is another issuer's, or disagrees with the item (stream, seq, chain head). */
   BATCH_HEAD_MISMATCH: 'BATCH_HEAD_MISMATCH',
+  /** The item says it was issued (iat) after the head that signs it: a head signs what exists. */
+  BATCH_ITEM_AFTER_HEAD: 'BATCH_ITEM_AFTER_HEAD',
 } as const;
 export type VerificationCode = (typeof VerificationCodes)[keyof typeof VerificationCodes];
 

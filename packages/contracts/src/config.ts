@@ -29,6 +29,14 @@ const Port = intIn(0, 65535);
 
 const PositiveInt = intIn(1);
 
+/** A switch, from a boolean or an env string (on/off, true/false, 1/0). */
+const OnOff = z.union([
+  z.boolean(),
+  z
+    .enum(['on', 'off', 'true', 'false', '1', '0'])
+    .transform((v) => ['on', 'true', '1'].includes(v)),
+]);
+
 /** What a requester may do at the gateway. `version` is derived (sha256 of the canonical policy). */
 export const RequesterPolicy = z.strictObject({
   id: Identifier,
@@ -88,14 +96,7 @@ export const CountersignConfig = z.strictObject({
        */
       publicKeys: KeySet.optional(),
       /** One signature over a Merkle head for requests signed together (issue #20); opt-in. */
-      batchSigning: z
-        .union([
-          z.boolean(),
-          z
-            .enum(['on', 'off', 'true', 'false', '1', '0'])
-            .transform((v) => ['on', 'true', '1'].includes(v)),
-        ])
-        .default(false),
+      batchSigning: OnOff.default(false),
       /**
        * AWS: an SQS queue the receipts rule feeds, consumed by a long-running requester itself
        * (on Lambda, the receipts function consumes it instead).
@@ -124,6 +125,13 @@ export const CountersignConfig = z.strictObject({
        * the gateway's own start-up check. Default: `kmsKeyId` (aws), the key history (embedded).
        */
       publicKeys: KeySet.optional(),
+      /**
+       * Receipts of one stream that gather while a receipt signature is in flight share one
+       * signature over a Merkle head (issue #20). Default: on in aws mode, off embedded.
+       */
+      receiptBatching: OnOff.optional(),
+      /** Most receipts under one batch head. */
+      receiptBatchMax: intIn(1, 65_536).default(256),
     })
     .prefault({}),
   queue: z
@@ -230,6 +238,8 @@ export const CONFIG_ENV = {
   COUNTERSIGN_GATEWAY_ALG: ['gateway', 'alg'],
   COUNTERSIGN_GATEWAY_PUBLIC_KEYS: ['gateway', 'publicKeys'],
   COUNTERSIGN_GATEWAY_KMS_KEY_ID: ['gateway', 'kmsKeyId'],
+  COUNTERSIGN_RECEIPT_BATCHING: ['gateway', 'receiptBatching'],
+  COUNTERSIGN_RECEIPT_BATCH_MAX: ['gateway', 'receiptBatchMax'],
   COUNTERSIGN_PARTITIONS: ['gateway', 'partitions'],
   COUNTERSIGN_CONCURRENCY: ['gateway', 'concurrency'],
   COUNTERSIGN_CLOCK_SKEW_SEC: ['gateway', 'clockSkewSec'],

@@ -142,6 +142,7 @@ export {
   batchLeafBytes,
   batchItemDigest,
   isBatchItem,
+  receiptChainHash,
   merkleBatch,
   requestBatchHeadClaims,
   receiptBatchHeadClaims,

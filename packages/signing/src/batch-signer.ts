@@ -33,6 +33,13 @@ export interface BatchSignerOptions<C extends object> {
   readonly maxBatchSize?: number;
   /** Items of different groups never share a head (receipts: one stream per head). */
   readonly groupOf?: (claims: C) => string;
+  /**
+   * Sign an item alone as a one-leaf batch, not as a plain JWS (same single signature, no wait):
+   * a receipt chain needs each receipt's chain hash before its signature exists.
+   */
+  readonly loneAsItem?: boolean;
+  /** Wraps each signature, e.g. retries on KMS throttling (signing has no side effect). */
+  readonly retry?: <T>(sign: () => Promise<T>) => Promise<T>;
 }
 
 export interface BatchSignerMetrics {
@@ -61,6 +68,7 @@ export function createBatchSigner<C extends object>(
   options: BatchSignerOptions<C>,
 ): BatchSigner<C> {
   const { signer, typ, headClaims, groupOf } = options;
+  const retry = options.retry ?? (<T>(sign: () => Promise<T>) => sign());
   const max = options.maxBatchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(max) || max < 1 || max > MAX_BATCH_SIZE) {
     throw new SigningError('CONFIG_INVALID', `maxBatchSize must be 1..${MAX_BATCH_SIZE}`);
@@ -101,15 +109,16 @@ export function createBatchSigner<C extends object>(
     items += group.length;
     largestBatch = Math.max(largestBatch, group.length);
     try {
-      if (group.length === 1) {
+      if (group.length === 1 && !options.loneAsItem) {
         const only = group[0]!;
-        only.resolve(await signJwt(signer, only.claims, { typ }));
+        only.resolve(await retry(() => signJwt(signer, only.claims, { typ })));
         return;
       }
-      batches++;
+      if (group.length > 1) batches++;
       const claims = group.map((w) => w.claims);
       const tree = merkleBatch(claims);
-      const head = await signJwt(signer, headClaims(claims, tree), { typ: headTyp });
+      const headPayload = headClaims(claims, tree);
+      const head = await retry(() => signJwt(signer, headPayload, { typ: headTyp }));
       tree.items(head).forEach((token, i) => group[i]!.resolve(token));
     } catch (err) {
       for (const w of group) w.reject(err);

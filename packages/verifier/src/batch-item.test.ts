@@ -291,6 +291,21 @@ describe('batch items: attacks', () => {
     expect(await codeOf(v.verify(edit(item!, (i) => (i.batch = single))))).toBe('TYP_MISMATCH');
   });
 
+  it('an item issued (iat) after its head is BATCH_ITEM_AFTER_HEAD', async () => {
+    const v = requestVerifier();
+    const later = requests(2, { iat: NOW + 1 });
+    const batching = createBatchSigner({
+      signer: req1.signer,
+      typ: 'txn+jwt',
+      headClaims: (_items, tree) => requestBatchHeadClaims({ iss: 'req-1', iat: NOW, ...tree }),
+    });
+    const items = await Promise.all(later.map((c) => batching.sign(c)));
+    expect(await codeOf(v.verify(items[0]!))).toBe('BATCH_ITEM_AFTER_HEAD');
+    // The same claims under a head of their own time verify.
+    const [fine] = await requestBatch(req1.signer, requests(2, { iat: NOW }));
+    expect((await v.verify(fine!)).claims.iat).toBe(NOW);
+  });
+
   it('a request batch head used for receipts is TYP_MISMATCH', async () => {
     const receipts = receiptVerifier();
     const receipt = receiptClaims(1, GENESIS_PREV);

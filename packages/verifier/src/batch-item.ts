@@ -147,6 +147,10 @@ export function createBatchItemOpener(o: BatchItemOptions) {
       const claims = unverifiedClaims; // proven: these are the signed claims
       // 4. the head speaks for this item
       if (claims.iss !== h.iss) fail('BATCH_HEAD_MISMATCH', 'batch head of another issuer', 'iss');
+      // A head signs items that exist: one claiming a later iat was not issued when it says.
+      if (typeof claims.iat === 'number' && claims.iat > h.iat) {
+        fail('BATCH_ITEM_AFTER_HEAD', 'the item’s iat is later than its head’s', 'iat');
+      }
       if ('stream' in h) {
         if (claims.stream !== h.stream) {
           fail('BATCH_HEAD_MISMATCH', 'batch head of another stream', 'stream');

@@ -9,7 +9,7 @@ import { extractTrace, noopMetrics, withSpan, type Metrics } from '@countersign/
 import {
   ReceiptEventDetail,
   gatewayOf,
-  sha256B64u,
+  receiptChainHash,
   type AuditReport,
   type AuditSource,
   type Clock,
@@ -233,7 +233,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
       return 'finding';
     }
     const { table } = streamState(stream);
-    const hash = digestWords(sha256B64u(receipt));
+    const hash = digestWords(receiptChainHash(receipt));
     /** A copy of a receipt seen before still carries its own unsigned fields: check them. */
     const copyOf = (): IngestResult => {
       if (checked.found.length === 0) {

@@ -26,6 +26,11 @@ const RECEIPT_SIGNATURE_CODES = new Set([
   'ALG_NOT_ALLOWED',
   'UNKNOWN_KID',
   'BAD_SIGNATURE',
+  // A batch item whose proof does not reach its signed head: its claims are not what was signed.
+  'BATCH_LEAF_NONCANONICAL',
+  'BATCH_INDEX_OUT_OF_RANGE',
+  'BATCH_PROOF_LENGTH',
+  'BATCH_ROOT_MISMATCH',
 ]);
 
 /** The finding for a receipt the verifier refused, by the verifier's code. */

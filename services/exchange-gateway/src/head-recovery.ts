@@ -39,6 +39,7 @@ import {
 } from './head-check.ts';
 import { silentLogger, type CheckpointStore, type Logger } from './ports.ts';
 import { sha256B64u } from './receipts.ts';
+import { receiptChainHash } from '@countersign/contracts';
 
 export interface HeadRecoveryOptions {
   readonly gatewayId: string;
@@ -90,7 +91,7 @@ async function archivedTails(
     }
     const seqs = out.get(claims.stream) ?? new Map<number, Link | 'conflict'>();
     out.set(claims.stream, seqs);
-    const link = { hash: sha256B64u(detail.data.receipt), prev: claims.prev };
+    const link = { hash: receiptChainHash(detail.data.receipt), prev: claims.prev };
     const had = seqs.get(claims.seq);
     if (had === undefined) seqs.set(claims.seq, link);
     else if (had === 'conflict' || had.hash !== link.hash) seqs.set(claims.seq, 'conflict');

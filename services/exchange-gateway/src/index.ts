@@ -22,6 +22,8 @@ export type {
   ListOrdersRange,
   Logger,
 } from './ports.ts';
+export { createChainWriter } from './chain.ts';
+export type { AppendInput, ChainWriter, ChainWriterOptions } from './chain.ts';
 export { createCheckpointer, intervalTimer } from './checkpoints.ts';
 export type { Checkpointer, CheckpointerOptions, CheckpointTimer } from './checkpoints.ts';
 export { createSqliteCheckpointLog } from './checkpoint-log.ts';

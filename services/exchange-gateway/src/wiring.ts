@@ -347,6 +347,10 @@ async function wire(
     owner,
     logger,
     ...(overrides.signRetry ? { signRetry: overrides.signRetry } : {}),
+    // Receipt batching (issue #20): on by default in aws mode, where KMS Sign calls are the limit.
+    ...((config.gateway.receiptBatching ?? aws)
+      ? { receiptBatching: { maxBatchSize: config.gateway.receiptBatchMax } }
+      : {}),
   });
   const bucket = config.checkpoints.bucket;
   const checkpointStore =

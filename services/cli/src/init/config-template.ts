@@ -38,6 +38,9 @@ export const FIELD_DOCS: Readonly<Record<string, string>> = {
   'gateway.concurrency': 'messages in flight (FIFO groups stay in order)',
   'gateway.clockSkewSec': 'clock skew allowed on nbf/exp/iat (at most 300)',
   'gateway.maxTokenBytes': 'request tokens above this are REJECTED TOKEN_TOO_LARGE',
+  'gateway.receiptBatching':
+    "true: a stream's receipts that gather while a receipt signature is in flight share one signature over a Merkle head (default: on in aws mode, off embedded)",
+  'gateway.receiptBatchMax': 'most receipts under one batch head (default 256)',
   'gateway.checkpointEvery': 'a signed checkpoint every N receipts of a stream…',
   'gateway.checkpointIntervalSec': '…and every T seconds while it is active',
   'gateway.policies':
