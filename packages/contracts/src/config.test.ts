@@ -12,8 +12,8 @@ function issues(fn: () => unknown): string[] {
 }
 
 describe('configuration', () => {
-  it('reads COUNTERSIGN_BATCH_SIGNING as on/off (default off) and names a bad value', () => {
-    expect(parseConfig({ env: {} }).requester.batchSigning).toBe(false);
+  it('reads COUNTERSIGN_BATCH_SIGNING as on/off (unset: the runtime decides) and names a bad value', () => {
+    expect(parseConfig({ env: {} }).requester.batchSigning).toBeUndefined();
     expect(parseConfig({ env: { COUNTERSIGN_BATCH_SIGNING: 'on' } }).requester.batchSigning).toBe(
       true,
     );

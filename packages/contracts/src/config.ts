@@ -95,8 +95,11 @@ export const CountersignConfig = z.strictObject({
        * Default: `kmsKeyId` (aws), the key history `<dataDir>/keys/requester.jwks.json` (embedded).
        */
       publicKeys: KeySet.optional(),
-      /** One signature over a Merkle head for requests signed together (issue #20); opt-in. */
-      batchSigning: OnOff.default(false),
+      /**
+       * One signature over a Merkle head for requests signed together (issue #20). Default: on in
+       * aws mode (KMS's Sign quota is the limit there), off embedded.
+       */
+      batchSigning: OnOff.optional(),
       /**
        * AWS: an SQS queue the receipts rule feeds, consumed by a long-running requester itself
        * (on Lambda, the receipts function consumes it instead).

@@ -124,7 +124,7 @@ export async function createRequesterFromConfig(
     signConcurrency:
       config.requester.signConcurrency ??
       (config.mode === 'embedded' ? 64 : DEFAULT_SIGN_CONCURRENCY),
-    ...(config.requester.batchSigning ? { batchSigning: {} } : {}),
+    ...((config.requester.batchSigning ?? config.mode === 'aws') ? { batchSigning: {} } : {}),
     remember: (orders) => transactions.remember(orders),
   });
   return {

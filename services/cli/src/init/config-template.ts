@@ -27,7 +27,7 @@ export const FIELD_DOCS: Readonly<Record<string, string>> = {
   'requester.publicKeys':
     'every requester key verifiers trust (KMS keys/aliases, JWKS files/URLs, with nbf/exp); default its key history',
   'requester.batchSigning':
-    'true: requests signed together share one signature over a Merkle head (issue #20)',
+    'true: requests signed together share one signature over a Merkle head (issue #20); default on in aws mode, off embedded',
   'requester.receiptsQueueUrl':
     "aws mode: the requester's own receipts queue (order status), when it consumes it itself",
   gateway: 'The exchange gateway: verifies, executes once, signs receipts (`countersign gateway`)',
