@@ -154,10 +154,7 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
       );
       return true;
     } catch (err) {
-      if (
-        err instanceof ConditionalCheckFailedException ||
-        isNamed(err, 'ConditionalCheckFailedException')
-      ) {
+      if (isConditionFailed(err)) {
         return false;
       }
       throw fromSdkError('UpdateItem', err);
@@ -189,10 +186,7 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
           );
           return { claimed: true, takeover: false };
         } catch (err) {
-          if (!(
-            err instanceof ConditionalCheckFailedException ||
-            isNamed(err, 'ConditionalCheckFailedException')
-          )) {
+          if (!isConditionFailed(err)) {
             throw fromSdkError('PutItem', err);
           }
           existing = await existingAfterConflict(key, err);
@@ -364,10 +358,7 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
         );
         return true;
       } catch (err) {
-        if (
-          err instanceof ConditionalCheckFailedException ||
-          isNamed(err, 'ConditionalCheckFailedException')
-        ) {
+        if (isConditionFailed(err)) {
           return false;
         }
         throw fromSdkError('PutItem', err);
@@ -394,6 +385,13 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
     if (hash !== o.prev) return chainConflict(o.head.stream, o.head.seq - 1, seq, true);
     return fromSdkError('TransactWriteItems', err);
   }
+}
+
+function isConditionFailed(err: unknown): boolean {
+  return (
+    err instanceof ConditionalCheckFailedException ||
+    isNamed(err, 'ConditionalCheckFailedException')
+  );
 }
 
 function isNamed(err: unknown, name: string): boolean {
