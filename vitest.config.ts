@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 // Two projects: `unit` (beside the code, no network) and `integration` (test/, against moto).
 export default defineConfig({
   test: {
+    // One test file per core (vitest defaults to cores − 1: one file at a time on 2 cores).
+    maxWorkers: 2,
     projects: [
       {
         test: {
@@ -25,7 +27,6 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 120_000,
           pool: 'forks',
-          fileParallelism: false,
         },
       },
     ],

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // `npm test`: type-check, lint, install the emulator if needed, run unit + integration tests,
 // then print the plain `N passed, N failed` line from vitest's JSON report.
-import { spawnSync } from 'node:child_process';
+// The installs (PyPI, apt: network-bound, minutes on a clean clone) run while the CPU-bound
+// type-check and lint do; their output is printed when they are awaited.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 
 const extra = process.argv.slice(2);
@@ -23,10 +25,40 @@ const step = (name, cmd, args) => {
   }
 };
 
+/** Starts a step in the background; `await` the result to print its output and check it. */
+const background = (name, cmd, args) => {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stop = () => child.kill();
+  process.once('exit', stop); // a failed step exits: no install left running behind it
+  const out = [];
+  child.stdout.on('data', (d) => out.push(d));
+  child.stderr.on('data', (d) => out.push(d));
+  const done = new Promise((resolve) => {
+    child.on('error', (err) => resolve({ code: 1, error: err }));
+    child.on('close', (code) => resolve({ code: code ?? 1 }));
+  });
+  return async () => {
+    const { code, error } = await done;
+    process.off('exit', stop);
+    console.log(`\n== ${name}`);
+    process.stdout.write(Buffer.concat(out));
+    if (error) console.error(`${cmd} could not start: ${error.message}`);
+    if (code !== 0) {
+      console.error(`\n${name} failed (exit ${code}).`);
+      console.log('0 passed, 1 failed');
+      process.exit(code);
+    }
+  };
+};
+
+const emulator = background('emulator (moto server into .venv)', 'bash', ['scripts/moto-venv.sh']);
+const browser = background('browser (chromium for the HTML report test)', 'bash', [
+  'scripts/ensure-chromium.sh',
+]);
 step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
 step('lint', 'npx', ['eslint', '--max-warnings', '0', '.']);
-step('emulator (moto server into .venv)', 'bash', ['scripts/moto-venv.sh']);
-step('browser (chromium for the HTML report test)', 'bash', ['scripts/ensure-chromium.sh']);
+await emulator();
+await browser();
 
 console.log('\n== tests (unit + integration)');
 mkdirSync('.reports', { recursive: true });

@@ -35,6 +35,7 @@ import type {
   CompleteOptions,
   NonceRecord,
   NonceStore,
+  RestoredRecord,
 } from './ports.ts';
 import { chainConflict, fromSdkError, nonceConflict, storeError } from './errors.ts';
 
@@ -153,10 +154,7 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
       );
       return true;
     } catch (err) {
-      if (
-        err instanceof ConditionalCheckFailedException ||
-        isNamed(err, 'ConditionalCheckFailedException')
-      ) {
+      if (isConditionFailed(err)) {
         return false;
       }
       throw fromSdkError('UpdateItem', err);
@@ -188,10 +186,7 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
           );
           return { claimed: true, takeover: false };
         } catch (err) {
-          if (!(
-            err instanceof ConditionalCheckFailedException ||
-            isNamed(err, 'ConditionalCheckFailedException')
-          )) {
+          if (!isConditionFailed(err)) {
             throw fromSdkError('PutItem', err);
           }
           existing = await existingAfterConflict(key, err);
@@ -332,6 +327,43 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
       if (!item) return { stream, seq: 0, hash: GENESIS_PREV };
       return { stream, seq: num(item, 'seq'), hash: str(item, 'hash') ?? GENESIS_PREV };
     },
+
+    // Recovery: a conditional put, so a COMPLETED record (or a stream head) is never replaced.
+    // An IN_PROGRESS claim is: the archived receipt proves the key completed, and a claim left
+    // behind would otherwise be taken over and executed again once its lease runs out.
+    async restoreCompleted(key, r: RestoredRecord) {
+      if (key.startsWith(STREAM_PREFIX)) {
+        throw storeError('a nonce key cannot name a stream head', { key });
+      }
+      const sha = r.requestSha256;
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: {
+              pk: s(key),
+              state: s('COMPLETED'),
+              expiresAt: n(r.expiresAt),
+              attempts: n(0),
+              receipt: s(r.stored.receipt),
+              request: r.stored.request === null ? { NULL: true } : s(r.stored.request),
+              messageId: s(r.stored.messageId),
+              ttl: n(ttlSeconds(r.expiresAt)),
+              ...(sha === undefined ? {} : { requestSha256: s(sha) }),
+            },
+            ConditionExpression: 'attribute_not_exists(pk) OR #state = :inProgress',
+            ExpressionAttributeNames: { '#state': 'state' },
+            ExpressionAttributeValues: { ':inProgress': s('IN_PROGRESS') },
+          }),
+        );
+        return true;
+      } catch (err) {
+        if (isConditionFailed(err)) {
+          return false;
+        }
+        throw fromSdkError('PutItem', err);
+      }
+    },
   };
 
   /** A cancelled transaction without reasons: read both items to say which condition failed. */
@@ -353,6 +385,13 @@ export function createDynamoNonceStore(options: DynamoNonceStoreOptions): NonceS
     if (hash !== o.prev) return chainConflict(o.head.stream, o.head.seq - 1, seq, true);
     return fromSdkError('TransactWriteItems', err);
   }
+}
+
+function isConditionFailed(err: unknown): boolean {
+  return (
+    err instanceof ConditionalCheckFailedException ||
+    isNamed(err, 'ConditionalCheckFailedException')
+  );
 }
 
 function isNamed(err: unknown, name: string): boolean {

@@ -140,8 +140,9 @@ export interface NonceStore {
   restoreHead?(head: ChainHead): Promise<void>;
   /**
    * Recovery only: stores a COMPLETED record rebuilt from an archived, verified receipt, so a
-   * redelivery republishes it instead of executing again. Never overwrites: false when the key
-   * already has a record.
+   * redelivery republishes it instead of executing again. Never overwrites a COMPLETED record:
+   * false when the key already has one. (DynamoDB also replaces an IN_PROGRESS claim, which a
+   * takeover would otherwise execute again; SQLite keeps it.)
    */
   restoreCompleted?(key: string, record: RestoredRecord): Promise<boolean>;
   close?(): Promise<void>;

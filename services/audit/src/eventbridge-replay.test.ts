@@ -134,6 +134,68 @@ describe('replayEventBridgeArchive', () => {
     expect(report.summary).toMatchObject({ receipts: 6, duplicates: 1, events: 7 });
   });
 
+  it('does not count the time spent auditing a batch as quiet', async () => {
+    const kit = await createSyntheticKit({
+      gatewayId: 'gw-1',
+      requesterId: 'req-1',
+      startTime: START,
+    });
+    const ds: ReceiptEventDetail[] = [];
+    for (let i = 0; i < 4; i++) ds.push((await kit.gateway.emit()).detail);
+    const R = 'audit-slow';
+    const batches = [
+      [envelope(ds[0]!, R, 'a'), envelope(ds[1]!, R, 'b')],
+      [envelope(ds[2]!, R, 'c'), envelope(ds[3]!, R, 'd')],
+    ];
+    let t = START * 1000;
+    const inner = stubQueue(batches);
+    const queue: Queue = {
+      ...inner,
+      // An empty receive waits its full second; acknowledging a batch takes longer than quietMs.
+      receive: async (o) => {
+        const got = await inner.receive(o);
+        if (got.length === 0) t += 1000;
+        return got;
+      },
+      delete: async (h) => {
+        t += 1500;
+        await inner.delete(h);
+      },
+    };
+    const clock: Clock = { now: () => t };
+    const client = {
+      send: (cmd: object) =>
+        Promise.resolve(
+          cmd instanceof DescribeReplayCommand ? { State: 'COMPLETED' } : { Arn: 'arn' },
+        ),
+    } as Parameters<typeof replayEventBridgeArchive>[0]['client'];
+    const auditor = createAuditor({
+      verifiers: createAuditVerifiers({
+        gatewayKeys: staticKeys(kit.gatewayJwks),
+        requesterKeys: staticKeys(kit.requesterJwks),
+        gateways: ['gw-1'],
+        requesters: null,
+        clock: { now: () => (START + 100) * 1000 },
+      }),
+      clockSkewSec: 30,
+      clock,
+    });
+    const audited = await replayEventBridgeArchive({
+      client,
+      queue,
+      auditor,
+      archiveArn: 'a',
+      busName: 'b',
+      from: 0,
+      to: 1,
+      replayName: R,
+      clock,
+      quietMs: 2000,
+    });
+    expect(audited).toBe(4);
+    expect(inner.deleted).toHaveLength(4);
+  });
+
   it('fails with REPLAY_FAILED when the replay fails', async () => {
     const client = {
       send: (cmd: object) =>

@@ -323,7 +323,6 @@ export async function replayEventBridgeArchive(options: EventBridgeReplayOptions
       waitMs: Math.min(1000, quietMs),
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    if (messages.length > 0) lastMessageAt = clock.now();
     const ours = messages.filter((m) => peekReplayName(m.body) === options.replayName);
     const foreign = messages.filter((m) => !ours.includes(m));
     for (const m of ours) await auditQueueMessage(auditor, m);
@@ -335,6 +334,9 @@ export async function replayEventBridgeArchive(options: EventBridgeReplayOptions
     ]);
     audited += ours.length;
     if (ours.length > 0) options.onProgress?.(audited);
+    // Quiet counts from the end of the last batch's handling: a slow audit of a batch (a loaded
+    // machine) is not a quiet queue.
+    if (messages.length > 0) lastMessageAt = clock.now();
   }
   options.onProgress?.(audited);
   return audited;

@@ -3,12 +3,15 @@
 // with triggers that refuse UPDATE and DELETE. Optionally every appended checkpoint is also
 // written, one token a line, to an append-only file in a mirror directory the operator names
 // (COUNTERSIGN_CHECKPOINT_MIRROR, e.g. another disk): a log rolled back or deleted on the data
-// disk then still shows in the mirror.
+// disk then still shows in the mirror. At start the mirror is brought up to the log: a kill
+// between the log's append and the mirror's would otherwise leave a permanent gap (audited as
+// CHECKPOINT_CHAIN_BROKEN). Only tokens the log holds are copied (signed; nothing is invented),
+// and nothing is ever removed from the mirror.
 //
 // Append-only here means our code never rewrites an entry and SQLite refuses to; an attacker
 // with write access to the data directory can still replace the file. What catches that is the
 // mirror and the audit's memory (see services/audit/README.md).
-import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CHECKPOINT_MIRROR_FILE } from '@countersign/contracts';
 import { openSqlite } from '@countersign/sqlite';
@@ -34,21 +37,46 @@ export interface SqliteCheckpointLogOptions {
   /** A directory that receives a second, append-only copy (one token a line). */
   readonly mirror?: string;
   readonly logger?: Logger;
+  /** Test hook: runs after the log's append, before the mirror's (a kill there leaves a gap). */
+  readonly afterLogAppend?: (stream: string, index: number) => void;
 }
 
 export interface SqliteCheckpointLog extends CheckpointStore {
   close(): Promise<void>;
 }
 
-/** Appends one line and fsyncs it: the mirror is only useful if it survives what the log does not. */
-function appendLine(file: string, line: string): void {
+/** Appends text and fsyncs it: the mirror is only useful if it survives what the log does not. */
+function appendText(file: string, text: string): void {
   const fd = openSync(file, 'a', 0o644);
   try {
-    writeSync(fd, `${line}\n`);
+    writeSync(fd, text);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+function readIfPresent(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
+  }
+}
+
+/**
+ * Appends to the mirror every log entry it lacks, oldest first; returns how many. A torn last
+ * line (a crash mid-append) is ended first, so the next token starts on a line of its own.
+ */
+function fillMirror(file: string, log: readonly { token: string }[]): number {
+  const text = readIfPresent(file);
+  const mirrored = new Set(text.split('\n').map((l) => l.trim()));
+  const missing = log.filter((e) => !mirrored.has(e.token)).map((e) => e.token);
+  if (missing.length === 0) return 0;
+  const torn = text.length > 0 && !text.endsWith('\n');
+  appendText(file, `${torn ? '\n' : ''}${missing.join('\n')}\n`);
+  return missing.length;
 }
 
 export function createSqliteCheckpointLog(
@@ -70,6 +98,17 @@ export function createSqliteCheckpointLog(
   );
   const mirrorFile = options.mirror ? join(options.mirror, CHECKPOINT_MIRROR_FILE) : undefined;
   if (options.mirror) mkdirSync(options.mirror, { recursive: true });
+  if (mirrorFile) {
+    try {
+      const all = db
+        .prepare<[], { token: string }>('SELECT token FROM checkpoints ORDER BY stream, idx')
+        .all();
+      const filled = fillMirror(mirrorFile, all);
+      if (filled > 0) logger.warn({ filled, mirror: mirrorFile }, 'checkpoint mirror gaps filled');
+    } catch (err) {
+      logger.error({ err, mirror: mirrorFile }, 'checkpoint mirror gaps not filled');
+    }
+  }
   let closed = false;
   const open = () => {
     if (closed) throw new GatewayError('STORE_FAILED', 'the checkpoint log is closed');
@@ -90,9 +129,10 @@ export function createSqliteCheckpointLog(
           }),
         );
       }
+      options.afterLogAppend?.(stream, checkpoint.index);
       if (mirrorFile) {
         try {
-          appendLine(mirrorFile, checkpoint.token);
+          appendText(mirrorFile, `${checkpoint.token}\n`);
         } catch (err) {
           // The log has it; audit reports the mirror's missing line as a chain break only if
           // the log loses it too. Say so loudly: a mirror that stopped mirroring protects nothing.

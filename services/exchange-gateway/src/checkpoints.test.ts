@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -13,6 +13,7 @@ import {
 import { createVerifier, staticKeys } from '@countersign/verifier';
 import { createSqliteCheckpointLog } from './checkpoint-log.ts';
 import { createCheckpointer, type CheckpointTimer } from './checkpoints.ts';
+import { silentLogger } from './ports.ts';
 import { fakeClock, newEs256Signer } from './testing/index.ts';
 
 const head = (seq: number, stream = 'gw/3') => ({
@@ -34,7 +35,13 @@ function manualTimer(): CheckpointTimer & { fire(): void; running(): boolean } {
   };
 }
 
-async function setup(options: { every?: number; mirror?: boolean } = {}) {
+async function setup(
+  options: {
+    every?: number;
+    mirror?: boolean;
+    afterLogAppend?: (stream: string, index: number) => void;
+  } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'cp-'));
   const signer = await newEs256Signer();
   const clock = fakeClock();
@@ -42,6 +49,7 @@ async function setup(options: { every?: number; mirror?: boolean } = {}) {
   const store = createSqliteCheckpointLog({
     path: join(dir, 'checkpoints', 'checkpoints.sqlite'),
     ...(mirror ? { mirror } : {}),
+    ...(options.afterLogAppend ? { afterLogAppend: options.afterLogAppend } : {}),
   });
   const timer = manualTimer();
   const make = () =>
@@ -144,6 +152,49 @@ describe('checkpointer', () => {
       .split('\n');
     expect(mirrored.sort()).toEqual(logged.map((r) => (r as { token: string }).token).sort());
     expect(mirrored).toHaveLength(4); // gw/1 at 3 then 5 (stop), gw/0 at 4 then 6 (stop)
+  });
+
+  it('a kill between the log and the mirror: the next start fills the gap from the log', async () => {
+    let killed = false;
+    const t = await setup({
+      mirror: true,
+      // The process "dies" after the log's append of the second checkpoint, before the mirror's.
+      afterLogAppend: (_stream, index) => {
+        if (index === 2 && !killed) {
+          killed = true;
+          throw new Error('killed');
+        }
+      },
+    });
+    const cp = t.make();
+    for (let seq = 1; seq <= 6; seq += 1) await cp.noteAppended(head(seq));
+    expect(killed).toBe(true);
+    const logged = (await t.chain()).map((c) => c.token);
+    await t.store.close();
+    const mirrorFile = join(t.mirror!, CHECKPOINT_MIRROR_FILE);
+    expect(logged).toHaveLength(2);
+    const lines = () => readFileSync(mirrorFile, 'utf8').split('\n').filter(Boolean);
+    expect(lines()).toEqual([logged[0]]); // the gap the kill left
+    // A crash mid-append also tore the mirror's last line.
+    appendFileSync(mirrorFile, logged[1]!.slice(0, 20));
+
+    const warned: object[] = [];
+    const logger = { ...silentLogger, warn: (o: object) => void warned.push(o) };
+    const restarted = createSqliteCheckpointLog({
+      path: join(t.dir, 'checkpoints', 'checkpoints.sqlite'),
+      mirror: t.mirror!,
+      logger,
+    });
+    await restarted.close();
+    // Every log token on a line of its own, once; the torn fragment stays, not a token.
+    expect(lines()).toEqual([logged[0], logged[1]!.slice(0, 20), logged[1]]);
+    expect(warned).toEqual([expect.objectContaining({ filled: 1 })]);
+    // A start with nothing missing appends nothing.
+    await createSqliteCheckpointLog({
+      path: join(t.dir, 'checkpoints', 'checkpoints.sqlite'),
+      mirror: t.mirror!,
+    }).close();
+    expect(lines()).toHaveLength(3);
   });
 
   it('a failing store does not fail the receipt: the next checkpoint covers it', async () => {
