@@ -148,3 +148,4 @@ export {
   receiptBatchHeadClaims,
 } from './batch.ts';
 export type { BatchableType, BatchHeadType, BatchHeadClaims, MerkleBatch } from './batch.ts';
+export type { ExecResult, ListedOrder } from './exchange.ts';

@@ -20,28 +20,20 @@ import {
   compareDecimals,
   NonceKeys,
   requestKeyParts,
+  type ExecResult,
   type Fill,
   type Finding,
+  type ListedOrder,
   type FindingCode,
   type Outcome,
   type ReconciliationSummary,
 } from '@countersign/contracts';
 
-/** What the exchange recorded for an order (the gateway's ExecResult). */
-export type ExchangeResult =
-  | { readonly status: 'FILLED'; readonly fills: readonly Fill[] }
-  | { readonly status: 'REJECTED'; readonly reason: string };
+/** What the exchange recorded for an order (contracts' ExecResult, as the gateway receipts it). */
+export type ExchangeResult = ExecResult;
 
-/** An order as the exchange lists it (the gateway port's ListedOrder). */
-export interface ExchangeListedOrder {
-  readonly clientOrderId: string;
-  readonly account: string;
-  /** Epoch ms the exchange took it; 0 when it did not record that. */
-  readonly placedAt: number;
-  readonly status: 'FILLED' | 'REJECTED' | 'PENDING';
-  readonly fills: readonly Fill[];
-  readonly reason?: string;
-}
+/** An order as the exchange lists it (contracts' ListedOrder). */
+export type ExchangeListedOrder = ListedOrder;
 
 /** The exchange as reconciliation reads it (the gateway's `Exchange` with `listOrders` fits). */
 export interface ExchangeOrderSource {

@@ -1,5 +1,5 @@
 // Ports owned by the gateway: the Exchange it executes on, where checkpoints go, and logging.
-import type { Fill, TransactionRequest } from '@countersign/contracts';
+import type { ExecResult, ListedOrder, TransactionRequest } from '@countersign/contracts';
 
 export interface ExchangeOrder {
   /** Idempotency key at the exchange: clientOrderIdOf(iss, jti), unique per request (not per bare jti). */
@@ -8,21 +8,7 @@ export interface ExchangeOrder {
   readonly txn: TransactionRequest;
 }
 
-export type ExecResult =
-  | { readonly status: 'FILLED'; readonly fills: readonly Fill[] }
-  | { readonly status: 'REJECTED'; readonly reason: string };
-
-/** An order as listOrders reports it, settled the way the gateway receipts it. */
-export interface ListedOrder {
-  readonly clientOrderId: string;
-  readonly account: string;
-  /** When the exchange took it (its clock, epoch ms; 0 = not recorded, orders of older files). */
-  readonly placedAt: number;
-  /** PENDING while an IOC/FOK is still matching. */
-  readonly status: 'FILLED' | 'REJECTED' | 'PENDING';
-  readonly fills: readonly Fill[];
-  readonly reason?: string;
-}
+export type { ExecResult, ListedOrder } from '@countersign/contracts';
 
 /** A period of placement times: epoch ms, `from` inclusive, `to` exclusive. */
 export interface ListOrdersRange {
