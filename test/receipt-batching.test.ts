@@ -3,7 +3,7 @@
 // than receipts; then one batched receipt edited in the archive (its proof no longer leads to
 // the signed root) and one batch's first item dropped: the audit finds both.
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,5 +116,23 @@ describe('receipt batching, embedded', () => {
     const r = await audit(data);
     expect(r.code).toBe(3);
     expect(r.codes).toEqual(['SEQ_GAP']);
+  });
+
+  it('the tail cut inside a batch, checkpoints and audit state deleted: the head still names its last seq, TAIL_TRUNCATED', async () => {
+    const data = copy();
+    const size = (batch: string) => items.filter((o) => o.item.batch === batch).length;
+    // The last batch of more than one item: keep its first item, cut from its last one on.
+    const last = items.findLast(({ item }) => item.index > 0 && size(item.batch) > 1)!;
+    for (const { row, item } of items) {
+      if (item.seq >= last.item.seq) update(data, 'DELETE FROM bus_events WHERE id = ?', row.id);
+    }
+    const paths = embeddedPaths(data);
+    rmSync(paths.checkpointsDir, { recursive: true, force: true });
+    rmSync(paths.auditState, { force: true });
+    const r = await audit(data);
+    expect(r.code).toBe(3);
+    expect(r.codes).toEqual(['TAIL_TRUNCATED']);
+    const found = r.report.findings.find((f) => f.code === 'TAIL_TRUNCATED');
+    expect(found).toMatchObject({ seq: last.item.seq });
   });
 });

@@ -5,10 +5,12 @@
 // Keyed on the receipt's own (stream, seq, hash), never on bus event ids, which change on replay.
 // Memory: the typed-array chain table (37 bytes a receipt, see seq-table.ts), the checkpoints,
 // per-party totals and at most `maxFindings` stored findings; everything else is counters.
+import { decodeUnverified } from '@countersign/verifier';
 import { extractTrace, noopMetrics, withSpan, type Metrics } from '@countersign/observability';
 import {
   ReceiptEventDetail,
   gatewayOf,
+  isBatchItem,
   receiptChainHash,
   type AuditReport,
   type AuditSource,
@@ -126,6 +128,8 @@ export interface Auditor {
 interface StreamState {
   readonly gateway: string;
   readonly table: StreamTable;
+  /** The highest seq a verified receipt batch head commits to (a signed checkpoint too). */
+  signedSeq: number;
 }
 
 /** What `apply` needs of an event: everything that awaits (parsing and both signatures). */
@@ -139,6 +143,18 @@ type Prepared =
       /** undefined when the receipt is skipped (another gateway's stream). */
       readonly checked: RequestCheck | undefined;
     };
+
+/**
+ * The seq a receipt's batch head commits to (its last item), for a receipt that VERIFIED as a
+ * batch item (head signature, stream and range checked by the verifier); undefined otherwise.
+ */
+function batchHeadSeq(verifiedReceipt: string): number | undefined {
+  if (!isBatchItem(verifiedReceipt)) return undefined;
+  const item: unknown = JSON.parse(verifiedReceipt);
+  const head = (item as { batch?: unknown }).batch;
+  const seq = typeof head === 'string' ? decodeUnverified(head)?.seq : undefined;
+  return typeof seq === 'number' ? seq : undefined;
+}
 
 export function createAuditor(options: AuditorOptions): Auditor {
   const { verifiers, clockSkewSec } = options;
@@ -161,7 +177,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
   function streamState(stream: string): StreamState {
     let s = streams.get(stream);
     if (!s) {
-      s = { gateway: gatewayOf(stream), table: new StreamTable() };
+      s = { gateway: gatewayOf(stream), table: new StreamTable(), signedSeq: 0 };
       streams.set(stream, s);
     }
     return s;
@@ -232,7 +248,9 @@ export function createAuditor(options: AuditorOptions): Auditor {
       });
       return 'finding';
     }
-    const { table } = streamState(stream);
+    const state = streamState(stream);
+    const { table } = state;
+    state.signedSeq = Math.max(state.signedSeq, batchHeadSeq(receipt) ?? 0);
     const hash = digestWords(receiptChainHash(receipt));
     /** A copy of a receipt seen before still carries its own unsigned fields: check them. */
     const copyOf = (): IngestResult => {
@@ -332,7 +350,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
     }
     const summaries: StreamSummary[] = [];
     for (const stream of [...names].sort((a, b) => a.localeCompare(b))) {
-      const { table, gateway } = streamState(stream);
+      const { table, gateway, signedSeq } = streamState(stream);
       const analyzed = checkpoints.analyze(stream);
       for (const f of analyzed?.findings ?? []) sink.report(f);
       const r = remembered(stream);
@@ -346,6 +364,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
             ? { kind: 'partial', checkpointsUntil: extra.checkpointsUntil }
             : scope,
         resumed: options.starts?.has(stream) === true,
+        signedSeq,
         retentionSec: options.archiveRetentionSec,
         now: Math.floor(options.clock.now() / 1000),
       });

@@ -39,6 +39,11 @@ export interface ProveInput {
   /** partial scope: receipts up to `remembered.seq` were audited before and skipped now. */
   readonly resumed: boolean;
   /**
+   * The highest seq a verified receipt batch head commits to: the gateway signed that the
+   * stream reaches it, so a full replay must too (a tail cut inside the last batch).
+   */
+  readonly signedSeq?: number;
+  /**
    * How long the source keeps receipts (s), when it declares it (the EventBridge archive's
    * retention); undefined: it keeps them all, so a full replay proves from genesis.
    */
@@ -134,6 +139,8 @@ export function proveStream(input: ProveInput): ProveResult {
   if (scope.kind === 'full') {
     if (newest) expect(newest.claims.seq, cpWhy(newest));
     expect(rememberedSeq, `a previous audit verified receipts up to ${rememberedSeq}`);
+    const signed = input.signedSeq ?? 0;
+    expect(signed, `a receipt batch head signed by the gateway names seq ${signed}`);
     requiredStart = 1;
   } else if (scope.kind === 'window') {
     const before = scope.from === null ? undefined : chain?.lastBefore(scope.from);
