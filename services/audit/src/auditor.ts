@@ -5,12 +5,10 @@
 // Keyed on the receipt's own (stream, seq, hash), never on bus event ids, which change on replay.
 // Memory: the typed-array chain table (37 bytes a receipt, see seq-table.ts), the checkpoints,
 // per-party totals and at most `maxFindings` stored findings; everything else is counters.
-import { decodeUnverified } from '@countersign/verifier';
 import { extractTrace, noopMetrics, withSpan, type Metrics } from '@countersign/observability';
 import {
   ReceiptEventDetail,
   gatewayOf,
-  isBatchItem,
   receiptChainHash,
   type AuditReport,
   type AuditSource,
@@ -140,21 +138,10 @@ type Prepared =
       readonly kind: 'verified';
       readonly receipt: string;
       readonly claims: ReceiptClaims;
+      readonly batchSeq: number | undefined;
       /** undefined when the receipt is skipped (another gateway's stream). */
       readonly checked: RequestCheck | undefined;
     };
-
-/**
- * The seq a receipt's batch head commits to (its last item), for a receipt that VERIFIED as a
- * batch item (head signature, stream and range checked by the verifier); undefined otherwise.
- */
-function batchHeadSeq(verifiedReceipt: string): number | undefined {
-  if (!isBatchItem(verifiedReceipt)) return undefined;
-  const item: unknown = JSON.parse(verifiedReceipt);
-  const head = (item as { batch?: unknown }).batch;
-  const seq = typeof head === 'string' ? decodeUnverified(head)?.seq : undefined;
-  return typeof seq === 'number' ? seq : undefined;
-}
 
 export function createAuditor(options: AuditorOptions): Auditor {
   const { verifiers, clockSkewSec } = options;
@@ -198,8 +185,9 @@ export function createAuditor(options: AuditorOptions): Auditor {
       { 'countersign.message_id': parsed.data.messageId },
       async (): Promise<Prepared> => {
         let claims: ReceiptClaims;
+        let batchSeq: number | undefined;
         try {
-          claims = await verifiers.receipt(parsed.data.receipt);
+          ({ claims, batchSeq } = await verifiers.receipt(parsed.data.receipt));
         } catch (err) {
           rethrowUnlessVerificationFailure(err);
           return { kind: 'badReceipt', receipt: parsed.data.receipt, err };
@@ -209,7 +197,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
           ? undefined
           : await checkRequest(verifiers, clockSkewSec, claims, parsed.data);
         if (checked !== undefined) metrics.count('audit_receipts_total', {});
-        return { kind: 'verified', receipt: parsed.data.receipt, claims, checked };
+        return { kind: 'verified', receipt: parsed.data.receipt, claims, batchSeq, checked };
       },
       extractTrace(parsed.data.trace),
     );
@@ -250,7 +238,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
     }
     const state = streamState(stream);
     const { table } = state;
-    state.signedSeq = Math.max(state.signedSeq, batchHeadSeq(receipt) ?? 0);
+    state.signedSeq = Math.max(state.signedSeq, p.batchSeq ?? 0);
     const hash = digestWords(receiptChainHash(receipt));
     /** A copy of a receipt seen before still carries its own unsigned fields: check them. */
     const copyOf = (): IngestResult => {

@@ -11,9 +11,15 @@ import type {
  * Verifies tokens. Each function throws an error carrying a string `code` (the verifier's
  * VerificationError codes) when the token fails; audit turns those into findings.
  */
+export interface VerifiedReceipt {
+  readonly claims: ReceiptClaims;
+  /** A batch item's: the last seq its verified head commits to (a signed checkpoint too). */
+  readonly batchSeq?: number;
+}
+
 export interface TokenVerifiers {
-  /** typ txn-receipt+jwt, issuer among the trusted gateways. */
-  receipt(token: string): Promise<ReceiptClaims>;
+  /** typ txn-receipt+jwt (or a batch item of one), issuer among the trusted gateways. */
+  receipt(token: string): Promise<VerifiedReceipt>;
   /** typ txn+jwt, requester keys, `aud` = audience, time checks as of `at` (epoch ms). */
   request(
     token: string,

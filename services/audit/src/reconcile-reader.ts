@@ -69,12 +69,15 @@ async function readReceipts(
     options.signal?.throwIfAborted();
     const verified = await Promise.all(
       batch.map((token) =>
-        options.verifiers.receipt(token).catch((err: unknown) => {
-          // A forged or broken receipt proves nothing here (audit replay reports it); anything
-          // else (keys unreadable) means reconciliation cannot run at all.
-          if (verificationCodeOf(err) !== undefined) return undefined;
-          throw err;
-        }),
+        options.verifiers.receipt(token).then(
+          (v) => v.claims,
+          (err: unknown) => {
+            // A forged or broken receipt proves nothing here (audit replay reports it); anything
+            // else (keys unreadable) means reconciliation cannot run at all.
+            if (verificationCodeOf(err) !== undefined) return undefined;
+            throw err;
+          },
+        ),
       ),
     );
     batch = [];

@@ -60,7 +60,10 @@ export function createAuditVerifiers(options: AuditVerifierOptions): TokenVerifi
     return v;
   };
   return {
-    receipt: async (token) => (await receipts.verify(token)).claims,
+    receipt: async (token) => {
+      const { claims, batch } = await receipts.verify(token);
+      return batch && 'seq' in batch.head ? { claims, batchSeq: batch.head.seq } : { claims };
+    },
     checkpoint: async (token) => (await checkpoints.verify(token)).claims,
     request: async (token, { audience, at }) =>
       (await requestVerifier(audience).verify(token, { at })).claims,
