@@ -171,10 +171,12 @@ export function createDynamoIdempotencyStore(
   }
 
   return {
-    begin: (scope, key, bodySha256) =>
+    // No `peek`: a read is a round trip, so keys are reserved before signing (no Sign is spent
+    // on a retry that replays).
+    begin: (scope, key, bodySha256, fixed) =>
       apply(
         idempotencyPk(scope, key),
-        (existing, limits) => beginTransition(existing, bodySha256, limits, randomUUID()),
+        (existing, limits) => beginTransition(existing, bodySha256, limits, randomUUID(), fixed),
         { guess: undefined, known: false },
       ),
     fix: async (scope, key, owner, fixed) => {

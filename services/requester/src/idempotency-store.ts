@@ -15,6 +15,9 @@
 //                   ├── release() (signing failed) ──▶ gone: nothing was sent
 //                   └── lease over (died before fix) ──▶ the next begin reserves it afresh
 //
+// A key with no record yet (`peek`) is usually signed first and reserved already FIXED by
+// `begin(..., fixed)`: one write instead of two before the send, the same states after it.
+//
 // Only the owner (the begin that reserved or resumed the record) may fix, complete or release
 // it: a slow owner whose lease was taken over finds `fix` refused and sends nothing. Every
 // record is forgotten 24 h after its first begin.
@@ -52,8 +55,23 @@ export type BeginResult =
   | { readonly state: 'in_progress' };
 
 export interface IdempotencyStore {
-  /** Atomically reserves (scope, key) for a body hash, resumes it, or reports what is there. */
-  begin(scope: string, key: string, bodySha256: string): Promise<BeginResult>;
+  /**
+   * Atomically reserves (scope, key) for a body hash, resumes it, or reports what is there.
+   * With `fixed` (requests signed before the key was reserved), a reservation is written with
+   * them already fixed: reserve and fix in one write. Any other result leaves them unused.
+   */
+  begin(
+    scope: string,
+    key: string,
+    bodySha256: string,
+    fixed?: readonly FixedRequest[],
+  ): Promise<BeginResult>;
+  /**
+   * A hint, read outside any transaction: false when no record exists for the key now, so the
+   * caller may sign first and reserve with `begin(..., fixed)` (one write instead of two). An
+   * adapter whose read costs a round trip leaves it out: then every key is reserved first.
+   */
+  peek?(scope: string, key: string): Promise<boolean>;
   /** Keeps the signed request(s) before any is sent; false when `owner` lost the record. */
   fix(scope: string, key: string, owner: string, fixed: readonly FixedRequest[]): Promise<boolean>;
   /** Records the answer (later begins replay it); a no-op for an owner that lost the record. */
@@ -108,6 +126,7 @@ export function beginTransition(
   bodySha256: string,
   { now, ttlMs, leaseMs }: Limits,
   newOwner: string,
+  fixed: readonly FixedRequest[] | null = null,
 ): Transition<BeginResult> {
   const reserve = (): Transition<BeginResult> => ({
     record: {
@@ -115,7 +134,7 @@ export function beginTransition(
       createdAt: now,
       leaseUntil: now + leaseMs,
       owner: newOwner,
-      fixed: null,
+      fixed,
       response: null,
     },
     result: { state: 'new', owner: newOwner },
@@ -244,13 +263,14 @@ export function createMemoryIdempotencyStore(options: IdempotencyStoreOptions): 
     return Promise.resolve(result);
   };
   return {
-    begin: (scope, key, bodySha256) =>
+    begin: (scope, key, bodySha256, fixed) =>
       apply(scope, key, (r) => {
         const l = limits();
         // Expired records are dropped now and then, not on every call.
         if (++begins % 1000 === 0) purge(l.now);
-        return beginTransition(r, bodySha256, l, randomUUID());
+        return beginTransition(r, bodySha256, l, randomUUID(), fixed);
       }),
+    peek: (scope, key) => Promise.resolve(records.has(id(scope, key))),
     fix: (scope, key, owner, fixed) =>
       apply(scope, key, (r) => fixTransition(r, owner, fixed, limits())),
     complete: (scope, key, owner, response) =>

@@ -33,7 +33,10 @@ function crashPoint() {
   };
 }
 
-async function setup(signerWrap: (s: Signer) => Signer = (s) => s) {
+/** The memory store signs first (it has `peek`); without it, keys are reserved first (DynamoDB). */
+type Path = 'sign first' | 'reserve first';
+
+async function setupFor(signerWrap: (s: Signer) => Signer = (s) => s, path: Path = 'sign first') {
   let now = Date.UTC(2026, 3, 1);
   const clock = { now: () => now, advance: (ms: number) => void (now += ms) };
   const inner = await newLocalSigner();
@@ -54,9 +57,27 @@ async function setup(signerWrap: (s: Signer) => Signer = (s) => s) {
     lifetimeSec: 60,
     clock,
   });
-  const store = createMemoryIdempotencyStore({ clock });
-  return { clock, queue, requester, store, signatures: () => signatures };
+  const memory = createMemoryIdempotencyStore({ clock });
+  let writes = 0;
+  const counted =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    (...a: A) => {
+      writes++;
+      return f(...a);
+    };
+  const store: IdempotencyStore = {
+    begin: counted((...a: Parameters<IdempotencyStore['begin']>) => memory.begin(...a)),
+    fix: counted((...a: Parameters<IdempotencyStore['fix']>) => memory.fix(...a)),
+    complete: counted((...a: Parameters<IdempotencyStore['complete']>) => memory.complete(...a)),
+    release: counted((...a: Parameters<IdempotencyStore['release']>) => memory.release(...a)),
+    ...(path === 'sign first'
+      ? { peek: (scope: string, key: string) => memory.peek!(scope, key) }
+      : {}),
+  };
+  return { clock, queue, requester, store, signatures: () => signatures, writes: () => writes };
 }
+
+const setup = (wrap?: (s: Signer) => Signer) => setupFor(wrap);
 
 /** The POST /v1/transactions work. */
 const single = (requester: Requester) => singleWork(requester, { account: 'acct-1', txn });
@@ -78,7 +99,9 @@ function crashQueueAt(queue: FakeQueue, when: 'before-store' | 'after-store') {
 
 const jtiOf = (body: unknown) => (body as { jti: string }).jti;
 
-describe('submitOnce (one key)', () => {
+describe.each<Path>(['sign first', 'reserve first'])('submitOnce (one key, %s)', (path) => {
+  const setup = (wrap?: (s: Signer) => Signer) => setupFor(wrap, path);
+
   it('killed after the send, before the answer was recorded: the retry sends the same token', async () => {
     const t = await setup();
     const crash = crashQueueAt(t.queue, 'after-store');
@@ -139,8 +162,43 @@ describe('submitOnce (one key)', () => {
     const quick = await submitOnce(t.store, id, single(t.requester));
     expect(quick).toMatchObject({ state: 'answered', resumed: false });
     release();
-    expect(await slow).toEqual({ state: 'taken_over' });
+    // Reserved first: the late signer finds its reservation taken over. Signed first: it
+    // finds the key answered and replays that answer. Either way its own token stays unsent.
+    if (quick.state !== 'answered') throw new Error('unreachable');
+    expect(await slow).toEqual(
+      path === 'reserve first'
+        ? { state: 'taken_over' }
+        : { state: 'replay', response: quick.response },
+    );
     expect(t.queue.sent).toHaveLength(1);
+    expect(t.signatures()).toBe(2);
+  });
+
+  it('a new key costs one store write before the send (sign first) or two (reserve first)', async () => {
+    const t = await setup();
+    const sent: number[] = [];
+    const send = t.queue.send.bind(t.queue);
+    t.queue.send = (m) => {
+      sent.push(t.writes());
+      return send(m);
+    };
+    expect(await submitOnce(t.store, id, single(t.requester))).toMatchObject({
+      state: 'answered',
+    });
+    expect(sent).toEqual([path === 'sign first' ? 1 : 2]);
+    expect(t.writes()).toBe(sent[0]! + 1); // and the answer
+  });
+
+  it('two first attempts with one key at once: one is sent, the other answers in_progress', async () => {
+    const t = await setup();
+    const [a, b] = await Promise.all([
+      submitOnce(t.store, id, single(t.requester)),
+      submitOnce(t.store, id, single(t.requester)),
+    ]);
+    expect([a.state, b.state].sort()).toEqual(['answered', 'in_progress']);
+    expect(t.queue.sent).toHaveLength(1);
+    // Signed first, both signed before either reserved; the loser's token never left.
+    expect(t.signatures()).toBe(path === 'sign first' ? 2 : 1);
   });
 
   it('a failed send keeps the jti and ends the lease: the immediate retry sends the same token', async () => {
@@ -188,58 +246,66 @@ describe('submitOnce (one key)', () => {
   });
 });
 
-describe('submitOnce (a batch under one key)', () => {
-  /** The POST /v1/transactions:batch work over 4 items; the answer lists each jti or failure code. */
-  const batch = (requester: Requester) =>
-    batchWork(
-      requester,
-      [0, 1, 2, 3].map((i) => ({ account: `acct-${i}`, txn })),
-      (results) => ({ status: 202, body: results.map((r) => (r.ok ? r.jti : r.code)) }),
-    );
+describe.each<Path>(['sign first', 'reserve first'])(
+  'submitOnce (a batch under one key, %s)',
+  (path) => {
+    const setup = (wrap?: (s: Signer) => Signer) => setupFor(wrap, path);
 
-  it('every jti is fixed before the first send; killed mid-send, the retry sends the same four', async () => {
-    const t = await setup();
-    // Two sends of two: die in the second, before it stored anything.
-    (t.queue as { maxBatchSize?: number }).maxBatchSize = 2;
-    const sendBatch = t.queue.sendBatch.bind(t.queue);
-    const crash = crashPoint();
-    let batches = 0;
-    t.queue.sendBatch = (ms) => (++batches === 2 ? crash.die() : sendBatch(ms));
-    void submitOnce(t.store, id, batch(t.requester));
-    await crash.reached;
-    expect(t.queue.sent).toHaveLength(2);
-    t.queue.sendBatch = sendBatch;
-    t.clock.advance(IDEMPOTENCY_LEASE_MS);
-    const retry = await submitOnce(t.store, id, batch(t.requester));
-    expect(retry).toMatchObject({ state: 'answered', resumed: true });
-    expect(t.signatures()).toBe(4);
-    const jtis = t.queue.sent.map((m) => m.dedupId);
-    expect(jtis).toHaveLength(6);
-    expect(new Set(jtis).size).toBe(4); // 6 sends, 4 identities
-    if (retry.state === 'answered')
-      expect(new Set(retry.response.body as string[])).toEqual(new Set(jtis));
-  });
+    /** The POST /v1/transactions:batch work over 4 items; the answer lists each jti or failure code. */
+    const batch = (requester: Requester) =>
+      batchWork(
+        requester,
+        [0, 1, 2, 3].map((i) => ({ account: `acct-${i}`, txn })),
+        (results) => ({ status: 202, body: results.map((r) => (r.ok ? r.jti : r.code)) }),
+      );
 
-  it('items that failed to send are sent again by a retry with the same key; nothing signed → released', async () => {
-    const t = await setup();
-    t.queue.failEntry = (m) => m.groupId === 'acct-2';
-    const first = await submitOnce(t.store, id, batch(t.requester));
-    if (first.state !== 'answered') throw new Error('unreachable');
-    expect(first.response.body).toContain('QUEUE_FAILED');
-    t.queue.failEntry = () => false;
-    const retry = await submitOnce(t.store, id, batch(t.requester));
-    expect(retry).toMatchObject({ state: 'answered', resumed: true });
-    expect(t.signatures()).toBe(4);
-    expect(new Set(t.queue.sent.map((m) => m.dedupId)).size).toBe(4);
-    expect(await submitOnce(t.store, id, batch(t.requester))).toMatchObject({ state: 'replay' });
+    it('every jti is fixed before the first send; killed mid-send, the retry sends the same four', async () => {
+      const t = await setup();
+      // Two sends of two: die in the second, before it stored anything.
+      (t.queue as { maxBatchSize?: number }).maxBatchSize = 2;
+      const sendBatch = t.queue.sendBatch.bind(t.queue);
+      const crash = crashPoint();
+      let batches = 0;
+      t.queue.sendBatch = (ms) => (++batches === 2 ? crash.die() : sendBatch(ms));
+      void submitOnce(t.store, id, batch(t.requester));
+      await crash.reached;
+      expect(t.queue.sent).toHaveLength(2);
+      t.queue.sendBatch = sendBatch;
+      t.clock.advance(IDEMPOTENCY_LEASE_MS);
+      const retry = await submitOnce(t.store, id, batch(t.requester));
+      expect(retry).toMatchObject({ state: 'answered', resumed: true });
+      expect(t.signatures()).toBe(4);
+      const jtis = t.queue.sent.map((m) => m.dedupId);
+      expect(jtis).toHaveLength(6);
+      expect(new Set(jtis).size).toBe(4); // 6 sends, 4 identities
+      if (retry.state === 'answered')
+        expect(new Set(retry.response.body as string[])).toEqual(new Set(jtis));
+    });
 
-    const down = await setup((s) => ({ ...s, sign: () => Promise.reject(new Error('kms down')) }));
-    const none = await submitOnce(down.store, id, batch(down.requester));
-    expect(none).toMatchObject({ state: 'answered' });
-    // Nothing was signed, so nothing was kept: the key is free again.
-    expect((await down.store.begin(id.scope, id.key, id.bodySha256)).state).toBe('new');
-  });
-});
+    it('items that failed to send are sent again by a retry with the same key; nothing signed → released', async () => {
+      const t = await setup();
+      t.queue.failEntry = (m) => m.groupId === 'acct-2';
+      const first = await submitOnce(t.store, id, batch(t.requester));
+      if (first.state !== 'answered') throw new Error('unreachable');
+      expect(first.response.body).toContain('QUEUE_FAILED');
+      t.queue.failEntry = () => false;
+      const retry = await submitOnce(t.store, id, batch(t.requester));
+      expect(retry).toMatchObject({ state: 'answered', resumed: true });
+      expect(t.signatures()).toBe(4);
+      expect(new Set(t.queue.sent.map((m) => m.dedupId)).size).toBe(4);
+      expect(await submitOnce(t.store, id, batch(t.requester))).toMatchObject({ state: 'replay' });
+
+      const down = await setup((s) => ({
+        ...s,
+        sign: () => Promise.reject(new Error('kms down')),
+      }));
+      const none = await submitOnce(down.store, id, batch(down.requester));
+      expect(none).toMatchObject({ state: 'answered' });
+      // Nothing was signed, so nothing was kept: the key is free again.
+      expect((await down.store.begin(id.scope, id.key, id.bodySha256)).state).toBe('new');
+    });
+  },
+);
 
 describe('submitEachOnce (a key per item)', () => {
   const items = (n: number, run = 'run-1'): OnceItem[] =>

@@ -140,12 +140,22 @@ export function createSqliteIdempotencyStore(
     });
 
   return {
-    begin: (scope, key, bodySha256) =>
+    begin: (scope, key, bodySha256, fixed) =>
       apply('begin', scope, key, (existing, limits) => {
         // Expired records are dropped now and then, not on every call.
         if (++begins % 1000 === 1) purge.run(limits.now - ttlMs);
-        return beginTransition(existing, bodySha256, limits, randomUUID());
+        return beginTransition(existing, bodySha256, limits, randomUUID(), fixed);
       }),
+    // A plain read of the last commit (WAL): no lock, no wait. Unsure (closed, an error, a
+    // busy file) counts as "may exist", which only means reserving before signing.
+    peek: (scope, key) => {
+      if (closed) return Promise.resolve(true);
+      try {
+        return Promise.resolve(select.get(scope, key) !== undefined);
+      } catch {
+        return Promise.resolve(true);
+      }
+    },
     fix: (scope, key, owner, fixed) =>
       apply('fix', scope, key, (existing, limits) => fixTransition(existing, owner, fixed, limits)),
     complete: (scope, key, owner, response) =>

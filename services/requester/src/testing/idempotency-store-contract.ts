@@ -134,6 +134,24 @@ export function describeIdempotencyStoreContract(
       await s.close?.();
     });
 
+    it('begin with signed requests reserves them fixed in one write; anything else leaves them unused', async () => {
+      const { s, clock, scope } = setup(0);
+      expect(await s.peek?.(scope, 'k')).not.toBe(true); // false, or no peek at all
+      const fixed = [signedRequest()];
+      const owner = ownerOf(await s.begin(scope, 'k', 'h', fixed));
+      if (s.peek) expect(await s.peek(scope, 'k')).toBe(true);
+      // Someone else's tokens for the same key: in progress, and never fixed over the first.
+      expect(await s.begin(scope, 'k', 'h', [signedRequest()])).toEqual({ state: 'in_progress' });
+      expect(await s.fix(scope, 'k', owner, [signedRequest()])).toBe(false); // fixed once
+      clock.t += IDEMPOTENCY_LEASE_MS; // the owner died before its send: resumed, same tokens
+      expect(await s.begin(scope, 'k', 'h', [signedRequest()])).toEqual({
+        state: 'resume',
+        owner: anOwner,
+        fixed,
+      });
+      await s.close?.();
+    });
+
     it('fix refuses an owner whose reservation was taken over (a slow signer sends nothing)', async () => {
       const { s, clock, scope } = setup(0);
       const slow = ownerOf(await s.begin(scope, 'k', 'h'));
