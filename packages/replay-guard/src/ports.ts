@@ -141,8 +141,8 @@ export interface NonceStore {
   /**
    * Recovery only: stores a COMPLETED record rebuilt from an archived, verified receipt, so a
    * redelivery republishes it instead of executing again. Never overwrites a COMPLETED record:
-   * false when the key already has one. (DynamoDB also replaces an IN_PROGRESS claim, which a
-   * takeover would otherwise execute again; SQLite keeps it.)
+   * false when the key already has one. An IN_PROGRESS claim is replaced: the archived receipt
+   * proves the key completed, and a claim left behind would be taken over and reconciled again.
    */
   restoreCompleted?(key: string, record: RestoredRecord): Promise<boolean>;
   close?(): Promise<void>;

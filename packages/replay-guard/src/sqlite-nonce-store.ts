@@ -159,7 +159,12 @@ export function createSqliteNonceStore(options: SqliteNonceStoreOptions): Sqlite
   );
   const insertRestored = db.prepare(
     `INSERT INTO nonces (key, state, expires_at, attempts, receipt, request, message_id, request_sha256)
-     VALUES (?, 'COMPLETED', ?, 0, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+     VALUES (?, 'COMPLETED', ?, 0, ?, ?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET state = 'COMPLETED', owner = NULL, lease_until = NULL,
+       expires_at = excluded.expires_at, attempts = 0, receipt = excluded.receipt,
+       request = excluded.request, message_id = excluded.message_id,
+       request_sha256 = excluded.request_sha256
+     WHERE state = 'IN_PROGRESS'`,
   );
   const selectHead = db.prepare<[string], { seq: number; hash: string }>(
     'SELECT seq, hash FROM chain_heads WHERE stream = ?',

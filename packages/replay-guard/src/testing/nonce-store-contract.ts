@@ -406,6 +406,53 @@ export function describeNonceStoreContract(
       expect(await store.head(s)).toEqual(head(s, 2, 'c'));
     });
 
+    it('restoreCompleted (recover-head) writes an absent or IN_PROGRESS key, never a COMPLETED one', async () => {
+      const { store } = await setup();
+      const absent = key();
+      const claimed = key();
+      const now = 1_800_000_000_000;
+      const record = (receipt: string) => ({
+        stored: { receipt, request: null, messageId: `m-${receipt}` },
+        expiresAt: now + 60_000,
+        requestSha256: 'sha-x',
+      });
+      // Absent: written, and a redelivery of the key now finds it COMPLETED (no second execution).
+      expect(await store.restoreCompleted!(absent, record('r1'))).toBe(true);
+      const claim = await store.claim(absent, {
+        expiresAt: now + 60_000,
+        leaseMs: 1000,
+        owner: 'gw',
+        now,
+      });
+      expect(claim).toMatchObject({
+        claimed: false,
+        existing: {
+          state: 'COMPLETED',
+          stored: { receipt: 'r1', request: null, messageId: 'm-r1' },
+          requestSha256: 'sha-x',
+        },
+      });
+      // COMPLETED already: never replaced.
+      expect(await store.restoreCompleted!(absent, record('r2'))).toBe(false);
+      expect(await store.get(absent)).toMatchObject({ stored: { receipt: 'r1' } });
+      // A claim left IN_PROGRESS (its lease run out): replaced, so no takeover executes it again.
+      await store.claim(claimed, {
+        expiresAt: now + 60_000,
+        leaseMs: 1,
+        owner: 'gw',
+        now,
+      });
+      expect(await store.restoreCompleted!(claimed, record('r3'))).toBe(true);
+      expect(
+        await store.claim(claimed, {
+          expiresAt: now + 60_000,
+          leaseMs: 1000,
+          owner: 'other',
+          now: now + 10_000,
+        }),
+      ).toMatchObject({ claimed: false, existing: { state: 'COMPLETED' } });
+    });
+
     it('get of an unknown key is undefined', async () => {
       const { store } = await setup();
       expect(await store.get(key())).toBeUndefined();
