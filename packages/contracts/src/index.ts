@@ -119,6 +119,7 @@ export {
   InlineJwksSource,
   DEFAULT_PREVIOUS_KEY_TRUST_SEC,
   isKmsAlias,
+  KEY_REREAD_MIN_INTERVAL_MS,
 } from './key-sets.ts';
 export { isHttpsOrLoopback } from './secure-url.ts';
 export {

@@ -32,6 +32,13 @@ function intIn(min: number, max: number) {
 /** Default time a previous alias target stays trusted (for what it signed) after the alias moved. */
 export const DEFAULT_PREVIOUS_KEY_TRUST_SEC = MAX_LIFETIME_SEC + 30;
 
+/**
+ * A verifier reads a KMS alias again for an unknown kid at most this often. A signer that
+ * follows an alias moves to its new target only this long after it saw the move, so that every
+ * verifier has either read the new target already or may read it at the first unknown kid.
+ */
+export const KEY_REREAD_MIN_INTERVAL_MS = 60_000;
+
 const validity = {
   /** The key verifies tokens signed (iat) from this time on (skew allowed). */
   nbf: KeyTime.optional(),

@@ -26,6 +26,8 @@ export { signJwt } from './jwt.ts';
 export { createLocalSigner } from './local-signer.ts';
 export type { LocalSignerOptions, LocalSignerRuntime } from './local-signer.ts';
 export { createKmsSigner, createKmsClient, KMS_RAW_MAX_BYTES } from './kms-signer.ts';
+export { createKmsAliasSigner } from './kms-alias-signer.ts';
+export type { KmsAliasSigner, KmsAliasSignerOptions } from './kms-alias-signer.ts';
 export type { KmsSigner, KmsSignerOptions, KmsSignerMetrics, KmsSendClient } from './kms-signer.ts';
 export { generateKeyFiles, loadLocalSigner, keyFilePaths, writeKeySetFile } from './key-files.ts';
 export { ensureLocalSigner, openKeyRing, rotateKeyFiles, activeKey } from './key-ring.ts';

@@ -36,7 +36,10 @@ export interface KmsSignerMetrics {
 }
 
 export interface KmsSigner extends Signer {
+  /** As configured: a key id, ARN or alias. */
   readonly keyId: string;
+  /** The key KMS signs with (what GetPublicKey answered for `keyId` at creation). */
+  readonly resolvedKeyId: string;
   metrics(): KmsSignerMetrics;
 }
 
@@ -137,8 +140,8 @@ export async function createKmsSigner(options: KmsSignerOptions): Promise<KmsSig
   }
   const publicJwk = await publicJwkFromKey(publicKey, alg);
   // Sign with the key GetPublicKey answered for, not the alias: after the alias moves this
-  // signer keeps signing with the key its kid names (a restart picks up the new target) instead
-  // of KMS signing with a key the token's kid does not name.
+  // signer keeps signing with the key its kid names (createKmsAliasSigner follows the move)
+  // instead of KMS signing with a key the token's kid does not name.
   const signKeyId = out.KeyId ?? keyId;
   const verifyKey = cryptoKeyOptions(publicKey, alg);
 
@@ -217,6 +220,7 @@ export async function createKmsSigner(options: KmsSignerOptions): Promise<KmsSig
     alg,
     kid: publicJwk.kid,
     keyId,
+    resolvedKeyId: signKeyId,
     publicJwk,
     sign(signingInput: Uint8Array): Promise<Uint8Array> {
       const started = clock.now();

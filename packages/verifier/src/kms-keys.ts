@@ -18,6 +18,7 @@ import {
   CountersignError,
   DEFAULT_PREVIOUS_KEY_TRUST_SEC,
   isKmsAlias,
+  KEY_REREAD_MIN_INTERVAL_MS,
   systemClock,
   type Algorithm,
   type Clock,
@@ -203,7 +204,8 @@ export function kmsPublicKeys(options: {
         : keyLoader(client, ref, options.issuer),
       {
         ttlMs,
-        minRefreshIntervalMs: options.minRefreshIntervalMs ?? Math.min(ttlMs, 60_000),
+        minRefreshIntervalMs:
+          options.minRefreshIntervalMs ?? Math.min(ttlMs, KEY_REREAD_MIN_INTERVAL_MS),
         // A key id's material never changes: an unknown kid cannot be one of its keys.
         refreshOnUnknownKid: alias,
         clock,

@@ -17,6 +17,7 @@ import pino from 'pino';
 import {
   EmbeddedKeyNames,
   embeddedPaths,
+  errorCodeOf,
   MAX_LIFETIME_SEC,
   systemClock,
   TokenTypes,
@@ -27,7 +28,7 @@ import type { NonceStore, SqliteNonceStore } from '@countersign/replay-guard';
 import { acquireRoleLock, type RoleLock } from '@countersign/sqlite';
 import {
   createKmsClient,
-  createKmsSigner,
+  createKmsAliasSigner,
   ensureLocalSigner,
   keyFilePaths,
 } from '@countersign/signing';
@@ -274,10 +275,21 @@ async function wire(
   const builtSigner =
     overrides.signer ??
     (kms
-      ? await createKmsSigner({
+      ? await createKmsAliasSigner({
           client: kms,
           keyId: required(gw.kmsKeyId, 'COUNTERSIGN_GATEWAY_KMS_KEY_ID'),
           alg: gw.alg,
+          // An alias is followed: after a rotation moves it, receipts are signed by its target.
+          onMove: (from, to) =>
+            logger.warn(
+              { from: from.resolvedKeyId, to: to.resolvedKeyId, kid: to.kid },
+              'the gateway key alias moved: signing receipts with its new target',
+            ),
+          onRefreshError: (err) =>
+            logger.error(
+              { err: errorCodeOf(err) ?? String(err) },
+              'could not re-read the gateway key alias; signing with the current key',
+            ),
         })
       : await ensureLocalSigner(paths.keysDir, EmbeddedKeyNames.GATEWAY, gw.alg));
   const signer = observed

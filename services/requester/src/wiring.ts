@@ -8,7 +8,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { pino, type Logger } from 'pino';
 import { EmbeddedKeyNames, embeddedPaths, systemClock } from '@countersign/contracts';
 import type { Clock, CountersignConfig } from '@countersign/contracts';
-import { createKmsClient, createKmsSigner, ensureLocalSigner } from '@countersign/signing';
+import { createKmsAliasSigner, createKmsClient, ensureLocalSigner } from '@countersign/signing';
 import type { Jwks, KmsSendClient, Signer } from '@countersign/signing';
 import { partyKeys, publishedJwks, type KeyResolver } from '@countersign/verifier';
 import { createPromMetrics, instrumentSigner, teeMetrics } from '@countersign/observability';
@@ -18,6 +18,7 @@ import type { Queue } from '@countersign/transport';
 import { createDynamoIdempotencyStore } from './dynamo-idempotency-store.ts';
 import { RequesterError } from './errors.ts';
 import { createRequesterApp } from './http-app.ts';
+import { errorFields } from './error-log.ts';
 import { operatorRoutes, type OperatorStatus } from './operator-routes.ts';
 import type { IdempotencyStore } from './idempotency-store.ts';
 import { createRequester, DEFAULT_SIGN_CONCURRENCY, type Requester } from './requester.ts';
@@ -41,6 +42,8 @@ export interface RequesterOverrides extends ReceiptsOverrides {
   readonly transactions?: TransactionStore;
   /** Where requests and signatures are counted; absent: not recorded (the HTTP service makes one). */
   readonly metrics?: Metrics;
+  /** Where a move of the KMS key alias is reported (aws mode). */
+  readonly logger?: Logger;
 }
 
 export interface WiredRequester {
@@ -72,11 +75,22 @@ async function buildSigner(config: CountersignConfig, o: RequesterOverrides): Pr
       'COUNTERSIGN_REQUESTER_KMS_KEY_ID is required in aws mode',
     );
   }
-  return createKmsSigner({
+  // An alias is followed: after a rotation moves it, orders are signed by its new target.
+  return createKmsAliasSigner({
     client: o.kmsClient ?? createKmsClient(),
     keyId: kmsKeyId,
     alg,
     maxConcurrency: signConcurrency ?? DEFAULT_SIGN_CONCURRENCY,
+    onMove: (from, to) =>
+      o.logger?.warn(
+        { alias: kmsKeyId, from: from.resolvedKeyId, to: to.resolvedKeyId, kid: to.kid },
+        'the requester key alias moved: signing with its new target',
+      ),
+    onRefreshError: (err) =>
+      o.logger?.error(
+        { alias: kmsKeyId, ...errorFields(err) },
+        'could not re-read the requester key alias; signing with the current key',
+      ),
   });
 }
 
@@ -214,7 +228,11 @@ export async function createRequesterServiceFromConfig(
     overrides.logger ?? pino({ level: config.logLevel, base: { service: 'requester' } });
   const metrics = overrides.metrics ?? createPromMetrics();
   const recorded = overrides.alsoRecordTo ? teeMetrics(metrics, overrides.alsoRecordTo) : metrics;
-  const wired = await createRequesterFromConfig(config, { ...overrides, metrics: recorded });
+  const wired = await createRequesterFromConfig(config, {
+    ...overrides,
+    metrics: recorded,
+    logger,
+  });
   const idempotency = overrides.idempotency ?? createIdempotencyStoreFromConfig(config, overrides);
   const receipts = createReceiptsFromConfig(config, wired.transactions, logger, overrides);
   const app = createRequesterApp({

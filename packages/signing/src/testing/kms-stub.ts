@@ -25,6 +25,8 @@ export interface StubKms extends KmsSendClient {
   failNextSigns(n: number, name: string): void;
   delayMs: number;
   maxInFlight: number;
+  /** alias name → key id; GetPublicKey on an alias answers for its target, like KMS. */
+  readonly aliases: Record<string, string>;
 }
 
 const HASH: Record<string, 'sha256' | 'sha384'> = {
@@ -43,6 +45,7 @@ export function stubKms(keys: Record<string, StubKey>): StubKms {
     preimages: new Map(),
     delayMs: 0,
     maxInFlight: 0,
+    aliases: {},
     expectDigestOf(message, hash) {
       stub.preimages.set(createHash(hash).update(message).digest('hex'), message);
     },
@@ -68,8 +71,9 @@ export function stubKms(keys: Record<string, StubKey>): StubKms {
 
   function answer(command: unknown): unknown {
     if (command instanceof GetPublicKeyCommand) {
-      const keyId = command.input.KeyId!;
+      const asked = command.input.KeyId!;
       stub.calls.push({ name: 'GetPublicKey', input: { ...command.input } });
+      const keyId = stub.aliases[asked] ?? asked;
       const k = keys[keyId];
       if (!k) throw notFound(keyId);
       return {
