@@ -223,7 +223,7 @@ describe('chain heads against the newest checkpoint (issue 13 F4)', () => {
     nonces.exec('DELETE FROM nonces');
     nonces.close();
     const live = await createGatewayFromConfig(cfg, { logger: silentLogger, exclusive: true });
-    const key = NonceKeys.request('req-f4', decodeUnverified(m1!.body)!.jti);
+    const key = NonceKeys.request('req-f4', String(decodeUnverified(m1!.body)?.jti));
     const now = Date.now();
     // The live gateway holds m1's request, executing it (its receipt comes with its complete).
     const claim = { owner: live.owner, leaseMs: 60_000, now, expiresAt: now + 600_000 };
