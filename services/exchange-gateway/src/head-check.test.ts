@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import {
+  NonceKeys,
   ReceiptEventDetail,
   embeddedPaths,
   parseConfig,
@@ -14,6 +15,7 @@ import {
 } from '@countersign/contracts';
 import type { Signer } from '@countersign/signing';
 import { createSqliteEventBus, type ReceivedMessage } from '@countersign/transport';
+import { decodeUnverified } from '@countersign/verifier';
 import { readOwnReceipt } from './receipts.ts';
 import { recoverHeadsFromConfig } from './head-recovery.ts';
 import { silentLogger, type Logger } from './ports.ts';
@@ -206,6 +208,38 @@ describe('chain heads against the newest checkpoint (issue 13 F4)', () => {
     const second = await createGatewayFromConfig(cfg, { logger });
     await second.close();
     expect(warnings).toEqual([expect.stringContaining('the exchange database holds no order')]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('recover-head --apply refuses while a gateway runs on the data directory: a live claim is never replaced', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-f4-'));
+    const requester = await newEs256Signer();
+    const cfg = config(dir, requester);
+    const first = await createGatewayFromConfig(cfg, { logger: silentLogger });
+    const [m1] = await send(first, requester, 3);
+    await crash(first);
+    // The records are lost, the heads are not (so a gateway starts), and m1 comes back.
+    const nonces = new Database(embeddedPaths(dir).nonceDb);
+    nonces.exec('DELETE FROM nonces');
+    nonces.close();
+    const live = await createGatewayFromConfig(cfg, { logger: silentLogger, exclusive: true });
+    const key = NonceKeys.request('req-f4', String(decodeUnverified(m1!.body)?.jti));
+    const now = Date.now();
+    // The live gateway holds m1's request, executing it (its receipt comes with its complete).
+    const claim = { owner: live.owner, leaseMs: 60_000, now, expiresAt: now + 600_000 };
+    expect(await live.nonceStore.claim(key, claim)).toMatchObject({ claimed: true });
+
+    await expect(recoverHeadsFromConfig(cfg, { apply: true })).rejects.toMatchObject({
+      code: 'LOCKED',
+    });
+    expect(await live.nonceStore.get(key)).toMatchObject({
+      state: 'IN_PROGRESS',
+      owner: live.owner,
+    });
+    // The dry run still reads beside it.
+    expect((await recoverHeadsFromConfig(cfg, { apply: false })).records).toBe(6);
+    await live.close();
+    expect((await recoverHeadsFromConfig(cfg, { apply: true })).recordsRestored).toBe(6);
     rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -27,6 +27,7 @@ import {
   type NonceStore,
   type RestoredRecord,
 } from '@countersign/replay-guard';
+import { acquireRoleLock } from '@countersign/sqlite';
 import { createSqliteEventBus, type EventArchive } from '@countersign/transport';
 import { decodeUnverified } from '@countersign/verifier';
 import { createSqliteCheckpointLog } from './checkpoint-log.ts';
@@ -287,20 +288,25 @@ export interface RecoveryResult {
   readonly recordsRestored: number;
 }
 
+export interface RecoverFromConfigOptions {
+  readonly apply: boolean;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** How long the gateway keeps COMPLETED records (default 14 days). */
+  readonly retentionMs?: number;
+}
+
 /**
  * Opens the embedded stores of `config` and plans (and with `apply`, performs) the recovery.
  * Embedded only: an EventBridge archive cannot be read back, and the nonce table is restored
- * with DynamoDB point-in-time recovery instead (see the README).
+ * with DynamoDB point-in-time recovery instead (see the README). `apply` holds the data
+ * directory's `gateway` role lock throughout (LOCKED while a gateway runs): the records it writes
+ * replace IN_PROGRESS claims, which must be a dead gateway's, never a live one's mid-execution;
+ * and no gateway can start between the heads and the records.
  */
 export async function recoverHeadsFromConfig(
   config: CountersignConfig,
-  options: {
-    readonly apply: boolean;
-    readonly clock?: Clock;
-    readonly logger?: Logger;
-    /** How long the gateway keeps COMPLETED records (default 14 days). */
-    readonly retentionMs?: number;
-  },
+  options: RecoverFromConfigOptions,
 ): Promise<RecoveryResult> {
   if (config.mode !== 'embedded') {
     throw new GatewayError(
@@ -309,6 +315,19 @@ export async function recoverHeadsFromConfig(
     );
   }
   const clock = options.clock ?? systemClock;
+  const lock = options.apply ? acquireRoleLock(config.dataDir, 'gateway', { clock }) : undefined;
+  try {
+    return await recoverEmbedded(config, { ...options, clock });
+  } finally {
+    lock?.release();
+  }
+}
+
+async function recoverEmbedded(
+  config: CountersignConfig,
+  options: RecoverFromConfigOptions & { readonly clock: Clock },
+): Promise<RecoveryResult> {
+  const { clock } = options;
   const paths = embeddedPaths(config.dataDir);
   const nonceStore = createSqliteNonceStore({ path: paths.nonceDb, clock });
   const checkpoints = createSqliteCheckpointLog({ path: paths.checkpointLog });

@@ -1,9 +1,11 @@
 // The IdempotencyStore contract against the memory and SQLite adapters (DynamoDB runs it on moto
 // in test/requester-dynamo-idempotency.test.ts), and what only the SQLite file adds: upgrade of an
 // older file, and waiting for another connection's write lock without stopping the event loop.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IDEMPOTENCY_LEASE_MS, createMemoryIdempotencyStore } from './idempotency-store.ts';
@@ -111,5 +113,18 @@ describe('sqlite idempotency store', () => {
     });
     expect(err.message).toContain(path);
     await s.close?.();
+  });
+
+  it('a -shm truncated under the process: the lock-free reads (peek, status get) are typed errors, not a SIGBUS', () => {
+    const child = fileURLToPath(new URL('./testing/shm-truncation-child.ts', import.meta.url));
+    const run = spawnSync(process.execPath, ['--import', 'tsx', child, freshPath()], {
+      encoding: 'utf8',
+    });
+    const lines = run.stdout.split('\n').filter(Boolean);
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([
+      { peek: true }, // "may exist": the key is reserved first, and begin says why it cannot
+      { get: ['STORE_FAILED', 'SHM_TRUNCATED'] },
+      { begin: ['STORE_FAILED', 'SHM_TRUNCATED'] },
+    ]);
   });
 });

@@ -8,6 +8,7 @@
 // timeout), not in SQLite's busy handler, which would stop every other request meanwhile.
 import { randomUUID } from 'node:crypto';
 import { isCountersignError } from '@countersign/contracts';
+import { assertSharedMemoryIntact } from '@countersign/sqlite';
 import { RequesterError } from './errors.ts';
 import {
   IDEMPOTENCY_LEASE_MS,
@@ -147,10 +148,13 @@ export function createSqliteIdempotencyStore(
         return beginTransition(existing, bodySha256, limits, randomUUID(), fixed);
       }),
     // A plain read of the last commit (WAL): no lock, no wait. Unsure (closed, an error, a
-    // busy file) counts as "may exist", which only means reserving before signing.
+    // busy file, a truncated -shm) counts as "may exist", which only means reserving before
+    // signing (and begin then reports the file typed). Outside group commit, so it checks the
+    // -shm itself: reading over a truncated one would be a SIGBUS.
     peek: (scope, key) => {
       if (closed) return Promise.resolve(true);
       try {
+        assertSharedMemoryIntact(db);
         return Promise.resolve(select.get(scope, key) !== undefined);
       } catch {
         return Promise.resolve(true);

@@ -5,6 +5,7 @@
 // time, so inserts append at the end of the key range, and old rows go by a range delete.
 import { Outcomes, newJti } from '@countersign/contracts';
 import type { Clock, Outcome } from '@countersign/contracts';
+import { assertSharedMemoryIntact } from '@countersign/sqlite';
 import { RequesterError } from './errors.ts';
 import { openRequesterDb } from './requester-db.ts';
 import { storeFailed } from './sqlite-idempotency-store.ts';
@@ -125,6 +126,7 @@ export function createSqliteTransactionStore(
     get(ref) {
       if (closed) return Promise.reject(failed('get', new Error('the store is closed')));
       try {
+        assertSharedMemoryIntact(db); // a read outside group commit: no SIGBUS on a cut -shm
         const row = select.get(ref.jti, ref.iss);
         return Promise.resolve(row && toRecord(ref, row));
       } catch (err) {
