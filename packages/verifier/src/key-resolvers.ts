@@ -25,6 +25,12 @@ export interface KeyEntry {
 
 export interface KeyResolver {
   resolve(kid: string): Promise<KeyEntry | undefined>;
+  /**
+   * What `resolve` would give now without loading anything: the entry of a kid already loaded,
+   * else undefined (then the verifier calls `resolve`). Optional; it lets a verify finish
+   * without a promise hop.
+   */
+  peek?(kid: string): KeyEntry | undefined;
   /** Every key trusted now, loading them if needed (publishing a JWKS, preflight checks). */
   list?(): Promise<readonly KeyEntry[]>;
 }
@@ -70,6 +76,7 @@ export function staticKeys(
   const byKid = new Map(entries.map((e) => [e.kid, e]));
   return {
     resolve: (kid) => Promise.resolve(byKid.get(kid)),
+    peek: (kid) => byKid.get(kid),
     list: () => Promise.resolve(entries),
   };
 }
