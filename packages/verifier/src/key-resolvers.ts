@@ -143,6 +143,9 @@ export function combineKeys(...resolvers: readonly KeyResolver[]): KeyResolver {
       if (failure !== undefined) throw failure as Error;
       return undefined;
     },
+    // Only the first source's answer is certain without loading: a later one's hit may be
+    // shadowed by an earlier source that has not loaded yet.
+    peek: (kid) => resolvers[0]?.peek?.(kid),
     async list() {
       const all = await Promise.all(resolvers.map((r) => r.list?.() ?? Promise.resolve([])));
       const seen = new Set<string>();
