@@ -23,6 +23,7 @@ export interface CacheOptions {
 
 export interface CachedKeys extends KeyResolver {
   list(): Promise<readonly KeyEntry[]>;
+  peek(kid: string): KeyEntry | undefined;
   /** Starts the first load, or a background refresh when stale (never waits, never throws). */
   touch(): void;
   /** Loads started so far (tests count them). */
@@ -92,16 +93,19 @@ export function cachedResolver(
     return byKid?.get(kid);
   };
 
+  // The hot path: a cached kid is a Map lookup.
+  const peek = (kid: string): KeyEntry | undefined => {
+    const hit = byKid?.get(kid);
+    if (hit) revalidate();
+    return hit;
+  };
+
   return {
     resolve(kid: string): Promise<KeyEntry | undefined> {
-      // The hot path: a cached kid is a Map lookup.
-      const hit = byKid?.get(kid);
-      if (hit) {
-        revalidate();
-        return Promise.resolve(hit);
-      }
-      return slowResolve(kid);
+      const hit = peek(kid);
+      return hit ? Promise.resolve(hit) : slowResolve(kid);
     },
+    peek,
     async list() {
       return [...(await loaded()).values()];
     },

@@ -91,6 +91,8 @@ describe('kmsPublicKeys', () => {
     for (let i = 0; i < 100; i++) await v.verify(tokens[i % tokens.length]!);
     expect(kms.calls).toBe(4);
     expect(keys.kmsCalls).toBe(4);
+    // loaded: the first source's keys answer without a load, as resolve does
+    expect(keys.peek?.(es.signer.kid)).toBe(await keys.resolve(es.signer.kid));
     const psEntry = await keys.resolve(ps.signer.kid);
     expect(psEntry?.alg).toBe('PS256'); // pinned by the explicit ref; RSA defaults to RS256
     expect((await keys.resolve(rs.signer.kid))?.alg).toBe('RS256');
@@ -177,6 +179,14 @@ describe('combineKeys', () => {
     expect((await c.resolve(es.signer.kid))?.issuer).toBe('a');
     expect((await c.resolve(rs.signer.kid))?.issuer).toBe('b');
     expect(await c.resolve('x')).toBeUndefined();
+  });
+
+  it('peek answers only for the first source (a later hit may be shadowed by a load)', () => {
+    const a = staticKeys(toJwks([es.signer]), { issuer: 'a' });
+    const b = staticKeys(toJwks([es.signer, rs.signer]), { issuer: 'b' });
+    const c = combineKeys(a, b);
+    expect(c.peek?.(es.signer.kid)?.issuer).toBe('a');
+    expect(c.peek?.(rs.signer.kid)).toBeUndefined();
   });
 });
 

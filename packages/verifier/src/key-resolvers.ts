@@ -25,6 +25,12 @@ export interface KeyEntry {
 
 export interface KeyResolver {
   resolve(kid: string): Promise<KeyEntry | undefined>;
+  /**
+   * What `resolve` would give now without loading anything: the entry of a kid already loaded,
+   * else undefined (then the verifier calls `resolve`). Optional; it lets a verify finish
+   * without a promise hop.
+   */
+  peek?(kid: string): KeyEntry | undefined;
   /** Every key trusted now, loading them if needed (publishing a JWKS, preflight checks). */
   list?(): Promise<readonly KeyEntry[]>;
 }
@@ -70,6 +76,7 @@ export function staticKeys(
   const byKid = new Map(entries.map((e) => [e.kid, e]));
   return {
     resolve: (kid) => Promise.resolve(byKid.get(kid)),
+    peek: (kid) => byKid.get(kid),
     list: () => Promise.resolve(entries),
   };
 }
@@ -136,6 +143,9 @@ export function combineKeys(...resolvers: readonly KeyResolver[]): KeyResolver {
       if (failure !== undefined) throw failure as Error;
       return undefined;
     },
+    // Only the first source's answer is certain without loading: a later one's hit may be
+    // shadowed by an earlier source that has not loaded yet.
+    peek: (kid) => resolvers[0]?.peek?.(kid),
     async list() {
       const all = await Promise.all(resolvers.map((r) => r.list?.() ?? Promise.resolve([])));
       const seen = new Set<string>();

@@ -69,6 +69,10 @@ function guarded(resolver: KeyResolver, owners: KidOwners, where: string): KeyRe
       const hit = await resolver.resolve(kid);
       return hit && owners.admit(hit, where) ? hit : undefined;
     },
+    peek(kid) {
+      const hit = resolver.peek?.(kid);
+      return hit && owners.admit(hit, where) ? hit : undefined;
+    },
     async list() {
       return ((await resolver.list?.()) ?? []).filter((e) => owners.admit(e, where));
     },

@@ -220,6 +220,10 @@ export function kmsPublicKeys(options: {
       for (const r of perRef) r.touch();
       return combined.resolve(kid);
     },
+    peek(kid) {
+      for (const r of perRef) r.touch();
+      return combined.peek!(kid);
+    },
     list: () => combined.list!(),
     get kmsCalls() {
       return kmsCalls;

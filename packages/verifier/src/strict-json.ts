@@ -46,6 +46,23 @@ function countMembersInValue(root: unknown): number {
   return members;
 }
 
+/**
+ * Whether `text` has exactly `members` object members: a parse of it whose objects have that
+ * many keys in all had no duplicate member name.
+ */
+export function hasMemberCount(text: string, members: number): boolean {
+  // Fast path: colons anywhere ≥ members in the text; equal means no duplicate and no colon
+  // inside a string. Otherwise count exactly, skipping strings.
+  return members === countColons(text) || members === countMembersInText(text);
+}
+
+/** What is wrong with `value`, the JSON.parse of `text`, for strict JSON; undefined if nothing. */
+export function strictJsonProblem(text: string, value: unknown): string | undefined {
+  const parsed = countMembersInValue(value);
+  if (parsed === -1) return 'contains a "__proto__" member';
+  return hasMemberCount(text, parsed) ? undefined : 'duplicate member names';
+}
+
 export function parseStrictJson(text: string): StrictJsonResult {
   let value: unknown;
   try {
@@ -53,12 +70,6 @@ export function parseStrictJson(text: string): StrictJsonResult {
   } catch {
     return { ok: false, reason: 'not valid JSON' };
   }
-  const parsed = countMembersInValue(value);
-  if (parsed === -1) return { ok: false, reason: 'contains a "__proto__" member' };
-  // Fast path: colons anywhere ≥ members in the text; equal means no duplicate and no colon
-  // inside a string. Otherwise count exactly, skipping strings.
-  if (parsed !== countColons(text) && parsed !== countMembersInText(text)) {
-    return { ok: false, reason: 'duplicate member names' };
-  }
-  return { ok: true, value };
+  const reason = strictJsonProblem(text, value);
+  return reason === undefined ? { ok: true, value } : { ok: false, reason };
 }

@@ -29,7 +29,7 @@ import { createBatchItemOpener, type VerifiedBatch } from './batch-item.ts';
 import { compiledClaimsCheck } from './claims-check.ts';
 import { excerpt, VerificationError } from './errors.ts';
 import type { KeyEntry, KeyResolver } from './key-resolvers.ts';
-import { parseStrictJson } from './strict-json.ts';
+import { hasMemberCount, parseStrictJson } from './strict-json.ts';
 
 /** The claims type each token type verifies to by default. */
 export type DefaultClaims<Y extends TokenType> = Y extends 'txn+jwt'
@@ -147,6 +147,26 @@ const prepared = new WeakMap<KeyEntry, PreparedKey>();
 // verify calls in progress in this process, across verifiers: the audit checks a receipt and
 // then its request with two verifiers, and either one alone would look idle.
 let active = 0;
+// Whether the last signature check on the async path had company ('auto' mode): while it
+// did, calls take the async path; else only every PROBE_EVERY-th call does, to notice it.
+let concurrent = false;
+let calls = 0;
+const PROBE_EVERY = 16;
+
+/** What the verifier may answer for an error: its own errors as they are, anything else MALFORMED. */
+function asVerifyError(err: unknown): Error {
+  if (isCountersignError(err)) return err; // verification errors, and key loading failures
+  // Anything unexpected on untrusted input is a malformed token, not a crash.
+  return new VerificationError('MALFORMED', 'token could not be processed');
+}
+
+interface ParsedToken {
+  readonly header: VerifiedHeader;
+  readonly payload: Buffer;
+  readonly sig: Buffer;
+  /** Length of the signing input (header.payload) in the token. */
+  readonly signedLength: number;
+}
 
 function prepare(entry: KeyEntry): PreparedKey {
   let p = prepared.get(entry);
@@ -214,8 +234,7 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
   const { keys, typ } = options;
   const schema = (options.claims ?? DEFAULT_SCHEMAS[typ]) as z.ZodType<T>;
   // The default schemas' compiled checks accept valid claims without a zod parse.
-  const fastClaims = compiledClaimsCheck(schema) as
-    ((payload: unknown) => T | undefined) | undefined;
+  const fastClaims = compiledClaimsCheck(schema);
   const issuers = options.issuers === null ? null : new Set(options.issuers);
   const audience = options.audience;
   const algorithms = new Set<string>(options.algorithms ?? Algorithms);
@@ -275,20 +294,8 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     return verifyOnThreadPool(p, data, sig);
   }
 
-  async function verify(token: string, opts?: VerifyOptions): Promise<Verified<T>> {
-    // 1. size
-    if (typeof token !== 'string') fail('MALFORMED', 'token must be a string');
-    if (token.length > maxBytes) fail('TOKEN_TOO_LARGE', `token longer than ${maxBytes} bytes`);
-    if (isBatchItem(token)) {
-      if (!batchItems) fail('MALFORMED', `${typ} tokens do not come in batches`);
-      const item = await batchItems.open(token, opts);
-      const itemHeader: VerifiedHeader = { alg: item.alg, kid: item.kid, typ };
-      return {
-        ...checkClaims(item.payload, item.key, opts),
-        header: itemHeader,
-        batch: item.batch,
-      };
-    }
+  /** Steps 1-3 of a compact JWS (not a batch item). */
+  function parseToken(token: string): ParsedToken {
     // 2. three non-empty segments of strict, canonical base64url: decoding and re-encoding
     //    must give the same text (no padding, no +/, no whitespace, zero padding bits)
     const d1 = token.indexOf('.');
@@ -297,48 +304,148 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
       fail('MALFORMED', 'not a compact JWS of three non-empty segments');
     }
     const headerSegment = token.slice(0, d1);
-    let header = headers.get(headerSegment);
+    const header = headers.get(headerSegment);
     if (!header && !isCanonical(headerSegment))
       fail('MALFORMED', 'header is not canonical base64url');
     const payloadSegment = token.slice(d1 + 1, d2);
     const sigSegment = token.slice(d2 + 1);
-    if (!isCanonical(payloadSegment) || !isCanonical(sigSegment)) {
+    // Both are decoded anyway, and re-encoding a few hundred bytes is cheaper than a pattern
+    // test of their text.
+    const payload = Buffer.from(payloadSegment, 'base64url');
+    const sig = Buffer.from(sigSegment, 'base64url');
+    if (
+      payload.toString('base64url') !== payloadSegment ||
+      sig.toString('base64url') !== sigSegment
+    ) {
       fail('MALFORMED', 'not canonical base64url');
     }
-    const payloadBytes = Buffer.from(payloadSegment, 'base64url');
-    const sig = Buffer.from(sigSegment, 'base64url');
     // 3. header: only alg/kid/typ, alg allowed, typ exact
-    header ??= parseHeader(headerSegment);
-    // 4. key by kid, and the key's pinned alg
-    let key: KeyEntry | undefined;
-    try {
-      key = await keys.resolve(header.kid);
-    } catch (cause) {
-      // Key loading failed (KMS down, unreadable file): not the token's fault, so not a
-      // VerificationError; callers retry later instead of rejecting the token.
-      if (isCountersignError(cause)) throw cause;
-      throw new CountersignError('KEY_UNAVAILABLE', 'the key resolver failed', { cause });
-    }
-    if (!key) fail('UNKNOWN_KID', `no trusted key with kid ${excerpt(header.kid)}`);
-    if (key.alg !== header.alg) {
+    return { header: header ?? parseHeader(headerSegment), payload, sig, signedLength: d2 };
+  }
+
+  /** Step 4's checks of the resolved key, and step 5's signature length; the prepared key. */
+  function keyFor(t: ParsedToken, key: KeyEntry | undefined): PreparedKey {
+    if (!key) fail('UNKNOWN_KID', `no trusted key with kid ${excerpt(t.header.kid)}`);
+    if (key.alg !== t.header.alg) {
       fail(
         'ALG_NOT_ALLOWED',
-        `kid ${excerpt(key.kid)} is pinned to ${key.alg}, token says ${header.alg}`,
+        `kid ${excerpt(key.kid)} is pinned to ${key.alg}, token says ${t.header.alg}`,
       );
     }
-    // 5. signature
     const p = prepare(key);
-    if (sig.length !== p.signatureBytes) {
+    if (t.sig.length !== p.signatureBytes) {
       fail('BAD_SIGNATURE', `signature must be ${p.signatureBytes} bytes for ${key.alg}`);
     }
-    const data = Buffer.from(token.slice(0, d2), 'latin1');
-    const checked = checkSignature(p, data, sig);
-    if (!(typeof checked === 'boolean' ? checked : await checked)) {
+    return p;
+  }
+
+  /** Steps 6-9 after a good signature. */
+  function verified(t: ParsedToken, key: KeyEntry, opts: VerifyOptions | undefined): Verified<T> {
+    const claims = claimsOf(t.payload);
+    checkClaims(claims, key, opts);
+    return { header: t.header, claims, key };
+  }
+
+  function checkSize(token: string): void {
+    if (typeof token !== 'string') fail('MALFORMED', 'token must be a string');
+    if (token.length > maxBytes) fail('TOKEN_TOO_LARGE', `token longer than ${maxBytes} bytes`);
+  }
+
+  async function verifyAsync(token: string, opts?: VerifyOptions): Promise<Verified<T>> {
+    active++;
+    try {
+      // 1. size
+      checkSize(token);
+      if (isBatchItem(token)) {
+        if (!batchItems) fail('MALFORMED', `${typ} tokens do not come in batches`);
+        const item = await batchItems.open(token, opts);
+        const itemClaims = fastClaims?.(item.payload)?.claims ?? parseClaims(item.payload);
+        checkClaims(itemClaims as T, item.key, opts);
+        const itemHeader: VerifiedHeader = { alg: item.alg, kid: item.kid, typ };
+        return { claims: itemClaims as T, key: item.key, header: itemHeader, batch: item.batch };
+      }
+      const t = parseToken(token);
+      // 4. key by kid, and the key's pinned alg
+      let key: KeyEntry | undefined;
+      try {
+        key = await keys.resolve(t.header.kid);
+      } catch (cause) {
+        // Key loading failed (KMS down, unreadable file): not the token's fault, so not a
+        // VerificationError; callers retry later instead of rejecting the token.
+        if (isCountersignError(cause)) throw cause;
+        throw new CountersignError('KEY_UNAVAILABLE', 'the key resolver failed', { cause });
+      }
+      // 5. signature
+      const p = keyFor(t, key);
+      concurrent = active > 1;
+      const checked = checkSignature(
+        p,
+        Buffer.from(token.slice(0, t.signedLength), 'latin1'),
+        t.sig,
+      );
+      if (!(typeof checked === 'boolean' ? checked : await checked)) {
+        fail('BAD_SIGNATURE', 'signature does not verify');
+      }
+      return verified(t, key!, opts);
+    } catch (err) {
+      throw asVerifyError(err);
+    } finally {
+      active--;
+    }
+  }
+
+  // A token whose key is already loaded, checked without a promise hop (signature inline);
+  // undefined when it needs the async path (a batch item, a key to load).
+  function verifyInline(token: string, opts: VerifyOptions | undefined): Verified<T> | undefined {
+    checkSize(token);
+    if (isBatchItem(token)) return undefined;
+    const t = parseToken(token);
+    const key = keys.peek!(t.header.kid);
+    if (!key) return undefined;
+    const p = keyFor(t, key);
+    const data = Buffer.from(token.slice(0, t.signedLength), 'latin1');
+    if (!cryptoVerify(p.hash, data, p.options, t.sig)) {
       fail('BAD_SIGNATURE', 'signature does not verify');
     }
-    // 6. claims: strict JSON, then the schema
-    const payload = decodeJson(payloadBytes, 'payload');
-    return { header, ...checkClaims(payload, key, opts) };
+    return verified(t, key, opts);
+  }
+
+  function verify(token: string, opts?: VerifyOptions): Promise<Verified<T>> {
+    // Calls one at a time finish inline. Under concurrency the async path's hop lets the other
+    // calls in, and 'auto' sends their signatures to the thread pool; every PROBE_EVERY-th
+    // call takes that path to notice concurrency.
+    if (
+      keys.peek !== undefined &&
+      (mode === 'inline' || (mode === 'auto' && !concurrent && ++calls % PROBE_EVERY !== 0))
+    ) {
+      try {
+        const result = verifyInline(token, opts);
+        if (result) return Promise.resolve(result);
+      } catch (err) {
+        return Promise.reject(asVerifyError(err));
+      }
+    }
+    return verifyAsync(token, opts);
+  }
+
+  // Strict JSON and the claims schema. The compiled check of a default schema does both for
+  // valid claims (its member count is the duplicate check); anything it does not accept takes
+  // the full path, which gives the error.
+  function claimsOf(bytes: Buffer): T {
+    if (fastClaims !== undefined && isUtf8(bytes)) {
+      const text = bytes.toString('utf8');
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        value = undefined;
+      }
+      const accepted = value === undefined ? undefined : fastClaims(value);
+      if (accepted !== undefined && hasMemberCount(text, accepted.members)) {
+        return accepted.claims as T;
+      }
+    }
+    return parseClaims(decodeJson(bytes, 'payload'));
   }
 
   function parseClaims(payload: unknown): T {
@@ -351,13 +458,8 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     return res.data;
   }
 
-  // Steps 6-8, for a verified JWS payload or a proven batch item alike.
-  function checkClaims(
-    payload: unknown,
-    key: KeyEntry,
-    opts: VerifyOptions | undefined,
-  ): { claims: T; key: KeyEntry } {
-    const parsed = fastClaims?.(payload) ?? parseClaims(payload);
+  // Steps 7-9 on schema-valid claims, of a verified JWS payload or a proven batch item alike.
+  function checkClaims(parsed: T, key: KeyEntry, opts: VerifyOptions | undefined): void {
     const claims = parsed as Record<string, unknown>;
     // 7. issuer (and the key's bound issuer), audience
     const iss = claims.iss;
@@ -402,21 +504,7 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     if (key.nbf !== undefined && signedAt < key.nbf - skew) {
       fail('NOT_YET_VALID', `kid ${excerpt(key.kid)} is valid from ${isoOf(key.nbf)}`, 'iat');
     }
-    return { claims: parsed, key };
   }
 
-  return {
-    async verify(token: string, opts?: VerifyOptions): Promise<Verified<T>> {
-      active++;
-      try {
-        return await verify(token, opts);
-      } catch (err) {
-        if (isCountersignError(err)) throw err; // verification errors, and key loading failures
-        // Anything unexpected on untrusted input is a malformed token, not a crash.
-        throw new VerificationError('MALFORMED', 'token could not be processed');
-      } finally {
-        active--;
-      }
-    },
-  };
+  return { verify };
 }
