@@ -1,6 +1,6 @@
 // SHA-256 helpers. Chain state keeps a 128-bit prefix of each digest in typed arrays (16 bytes a
 // receipt instead of a 43-character string): enough to tell duplicates from conflicts and to
-// check links, and the only per-receipt memory the auditor keeps.
+// check links.
 export const DIGEST_WORDS = 4;
 
 /** SHA-256 of the token's bytes, base64url without padding (the `req.sha256` / `prev` form). */

@@ -1,7 +1,8 @@
 // Per-stream chain state in chunked typed arrays: for each seq seen, a present flag, the outcome,
 // a "has finding" flag, the receipt time and 128-bit prefixes of the receipt hash and of `prev`.
-// 37 bytes a receipt whatever the arrival order: a 1,000,000-receipt replay holds ~37 MB here and
-// nothing else grows with the number of receipts. Chunks make sparse or far-apart seqs cheap.
+// 37 bytes a receipt whatever the arrival order: a 1,000,000-receipt replay holds ~37 MB here;
+// besides, only the answer index (answers.ts) grows with the number of receipts. Chunks make
+// sparse or far-apart seqs cheap.
 import { DIGEST_WORDS } from './digest.ts';
 
 const CHUNK = 1024;
