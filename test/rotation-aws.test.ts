@@ -83,14 +83,18 @@ async function submit(config: CountersignConfig, from: number, n: number) {
 
 type Answer = { outcome: string; reason?: string | undefined };
 
-/** One gateway on `config` until it answered `expected` messages; their outcomes. */
+/**
+ * One gateway on `config` until it answered `expected` messages; their outcomes, one per
+ * message id. Under the 2 s visibility timeout a slow first attempt can see its message
+ * delivered again; the second answer republishes the same receipt, so it counts once.
+ */
 async function drain(
   config: CountersignConfig,
   expected: number,
   running?: Awaited<ReturnType<typeof createGatewayFromConfig>>,
 ): Promise<Answer[]> {
   const gw = running ?? (await createGatewayFromConfig(config, { logger: silentLogger }));
-  const answers: Answer[] = [];
+  const byMessage = new Map<string, Answer>();
   const worker = createWorker({
     queue: gw.queue,
     processor: {
@@ -98,7 +102,9 @@ async function drain(
       reconcileUnknown: () => gw.processor.reconcileUnknown(),
       process: async (m) => {
         const r = await gw.processor.process(m);
-        if (r.action === 'delete') answers.push({ outcome: r.outcome, reason: r.reason });
+        if (r.action === 'delete') {
+          byMessage.set(m.messageId, { outcome: r.outcome, reason: r.reason });
+        }
         return r;
       },
     },
@@ -108,11 +114,11 @@ async function drain(
     reconcileIntervalMs: 0,
   });
   const work = worker.run();
-  await until(() => answers.length >= expected, 60_000, 'the queue to drain');
+  await until(() => byMessage.size >= expected, 60_000, 'the queue to drain');
   await worker.stop();
   await work;
   if (!running) await gw.close();
-  return answers;
+  return [...byMessage.values()];
 }
 
 /** Live audit of the stack's audit queue until it is empty. */
