@@ -9,8 +9,14 @@
 // Idempotency-Key, the signed token is fixed in the key's record before it is enqueued
 // (idempotent-submit.ts), so a retry after a crash sends the same jti, never a new one.
 // The routes and their schemas are in http-routes.ts.
+//
+// On Node, POST /v1/transactions has a lane of its own (http-lane.ts) that skips the framework
+// for a request that passes every check: hono's request and response objects cost more than
+// the rest of such a request. What the route decides (submitReply, failureReply) and how a
+// request is logged and traced (the frame) are the same code on both paths; any request the
+// lane does not take whole goes to this app with its body already read.
 import { randomUUID } from 'node:crypto';
-import { IncomingMessage } from 'node:http';
+import { IncomingMessage, type ServerResponse } from 'node:http';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -20,6 +26,7 @@ import { fieldIssues, isCountersignError } from '@countersign/contracts';
 import type { ApiKeyEntry, FieldIssue } from '@countersign/contracts';
 import { extractTrace, noopMetrics, withSpan, type Metrics } from '@countersign/observability';
 import { bearerToken, createApiKeyAuthenticator, type ApiKeyPrincipal } from './api-keys.ts';
+import { bodyOf, createSubmitLane, readNodeBody, registerLane, TOO_LARGE } from './http-lane.ts';
 import { canonicalSha256 } from './canonical-json.ts';
 import { errorFields } from './error-log.ts';
 import type { IdempotencyStore } from './idempotency-store.ts';
@@ -31,10 +38,18 @@ import {
   type IdempotencyId,
   type OnceOutcome,
 } from './idempotent-submit.ts';
-import { REQUEST_ID, requesterRoutes } from './http-routes.ts';
-import { problem, problemResponse, type Problem, type ProblemKind } from './problem.ts';
+import { REQUEST_ID, requesterRoutes, type SubmitBody } from './http-routes.ts';
+import {
+  PROBLEM_CONTENT_TYPE,
+  problem,
+  problemResponse,
+  Problems,
+  type Problem,
+  type ProblemKind,
+} from './problem.ts';
 import type { Requester } from './requester.ts';
 import type { TransactionStatus } from './transaction-status.ts';
+import type { z } from '@hono/zod-openapi';
 
 export { MAX_BATCH_ITEMS } from './http-routes.ts';
 
@@ -70,6 +85,31 @@ export type Env = {
   };
 };
 
+/** The request as the frame sees it (a hono context, or a Node request in the lane). */
+export interface FrameRequest {
+  readonly method: string;
+  readonly path: string;
+  header(name: string): string | undefined;
+}
+/** How a request ended, for its log line and the refusal metric. */
+export interface FrameEnd {
+  readonly status: number;
+  readonly refusal?: ProblemKind | undefined;
+  readonly apiKey?: string | undefined;
+}
+/** Runs a request inside its request id, log line and span. */
+export type RequestFrame = (
+  request: FrameRequest,
+  run: (requestId: string, log: Logger) => Promise<FrameEnd>,
+) => Promise<void>;
+/** What POST /v1/transactions answers to a valid body. */
+export type SubmitRoute = (
+  principal: ApiKeyPrincipal,
+  body: z.output<typeof SubmitBody>,
+  idempotencyKey: string | undefined,
+  log: Logger,
+) => Promise<Reply>;
+
 /** Problems that the requester library already counted (or that are not a refused request). */
 const NOT_API_REFUSALS: ReadonlySet<ProblemKind> = new Set<ProblemKind>([
   'UNAVAILABLE',
@@ -79,6 +119,48 @@ const NOT_API_REFUSALS: ReadonlySet<ProblemKind> = new Set<ProblemKind>([
 
 // ---- helpers ----
 
+/** What a route answers, before it is written (by hono, or by the submit lane). */
+export type Reply =
+  | { readonly status: number; readonly body: unknown; readonly headers?: Record<string, string> }
+  | {
+      readonly problem: ProblemKind;
+      readonly detail: string;
+      readonly errors?: readonly FieldIssue[];
+      readonly headers?: Record<string, string>;
+    };
+
+const refuse = (
+  kind: ProblemKind,
+  detail: string,
+  errors?: readonly FieldIssue[],
+  headers?: Record<string, string>,
+): Reply => ({
+  problem: kind,
+  detail,
+  ...(errors ? { errors } : {}),
+  ...(headers ? { headers } : {}),
+});
+
+/** A problem answer's body and headers (RFC 9457; 401 names the scheme). */
+function problemParts(
+  kind: ProblemKind,
+  detail: string,
+  requestId: string | undefined,
+  errors?: readonly FieldIssue[],
+  headers: Record<string, string> = {},
+): { readonly body: Problem; readonly headers: Record<string, string> } {
+  return {
+    body: problem(kind, detail, {
+      ...(errors ? { errors } : {}),
+      ...(requestId ? { requestId } : {}),
+    }),
+    headers: {
+      ...(kind === 'AUTH_REQUIRED' ? { 'www-authenticate': 'Bearer realm="countersign"' } : {}),
+      ...headers,
+    },
+  };
+}
+
 function send(
   c: Context<Env>,
   kind: ProblemKind,
@@ -87,14 +169,36 @@ function send(
   headers: Record<string, string> = {},
 ): Response {
   c.set('refusal', kind);
-  const p: Problem = problem(kind, detail, {
-    ...(errors ? { errors } : {}),
-    requestId: c.get('requestId'),
+  const parts = problemParts(kind, detail, c.get('requestId'), errors, headers);
+  return problemResponse(parts.body, parts.headers);
+}
+
+/** Writes a reply with hono. */
+function reply(c: Context<Env>, r: Reply): Response {
+  if ('problem' in r) return send(c, r.problem, r.detail, r.errors, r.headers);
+  for (const [name, value] of Object.entries(r.headers ?? {})) c.header(name, value);
+  return c.json(r.body as object, r.status as 202);
+}
+
+/** Writes a reply straight to a Node response (the submit lane); returns its status. */
+export function writeReply(res: ServerResponse, r: Reply, requestId: string): number {
+  const parts =
+    'problem' in r
+      ? {
+          status: Problems[r.problem].status,
+          type: PROBLEM_CONTENT_TYPE,
+          ...problemParts(r.problem, r.detail, requestId, r.errors, r.headers),
+        }
+      : { status: r.status, type: 'application/json', body: r.body, headers: r.headers ?? {} };
+  const text = JSON.stringify(parts.body);
+  res.writeHead(parts.status, {
+    'content-type': parts.type,
+    ...parts.headers,
+    'content-length': Buffer.byteLength(text),
+    'x-request-id': requestId,
   });
-  return problemResponse(p, {
-    ...(kind === 'AUTH_REQUIRED' ? { 'www-authenticate': 'Bearer realm="countersign"' } : {}),
-    ...headers,
-  });
+  res.end(text);
+  return parts.status;
 }
 
 /**
@@ -178,43 +282,56 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     description: 'An API key from `requester.apiKeys` (configured as its SHA-256)',
   });
 
-  // Request id + one structured log line per request (no headers, no bodies, no tokens).
-  app.use('*', async (c, next) => {
-    const offered = c.req.header('x-request-id');
+  // Request id + one structured log line per request (no headers, no bodies, no tokens); the
+  // trace starts here (or continues the caller's W3C traceparent header). Both paths use it.
+  const frame: RequestFrame = async (request, run) => {
+    const offered = request.header('x-request-id');
     const requestId = offered !== undefined && REQUEST_ID.test(offered) ? offered : randomUUID();
     const log = logger.child({ reqId: requestId });
-    c.set('requestId', requestId);
-    c.set('log', log);
     const started = performance.now();
-    // The trace starts here (or continues the caller's W3C traceparent header).
+    let end: FrameEnd = { status: 500 };
     await withSpan(
-      `HTTP ${c.req.method}`,
-      { 'http.request.method': c.req.method, 'url.path': c.req.path },
+      `HTTP ${request.method}`,
+      { 'http.request.method': request.method, 'url.path': request.path },
       async (span) => {
-        await next();
-        span.setAttribute('http.response.status_code', c.res.status);
+        end = await run(requestId, log);
+        span.setAttribute('http.response.status_code', end.status);
       },
       extractTrace({
-        traceparent: c.req.header('traceparent'),
-        tracestate: c.req.header('tracestate'),
+        traceparent: request.header('traceparent'),
+        tracestate: request.header('tracestate'),
       }),
     );
-    const refusal = c.get('refusal');
-    if (refusal !== undefined && !NOT_API_REFUSALS.has(refusal)) {
-      metrics.count('requests_total', { result: 'refused', reason: refusal });
+    if (end.refusal !== undefined && !NOT_API_REFUSALS.has(end.refusal)) {
+      metrics.count('requests_total', { result: 'refused', reason: end.refusal });
     }
-    c.res.headers.set('x-request-id', requestId);
     log.info(
       {
-        method: c.req.method,
-        path: c.req.path,
-        status: c.res.status,
+        method: request.method,
+        path: request.path,
+        status: end.status,
         ms: Math.round((performance.now() - started) * 10) / 10,
-        apiKey: c.get('principal')?.name,
+        apiKey: end.apiKey,
       },
       'request',
     );
-  });
+  };
+  app.use('*', (c, next) =>
+    frame(
+      { method: c.req.method, path: c.req.path, header: (n) => c.req.header(n) },
+      async (requestId, log) => {
+        c.set('requestId', requestId);
+        c.set('log', log);
+        await next();
+        c.res.headers.set('x-request-id', requestId);
+        return {
+          status: c.res.status,
+          refusal: c.get('refusal'),
+          apiKey: c.get('principal')?.name,
+        };
+      },
+    ),
+  );
 
   // A method a known path does not serve: 405 with Allow, before anything else is looked at
   // (the routes are public in /openapi.json). Unknown paths fall through to 404.
@@ -257,50 +374,38 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     if (c.req.method !== 'POST') return next(); // the GET routes take no body
     const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
     if (!(incoming instanceof IncomingMessage)) return webBodyLimit(c, next);
-    const declared = Number(incoming.headers['content-length'] ?? 0);
-    if (declared > options.maxBodyBytes) return tooLarge(c);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of incoming as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > options.maxBodyBytes) return tooLarge(c); // whatever content-length said
-      chunks.push(chunk);
-    }
+    // The submit lane may have read it already.
+    const text = await (bodyOf(incoming) ?? readNodeBody(incoming, options.maxBodyBytes));
+    if (text === TOO_LARGE) return tooLarge(c);
     // hono types the cache by value, but stores (and reads) promises.
-    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(
-      Buffer.concat(chunks, size).toString('utf8'),
-    );
+    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
     await next();
     return undefined;
   };
   app.use('/v1/*', readBody);
 
   /** The answer to an Idempotency-Key request, whatever `submitOnce` found. */
-  function answer(c: Context<Env>, outcome: OnceOutcome): Response {
+  function onceReply(outcome: OnceOutcome, log: Logger): Reply {
     switch (outcome.state) {
       case 'replay':
-        c.header('idempotent-replayed', 'true');
-        return c.json(outcome.response.body, outcome.response.status as 202);
+        return { ...outcome.response, headers: { 'idempotent-replayed': 'true' } };
       case 'answered':
         if (outcome.resumed) {
-          c.get('log').info('resumed an abandoned Idempotency-Key record: sent its token(s) again');
+          log.info('resumed an abandoned Idempotency-Key record: sent its token(s) again');
         }
-        return c.json(outcome.response.body, outcome.response.status as 202);
+        return outcome.response;
       case 'conflict':
-        return send(
-          c,
+        return refuse(
           'IDEMPOTENCY_CONFLICT',
           'this Idempotency-Key was used with a different body',
         );
       case 'in_progress':
-        return send(
-          c,
+        return refuse(
           'IDEMPOTENCY_CONFLICT',
           'a request with this Idempotency-Key is still in progress',
         );
       case 'taken_over':
-        return send(
-          c,
+        return refuse(
           'IDEMPOTENCY_CONFLICT',
           'a retry with this Idempotency-Key took the request over',
         );
@@ -308,40 +413,59 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
   }
 
   /** Identity of an Idempotency-Key request: per API key, route and canonical body. */
-  const idOf = (c: Context<Env>, key: string, body: unknown): IdempotencyId => ({
-    scope: c.get('principal').name,
+  const idOf = (
+    principal: ApiKeyPrincipal,
+    route: string,
+    key: string,
+    body: unknown,
+  ): IdempotencyId => ({
+    scope: principal.name,
     key,
-    bodySha256: canonicalSha256({ route: c.req.path, body }),
+    bodySha256: canonicalSha256({ route, body }),
   });
-  const storeErrorLogger = (c: Context<Env>) => (err: unknown) =>
-    c
-      .get('log')
-      .warn(
-        errorFields(err),
-        'idempotency record not updated; a retry after the lease sends the same token again',
-      );
+  const storeErrorLogger = (log: Logger) => (err: unknown) =>
+    log.warn(
+      errorFields(err),
+      'idempotency record not updated; a retry after the lease sends the same token again',
+    );
 
-  app.openapi(routes.submit, async (c) => {
-    const body = c.req.valid('json');
-    if (!c.get('principal').accounts.has(body.account)) {
-      return send(c, 'FORBIDDEN', 'this API key may not act for that account', [
+  /** POST /v1/transactions once its body and headers are valid (both paths). */
+  const submitReply: SubmitRoute = async (principal, body, key, log) => {
+    if (!principal.accounts.has(body.account)) {
+      return refuse('FORBIDDEN', 'this API key may not act for that account', [
         { path: 'account', message: 'not bound to this API key' },
-      ]) as never;
+      ]);
     }
     const enqueued = (r: { jti: string; messageId: string }) => {
-      c.get('log').info({ jti: r.jti, account: body.account }, 'enqueued');
+      log.info({ jti: r.jti, account: body.account }, 'enqueued');
       return { jti: r.jti, messageId: r.messageId };
     };
-    const key = c.req.valid('header')['idempotency-key'];
     if (key === undefined) {
-      return c.json(enqueued(await requester.submit(body.txn, { account: body.account })), 202);
+      return {
+        status: 202,
+        body: enqueued(await requester.submit(body.txn, { account: body.account })),
+      };
     }
-    const outcome = await submitOnce(idempotency, idOf(c, key, body), {
+    const outcome = await submitOnce(idempotency, idOf(principal, routes.submit.path, key, body), {
       ...singleWork(requester, body, enqueued),
-      onStoreError: storeErrorLogger(c),
+      onStoreError: storeErrorLogger(log),
     });
-    return answer(c, outcome) as never;
-  });
+    return onceReply(outcome, log);
+  };
+
+  app.openapi(
+    routes.submit,
+    async (c) =>
+      reply(
+        c,
+        await submitReply(
+          c.get('principal'),
+          c.req.valid('json'),
+          c.req.valid('header')['idempotency-key'],
+          c.get('log'),
+        ),
+      ) as never,
+  );
 
   app.openapi(routes.batch, async (c) => {
     const { items } = c.req.valid('json');
@@ -367,11 +491,11 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
       const r = respond(await requester.submitMany(items));
       return c.json(r.body, r.status as 202);
     }
-    const outcome = await submitOnce(idempotency, idOf(c, key, { items }), {
+    const outcome = await submitOnce(idempotency, idOf(principal, c.req.path, key, { items }), {
       ...batchWork(requester, items, respond),
-      onStoreError: storeErrorLogger(c),
+      onStoreError: storeErrorLogger(c.get('log')),
     });
-    return answer(c, outcome) as never;
+    return reply(c, onceReply(outcome, c.get('log'))) as never;
   });
 
   app.openapi(routes.status, async (c) => {
@@ -424,17 +548,33 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
       if (err.status === 415) return send(c, 'UNSUPPORTED_MEDIA_TYPE', 'send application/json');
       if (err.status === 413) return send(c, 'PAYLOAD_TOO_LARGE', 'the body is too large');
     }
-    const kind = errorKind(err);
-    const log = c.get('log') ?? logger;
-    log.error(errorFields(err), 'request failed');
-    return send(
-      c,
-      kind,
-      kind === 'UNAVAILABLE'
-        ? 'signing or the queue is unavailable; retry later'
-        : 'internal error',
-    );
+    return reply(c, failureReply(err, c.get('log') ?? logger));
   });
 
+  registerLane(
+    app,
+    createSubmitLane({
+      path: routes.submit.path,
+      maxBodyBytes: options.maxBodyBytes,
+      authenticate: (header: string | undefined) => {
+        const key = bearerToken(header);
+        return key === null ? null : auth.authenticate(key);
+      },
+      frame,
+      submit: submitReply,
+      failure: failureReply,
+      write: writeReply,
+    }),
+  );
   return app;
+}
+
+/** A thrown error as the answer: 503 when signing, the queue or a store is unavailable. */
+function failureReply(err: unknown, log: Logger): Reply {
+  const kind = errorKind(err);
+  log.error(errorFields(err), 'request failed');
+  return refuse(
+    kind,
+    kind === 'UNAVAILABLE' ? 'signing or the queue is unavailable; retry later' : 'internal error',
+  );
 }

@@ -186,7 +186,7 @@ const replayedHeader = {
   },
 };
 
-const PostHeaders = z.object({
+export const PostHeaders = z.object({
   'idempotency-key': z
     .string()
     .regex(IDEMPOTENCY_KEY, 'must be 1-255 printable ASCII characters')

@@ -1,7 +1,10 @@
-// Runs the HTTP app on @hono/node-server. Port 0 picks a free port (tests, benchmarks).
-import { serve } from '@hono/node-server';
+// Runs the HTTP app on @hono/node-server's request listener, behind the app's submit lane when
+// it has one (http-lane.ts). Port 0 picks a free port (tests, benchmarks).
+import { createServer } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Hono } from 'hono';
+import { laneOf } from './http-lane.ts';
 
 export interface RunningServer {
   readonly url: string;
@@ -14,8 +17,15 @@ export function startHttpServer(
   app: Hono<any, any, any>,
   { host, port }: { host: string; port: number },
 ): Promise<RunningServer> {
+  const listener = getRequestListener(app.fetch, { hostname: host });
+  const lane = laneOf(app);
+  const server = createServer(
+    lane ? (req, res) => lane(req, res, () => void listener(req, res)) : listener,
+  );
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, hostname: host, port }, (info: AddressInfo) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const info = server.address() as AddressInfo;
       const shown = info.family === 'IPv6' ? `[${info.address}]` : info.address;
       resolve({
         url: `http://${shown}:${info.port}`,
@@ -24,10 +34,9 @@ export function startHttpServer(
           new Promise<void>((done, fail) => {
             server.close((err) => (err ? fail(err) : done()));
             // Keep-alive clients would otherwise hold close() open.
-            (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+            server.closeAllConnections();
           }),
       });
     });
-    server.once('error', reject);
   });
 }
