@@ -139,6 +139,38 @@ describe('createAuditor', () => {
     ]);
   });
 
+  it('applies overlapping ingestMany calls in call order, whichever verifies first', async () => {
+    const k = await freshKit();
+    const [first, second] = (await emitMany(k, 2)).map((e) => e.detail);
+    const verifiers = createAuditVerifiers({
+      gatewayKeys: staticKeys(k.gatewayJwks),
+      requesterKeys: staticKeys(k.requesterJwks),
+      gateways: ['gw-1'],
+      requesters: ['req-1'],
+      clock,
+    });
+    // The first call's receipts take 50 ms longer to verify than the second call's.
+    let calls = 0;
+    const slowFirst = {
+      ...verifiers,
+      receipt: async (token: string) => {
+        const slow = calls++ < 2;
+        const claims = await verifiers.receipt(token);
+        if (slow) await new Promise((r) => setTimeout(r, 50));
+        return claims;
+      },
+    };
+    const a = createAuditor({ verifiers: slowFirst, clockSkewSec: 30, clock });
+    // seq 1 twice, then seq 2 and seq 1 again: in call order, the copies are the duplicates.
+    const one = a.ingestMany([first, first]);
+    const two = a.ingestMany([second, first]);
+    expect(await two).toEqual(['accepted', 'duplicate']);
+    expect(await one).toEqual(['accepted', 'duplicate']);
+    const report = a.finish(SOURCE);
+    expect(report.findings).toEqual([]);
+    expect(report.summary.duplicates).toBe(2);
+  });
+
   it('flags a copy of an audited receipt whose event carries another messageId or request', async () => {
     const k = await freshKit();
     const [a, b] = await emitMany(k, 2);

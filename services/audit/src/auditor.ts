@@ -101,7 +101,9 @@ export interface Auditor {
   /**
    * Audits several event details, in order. The signatures of all of them are checked at once
    * (on the thread pool, so on every core); the results are then applied one by one in the
-   * given order, exactly as `ingest` would, so the outcome does not depend on timing.
+   * given order, exactly as `ingest` would, so the outcome does not depend on timing. Calls
+   * may overlap: each call's results are applied after those of every earlier call (of
+   * `ingest` too), so a reader can keep the next batch verifying while this one is applied.
    */
   ingestMany(details: readonly unknown[]): Promise<IngestResult[]>;
   /** Records a delivery that is not even an event (unparseable queue message). */
@@ -411,12 +413,18 @@ export function createAuditor(options: AuditorOptions): Auditor {
     return report;
   }
 
+  /** Settles once every earlier call was applied (never rejects: each caller sees its own). */
+  let applied: Promise<unknown> = Promise.resolve();
+  const ingestMany = (details: readonly unknown[]): Promise<IngestResult[]> => {
+    const prepared = Promise.all(details.map(prepare)); // verifying starts now, in parallel
+    const results = applied.then(() => prepared).then((ps) => ps.map(apply));
+    applied = results.catch(() => undefined);
+    return results;
+  };
+
   return {
-    ingest: async (detail) => apply(await prepare(detail)),
-    async ingestMany(details) {
-      const prepared = await Promise.all(details.map(prepare));
-      return prepared.map(apply);
-    },
+    ingest: async (detail) => (await ingestMany([detail]))[0]!,
+    ingestMany,
     malformed(message) {
       tally.events++;
       sink.report({ code: 'MALFORMED_EVENT', stream: null, seq: null, jti: null, message });

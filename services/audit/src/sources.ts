@@ -103,6 +103,8 @@ export interface ArchiveReplayOptions {
 
 /** Events verified together during a replay. */
 const REPLAY_BATCH = 64;
+/** Batches in flight: the next one verifies on the thread pool while this one is applied. */
+const REPLAY_DEPTH = 2;
 
 /** Streams the embedded archive through the auditor; returns the number of events read. */
 export async function replayEmbeddedArchive(options: ArchiveReplayOptions): Promise<number> {
@@ -111,22 +113,40 @@ export async function replayEmbeddedArchive(options: ArchiveReplayOptions): Prom
     ...(options.from === undefined ? {} : { from: options.from }),
     ...(options.to === undefined ? {} : { to: options.to }),
   };
-  // Verified in batches (signatures in parallel on the thread pool), applied in archive order.
+  // Verified in batches (signatures in parallel on the thread pool), applied in archive order
+  // (ingestMany applies overlapping calls in call order).
   let batch: unknown[] = [];
-  const flush = async () => {
-    options.signal?.throwIfAborted();
+  const inFlight: { readonly done: Promise<unknown>; readonly size: number }[] = [];
+  const settleOldest = async () => {
+    const oldest = inFlight.shift();
+    if (!oldest) return;
+    await oldest.done;
     const before = n;
-    await options.auditor.ingestMany(batch);
-    n += batch.length;
-    batch = [];
+    n += oldest.size;
     if (options.onProgress && Math.floor(n / 1000) > Math.floor(before / 1000))
       options.onProgress(n);
   };
-  for await (const event of options.archive.read(range)) {
-    batch.push(event.detail);
-    if (batch.length >= REPLAY_BATCH) await flush();
+  const flush = async () => {
+    options.signal?.throwIfAborted();
+    const done = options.auditor.ingestMany(batch);
+    done.catch(() => undefined); // awaited in order below; a later failure must not go unhandled
+    inFlight.push({ done, size: batch.length });
+    batch = [];
+    if (inFlight.length >= REPLAY_DEPTH) await settleOldest();
+  };
+  try {
+    for await (const event of options.archive.read(range)) {
+      batch.push(event.detail);
+      if (batch.length >= REPLAY_BATCH) await flush();
+    }
+    if (batch.length > 0) await flush();
+    while (inFlight.length > 0) await settleOldest();
+  } catch (err) {
+    // Stopped (aborted, or the auditor could not audit): nothing may still be applying when
+    // the caller goes on to finish().
+    await Promise.allSettled(inFlight.map((f) => f.done));
+    throw err;
   }
-  if (batch.length > 0) await flush();
   options.onProgress?.(n);
   return n;
 }
