@@ -99,6 +99,25 @@ describe('rebuildCompletedRecords', () => {
     ]);
   });
 
+  it('across streams the later receipt wins, whatever the seqs (another gateway answered last)', async () => {
+    const unknown = receipt(900, { outcome: 'UNKNOWN', reason: 'EXCHANGE_TIMEOUT' });
+    const resolution = receipt(2, {
+      req: unknown.req,
+      messageId: 'm900',
+      resolves: 'r900',
+      stream: 'gw-b/0',
+      iat: unknown.iat + 30,
+    });
+    const records = await setup([
+      { claims: unknown },
+      { claims: resolution, request: 'request.900.sig' },
+    ]);
+    expect(records.map((r) => [r.key, r.stream, r.seq]).sort()).toEqual([
+      ['msg#m900', 'gw-b/0', 2],
+      ['req#j900', 'gw-b/0', 2],
+    ]);
+  });
+
   it('trusts no forged receipt, none past the retention, no event field the receipt does not sign', async () => {
     const records = await setup([
       { claims: receipt(1), signed: false },

@@ -211,9 +211,18 @@ export const DEFAULT_RECORD_RETENTION_MS = 14 * DAY_MS;
 /** A COMPLETED record rebuilt from an archived receipt, under the key the gateway reads. */
 export interface RebuiltRecord extends RestoredRecord {
   readonly key: string;
-  /** Stream and seq of the receipt (the newest answer per key wins). */
+  /** Stream, seq and issue time of the receipt (the newest answer per key wins). */
+  readonly stream: string;
   readonly seq: number;
+  readonly iat: number;
 }
+
+/**
+ * Whether `a` answered after `b`: by seq within one stream (the gateway's own order), by issue
+ * time across streams (another gateway, or a repartitioned one; seqs there count apart).
+ */
+const answeredAfter = (a: RebuiltRecord, b: RebuiltRecord) =>
+  a.stream === b.stream ? a.seq > b.seq : a.iat > b.iat;
 
 /**
  * The COMPLETED records the archive's verified receipts imply: `msg#<messageId>` for every
@@ -231,7 +240,7 @@ export async function rebuildCompletedRecords(options: {
   const out = new Map<string, RebuiltRecord>();
   const put = (r: RebuiltRecord) => {
     const had = out.get(r.key);
-    if (!had || had.seq < r.seq) out.set(r.key, r);
+    if (!had || answeredAfter(r, had)) out.set(r.key, r);
   };
   for await (const event of options.archive.read({})) {
     const detail = ReceiptEventDetail.safeParse(event.detail);
@@ -250,11 +259,12 @@ export async function rebuildCompletedRecords(options: {
     if (request !== null && sha256B64u(request) !== claims.req.sha256) continue;
     const stored = { receipt: detail.data.receipt, request, messageId: claims.messageId };
     const sha = request === null ? {} : { requestSha256: claims.req.sha256 };
-    put({ key: NonceKeys.message(claims.messageId), stored, expiresAt, seq: claims.seq });
+    const { stream, seq, iat } = claims;
+    put({ key: NonceKeys.message(claims.messageId), stored, expiresAt, stream, seq, iat });
     const replayed = claims.outcome === Outcomes.REJECTED && claims.reason === ReasonCodes.REPLAYED;
     if (claims.req.iss !== null && claims.req.jti !== null && !replayed) {
       const key = NonceKeys.request(claims.req.iss, claims.req.jti);
-      put({ key, stored, expiresAt, seq: claims.seq, ...sha });
+      put({ key, stored, expiresAt, stream, seq, iat, ...sha });
     }
   }
   return [...out.values()];
