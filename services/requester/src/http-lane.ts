@@ -70,23 +70,26 @@ export function createSubmitLane(o: SubmitLaneOptions): Lane {
     res: ServerResponse,
     state: { started: boolean },
   ): Promise<boolean> => {
-    const read = readNodeBody(req, o.maxBodyBytes);
-    bodies.set(req, read);
-    const text = await read;
+    // What the headers decide comes first, as in the app: a request without a known key (or
+    // with anything else the app refuses) goes to the app before a byte of its body is read, so
+    // it gets its 401/415/422 at once instead of the lane waiting for (and holding) its body.
     const principal = o.authenticate(one(req.headers.authorization));
     const headers = PostHeaders.safeParse({ 'idempotency-key': req.headers['idempotency-key'] });
-    const body = text === TOO_LARGE ? undefined : SubmitBody.safeParse(parse(text));
     if (
       principal === null ||
       !isJson(one(req.headers['content-type'])) ||
       !headers.success ||
-      !body?.success ||
       // Node keeps the first of some repeated headers (authorization, content-type) where the
       // app's web Headers join them: repeated headers are the app's to judge.
       req.rawHeaders.length !== 2 * Object.keys(req.headers).length
     ) {
       return false;
     }
+    const read = readNodeBody(req, o.maxBodyBytes);
+    bodies.set(req, read);
+    const text = await read;
+    const body = text === TOO_LARGE ? undefined : SubmitBody.safeParse(parse(text));
+    if (!body?.success) return false;
     const header = (name: string) => one(req.headers[name]);
     state.started = true;
     await o.frame({ method: 'POST', path: o.path, header }, async (requestId, log) => {
