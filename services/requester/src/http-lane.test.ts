@@ -482,6 +482,11 @@ const CASES: readonly Case[] = [
     ['APPLICATION/JSON', 202],
     ['application/merge-patch+json', 202],
     ['application/json; a=b; c="d"', 202],
+    ['application/json;', 415],
+    ['application/json ; charset=utf-8', 415],
+    ['application/json; charset', 415],
+    ['application/x_y+json', 415],
+    ['application/v1+json', 415],
     ['application/jsonx', 415],
     ['application/json, text/plain', 415],
   ].map(([type, status]): Case => ({

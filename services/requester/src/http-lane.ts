@@ -49,10 +49,15 @@ export interface SubmitLaneOptions {
   readonly write: (res: ServerResponse, reply: Reply, requestId: string) => number;
 }
 
-/** hono's test for a JSON body (validator.js), so both paths take the same media types. */
-const JSON_MEDIA = /^application\/([\w.-]+\+)?json$/i;
+// The app takes a JSON body when two tests pass: @hono/zod-openapi's media type gate on the whole
+// header (else 415) and hono's JSON validator on the media type (else an empty object, 422). Both
+// copied (same sets): a lane looser than the gate would accept what the app refuses.
+const ZOD_OPENAPI_JSON = /^application\/([a-z.-]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
+const HONO_JSON = /^application\/([\w.-]+\+)?json$/i;
 const isJson = (contentType: string | undefined) =>
-  contentType !== undefined && JSON_MEDIA.test(contentType.split(';')[0]!.trim().toLowerCase());
+  contentType !== undefined &&
+  ZOD_OPENAPI_JSON.test(contentType) &&
+  HONO_JSON.test(contentType.split(';')[0]!.trim().toLowerCase());
 
 const one = (value: string | string[] | undefined) => (Array.isArray(value) ? undefined : value);
 
