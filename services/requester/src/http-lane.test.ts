@@ -644,6 +644,13 @@ const CASES: readonly Case[] = [
     request: { body: BODY, version: '1.0', set: { host: null } },
     expect: 202,
   },
+  { name: 'Host with userinfo', request: { body: BODY, set: { host: 'a@b' } }, expect: 400 },
+  {
+    name: 'Host with a bad port',
+    request: { body: BODY, set: { host: 'localhost:99999' } },
+    expect: 400,
+  },
+  { name: 'Host with a space', request: { body: BODY, set: { host: 'local host' } }, expect: 400 },
   { name: 'Host in upper case', request: { body: BODY, set: { host: 'LOCALHOST' } }, expect: 202 },
   { name: 'Host IPv6', request: { body: BODY, set: { host: '[::1]:8080' } }, expect: 202 },
   {

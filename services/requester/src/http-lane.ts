@@ -59,6 +59,22 @@ const isJson = (contentType: string | undefined) =>
   ZOD_OPENAPI_JSON.test(contentType) &&
   HONO_JSON.test(contentType.split(';')[0]!.trim().toLowerCase());
 
+// @hono/node-server answers 400 (before the app, no request id) for a Host header its URL
+// building refuses (buildUrl in its listener); the same test here, so the lane never takes what
+// the server would not have let in. No Host (HTTP/1.0): the server's own name, the app's call.
+const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
+function hostAccepted(host: string | undefined, path: string): boolean {
+  if (host === undefined) return false;
+  if (PLAIN_HOST.test(host)) return true;
+  try {
+    const { hostname } = new URL(`http://${host}${path}`);
+    const bare = (host.includes(':') ? host.replace(/:\d+$/, '') : host).toLowerCase();
+    return hostname.length === host.length || hostname === bare;
+  } catch {
+    return false;
+  }
+}
+
 const one = (value: string | string[] | undefined) => (Array.isArray(value) ? undefined : value);
 
 export function createSubmitLane(o: SubmitLaneOptions): Lane {
@@ -84,6 +100,7 @@ export function createSubmitLane(o: SubmitLaneOptions): Lane {
       principal === null ||
       !isJson(one(req.headers['content-type'])) ||
       !headers.success ||
+      !hostAccepted(one(req.headers.host), o.path) ||
       // Node keeps the first of some repeated headers (authorization, content-type) where the
       // app's web Headers join them: repeated headers are the app's to judge.
       req.rawHeaders.length !== 2 * Object.keys(req.headers).length
