@@ -472,6 +472,24 @@ const CASES: readonly Case[] = [
     expect: 401,
   },
   {
+    name: 'no content-type',
+    request: { body: BODY, set: { 'content-type': null } },
+    expect: 415,
+    inProcess: true,
+  },
+  {
+    name: 'no content-type, an empty body',
+    request: { body: '', set: { 'content-type': null } },
+    expect: 422,
+    inProcess: true,
+  },
+  {
+    name: 'no content-type, a bad Idempotency-Key: the header is judged first',
+    request: { body: BODY, set: { 'content-type': null, 'idempotency-key': 'a b' } },
+    expect: 422,
+    inProcess: true,
+  },
+  {
     name: 'text/plain',
     request: { body: BODY, set: { 'content-type': 'text/plain' } },
     expect: 415,
