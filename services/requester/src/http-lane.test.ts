@@ -19,7 +19,12 @@ import { pino } from 'pino';
 import { systemClock } from '@countersign/contracts';
 import type { Metrics } from '@countersign/observability';
 import { createLocalSigner, type Signer } from '@countersign/signing';
-import { createSqliteQueue, type Queue, type SqliteQueue } from '@countersign/transport';
+import {
+  createSqliteQueue,
+  queueError,
+  type Queue,
+  type SqliteQueue,
+} from '@countersign/transport';
 import { generateApiKey } from './api-keys.ts';
 import { createRequesterApp } from './http-app.ts';
 import type { IdempotencyStore } from './idempotency-store.ts';
@@ -332,9 +337,10 @@ function logLinesSince(r: Rig, from: number): unknown[] {
 
 /** Waits until `r` logged its 'request' line for `n` requests (the lane logs after writing). */
 async function requestLines(r: Rig, from: number, n: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (r.logs.slice(from).filter((l) => l.msg === 'request').length >= n) return;
-    await new Promise((resolve) => setImmediate(resolve));
+  const deadline = Date.now() + 5000;
+  while (r.logs.slice(from).filter((l) => l.msg === 'request').length < n) {
+    if (Date.now() > deadline) return; // the comparison that follows says what is missing
+    await new Promise((resolve) => setTimeout(resolve, 2));
   }
 }
 
@@ -775,4 +781,170 @@ describe('the lane answers exactly as the app would (one table, three paths)', (
     expect(l).toBe(a);
     expect(l).toBeGreaterThan(10);
   });
+});
+
+// ---- failure paths ----
+
+/** A signer that waits at `sign` until released (and says when a signature was asked for). */
+function heldSigner() {
+  let release!: () => void;
+  let asked!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const signing = new Promise<void>((r) => (asked = r));
+  const wrap = (s: Signer): Signer => ({
+    alg: s.alg,
+    kid: s.kid,
+    publicJwk: s.publicJwk,
+    sign: async (input) => {
+      asked();
+      await released;
+      return s.sign(input);
+    },
+  });
+  return { wrap, signing, release };
+}
+
+async function drain(q: SqliteQueue): Promise<string[]> {
+  const bodies: string[] = [];
+  for (;;) {
+    const got = await q.receive({ max: 10, waitMs: 0 });
+    if (got.length === 0) return bodies;
+    for (const m of got) {
+      bodies.push(m.body);
+      await q.delete(m.receiptHandle);
+    }
+  }
+}
+const jtiOfToken = (token: string) =>
+  (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
+
+describe('the lane when things fail', () => {
+  it('a client gone while its order is signed: sent once, answered to no one, never retried by the app', async () => {
+    const held = heldSigner();
+    const r = rig({ signer: held.wrap });
+    const server = await startHttpServer(r.app, { host: '127.0.0.1', port: 0 });
+    try {
+      const socket = connect(server.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(encode({ body: BODY, set: { 'idempotency-key': 'gone-1' } }));
+      await held.signing;
+      socket.destroy();
+      await new Promise((resolve) => socket.once('close', resolve));
+      held.release();
+      await requestLines(r, 0, 1);
+
+      const sent = await drain(r.queue);
+      expect(sent).toHaveLength(1);
+      const lines = r.logs.filter((l) => l.msg === 'request');
+      expect(lines).toEqual([expect.objectContaining({ status: 202, apiKey: 'bot-a' })]);
+
+      // The retry replays the recorded answer: the same jti, nothing sent again.
+      const retry = await exchange(
+        server.port,
+        encode({ body: BODY, set: { 'idempotency-key': 'gone-1' } }),
+      );
+      expect(retry.responses[0]!.headers['idempotent-replayed']).toBe('true');
+      expect((JSON.parse(retry.responses[0]!.body) as { jti: string }).jti).toBe(
+        jtiOfToken(sent[0]!),
+      );
+      expect(await drain(r.queue)).toEqual([]);
+    } finally {
+      await server.close();
+      await r.close();
+    }
+  });
+
+  it('startHttpServer answers a valid submit without the app, and a refusal with it', async () => {
+    const r = rig();
+    let appCalls = 0;
+    const fetch = r.app.fetch;
+    r.app.fetch = (...args) => (appCalls++, fetch(...args));
+    const server = await startHttpServer(r.app, { host: '127.0.0.1', port: 0 });
+    try {
+      expect((await exchange(server.port, encode({ body: BODY }))).responses[0]!.status).toBe(202);
+      expect(appCalls).toBe(0);
+      const refused = await exchange(server.port, encode({ body: BODY, set: key(other.key) }));
+      expect(refused.responses[0]!.status).toBe(403); // the lane's too: the key is known
+      expect(appCalls).toBe(0);
+      const unknown = await exchange(server.port, encode({ body: BODY, set: key('nope') }));
+      expect(unknown.responses[0]!.status).toBe(401);
+      expect(appCalls).toBe(1);
+    } finally {
+      await server.close();
+      await r.close();
+    }
+  });
+
+  it('a server closed with a request in flight: close() returns, the order is sent once', async () => {
+    const held = heldSigner();
+    const r = rig({ signer: held.wrap });
+    const server = await startHttpServer(r.app, { host: '127.0.0.1', port: 0 });
+    const answer = exchange(server.port, encode({ body: BODY }));
+    await held.signing;
+    await server.close();
+    held.release();
+    expect((await answer).responses).toEqual([]); // the connection went with the server
+    await requestLines(r, 0, 1);
+    expect(await drain(r.queue)).toHaveLength(1);
+    expect(r.logs.filter((l) => l.msg === 'request')).toHaveLength(1);
+    await r.close();
+  });
+
+  const failing: [string, RigOptions, WireRequest, number][] = [
+    [
+      'the queue is down',
+      { queue: (q) => ({ ...q, send: () => Promise.reject(queueError('queue down')) }) },
+      { body: BODY },
+      503,
+    ],
+    [
+      'the idempotency store throws',
+      {
+        idempotency: (s) => ({ ...s, begin: () => Promise.reject(new Error('store exploded')) }),
+      },
+      { body: BODY, set: { 'idempotency-key': 'f-1' } },
+      500,
+    ],
+    ['the client aborts in the middle of the body', {}, { body: BODY, sendOnly: 20 }, 0],
+  ];
+  for (const [name, options, request, status] of failing) {
+    it(`${name}: the same answer, log lines and metric on both paths`, async () => {
+      const [a, b] = [rig(options), rig(options)];
+      const laneServer = await startHttpServer(a.app, { host: '127.0.0.1', port: 0 });
+      const appServer = await startAppOnly(b.app);
+      try {
+        const run = async (r: Rig, port: number): Promise<Observed> => {
+          let answers: Seen[];
+          if (status === 0) {
+            // The request is in (100 Continue), part of the body, then the client is gone: the
+            // app's body read fails (500, logged, answered to no one).
+            const socket = connect(port, '127.0.0.1');
+            socket.on('error', () => undefined);
+            const continued = new Promise((resolve) => socket.once('data', resolve));
+            socket.write(encode({ ...request, set: { expect: '100-continue' }, sendOnly: 0 }));
+            await continued;
+            socket.write(BODY.slice(0, 20));
+            socket.destroy();
+            answers = [];
+          } else {
+            answers = (await exchange(port, encode(request))).responses.map(fromWire);
+          }
+          await requestLines(r, 0, 1);
+          return { answers, logs: logLinesSince(r, 0), refusals: r.refusals };
+        };
+        const viaLane = await run(a, laneServer.port);
+        const viaApp = await run(b, appServer.port);
+        expect(viaLane).toEqual(viaApp);
+        const statuses = (viaLane.answers as Seen[]).map((x) => x.status);
+        expect(statuses).toEqual(status === 0 ? [] : [status]);
+        expect(viaLane.logs).toContainEqual(expect.objectContaining({ msg: 'request failed' }));
+        expect(await drain(a.queue)).toEqual([]);
+      } finally {
+        await laneServer.close();
+        await appServer.close();
+        await a.close();
+        await b.close();
+      }
+    });
+  }
 });
