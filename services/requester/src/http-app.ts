@@ -377,6 +377,17 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     // The submit lane may have read it already.
     const text = await (bodyOf(incoming) ?? readNodeBody(incoming, options.maxBodyBytes));
     if (text === TOO_LARGE) return tooLarge(c);
+    // Without a Content-Type, the route's media type gate answers 415 when the raw request has a
+    // body; the Node request's body was read here, so the gate would see none (and the answer
+    // would be the validator's 422). A raw request that carries the text keeps the gate's
+    // answer, at its place among the checks. Rare, so the Request it costs does not matter.
+    if (text !== '' && c.req.header('content-type') === undefined) {
+      c.req.raw = new Request(c.req.url, {
+        method: 'POST',
+        headers: c.req.raw.headers,
+        body: text,
+      });
+    }
     // hono types the cache by value, but stores (and reads) promises.
     (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
     await next();
