@@ -3,6 +3,8 @@
 // at an injected point: `send` = as the queue is about to store the message (the jti is already
 // fixed in the record), `complete` = after the message is on the queue, before the answer is
 // recorded. Clock frozen at <nowMs>. Reads { pem, apiKey, entry, path, body, key } on stdin.
+// The request goes over a socket to startHttpServer, as in production: POST /v1/transactions
+// through the submit lane, the batch route through the app.
 import { createPrivateKey } from 'node:crypto';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -13,6 +15,7 @@ import {
   createRequester,
   createRequesterApp,
   createSqliteIdempotencyStore,
+  startHttpServer,
 } from '@countersign/requester';
 import { unknownTransactions } from '@countersign/requester/testing';
 import type { IdempotencyStore } from '@countersign/requester';
@@ -61,7 +64,8 @@ const app = createRequesterApp({
   logger: pino({ level: 'silent' }),
   maxBodyBytes: 1_000_000,
 });
-const res = await app.request(input.path, {
+const server = await startHttpServer(app, { host: '127.0.0.1', port: 0 });
+const res = await fetch(`${server.url}${input.path}`, {
   method: 'POST',
   headers: {
     'content-type': 'application/json',
