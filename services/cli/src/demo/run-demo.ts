@@ -48,7 +48,7 @@ import {
   type ExpectedEntry,
   type SeenReceipt,
 } from './summary.ts';
-import { DEMO_ACCOUNTS, demoOrders, type DemoOrder } from './workload.ts';
+import { DEMO_ACCOUNTS, demoOrderStream, type DemoOrder } from './workload.ts';
 
 export type { DemoSummary, Expectation } from './summary.ts';
 
@@ -89,14 +89,18 @@ export interface DemoProgress {
 
 /** Runs `fn` over `items` with at most `limit` in flight; stops early when aborted. */
 async function pool<T>(
-  items: readonly T[],
+  items: Iterable<T>,
   limit: number,
   signal: AbortSignal,
   fn: (item: T) => Promise<void>,
 ): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (!signal.aborted && next < items.length) await fn(items[next++]!);
+  const next = items[Symbol.iterator]();
+  const lanes = Array.from({ length: Math.max(1, limit) }, async () => {
+    while (!signal.aborted) {
+      const item = next.next();
+      if (item.done) return;
+      await fn(item.value);
+    }
   });
   await Promise.all(lanes);
 }
@@ -502,14 +506,17 @@ async function runUnlocked(options: DemoOptions): Promise<DemoSummary> {
 
   const startedAt = clock.now();
   const withBadApples = options.badApples !== false;
-  const orders: DemoOrder[] = demoOrders(options.count, startedAt % 100_000);
-  // The over-limit order is a bad apple too: signed and valid, but over the policy's notional.
-  if (withBadApples) orders.push({ account: DEMO_ACCOUNTS[0], txn: OVER_LIMIT_ORDER });
+  // Generated as submitted: a soak of millions never holds the whole workload.
+  function* orders(): Generator<DemoOrder> {
+    yield* demoOrderStream(options.count, startedAt % 100_000);
+    // The over-limit order is a bad apple too: signed and valid, but over the policy's notional.
+    if (withBadApples) yield { account: DEMO_ACCOUNTS[0], txn: OVER_LIMIT_ORDER };
+  }
   let httpOk = 0;
   let httpFailed = 0;
   let overLimit = 0;
   let direct = 0;
-  const total = orders.length + (withBadApples ? 6 : 0);
+  const total = options.count + (withBadApples ? 7 : 0);
   const progress = () =>
     options.onProgress?.({ submitted: httpOk + direct, total, receipted: expectedCount - pending });
   const ticker = setInterval(progress, 250);
@@ -609,7 +616,7 @@ async function runUnlocked(options: DemoOptions): Promise<DemoSummary> {
       await waitFor(() => originalId === undefined || seen.has(originalId));
       if (!stop.signal.aborted) await sendDirect(badApples.replay);
     }
-    await pool(orders, options.concurrency, stop.signal, submit);
+    await pool(orders(), options.concurrency, stop.signal, submit);
     lastReceiptAt = clock.now();
     const complete = await waitFor(() => pending === 0);
     if (!complete && !stop.signal.aborted) {

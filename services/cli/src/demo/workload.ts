@@ -38,16 +38,17 @@ function decimal(value: number, fracDigits: number): string {
   return value.toFixed(fracDigits).replace(/\.?0+$/, '');
 }
 
-export function demoOrders(count: number, seed = 7): DemoOrder[] {
+/** The workload one order at a time: a soak of millions never holds it all (~300 B an order). */
+export function* demoOrderStream(count: number, seed = 7): Generator<DemoOrder> {
   const rnd = prng(seed);
   const symbols = Object.entries(DEMO_SYMBOLS);
-  return Array.from({ length: count }, (_, i) => {
+  for (let i = 0; i < count; i++) {
     const [symbol, spec] = symbols[Math.floor(rnd() * symbols.length)]!;
     const account = DEMO_ACCOUNTS[Math.floor(rnd() * DEMO_ACCOUNTS.length)]!;
     // Notional stays under ~1% of the limit: quantity 1..10 steps.
     const quantity = decimal(spec.step * (1 + Math.floor(rnd() * 10)), 4);
     const limitPrice = decimal(spec.price * (0.98 + rnd() * 0.04), 2);
-    return {
+    yield {
       account,
       txn: {
         type: 'order',
@@ -59,5 +60,9 @@ export function demoOrders(count: number, seed = 7): DemoOrder[] {
         clientRef: `demo-${seed}-${i}`,
       },
     };
-  });
+  }
+}
+
+export function demoOrders(count: number, seed = 7): DemoOrder[] {
+  return [...demoOrderStream(count, seed)];
 }
