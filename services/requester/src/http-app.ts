@@ -289,13 +289,13 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     const requestId = offered !== undefined && REQUEST_ID.test(offered) ? offered : randomUUID();
     const log = logger.child({ reqId: requestId });
     const started = performance.now();
-    let end: FrameEnd = { status: 500 };
-    await withSpan(
+    const end = await withSpan(
       `HTTP ${request.method}`,
       { 'http.request.method': request.method, 'url.path': request.path },
       async (span) => {
-        end = await run(requestId, log);
-        span.setAttribute('http.response.status_code', end.status);
+        const ended = await run(requestId, log);
+        span.setAttribute('http.response.status_code', ended.status);
+        return ended;
       },
       extractTrace({
         traceparent: request.header('traceparent'),
@@ -352,12 +352,16 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
   };
   app.use('*', methodCheck);
 
+  /** The principal of an Authorization header: null without a bearer key, undefined for an unknown one. */
+  const principalOf = (header: string | undefined): ApiKeyPrincipal | null | undefined => {
+    const key = bearerToken(header);
+    return key === null ? null : (auth.authenticate(key) ?? undefined);
+  };
   const authenticate: MiddlewareHandler<Env> = async (c, next) => {
-    const key = bearerToken(c.req.header('authorization'));
-    if (key === null)
+    const principal = principalOf(c.req.header('authorization'));
+    if (principal === null)
       return send(c, 'AUTH_REQUIRED', 'send an API key as "Authorization: Bearer <key>"');
-    const principal = auth.authenticate(key);
-    if (principal === null) return send(c, 'AUTH_REQUIRED', 'unknown API key');
+    if (principal === undefined) return send(c, 'AUTH_REQUIRED', 'unknown API key');
     c.set('principal', principal);
     await next();
     return undefined;
@@ -567,10 +571,7 @@ export function createRequesterApp(options: RequesterAppOptions): OpenAPIHono<En
     createSubmitLane({
       path: routes.submit.path,
       maxBodyBytes: options.maxBodyBytes,
-      authenticate: (header: string | undefined) => {
-        const key = bearerToken(header);
-        return key === null ? null : auth.authenticate(key);
-      },
+      authenticate: (header: string | undefined) => principalOf(header) ?? null,
       frame,
       submit: submitReply,
       failure: failureReply,
