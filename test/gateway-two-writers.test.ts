@@ -225,7 +225,7 @@ describe('two gateway workers on one stream', () => {
       COUNTERSIGN_VISIBILITY_TIMEOUT_SEC: '4',
     };
     const config = parseConfig({ env, part: 'gateway' });
-    const messages = await orders(requester, 120);
+    const messages = await orders(requester, 48);
     const { logger, lines } = recordingLogger();
     // moto's threaded server checks a conditional write and applies it without a lock, which
     // DynamoDB never does (the contract suite says so too): the writes of both gateways go to
