@@ -277,11 +277,21 @@ export const CONFIG_ENV = {
 } as const satisfies Record<string, readonly string[]>;
 
 /** Fields that must be set in AWS mode, by the part being started. */
-export const Parts = ['requester', 'gateway', 'audit', 'all', 'exchange', 'receipts'] as const;
+export const Parts = [
+  'requester',
+  'gateway',
+  'audit',
+  'all',
+  'exchange',
+  'receipts',
+  'keys',
+] as const;
 export type Part = (typeof Parts)[number];
 const AWS_REQUIRED: Record<Part, readonly (keyof typeof CONFIG_ENV)[]> = {
   // The exchange tools (credentials seal/check, the simulator) need nothing of the pipeline.
   exchange: [],
+  // The key tools (`keys jwks` prints a key set from its trust configuration or KMS key id alone).
+  keys: [],
   // The requester's receipts side (the receipts Lambda, `request status`): the gateway's key to
   // verify receipts and the table of the orders; nothing to sign or send with.
   receipts: ['COUNTERSIGN_GATEWAY_KMS_KEY_ID', 'COUNTERSIGN_IDEMPOTENCY_TABLE'],

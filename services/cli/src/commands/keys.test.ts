@@ -89,6 +89,31 @@ describe('countersign keys', () => {
     ).rejects.toThrow(/--activate-after must be a whole number of seconds/);
   });
 
+  it('prints the key set in aws mode from the trust configuration alone (the runbook command)', async () => {
+    // The runbook's check after a rotation sets only the mode and the key set: nothing of the
+    // pipeline (queues, tables, the other party's key) is needed to print public keys.
+    expect(await keysGenerateCommand({ name: 'requester' }, io().io)).toBe(0);
+    const local = io();
+    expect(await keysJwksCommand({ name: 'requester' }, local.io)).toBe(0);
+    const [key] = (JSON.parse(local.stdout.text()) as { keys: { kid: string }[] }).keys;
+    const retiredAt = Date.parse('2026-06-01T00:05:35Z') / 1000;
+    const t = io();
+    const env = {
+      COUNTERSIGN_DATA_DIR: dir,
+      COUNTERSIGN_MODE: 'aws',
+      COUNTERSIGN_REQUESTER_PUBLIC_KEYS: JSON.stringify([
+        { jwks: { keys: [{ ...key, exp: retiredAt }] } },
+      ]),
+    };
+    expect(await keysJwksCommand({ name: 'requester' }, { ...t.io, env })).toBe(0);
+    const set = JSON.parse(t.stdout.text()) as { keys: { kid: string; exp?: number }[] };
+    expect(set.keys.map((k) => [k.kid, k.exp])).toEqual([[key!.kid, retiredAt]]);
+    // No key set and no KMS key: the command says what to set, not which queues are missing.
+    await expect(
+      keysJwksCommand({ name: 'gateway' }, { ...io().io, env: { COUNTERSIGN_MODE: 'aws' } }),
+    ).rejects.toThrow(/^no keys configured for gateway: set COUNTERSIGN_GATEWAY_PUBLIC_KEYS/);
+  });
+
   it('rejects an unknown key name or alg as a usage error (exit 2)', async () => {
     for (const args of [
       ['keys', 'generate', '--name', 'root'],

@@ -36,7 +36,7 @@ export async function keysGenerateCommand(
   io: KeysCommandIO,
 ): Promise<number> {
   const name = keyName(options.name);
-  const config = loadConfigOr(io, name);
+  const config = loadConfigOr(io, 'keys');
   const alg = AlgorithmSchema.safeParse(options.alg ?? config[name].alg);
   if (!alg.success) throw new UsageError('--alg must be one of RS256, PS256, ES256, ES384');
   if (config.mode === 'aws') {
@@ -56,7 +56,7 @@ export async function keysJwksCommand(
   io: KeysCommandIO,
 ): Promise<number> {
   const name = keyName(options.name);
-  const config = loadConfigOr(io, name);
+  const config = loadConfigOr(io, 'keys');
   const keys = partyKeys(config, name, { kms: () => createKmsClient() });
   if (!keys) {
     throw new UsageError(
@@ -90,7 +90,7 @@ export async function keysRotateCommand(
   now: () => number = Date.now,
 ): Promise<number> {
   const name = keyName(options.name);
-  const config = loadConfigOr(io, name);
+  const config = loadConfigOr(io, 'keys');
   if (config.mode === 'aws') {
     throw new UsageError(
       'keys rotate rotates local keys (embedded mode); in AWS follow the runbook in infra/README.md (new KMS key, alias switch)',

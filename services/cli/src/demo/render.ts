@@ -19,7 +19,12 @@ function why(s: DemoSummary, reason: string, earlier: boolean): string {
   return 'not planted by the demo: see `countersign audit replay` for the receipts';
 }
 
-function outcomeRows(s: DemoSummary, counts: OutcomeCounts, earlier: boolean): Row[] {
+function outcomeRows(
+  s: DemoSummary,
+  counts: OutcomeCounts,
+  earlier: boolean,
+  unknownResolved = 0,
+): Row[] {
   const n = (outcome: string) => String(counts.byOutcome[outcome] ?? 0);
   const reasons = Object.entries(counts.rejectedByReason)
     .sort(([a], [b]) => a.localeCompare(b))
@@ -28,7 +33,10 @@ function outcomeRows(s: DemoSummary, counts: OutcomeCounts, earlier: boolean): R
     ['executed', n('EXECUTED')],
     ['rejected', n('REJECTED')],
     ...reasons,
-    ['failed / unknown', `${n('FAILED')} / ${n('UNKNOWN')}`],
+    [
+      'failed / unknown',
+      `${n('FAILED')} / ${n('UNKNOWN')}${unknownResolved > 0 ? ` (${unknownResolved} UNKNOWN resolved by a follow-up receipt)` : ''}`,
+    ],
   ];
 }
 
@@ -51,7 +59,7 @@ export function renderSummary(s: DemoSummary): string {
   const thisRun: Row[] = [
     ['submitted', submittedText(s)],
     ['receipts', s.interrupted ? `${r.total} so far` : String(r.total)],
-    ...outcomeRows(s, r, false),
+    ...outcomeRows(s, r, false, r.unknownResolved),
   ];
   if (s.interrupted) {
     thisRun.push([

@@ -120,6 +120,41 @@ describe('runDemo on the embedded adapters', () => {
     expect(renderSummary(summary)).toMatch(/audit replay +not run: \d+ receipts of this run/);
   });
 
+  it('on the simulator with faults, counts each UNKNOWN its follow-up receipt resolved, as the audit does', async () => {
+    const dataDir = tempDir();
+    const config = parseConfig({
+      env: {
+        COUNTERSIGN_DATA_DIR: dataDir,
+        COUNTERSIGN_HTTP_PORT: '0',
+        COUNTERSIGN_EXCHANGE_TIMEOUT_MS: '500',
+        // A message kept for an UNKNOWN holds its account's later messages back until it returns.
+        COUNTERSIGN_VISIBILITY_TIMEOUT_SEC: '5',
+      },
+    });
+    const summary = await runDemo({
+      config,
+      count: 40,
+      concurrency: 8,
+      badApples: false,
+      exchange: 'sim',
+      sim: { faultRate: 0.3, seed: 7 },
+      signal: new AbortController().signal,
+    });
+    expect(summary.expectations.filter((e) => !e.ok)).toEqual([]);
+    // The archive holds one UNKNOWN receipt per follow-up (a fresh data directory).
+    const unknowns = summary.audit.replay?.receipts ?? 0;
+    expect(unknowns - 40).toBeGreaterThan(0);
+    expect(summary.receipts.unknownResolved).toBe(unknowns - 40);
+    expect(summary.receipts.byOutcome).toEqual({ EXECUTED: 40 });
+    const live = summary.expectations.find((e) => e.name === 'receipts verified by live audit');
+    expect(live).toMatchObject({ expected: String(unknowns), actual: String(unknowns), ok: true });
+    expect(renderSummary(summary)).toMatch(
+      new RegExp(
+        `failed / unknown +0 / 0 \\(${unknowns - 40} UNKNOWN resolved by a follow-up receipt\\)`,
+      ),
+    );
+  }, 60_000);
+
   it('with the gateway in its own process (countersign gateway on the same files)', async () => {
     const dataDir = tempDir();
     const config = parseConfig({

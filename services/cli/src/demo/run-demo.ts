@@ -473,6 +473,7 @@ async function runUnlocked(options: DemoOptions): Promise<DemoSummary> {
   };
   let liveVerified = 0;
   let liveFindings = 0;
+  let unknownResolved = 0;
   let lastReceiptAt = clock.now();
   // Expected messages without a receipt yet (kept as a count: checked on every receipt).
   let pending = 0;
@@ -497,7 +498,9 @@ async function runUnlocked(options: DemoOptions): Promise<DemoSummary> {
       if (verified) liveVerified++;
       // Every receipt is kept: one may arrive before the HTTP response that names its message.
       // A follow-up receipt (UNKNOWN resolved) replaces the first one.
-      if (!seen.has(messageId) && expected.has(messageId)) pending--;
+      const before = seen.get(messageId);
+      if (!before && expected.has(messageId)) pending--;
+      if (before?.outcome === 'UNKNOWN' && receipt.outcome !== 'UNKNOWN') unknownResolved++;
       seen.set(messageId, receipt);
       settle(messageId);
       receiptArrived();
@@ -720,6 +723,7 @@ async function runUnlocked(options: DemoOptions): Promise<DemoSummary> {
     planted,
     liveVerified,
     liveFindings,
+    unknownResolved,
     report,
     reconciliation,
     exactlyOnce,

@@ -206,12 +206,18 @@ export function createLocalKekDataKeys(options: { readonly path: string }): Data
           if (encrypted.length !== 1 + 12 + 16 + 32 || encrypted[0] !== WRAP_VERSION) {
             throw invalid('sealed credentials: the wrapped data key is malformed');
           }
+          // GCM deciphers everything in update(); no concat, so the only copy is the one the
+          // caller wipes (or this one, when it does not authenticate).
+          let dataKey: Buffer | undefined;
           try {
             const decipher = createDecipheriv('aes-256-gcm', kek, encrypted.subarray(1, 13));
             decipher.setAAD(Buffer.from(canonicalJson(context), 'utf8'));
             decipher.setAuthTag(encrypted.subarray(13, 29));
-            return Buffer.concat([decipher.update(encrypted.subarray(29)), decipher.final()]);
+            dataKey = decipher.update(encrypted.subarray(29));
+            decipher.final();
+            return dataKey;
           } catch {
+            dataKey?.fill(0);
             throw invalid(
               'sealed credentials: the data key does not decrypt under this encryption context',
             );

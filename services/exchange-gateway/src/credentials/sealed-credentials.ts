@@ -156,10 +156,10 @@ export async function openCredentials(input: OpenInput): Promise<ExchangeCredent
     decipher.setAAD(Buffer.from(canonicalJson(context), 'utf8'));
     decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
     try {
-      payload = Buffer.concat([
-        decipher.update(Buffer.from(sealed.ciphertext, 'base64')),
-        decipher.final(),
-      ]);
+      // GCM deciphers everything in update(): no concat, so `payload` is the only copy (wiped
+      // below, also when it does not authenticate).
+      payload = decipher.update(Buffer.from(sealed.ciphertext, 'base64'));
+      decipher.final();
     } catch (err) {
       throw invalid('sealed credentials: the ciphertext does not authenticate', err);
     }
