@@ -126,6 +126,13 @@ describe('a full replay proves each stream from genesis or a remembered head', (
     ]);
     const rewritten = await run(k, all, [], { remembered: other });
     expect(codes(rewritten.report)).toEqual(['HISTORY_REWRITTEN']);
+    // A state file rewritten to name receipt 11 as the first one: still 1..10 missing.
+    const first = headless[0]!;
+    const genesis = { seq: 11, head: first.hash, iat: first.claims.iat };
+    const forged = new Map([[S, { ...memory.get(S)!, genesis }]]);
+    const excused = await run(k, headless, [], { remembered: forged });
+    expect(codes(excused.report)).toEqual(['SEQ_GAP']);
+    expect(stream(excused.report).proof).toMatchObject({ start: 'genesis', startSeq: 1 });
   });
 
   it('catches a cut tail, a rewritten receipt and a vanished stream against what it remembers', async () => {
