@@ -344,6 +344,15 @@ describe('4. windowed audits', () => {
     expect(r.code).toBe(3);
     expect(r.codes).toEqual(['TAIL_TRUNCATED']);
   });
+  it('a window with the state file kept: the first receipts deleted are still missing', async () => {
+    // The state remembers where the last run ended; it must not stand in for the window's start.
+    const c = copy({ keepState: true });
+    deleteReceipts(c.data, (s) => s <= 5);
+    const r = await audit(c, { args: ['--to', new Date().toISOString()] });
+    expect(r.code).toBe(3);
+    expect(r.codes).toEqual(['SEQ_GAP']);
+    expect(r.report.findings[0]!.message).toBe('receipts 1..5 are missing (5)');
+  });
 });
 
 describe('5. event fields bound to the receipt', () => {

@@ -208,7 +208,13 @@ export function proveStream(input: ProveInput): ProveResult {
         : [min === 1 ? 'genesis' : 'window', min];
     } else if (min === 1) {
       [start, lower] = ['genesis', 1];
-    } else if (rememberedSeq > 0 && min <= rememberedSeq + 1) {
+    } else if (
+      rememberedSeq > 0 &&
+      min <= rememberedSeq + 1 &&
+      // A window's start is its checkpoint (or genesis): the remembered head is where a run
+      // ended, and would excuse receipts deleted at the window's start.
+      !(scope.kind === 'window' && requiredStart !== null && min > requiredStart && !retained)
+    ) {
       [start, lower] = ['remembered', min];
     } else if (anchor && min <= anchor.seq + 1) {
       [start, lower] = ['checkpoint', min];
