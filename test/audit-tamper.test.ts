@@ -14,6 +14,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   AuditReport,
   CheckpointClaims,
+  canonicalJson,
+  receiptChainHash,
+  sha256B64u,
   CHECKPOINT_MIRROR_FILE,
   embeddedPaths,
   type FindingCode,
@@ -214,6 +217,30 @@ describe('1. head deletion', () => {
       expect(r.report.findings[0]!.message).toBe(`receipts 1..${cut} are missing (${cut})`);
     },
   );
+  it('seq 1..10 deleted and the state file rewritten to name seq 11 as the first: SEQ_GAP, exit 3', async () => {
+    // The digest has no secret: whoever can write the data directory can recompute it.
+    const c = copy({ keepState: true });
+    deleteReceipts(c.data, (s) => s <= 10);
+    const file = embeddedPaths(c.data).auditState;
+    const { digest: _, ...state } = JSON.parse(readFileSync(file, 'utf8')) as {
+      digest: string;
+      streams: Record<string, { genesis?: unknown }>;
+    };
+    const first = events(c.data).find((e) => e.seq === 11)!;
+    for (const s of Object.values(state.streams)) {
+      s.genesis = {
+        seq: 11,
+        head: receiptChainHash(String(first.detail.receipt)),
+        iat: decodeUnverified(String(first.detail.receipt))!.iat,
+      };
+    }
+    writeFileSync(file, JSON.stringify({ ...state, digest: sha256B64u(canonicalJson(state)) }));
+    const r = await audit(c);
+    expect(r.code).toBe(3);
+    expect(r.codes).toEqual(['SEQ_GAP']);
+    expect(r.report.findings[0]!.message).toBe('receipts 1..10 are missing (10)');
+    expect(r.report.memory?.loaded).not.toBeNull(); // the forged state was accepted as such
+  });
 });
 
 describe('2. tail deletion, checkpoint deletion and rollback', () => {
@@ -316,6 +343,15 @@ describe('4. windowed audits', () => {
     });
     expect(r.code).toBe(3);
     expect(r.codes).toEqual(['TAIL_TRUNCATED']);
+  });
+  it('a window with the state file kept: the first receipts deleted are still missing', async () => {
+    // The state remembers where the last run ended; it must not stand in for the window's start.
+    const c = copy({ keepState: true });
+    deleteReceipts(c.data, (s) => s <= 5);
+    const r = await audit(c, { args: ['--to', new Date().toISOString()] });
+    expect(r.code).toBe(3);
+    expect(r.codes).toEqual(['SEQ_GAP']);
+    expect(r.report.findings[0]!.message).toBe('receipts 1..5 are missing (5)');
   });
 });
 

@@ -126,6 +126,13 @@ describe('a full replay proves each stream from genesis or a remembered head', (
     ]);
     const rewritten = await run(k, all, [], { remembered: other });
     expect(codes(rewritten.report)).toEqual(['HISTORY_REWRITTEN']);
+    // A state file rewritten to name receipt 11 as the first one: still 1..10 missing.
+    const first = headless[0]!;
+    const genesis = { seq: 11, head: first.hash, iat: first.claims.iat };
+    const forged = new Map([[S, { ...memory.get(S)!, genesis }]]);
+    const excused = await run(k, headless, [], { remembered: forged });
+    expect(codes(excused.report)).toEqual(['SEQ_GAP']);
+    expect(stream(excused.report).proof).toMatchObject({ start: 'genesis', startSeq: 1 });
   });
 
   it('catches a cut tail, a rewritten receipt and a vanished stream against what it remembers', async () => {
@@ -277,6 +284,32 @@ describe('windows', () => {
     });
     expect(codes(tail.report)).toEqual(['TAIL_TRUNCATED']);
     expect(all).toHaveLength(10);
+  });
+
+  it("a state file does not excuse the window's first receipts (it remembers where a run ended)", async () => {
+    const k = await kit();
+    const all = await emit(k, 10);
+    const c1 = await k.gateway.checkpoint(S, { iat: START + 20 });
+    const later = [];
+    for (let i = 0; i < 5; i++) later.push(await k.gateway.emit({ iat: START + 1500 + i }));
+    const c2 = await k.gateway.checkpoint(S, { iat: START + 1510 });
+    const { memory } = await run(k, [...all, ...later], [c1, c2]);
+    expect(memory.get(S)).toMatchObject({ seq: 15 });
+    const window = { kind: 'window', from: START + 1000, to: START + 2000 } as const;
+    const head = await run(k, later.slice(2), [c1, c2], { scope: window, remembered: memory });
+    expect(head.report.findings).toEqual([
+      expect.objectContaining({ code: 'SEQ_GAP', message: 'receipts 11..12 are missing (2)' }),
+    ]);
+    expect(stream(head.report).proof).toMatchObject({ start: 'checkpoint', startSeq: 11 });
+    // An open start (`--to` only) proves from genesis, as without the state.
+    const open = { kind: 'window', from: null, to: START + 2000 } as const;
+    const first = await run(k, [...all.slice(3), ...later], [c1, c2], {
+      scope: open,
+      remembered: memory,
+    });
+    expect(first.report.findings).toEqual([
+      expect.objectContaining({ code: 'SEQ_GAP', message: 'receipts 1..3 are missing (3)' }),
+    ]);
   });
 });
 

@@ -169,8 +169,10 @@ export function proveStream(input: ProveInput): ProveResult {
     }
   }
 
-  // A full replay proves from where a previous audit first proved the stream, unless the
-  // archive's retention has passed that receipt (then it starts at the remembered head).
+  // A full replay proves from seq 1, unless the archive's retention has passed the first
+  // receipt a previous audit proved (then it starts at the remembered head). The remembered
+  // genesis never moves the start: a state file rewritten to name a later first receipt would
+  // otherwise excuse deleted first receipts.
   const g = r?.genesis;
   const retained =
     input.retentionSec !== undefined &&
@@ -196,17 +198,23 @@ export function proveStream(input: ProveInput): ProveResult {
     if (
       scope.kind === 'full' &&
       !input.resumed &&
-      min > (g?.seq ?? 1) &&
+      min > 1 &&
       !(retained && rememberedSeq > 0 && min <= rememberedSeq + 1)
     ) {
-      [start, lower] = [(g?.seq ?? 1) === 1 ? 'genesis' : 'remembered', g?.seq ?? 1];
+      [start, lower] = ['genesis', 1];
     } else if (scope.kind === 'partial') {
       [start, lower] = input.resumed
         ? ['remembered', rememberedSeq + 1]
         : [min === 1 ? 'genesis' : 'window', min];
     } else if (min === 1) {
       [start, lower] = ['genesis', 1];
-    } else if (rememberedSeq > 0 && min <= rememberedSeq + 1) {
+    } else if (
+      rememberedSeq > 0 &&
+      min <= rememberedSeq + 1 &&
+      // A window's start is its checkpoint (or genesis): the remembered head is where a run
+      // ended, and would excuse receipts deleted at the window's start.
+      !(scope.kind === 'window' && requiredStart !== null && min > requiredStart && !retained)
+    ) {
       [start, lower] = ['remembered', min];
     } else if (anchor && min <= anchor.seq + 1) {
       [start, lower] = ['checkpoint', min];
