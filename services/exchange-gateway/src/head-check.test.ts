@@ -1,7 +1,7 @@
 // Issue 13 F4 on the real embedded adapters: a gateway whose nonce store lost its chain heads
 // refuses to start (instead of signing seq 1 again), `recover-head` restores the heads from the
 // newest checkpoint and the archive, refuses when they disagree, and the chain then goes on.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,11 +9,13 @@ import { describe, expect, it } from 'vitest';
 import {
   NonceKeys,
   ReceiptEventDetail,
+  TokenTypes,
   embeddedPaths,
+  receiptChainHash,
   parseConfig,
   type CountersignConfig,
 } from '@countersign/contracts';
-import type { Signer } from '@countersign/signing';
+import { signJwt, type Signer } from '@countersign/signing';
 import { createSqliteEventBus, type ReceivedMessage } from '@countersign/transport';
 import { decodeUnverified } from '@countersign/verifier';
 import { readOwnReceipt } from './receipts.ts';
@@ -66,6 +68,17 @@ async function archived(dir: string): Promise<{ seq: number; prev: string; id: s
   }
   await bus.close();
   return out;
+}
+
+/** The first receipt event of the archive. */
+async function firstDetail(dir: string): Promise<ReceiptEventDetail> {
+  const bus = createSqliteEventBus({ path: embeddedPaths(dir).busDb });
+  try {
+    for await (const e of bus.read({})) return ReceiptEventDetail.parse(e.detail);
+    throw new Error('empty archive');
+  } finally {
+    await bus.close();
+  }
 }
 
 /** A gateway that dies after its receipts: its final checkpoint is never written. */
@@ -131,6 +144,69 @@ describe('chain heads against the newest checkpoint (issue 13 F4)', () => {
     expect(warnings).toEqual([]); // the exchange still knows its orders
     const receipts = await archived(dir);
     expect(receipts.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses to start on a nonce store rolled back to a copy taken after the newest checkpoint; recover-head restores the head', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-f4-'));
+    const requester = await newEs256Signer();
+    const cfg = config(dir, requester);
+    const first = await createGatewayFromConfig(cfg, { logger: silentLogger });
+    await send(first, requester, 10); // checkpoints at 5 and 10
+    const db = embeddedPaths(dir).nonceDb;
+    // A backup of the live store, its head at the newest checkpoint.
+    const reader = new Database(db, { readonly: true });
+    await reader.backup(`${db}.copy`);
+    reader.close();
+    await send(first, requester, 2); // 11 and 12, after the newest checkpoint
+    await crash(first);
+    loseNonceStore(dir);
+    copyFileSync(`${db}.copy`, db);
+
+    // Head 10 = checkpoint #2 at seq 10, but the archive holds 11 and 12: starting would sign a
+    // second receipt 11.
+    await expect(createGatewayFromConfig(cfg, { logger: silentLogger })).rejects.toMatchObject({
+      code: 'CHAIN_HEAD_MISMATCH',
+      message: expect.stringContaining(
+        `the chain head of ${GW}/0 is at seq 10 but the archive already holds its signed receipt 12`,
+      ),
+    });
+    const dry = await recoverHeadsFromConfig(cfg, { apply: false });
+    expect(dry.plan).toEqual([
+      expect.objectContaining({
+        status: 'restore',
+        restore: expect.objectContaining({ seq: 12 }),
+        message: 'restore seq 12 (checkpoint #2 at seq 10, then 2 archived receipts)',
+      }),
+    ]);
+    expect((await recoverHeadsFromConfig(cfg, { apply: true })).restored).toBe(1);
+    const third = await createGatewayFromConfig(cfg, { logger: silentLogger });
+    await send(third, requester, 1);
+    await third.close();
+    const receipts = await archived(dir);
+    expect(receipts.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a receipt past the head that does not verify (not signed by the gateway) does not stop the start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-f4-'));
+    const requester = await newEs256Signer();
+    const cfg = config(dir, requester);
+    const first = await createGatewayFromConfig(cfg, { logger: silentLogger });
+    await send(first, requester, 1);
+    await crash(first);
+    const detail = await firstDetail(dir);
+    const claims = readOwnReceipt(detail.receipt);
+    const forged = await signJwt(
+      await newEs256Signer(),
+      { ...claims, seq: 2, prev: receiptChainHash(detail.receipt) },
+      { typ: TokenTypes.RECEIPT },
+    );
+    const bus = createSqliteEventBus({ path: embeddedPaths(dir).busDb });
+    await bus.publish([{ ...detail, receipt: forged }]);
+    await bus.close();
+    const second = await createGatewayFromConfig(cfg, { logger: silentLogger });
+    await second.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

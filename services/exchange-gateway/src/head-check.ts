@@ -7,6 +7,11 @@
 // A head ahead of the newest checkpoint is normal (receipts signed after it: a crash before the
 // next checkpoint); the gateway then signs a checkpoint of that head at once, so the tail a
 // kill -9 left unprotected is covered before anything else happens.
+//
+// The checkpoint alone misses a store rolled back to a copy taken after the newest checkpoint
+// (its head agrees with the checkpoint, the archive holds receipts past it). Where the archive is
+// local (embedded), the start also reads it from shortly before the newest checkpoint: a verified
+// receipt of a stream past its head, or another receipt at its head, refuses the start as well.
 import type { KMSClient } from '@aws-sdk/client-kms';
 import {
   TokenTypes,
@@ -17,10 +22,19 @@ import {
   type Clock,
   type CountersignConfig,
   type ReceiptClaims,
+  ReceiptEventDetail,
+  receiptChainHash,
 } from '@countersign/contracts';
+import type { EventArchive } from '@countersign/transport';
 import type { ChainHead, NonceStore } from '@countersign/replay-guard';
 import type { Signer } from '@countersign/signing';
-import { combineKeys, createVerifier, partyKeys, staticKeys } from '@countersign/verifier';
+import {
+  combineKeys,
+  createVerifier,
+  decodeUnverified,
+  partyKeys,
+  staticKeys,
+} from '@countersign/verifier';
 import type { Checkpointer } from './checkpoints.ts';
 import { GatewayError } from './errors.ts';
 import type { CheckpointStore, Logger } from './ports.ts';
@@ -110,6 +124,76 @@ export function headDisagreement(s: StreamHeadState): string | undefined {
   return undefined;
 }
 
+/**
+ * How far before the newest checkpoint the start reads the archive: receipts after it were
+ * published around or after its signing (a clock stepped back further hides them from the check).
+ */
+export const ARCHIVE_LOOKBACK_MS = 60_000;
+
+/** The newest verified receipt the archive holds for a stream at or past its head. */
+export interface ArchivedHead {
+  readonly seq: number;
+  /** The receipt at the stored head's seq differs from the head (another receipt). */
+  readonly otherAtHead: boolean;
+}
+
+/**
+ * Per stream, the archive's newest verified receipt at or past the stored head, read from
+ * ARCHIVE_LOOKBACK_MS before the oldest of the streams' newest checkpoints (from the start
+ * without any).
+ */
+export async function archivedHeads(
+  states: readonly StreamHeadState[],
+  archive: Pick<EventArchive, 'read'>,
+  verifyReceipt: (token: string) => Promise<ReceiptClaims>,
+): Promise<Map<string, ArchivedHead>> {
+  const heads = new Map(states.map((s) => [s.stream, s.head]));
+  // A stream without a checkpoint has at most the few receipts before a crash (the interval
+  // checkpoints the rest), which came after the others' checkpoints; none at all: read it all.
+  const times = states.flatMap((s) => (s.checkpoint ? [s.checkpoint.iat * 1000] : []));
+  const from = times.length === 0 ? 0 : Math.max(0, Math.min(...times) - ARCHIVE_LOOKBACK_MS);
+  const out = new Map<string, ArchivedHead>();
+  for await (const event of archive.read({ from })) {
+    const detail = ReceiptEventDetail.safeParse(event.detail);
+    if (!detail.success) continue;
+    const unverified = decodeUnverified(detail.data.receipt);
+    const stream = unverified?.stream;
+    const seq = unverified?.seq;
+    if (typeof stream !== 'string' || typeof seq !== 'number') continue;
+    const head = heads.get(stream);
+    if (!head || seq < head.seq || seq === 0) continue;
+    const seen = out.get(stream);
+    const other = seq === head.seq && receiptChainHash(detail.data.receipt) !== head.hash;
+    if (seen && seq <= seen.seq && !(other && !seen.otherAtHead)) continue;
+    try {
+      const claims = await verifyReceipt(detail.data.receipt);
+      if (claims.stream !== stream || claims.seq !== seq) continue;
+    } catch {
+      continue; // a forged receipt must not stop the gateway
+    }
+    out.set(stream, {
+      seq: Math.max(seq, seen?.seq ?? 0),
+      otherAtHead: other || seen?.otherAtHead === true,
+    });
+  }
+  return out;
+}
+
+/** What the archive shows that the stored head missed, or undefined. */
+export function archiveDisagreement(
+  s: StreamHeadState,
+  archived: ArchivedHead | undefined,
+): string | undefined {
+  if (!archived) return undefined;
+  if (archived.seq > s.head.seq) {
+    return `the chain head of ${s.stream} is at seq ${s.head.seq} but the archive already holds its signed receipt ${archived.seq}`;
+  }
+  if (archived.otherAtHead) {
+    return `the chain head of ${s.stream} at seq ${s.head.seq} is not the receipt the archive holds at that seq`;
+  }
+  return undefined;
+}
+
 /** Reads each stream's head and newest verified checkpoint. */
 export async function readHeadStates(options: {
   readonly gatewayId: string;
@@ -147,35 +231,44 @@ export interface GuardChainHeadsOptions {
   readonly logger: Logger;
   /** For a gateway key history naming KMS keys (aws). */
   readonly kms?: () => Pick<KMSClient, 'send'>;
+  /** The local archive (embedded): also compared with the heads, from the newest checkpoint on. */
+  readonly archive?: Pick<EventArchive, 'read'>;
 }
 
 /**
  * Refuses (CHAIN_HEAD_MISMATCH) when a chain head is behind or beside the newest signed
- * checkpoint; checkpoints heads that are ahead of it. Warns when the paper exchange holds no
+ * checkpoint, or (with `archive`) behind or beside the archive; checkpoints heads that are ahead
+ * of the newest checkpoint. Warns when the paper exchange holds no
  * order while the chain has receipts (see the README: warn, not refuse).
  */
 export async function guardChainHeads(options: GuardChainHeadsOptions): Promise<void> {
   const { config, logger } = options;
+  const own = ownTokenVerifiers({
+    config,
+    signer: options.signer,
+    clock: options.clock,
+    ...(options.kms ? { kms: options.kms } : {}),
+  });
   const states = await readHeadStates({
     gatewayId: config.gateway.id,
     partitions: config.gateway.partitions,
     nonceStore: options.nonceStore,
     checkpoints: options.checkpoints,
-    verifyCheckpoint: ownTokenVerifiers({
-      config,
-      signer: options.signer,
-      clock: options.clock,
-      ...(options.kms ? { kms: options.kms } : {}),
-    }).checkpoint,
+    verifyCheckpoint: own.checkpoint,
     logger,
   });
-  const problems = states.flatMap((s) => headDisagreement(s) ?? []);
+  const archived = options.archive
+    ? await archivedHeads(states, options.archive, own.receipt)
+    : new Map<string, ArchivedHead>();
+  const disagreement = (s: StreamHeadState) =>
+    headDisagreement(s) ?? archiveDisagreement(s, archived.get(s.stream));
+  const problems = states.flatMap((s) => disagreement(s) ?? []);
   if (problems.length > 0) {
     throw new GatewayError(
       'CHAIN_HEAD_MISMATCH',
       `${problems.join('; ')}. The nonce store (${config.mode === 'aws' ? config.nonce.table : embeddedPaths(config.dataDir).nonceDb}) was emptied, replaced or rolled back: starting would sign a second receipt for seqs the archive already holds. ` +
         'Recover with `countersign gateway recover-head` (restores each head from the newest checkpoint and the archive), then start again.',
-      { details: { streams: states.filter((s) => headDisagreement(s)).map((s) => s.stream) } },
+      { details: { streams: states.filter((s) => disagreement(s)).map((s) => s.stream) } },
     );
   }
   const receipts = states.reduce((n, s) => n + s.head.seq, 0);

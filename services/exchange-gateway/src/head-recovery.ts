@@ -136,18 +136,22 @@ function walk(
 export async function planHeadRecovery(options: HeadRecoveryOptions): Promise<StreamRecovery[]> {
   const logger = options.logger ?? silentLogger;
   const states = await readHeadStates({ ...options, logger });
-  const behind = states.filter((s) => headDisagreement(s) !== undefined);
-  const from = new Map(behind.map((s) => [s.stream, s.checkpoint!.seq]));
+  // Every checkpointed stream's tail: a store rolled back to a copy taken after the newest
+  // checkpoint agrees with it, and only the archive shows the receipts it lost.
+  const from = new Map(states.flatMap((s) => (s.checkpoint ? [[s.stream, s.checkpoint.seq]] : [])));
   const tails =
     from.size === 0
       ? new Map<string, Map<number, Link | 'conflict'>>()
       : await archivedTails(options.archive, from, options.verifyReceipt);
+  /** The archive holds a verified receipt past the stored head. */
+  const archiveAhead = (s: (typeof states)[number]) =>
+    [...(tails.get(s.stream)?.keys() ?? [])].some((seq) => seq > s.head.seq);
   return states.map((s): StreamRecovery => {
     const cp = s.checkpoint
       ? { index: s.checkpoint.index, seq: s.checkpoint.seq, head: s.checkpoint.head }
       : null;
     const base = { stream: s.stream, current: s.head, checkpoint: cp };
-    if (!cp || headDisagreement(s) === undefined) {
+    if (!cp || (headDisagreement(s) === undefined && !archiveAhead(s))) {
       return {
         ...base,
         status: 'ok',

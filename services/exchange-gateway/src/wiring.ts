@@ -36,6 +36,7 @@ import type { Signer } from '@countersign/signing';
 import {
   createEventBridgeBus,
   createSqliteEventBus,
+  type SqliteEventBus,
   createSqliteQueue,
   createSqsQueue,
 } from '@countersign/transport';
@@ -316,11 +317,12 @@ async function wire(
         })));
   if (!overrides.queue) opened.push(queue);
 
+  let ownArchive: SqliteEventBus | undefined;
   const bus =
     overrides.bus ??
     (aws
       ? createEventBridgeBus({ client: clients.eventBridge(), busName: config.bus.name })
-      : createSqliteEventBus({ path: paths.busDb, clock }));
+      : (ownArchive = createSqliteEventBus({ path: paths.busDb, clock })));
   if (!overrides.bus) opened.push(bus);
 
   const nonceStore =
@@ -404,6 +406,8 @@ async function wire(
         clock,
         logger,
         kms: clients.kms,
+        // The embedded archive is local: a head behind it is refused too.
+        ...(ownArchive ? { archive: ownArchive } : {}),
       });
     } catch (err) {
       for (const part of opened.reverse()) await part.close?.();
