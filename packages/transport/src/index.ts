@@ -16,7 +16,7 @@ export type {
   DeadLetterMessage,
   QueueDepth,
 } from './sqlite-queue.ts';
-export { createSqsQueue } from './sqs-queue.ts';
+export { createSqsQueue, traceOf } from './sqs-queue.ts';
 export type { SqsQueueOptions } from './sqs-queue.ts';
 export { createSqliteEventBus } from './sqlite-event-bus.ts';
 export type { SqliteEventBus, SqliteEventBusOptions } from './sqlite-event-bus.ts';

@@ -44,6 +44,18 @@ describe('SQS batch handler', () => {
     });
   });
 
+  it('carries the W3C trace context of the message attributes; a malformed one is dropped', () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const attr = (value: string) => ({ stringValue: value, dataType: 'String' as const });
+    const traced = {
+      ...record('m2', 'g'),
+      messageAttributes: { traceparent: attr(traceparent), tracestate: attr('vendor=1') },
+    };
+    expect(recordToMessage(traced).trace).toEqual({ traceparent, tracestate: 'vendor=1' });
+    const bad = { ...record('m3', 'g'), messageAttributes: { traceparent: attr('00-zz') } };
+    expect(recordToMessage(bad)).not.toHaveProperty('trace');
+  });
+
   it('reports the failed record and the rest of its group, other groups succeed', async () => {
     const event: SQSEvent = {
       Records: [

@@ -6,12 +6,19 @@
 // queue still holds them behind it) instead of that whole timeout.
 import pLimit from 'p-limit';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { Queue, ReceivedMessage } from '@countersign/transport';
+import { traceOf, type Queue, type ReceivedMessage } from '@countersign/transport';
 import { runFifoGroups } from './fifo-groups.ts';
 import type { Processor } from './pipeline.ts';
 import { silentLogger, type Logger } from './ports.ts';
 
 export function recordToMessage(record: SQSRecord): ReceivedMessage {
+  // The sender's W3C trace context (message attributes, in Lambda's casing), read by the queue
+  // adapter's own rule, so the gateway's spans join the request's trace as they do off Lambda.
+  const attributes: SQSRecord['messageAttributes'] | undefined = record.messageAttributes;
+  const attribute = (name: string) => ({
+    DataType: 'String',
+    StringValue: attributes?.[name]?.stringValue,
+  });
   return {
     messageId: record.messageId,
     body: record.body,
@@ -19,6 +26,7 @@ export function recordToMessage(record: SQSRecord): ReceivedMessage {
     receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
     receiptHandle: record.receiptHandle,
     sentAt: Number(record.attributes.SentTimestamp) || 0,
+    ...traceOf({ traceparent: attribute('traceparent'), tracestate: attribute('tracestate') }),
   };
 }
 

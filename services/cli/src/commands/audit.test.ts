@@ -166,6 +166,47 @@ describe('countersign audit replay', () => {
     expect(out.stderr).toContain('live (embedded)');
   });
 
+  it('audit live serves GET /metrics with its counts while it runs (COUNTERSIGN_METRICS_PORT)', async () => {
+    await publish(4);
+    const { io, out } = capture();
+    const live: AuditCommandIO = {
+      ...io,
+      env: { ...io.env, COUNTERSIGN_METRICS_PORT: '0' },
+      createRuntime: (config, overrides) => createAuditFromConfig(config, overrides),
+    };
+    const controller = new AbortController();
+    const running = auditLiveCommand({ format: 'text' }, controller.signal, live);
+    const until = async (done: () => boolean | Promise<boolean>) => {
+      for (let i = 0; i < 500 && !(await done()); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await done()).toBe(true);
+    };
+    await until(() => out.stdout.includes('BAD_RECEIPT_SIGNATURE'));
+    const url = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(out.stderr)?.[1];
+    expect(url).toBeDefined();
+    const sample = (text: string, series: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith(`${series} `))
+          ?.split(' ')[1],
+      );
+    let text = '';
+    // The live loop records as it goes: poll until the whole archive is counted.
+    await until(async () => {
+      text = await (await fetch(url!)).text();
+      return sample(text, 'countersign_audit_receipts_total{service="audit"}') === 11;
+    });
+    expect(
+      sample(
+        text,
+        'countersign_audit_findings_total{code="BAD_RECEIPT_SIGNATURE",service="audit"}',
+      ),
+    ).toBe(1);
+    controller.abort();
+    expect(await running).toBe(3);
+    await expect(fetch(url!)).rejects.toThrow(); // closed with the process's work
+  });
+
   it('a second audit live on the same data directory exits 4 at once, naming the holder', async () => {
     await publish();
     const first = capture();

@@ -19,8 +19,11 @@ import {
   formatFinding,
   renderHtml,
   renderText,
+  type AuditOverrides,
   type AuditRuntime,
 } from '@countersign/audit';
+import { startProcessMetrics } from '@countersign/observability';
+import { startTracingFromConfig } from '@countersign/observability/sdk';
 
 export const AuditExitCodes = {
   CLEAN: 0,
@@ -44,7 +47,10 @@ export interface AuditCommandIO {
   readonly stdout: Output;
   readonly stderr: Output;
   /** Builds the runtime from validated config (tests inject adapters here). */
-  readonly createRuntime: (config: CountersignConfig) => AuditRuntime;
+  readonly createRuntime: (
+    config: CountersignConfig,
+    overrides?: Pick<AuditOverrides, 'metrics'>,
+  ) => AuditRuntime;
   readonly writeFile: (path: string, data: string) => Promise<void>;
 }
 
@@ -67,7 +73,7 @@ export function defaultIO(): AuditCommandIO {
     env: process.env,
     stdout: process.stdout,
     stderr: process.stderr,
-    createRuntime: (config) => createAuditFromConfig(config),
+    createRuntime: (config, overrides) => createAuditFromConfig(config, overrides),
     writeFile: (path, data) => writeFile(path, data, 'utf8'),
   };
 }
@@ -117,17 +123,22 @@ export function failure(io: AuditCommandIO, err: unknown): AuditExitCode {
   return AuditExitCodes.FAILED;
 }
 
-/** Loads the configuration and builds the runtime; an exit code when either fails. */
-export function openRuntime(
-  io: AuditCommandIO,
-): { readonly config: CountersignConfig; readonly runtime: AuditRuntime } | AuditExitCode {
-  let config: CountersignConfig;
+/** Loads the configuration; an exit code when it fails. */
+function openConfig(io: AuditCommandIO): CountersignConfig | AuditExitCode {
   try {
-    config = loadConfig(io.env, 'audit');
+    return loadConfig(io.env, 'audit');
   } catch (err) {
     configFailure('countersign audit', err, io.stderr);
     return AuditExitCodes.BAD_ARGUMENTS;
   }
+}
+
+/** Loads the configuration and builds the runtime; an exit code when either fails. */
+export function openRuntime(
+  io: AuditCommandIO,
+): { readonly config: CountersignConfig; readonly runtime: AuditRuntime } | AuditExitCode {
+  const config = openConfig(io);
+  if (typeof config === 'number') return config;
   try {
     return { config, runtime: io.createRuntime(config) };
   } catch (err) {
@@ -235,9 +246,8 @@ export async function auditLiveCommand(
     io.stderr.write(`countersign audit live: ${format.problem}\n`);
     return AuditExitCodes.BAD_ARGUMENTS;
   }
-  const opened = openRuntime(io);
-  if (typeof opened === 'number') return opened;
-  const { config, runtime } = opened;
+  const config = openConfig(io);
+  if (typeof config === 'number') return config;
   // Embedded: one live audit per data directory. Two would share the bus cursor and the state
   // file, each seeing part of the receipts and reporting gaps that are not there.
   let lock: RoleLock | undefined;
@@ -245,14 +255,22 @@ export async function auditLiveCommand(
     try {
       lock = acquireRoleLock(config.dataDir, 'audit-live');
     } catch (err) {
-      await runtime.close();
       if (!isCountersignError(err) || err.code !== 'LOCKED') return failure(io, err);
       io.stderr.write(`countersign audit live: ${err.message}\n`);
       return AuditExitCodes.LOCKED;
     }
   }
-  io.stderr.write(`countersign audit: live (${config.mode}), stop with Ctrl-C\n`);
+  // A long-running process, so a composition root like the gateway's: the OpenTelemetry SDK
+  // when COUNTERSIGN_TRACING asks for it, GET /metrics when COUNTERSIGN_METRICS_PORT is set.
+  const tracing = startTracingFromConfig(config.observability, 'countersign-audit');
+  let runtime: AuditRuntime | undefined;
+  let metricsServer: Awaited<ReturnType<typeof startProcessMetrics>>['server'];
   try {
+    const observed = await startProcessMetrics(config.observability, 'audit');
+    metricsServer = observed.server;
+    if (metricsServer) io.stderr.write(`countersign audit: metrics on ${metricsServer.url}\n`);
+    runtime = io.createRuntime(config, { metrics: observed.metrics });
+    io.stderr.write(`countersign audit: live (${config.mode}), stop with Ctrl-C\n`);
     const report = await runtime.live({
       signal,
       ...(options.state ? { stateFile: options.state } : {}),
@@ -264,7 +282,9 @@ export async function auditLiveCommand(
   } catch (err) {
     return failure(io, err);
   } finally {
-    await runtime.close();
+    await runtime?.close();
+    await metricsServer?.close();
+    await tracing?.shutdown();
     lock?.release();
   }
 }

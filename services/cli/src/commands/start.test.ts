@@ -93,6 +93,7 @@ describe('npm start and Ctrl-C', () => {
     );
     // The curl example names the key's file; the key itself is never printed.
     expect(run.stderr).toContain(`$(cat ${join(dataDir, 'demo-api-key')})`);
+    expect(run.stderr).toMatch(/operator page: http:\/\/127\.0\.0\.1:\d+\/operator\/ /);
     expect(`${run.stdout}${run.stderr}`).not.toMatch(/cs_[A-Za-z0-9_-]{20,}/);
   }, 120_000);
 });

@@ -640,7 +640,8 @@ async function runUnlocked(options: DemoOptions): Promise<DemoSummary> {
   if (options.keepRunning && !interrupted) {
     const bearer = apiKeyFile ? `$(cat ${apiKeyFile})` : '<your API key>';
     log(
-      `still running; submit your own orders:\n  curl -s -X POST ${server.url}/v1/transactions -H "authorization: Bearer ${bearer}" -H 'content-type: application/json' -d '${CURL_BODY}'\nCtrl-C to stop.`,
+      `still running; submit your own orders:\n  curl -s -X POST ${server.url}/v1/transactions -H "authorization: Bearer ${bearer}" -H 'content-type: application/json' -d '${CURL_BODY}'\n` +
+        `watch them live on the operator page: ${server.url}/operator/ (it asks for the API key)\nCtrl-C to stop.`,
     );
     await new Promise<void>((resolve) =>
       options.signal.addEventListener('abort', () => resolve(), { once: true }),
