@@ -1,7 +1,7 @@
 // Wire formats of DESIGN.md §3: request token claims, receipt claims, checkpoints, bus events.
 import { z } from 'zod';
 import { decimalString } from './decimal.ts';
-import { GENESIS_PREV, Identifier, Jti, Sha256 } from './ids.ts';
+import { GENESIS_PREV, Identifier, Jti, Sha256, STREAM } from './ids.ts';
 import { Outcomes, ReasonCodes } from './codes.ts';
 import { createTxnSchema, DEFAULT_TXN_PRECISION, type TxnPrecision } from './txn.ts';
 
@@ -58,9 +58,7 @@ export const OutcomeSchema = z.enum([
 export const ReasonCodeSchema = z.enum(Object.values(ReasonCodes) as [string, ...string[]]);
 
 /** A stream is `<gatewayId>/<partition>`. */
-export const StreamId = z
-  .string()
-  .regex(/^[A-Za-z0-9._:-]{1,64}\/[0-9]{1,4}$/, 'must be "<gatewayId>/<partition>"');
+export const StreamId = z.string().regex(STREAM, 'must be "<gatewayId>/<partition>"');
 
 export const ReceiptClaims = z
   .strictObject({

@@ -2,6 +2,8 @@ import { z } from 'zod';
 
 /** Requester, account and gateway ids. */
 export const IDENTIFIER = /^[A-Za-z0-9._:-]{1,64}$/;
+/** A receipt stream, `<gatewayId>/<partition>` (protocol.ts builds and reads them). */
+export const STREAM = /^[A-Za-z0-9._:-]{1,64}\/[0-9]{1,4}$/;
 /** 22 base64url characters (our ids: 48-bit time then 84 random bits; see jti.ts). */
 export const JTI = /^[A-Za-z0-9_-]{22}$/;
 /** A SHA-256 digest, base64url without padding. */

@@ -17,7 +17,16 @@ export {
   addDecimals,
 } from './decimal.ts';
 export type { DecimalPrecision } from './decimal.ts';
-export { IDENTIFIER, JTI, SHA256_B64U, Identifier, Jti, Sha256, GENESIS_PREV } from './ids.ts';
+export {
+  IDENTIFIER,
+  JTI,
+  SHA256_B64U,
+  STREAM,
+  Identifier,
+  Jti,
+  Sha256,
+  GENESIS_PREV,
+} from './ids.ts';
 export { newJti } from './jti.ts';
 export {
   createTxnSchema,

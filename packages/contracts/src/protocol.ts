@@ -2,7 +2,7 @@
 // stream names, the partition of an account, nonce-store keys and the exchange client order id.
 // A rule with two copies drifts; these have exactly one.
 import { createHash } from 'node:crypto';
-import { IDENTIFIER, JTI } from './ids.ts';
+import { IDENTIFIER, JTI, STREAM } from './ids.ts';
 
 /** A stream is `<gatewayId>/<partition>`: one writer, one gap-free `seq`. */
 export function streamOf(gatewayId: string, partition: number): string {
@@ -70,9 +70,11 @@ export function checkpointObjectPrefix(stream?: string): string {
   return stream === undefined ? 'checkpoints/' : `checkpoints/${stream}/`;
 }
 
+const CHECKPOINT_KEY = new RegExp(`^checkpoints/${STREAM.source.slice(1, -1)}/([0-9]{12})\\.jws$`);
+
 /** The checkpoint index a key names, or undefined when it is not a checkpoint key. */
 export function checkpointIndexOfKey(key: string): number | undefined {
-  const m = /^checkpoints\/[A-Za-z0-9._:-]{1,64}\/[0-9]{1,4}\/([0-9]{12})\.jws$/.exec(key);
+  const m = CHECKPOINT_KEY.exec(key);
   return m ? MAX_CHECKPOINT_INDEX - Number(m[1]) : undefined;
 }
 

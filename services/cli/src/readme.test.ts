@@ -76,7 +76,17 @@ describe('README: Run the parts yourself', () => {
     writeFileSync(join(cwd, init.stdoutTo!), initRun.stdout);
 
     const started: Running[] = [];
-    const curlLine = rest.find((l) => l.startsWith('curl '))!;
+    // Pasted as one block, the lines run back to back: it must wait for the API to listen before
+    // it posts, and for the receipt before it stops the three.
+    const waitLine = rest.findIndex((l) => /^until curl -sf \S+\/healthz\b/.test(l));
+    const curlAt = rest.findIndex((l) => /^JTI=\$\(curl -s -X POST /.test(l));
+    const statusLine = rest.find((l) =>
+      /^curl -s "\S+\/v1\/transactions\/\$JTI\?wait=\d+"/.test(l),
+    );
+    expect(waitLine, 'a line that waits for /healthz').toBeGreaterThan(-1);
+    expect(curlAt, 'the POST, after the wait').toBeGreaterThan(waitLine);
+    expect(statusLine, 'a status read that waits for the receipt').toBeDefined();
+    const curlLine = rest[curlAt]!;
     try {
       for (const line of rest.filter((l) => l.startsWith('npx countersign '))) {
         const child = spawn(process.execPath, [CLI, ...countersignArgs(line).args], {
@@ -112,6 +122,17 @@ describe('README: Run the parts yourself', () => {
         body,
       });
       expect(res.status).toBe(202);
+      const { jti } = (await res.json()) as { jti: string };
+
+      // The documented status read, with the jti the sed of the POST line takes out.
+      const sed = /sed -E 's\/(.+)\/\\1\/'\)/.exec(curlLine)![1]!;
+      expect(new RegExp(sed).exec(JSON.stringify({ jti, messageId: 'm' }))?.[1]).toBe(jti);
+      const statusPath = /http:\/\/127\.0\.0\.1:8787(\S+?)"/.exec(statusLine!)![1]!;
+      const status = await fetch(`${url}${statusPath.replace('$JTI', jti)}`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(status.status).toBe(200);
+      expect(await status.json()).toMatchObject({ jti, status: 'receipted', outcome: 'EXECUTED' });
 
       const dataDir = join(cwd, init.args[init.args.indexOf('--data-dir') + 1]!);
       await until('audit live to read the receipt', () => busCount(dataDir, 'audit') >= 1);

@@ -110,7 +110,7 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
         groupOf: (c) => c.stream,
         loneAsItem: true,
         maxBatchSize: options.receiptBatching.maxBatchSize,
-        retry: (sign) => retrying(sign, options.signRetry),
+        retry: (sign) => retrying(sign, clock, options.signRetry),
         headClaims: (items, tree) => {
           // Items queued on a head that was dropped (a failed write) may sit beside their
           // re-signed successors: not one run of seqs, so all of them sign again.
@@ -220,6 +220,7 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
     const { epoch, head, claims } = await nextClaims(input);
     const receipt = await retrying(
       () => signJwt(signer, claims, { typ: TokenTypes.RECEIPT }),
+      clock,
       options.signRetry,
     );
     const { stored, next, written } = complete(input, receipt, head, {

@@ -1,6 +1,7 @@
 // Retry with capped exponential backoff and full jitter (contracts' backoffDelayMs), for
 // side-effect-free calls only (signing a receipt, reading the exchange). Never around place().
-import { backoffDelayMs } from '@countersign/contracts';
+// The backoff sleeps on the injected clock, like every other wait of the pipeline.
+import { backoffDelayMs, sleepOn, type Clock } from '@countersign/contracts';
 
 export interface RetryOptions {
   /** Total attempts including the first. Default 6. */
@@ -12,7 +13,11 @@ export interface RetryOptions {
   readonly onRetry?: (err: unknown, attempt: number) => void;
 }
 
-export async function retrying<T>(fn: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
+export async function retrying<T>(
+  fn: () => Promise<T>,
+  clock: Clock,
+  options: RetryOptions = {},
+): Promise<T> {
   const attempts = options.attempts ?? 6;
   const base = options.baseDelayMs ?? 50;
   const cap = options.maxDelayMs ?? 2000;
@@ -22,7 +27,7 @@ export async function retrying<T>(fn: () => Promise<T>, options: RetryOptions = 
     } catch (err) {
       if (attempt >= attempts || (options.retryable && !options.retryable(err))) throw err;
       options.onRetry?.(err, attempt);
-      await new Promise((r) => setTimeout(r, backoffDelayMs(attempt - 1, base, cap)));
+      await sleepOn(clock, backoffDelayMs(attempt - 1, base, cap));
     }
   }
 }

@@ -121,6 +121,35 @@ describe('countersign request submit (embedded)', () => {
     expect(lines.map((l) => l.line)).toEqual([2, 6]);
   });
 
+  it('numbers each printed entry by its place in the input, malformed entries counted', async () => {
+    const good = (account: string) => ({ account, txn });
+    // [1] is not an object: the entry after it is [2], on stderr and on stdout alike.
+    const arr = io(JSON.stringify([good('acct-0'), 3, good('acct-1')]));
+    expect(await requestSubmitCommand({ file: 'x.json' }, arr.io)).toBe(1);
+    expect(arr.stderr.text()).toMatch(/^\[1\]: must be an object/m);
+    const arrLines = arr.stdout
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { index: number });
+    expect(arrLines.map((l) => l.index)).toEqual([0, 2]);
+    // NDJSON: entry 1 (line 2) is not JSON; lines 4 and 5 are entries 2 and 3.
+    const nd = io(
+      `${JSON.stringify(good('acct-0'))}\n{oops\n\n${JSON.stringify(good('acct-1'))}\n${JSON.stringify(good('acct-0'))}\n`,
+    );
+    expect(await requestSubmitCommand({ file: 'x' }, nd.io)).toBe(1);
+    const ndLines = nd.stdout
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { index: number; line: number });
+    expect(ndLines.map((l) => [l.index, l.line])).toEqual([
+      [0, 1],
+      [2, 4],
+      [3, 5],
+    ]);
+  });
+
   it('exits 2 with one line per bad config field (via register)', async () => {
     const t = io('[]', { COUNTERSIGN_TOKEN_LIFETIME_SEC: '9999', COUNTERSIGN_MODE: 'cloud' });
     const program = new Command('countersign').exitOverride();

@@ -261,7 +261,8 @@ export async function requestSubmitCommand(
     if (r.ok) {
       const where = input.positions[r.index];
       const line = {
-        index: r.index,
+        // The entry's place in the input (malformed ones counted), as `[i]` / `line n` name it.
+        index: where?.entry ?? r.index,
         ...(where?.line === undefined ? {} : { line: where.line }),
         jti: r.jti,
         messageId: r.messageId,
