@@ -186,7 +186,15 @@ describe('the untampered run', () => {
       unconfirmed: 0,
     });
     expect(report.memory?.loaded).not.toBeNull(); // the demo's own audit remembered it
-    expect((await audit(copy())).code).toBe(0);
+    expect(report.notes ?? []).not.toContainEqual(expect.stringContaining('no checkpoint mirror'));
+    // The log alone, nothing remembered: clean, with a note that a joint rollback is invisible.
+    const alone = await audit(copy());
+    expect(alone.code).toBe(0);
+    expect(alone.report.notes).toContainEqual(
+      expect.stringMatching(
+        /^no checkpoint mirror and no remembered state for .*: a rollback of the checkpoint log together with the archive cannot be seen$/,
+      ),
+    );
   });
 });
 

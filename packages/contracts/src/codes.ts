@@ -58,6 +58,8 @@ export const ErrorCodes = {
   DER_INVALID: 'DER_INVALID',
   KEY_MISMATCH: 'KEY_MISMATCH',
   KEY_UNAVAILABLE: 'KEY_UNAVAILABLE',
+  /** A key set loaded after start offers a kid another requester (or another key) holds: refused. */
+  KID_CONFLICT: 'KID_CONFLICT',
   /** A key file already exists: generation never overwrites. */
   KEY_EXISTS: 'KEY_EXISTS',
   /** Sealed exchange credentials are malformed, sealed for another context, or do not decrypt. */

@@ -24,7 +24,7 @@ export {
   partyKeySetWhere,
   publishedJwks,
 } from './key-sets.ts';
-export type { KeySetOptions, KidOwners, PartyKeysOptions } from './key-sets.ts';
+export type { KeySetOptions, KidConflict, KidOwners, PartyKeysOptions } from './key-sets.ts';
 export {
   policyKeys,
   policyKeySets,

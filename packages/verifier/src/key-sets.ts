@@ -11,6 +11,7 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import {
   ConfigError,
   EmbeddedKeyNames,
+  ErrorCodes,
   embeddedPaths,
   type Clock,
   type CountersignConfig,
@@ -27,14 +28,28 @@ import {
 } from './key-resolvers.ts';
 import { kmsPublicKeys } from './kms-keys.ts';
 
+/** A kid a source offered for another party or another key than the one that holds it. */
+export interface KidConflict {
+  readonly code: typeof ErrorCodes.KID_CONFLICT;
+  readonly kid: string;
+  /** The source whose key is refused for this kid. */
+  readonly where: string;
+  /** The party that keeps the kid (undefined: a key bound to no issuer). */
+  readonly owner: string | undefined;
+  /** Where the kept key is configured. */
+  readonly ownerWhere: string;
+  readonly message: string;
+}
+
 /** Which party each kid belongs to, across every source of one verifier. */
 export interface KidOwners {
   /** True when `entry` may be used: its kid is new, or already this party's same key. */
   admit(entry: KeyEntry, where: string): boolean;
 }
 
+/** Each conflict is reported once per (kid, source). */
 export function createKidOwners(
-  onConflict: (message: string) => void = () => undefined,
+  onConflict: (conflict: KidConflict) => void = () => undefined,
 ): KidOwners {
   const owners = new Map<string, { entry: KeyEntry; where: string }>();
   const reported = new Set<string>();
@@ -53,9 +68,14 @@ export function createKidOwners(
       const key = `${entry.kid}\n${where}`;
       if (!reported.has(key)) {
         reported.add(key);
-        onConflict(
-          `kid ${entry.kid} from ${where} is already trusted ${had.entry.issuer === entry.issuer ? 'for another key' : `for ${had.entry.issuer ?? 'another party'}`} (${had.where}): not trusted from ${where}`,
-        );
+        onConflict({
+          code: ErrorCodes.KID_CONFLICT,
+          kid: entry.kid,
+          where,
+          owner: had.entry.issuer,
+          ownerWhere: had.where,
+          message: `kid ${entry.kid} from ${where} is already trusted ${had.entry.issuer === entry.issuer ? 'for another key' : `for ${had.entry.issuer ?? 'another party'}`} (${had.where}): not trusted from ${where}`,
+        });
       }
       return false;
     },
@@ -63,7 +83,7 @@ export function createKidOwners(
 }
 
 /** A resolver whose keys pass `owners` before they verify anything. */
-function guarded(resolver: KeyResolver, owners: KidOwners, where: string): KeyResolver {
+export function guardedKeys(resolver: KeyResolver, owners: KidOwners, where: string): KeyResolver {
   return {
     async resolve(kid) {
       const hit = await resolver.resolve(kid);
@@ -131,7 +151,7 @@ export function keySetResolver(set: KeySet, options: KeySetOptions): KeyResolver
         throw new ConfigError([{ path: `${where}.jwks`, message: (err as Error).message }]);
       }
     }
-    return options.owners ? guarded(r, options.owners, where) : r;
+    return options.owners ? guardedKeys(r, options.owners, where) : r;
   });
   return resolvers.length === 1 ? resolvers[0]! : combineKeys(...resolvers);
 }

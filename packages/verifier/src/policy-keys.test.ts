@@ -8,6 +8,7 @@ import { calculateJwkThumbprint } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RequesterPolicy } from '@countersign/contracts';
 import { combineKeys, staticKeys } from './key-resolvers.ts';
+import { createKidOwners, type KidConflict } from './key-sets.ts';
 import { policyKeys } from './policy-keys.ts';
 import { jwkThumbprint } from './thumbprint.ts';
 import { createVerifier } from './verifier.ts';
@@ -153,4 +154,63 @@ describe('duplicate kids across trusted key sets', () => {
     );
     expect(resolvers).toHaveLength(4);
   });
+});
+
+describe('a key set that loads later is held to the same rule', () => {
+  // A policy's JWKS file missing at start (or a JWKS URL) escapes the start check; when it
+  // appears offering a kid another tenant holds, its key must be refused and reported, and
+  // the other tenant's tokens must keep verifying, whichever policy comes first.
+  async function setup(order: 'late-first' | 'late-second', late: 'file' | 'url') {
+    const dir = await mkdtemp(join(tmpdir(), 'kid-late-'));
+    const file = join(dir, 'b.json');
+    const bJwks = JSON.stringify({ keys: [{ ...b.signer.publicJwk, kid: 'shared' }] });
+    const reqA = policy('req-a', { jwks: { keys: [{ ...a.signer.publicJwk, kid: 'shared' }] } });
+    const reqB = policy(
+      'req-b',
+      late === 'file' ? { jwksFile: file } : { keys: [{ jwksUrl: 'https://b.example/jwks.json' }] },
+    );
+    const conflicts: KidConflict[] = [];
+    const resolvers = policyKeys(order === 'late-first' ? [reqB, reqA] : [reqA, reqB], {
+      clock,
+      owners: createKidOwners((c) => conflicts.push(c)),
+      fetch: () => Promise.resolve(new Response(bJwks, { status: 200 })),
+    });
+    await writeFile(file, bJwks); // after start: the start check could not see it
+    const verifier = createVerifier({
+      keys: combineKeys(...resolvers),
+      issuers: ['req-a', 'req-b'],
+      audience: 'gw-1',
+      typ: 'txn+jwt',
+      clock,
+    });
+    const tokenA = await requestToken({ ...a.signer, kid: 'shared' }, { iss: 'req-a' });
+    const tokenB = await requestToken({ ...b.signer, kid: 'shared' }, { iss: 'req-b' });
+    return { verifier, resolvers, conflicts, tokenA, tokenB };
+  }
+
+  for (const late of ['file', 'url'] as const) {
+    for (const order of ['late-first', 'late-second'] as const) {
+      it(`a JWKS ${late} (${order}): the tenant holding the kid keeps it, the conflict is reported`, async () => {
+        const { verifier, resolvers, conflicts, tokenA, tokenB } = await setup(order, late);
+        // Tenant A's valid token verifies with A's key, never with the late set's.
+        const verified = await verifier.verify(tokenA);
+        expect(verified.key.issuer).toBe('req-a');
+        // Tenant B's token under A's kid never resolves to A's key as B's, nor to B's.
+        expect(await codeOf(verifier.verify(tokenB))).toMatch(/^(BAD_SIGNATURE|UNKNOWN_KID)$/);
+        // Second in order, the late set is read only when a lookup reaches it (a kid the sets
+        // before it lack, or a listing): its conflicting key is refused and reported then, once.
+        const listed = await Promise.all(resolvers.map((r) => r.list?.() ?? Promise.resolve([])));
+        expect(listed.flat().map((e) => [e.kid, e.issuer])).toEqual([['shared', 'req-a']]);
+        expect(conflicts).toEqual([
+          expect.objectContaining({
+            code: 'KID_CONFLICT',
+            kid: 'shared',
+            owner: 'req-a',
+            where: expect.stringContaining(order === 'late-first' ? 'POLICIES[0]' : 'POLICIES[1]'),
+            message: expect.stringMatching(/kid shared from .* is already trusted for req-a/),
+          }),
+        ]);
+      });
+    }
+  }
 });

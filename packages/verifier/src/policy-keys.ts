@@ -6,7 +6,9 @@
 // across all trusted sets. Key resolvers are combined in order and the first that knows a kid
 // wins, so a kid shared by two tenants would make the second tenant's valid tokens fail as
 // BAD_SIGNATURE (issue 14). A kid shaped like an RFC 7638 thumbprint must be its key's own.
-// Keys known only once loaded (KMS, URLs) are held to the same rule as they load (KidOwners).
+// Keys known only once loaded (KMS, URLs, a JWKS file written after start) are held to the
+// same rule as they load (KidOwners): the sets checked at start hold their kids first, so a
+// late set can never take a kid from them, whatever the policies' order.
 import { readFileSync } from 'node:fs';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import {
@@ -17,8 +19,8 @@ import {
   type RequesterPolicy,
 } from '@countersign/contracts';
 import { parseJwks, type PublicJwk } from '@countersign/signing';
-import { jwksFile, staticKeys, type KeyResolver } from './key-resolvers.ts';
-import { createKidOwners, keySetResolver, type KidOwners } from './key-sets.ts';
+import { jwksEntries, jwksFile, staticKeys, type KeyResolver } from './key-resolvers.ts';
+import { createKidOwners, guardedKeys, keySetResolver, type KidOwners } from './key-sets.ts';
 import { thumbprintMismatch } from './thumbprint.ts';
 
 /** A trusted key set to check: where it is configured, whose keys they are, which keys. */
@@ -136,12 +138,26 @@ export function policyKeys(
   policies: readonly RequesterPolicy[],
   options: PolicyKeysOptions = {},
 ): KeyResolver[] {
-  assertDistinctKids([...policyKeySets(policies), ...(options.alsoTrusted ?? [])]);
+  const known = [...policyKeySets(policies), ...(options.alsoTrusted ?? [])];
+  assertDistinctKids(known);
   const clock = options.clock ? { clock: options.clock } : {};
   const owners = options.owners ?? createKidOwners();
+  // Distinct by now: these cannot conflict, and every set that loads later meets them.
+  for (const set of known) {
+    for (const entry of jwksEntries(set.keys, set.issuer, set.where))
+      owners.admit(entry, set.where);
+  }
   return policies.flatMap((p, i): KeyResolver[] => [
     ...(p.jwks ? [staticKeys(p.jwks, { issuer: p.id })] : []),
-    ...(p.jwksFile ? [jwksFile(p.jwksFile, { issuer: p.id, ...clock })] : []),
+    ...(p.jwksFile
+      ? [
+          guardedKeys(
+            jwksFile(p.jwksFile, { issuer: p.id, ...clock }),
+            owners,
+            `COUNTERSIGN_POLICIES[${i}].jwksFile`,
+          ),
+        ]
+      : []),
     ...(p.keys
       ? [
           keySetResolver(p.keys, {

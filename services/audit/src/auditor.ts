@@ -70,6 +70,12 @@ export interface AuditorOptions {
    * store has and the mirror lacks is then a finding.
    */
   readonly checkpointMirror?: boolean;
+  /**
+   * The checkpoints come from the embedded log alone (no mirror, no S3 bucket): a replay notes
+   * the streams they anchor that no remembered state covers either, since a rollback of the log
+   * together with the archive would then look like a shorter history.
+   */
+  readonly checkpointLogOnly?: boolean;
   /** Only audit this gateway's streams; events of others are skipped (not counted). */
   readonly gateway?: string;
   /** Known policies by version: EXECUTED receipts are re-checked against them when present. */
@@ -339,11 +345,15 @@ export function createAuditor(options: AuditorOptions): Auditor {
       for (const stream of m?.keys() ?? []) if (!foreign(stream)) names.add(stream);
     }
     const summaries: StreamSummary[] = [];
+    const logAlone: string[] = [];
     for (const stream of [...names].sort((a, b) => a.localeCompare(b))) {
       const { table, gateway, signedSeq } = streamState(stream);
       const analyzed = checkpoints.analyze(stream);
       for (const f of analyzed?.findings ?? []) sink.report(f);
       const r = remembered(stream);
+      if (options.checkpointLogOnly && scope.kind !== 'partial' && analyzed?.chain.newest && !r) {
+        logAlone.push(stream);
+      }
       const proved = proveStream({
         stream,
         table,
@@ -399,6 +409,15 @@ export function createAuditor(options: AuditorOptions): Auditor {
     if (scope.kind === 'full' && checkpoints.streams().length === 0 && !options.remembered?.size) {
       notes.push(
         'no checkpoint and no remembered state: nothing here shows whether the archive once held more',
+      );
+    }
+    if (logAlone.length > 0) {
+      const which =
+        logAlone.length <= 3
+          ? logAlone.join(', ')
+          : `${logAlone.slice(0, 3).join(', ')} and ${logAlone.length - 3} more`;
+      notes.push(
+        `no checkpoint mirror and no remembered state for ${which}: a rollback of the checkpoint log together with the archive cannot be seen`,
       );
     }
     const report = buildReport({

@@ -246,6 +246,43 @@ describe('checkpoints as their own chain', () => {
   });
 });
 
+describe('a checkpoint log that stands alone', () => {
+  const NOTE =
+    'no checkpoint mirror and no remembered state for gw-1/0: a rollback of the checkpoint log together with the archive cannot be seen';
+
+  it('is noted (not a finding) when no mirror, bucket or remembered state covers the stream', async () => {
+    const k = await kit();
+    const all = await emit(k, 10); // iat START .. START+9
+    const c1 = await k.gateway.checkpoint(S, { iat: START + 10 }); // at 10
+    all.push(...(await emit(k, 10)));
+    const c2 = await k.gateway.checkpoint(S, { iat: START + 20 }); // at 20
+    const logOnly = { checkpointLogOnly: true } as const;
+    // The log and the archive rolled back together to checkpoint #1: nothing shows it...
+    const rolledBack = await run(k, all.slice(0, 10), [c1], logOnly);
+    expect(rolledBack.report.clean).toBe(true);
+    expect(rolledBack.report.findings).toEqual([]);
+    // ...and the report says so, for a full replay and for a window alike.
+    expect(rolledBack.report.notes).toEqual([NOTE]);
+    const window = { kind: 'window', from: null, to: START + 30 } as const;
+    const windowed = await run(k, all, [c1, c2], { ...logOnly, scope: window });
+    expect(windowed.report.clean).toBe(true);
+    expect(windowed.report.notes).toEqual([NOTE]);
+    // A remembered state covers the stream: the same rollback is a finding, and no note.
+    const { memory } = await run(k, all, [c1, c2], logOnly);
+    const seen = await run(k, all.slice(0, 10), [c1], { ...logOnly, remembered: memory });
+    expect(codes(seen.report)).toEqual(['HISTORY_REWRITTEN', 'TAIL_TRUNCATED']);
+    expect(seen.report.notes).toBeUndefined();
+    // A mirror or the S3 bucket (the runtime does not set checkpointLogOnly): no note.
+    const mirrored = await run(k, all, [c1, c2], { checkpointMirror: true });
+    expect(mirrored.report.notes).toBeUndefined();
+    expect((await run(k, all, [c1, c2])).report.notes).toBeUndefined();
+    // No checkpoint at all: the existing note says more than this one would.
+    expect((await run(k, all, [], logOnly)).report.notes).toEqual([
+      'no checkpoint and no remembered state: nothing here shows whether the archive once held more',
+    ]);
+  });
+});
+
 describe('windows', () => {
   it('an empty window is clean when no checkpoint moved in it, else the receipts are missing', async () => {
     const k = await kit();

@@ -264,8 +264,10 @@ export function createAuditFromConfig(
       // An empty map would flag every EXECUTED receipt: only re-check when policies are known.
       ...(policies.size > 0 ? { policies } : {}),
       ...(overrides.metrics ? { metrics: overrides.metrics } : {}),
-      ...(!aws && !overrides.checkpoints && config.checkpoints.mirror
-        ? { checkpointMirror: true }
+      ...(!aws && !overrides.checkpoints
+        ? config.checkpoints.mirror
+          ? { checkpointMirror: true }
+          : { checkpointLogOnly: true }
         : {}),
       ...options,
     });

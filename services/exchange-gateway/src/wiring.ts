@@ -207,7 +207,8 @@ function requestVerifier(
   const gw = config.gateway;
   const requesterSet = partyKeySet(config, 'requester');
   // One kid, one key, one requester: across the policies, this requester and what loads later.
-  const owners = createKidOwners();
+  // A set that loads later (a JWKS file or URL) never takes a kid another requester holds.
+  const owners = createKidOwners(({ message, ...conflict }) => logger.error(conflict, message));
   const resolvers = policyKeys(gw.policies, {
     clock,
     owners,
