@@ -403,6 +403,68 @@ describe.each(backends)('gateway faults on %s adapters', (_name, makeBackend) =>
     expect(distinct(events)).toHaveLength(cases.length);
   });
 
+  // Attack review of #13: a gateway frozen (SIGSTOP, GC pause, stalled VM) between its claim and
+  // place() outlives its lease; another gateway takes over and answers. The frozen one must not
+  // place when it wakes: its lease no longer covers the place call.
+  const frozen: [string, number, 'REJECTED' | 'EXECUTED'][] = [
+    ['the token expired meanwhile: the taker answers REJECTED EXPIRED', 91_000, 'REJECTED'],
+    ['the token still valid: the taker places it', 3001, 'EXECUTED'],
+  ];
+  for (const [name, frozenMs, outcome] of frozen) {
+    it(`a gateway frozen between claim and place past its lease, ${name}; on waking it does not place`, async () => {
+      const b = await makeBackend();
+      let frozenOnce = false;
+      let onClaimed = (): void => undefined;
+      let wake = (): void => undefined;
+      const claimed = new Promise<void>((r) => (onClaimed = r));
+      const woken = new Promise<void>((r) => (wake = r));
+      const store: NonceStore = {
+        // The first request-key claim lands in the store, then its caller freezes.
+        claim: async (k, o) => {
+          const r = await b.nonceStore.claim(k, o);
+          if (!k.startsWith('msg#') && !frozenOnce) {
+            frozenOnce = true;
+            onClaimed();
+            await woken;
+          }
+          return r;
+        },
+        get: (k) => b.nonceStore.get(k),
+        head: (st) => b.nonceStore.head(st),
+        complete: (k, o) => b.nonceStore.complete(k, o),
+      };
+      const h = await createHarness({ nonceStore: store, bus: b.bus, leaseMs: 3000 });
+      const token = await h.token();
+      const m = h.message(token);
+      const first = h.processor.process(m);
+      await claimed;
+      h.clock.advance(frozenMs); // the frozen gateway's own clock moves on too
+      h.restart(); // another gateway (new owner) gets the redelivery
+      expect(await h.processor.process({ ...m, receiveCount: 2 })).toMatchObject({
+        action: 'delete',
+        outcome,
+        republished: false,
+      });
+      wake();
+      const woke = await first;
+      expect(h.exchange.placeCalls?.()).toBe(outcome === 'EXECUTED' ? 1 : 0);
+      expect(h.exchange.executions?.()).toBe(outcome === 'EXECUTED' ? 1 : 0);
+      // Waking, it leaves the message (no receipt of its own): the lease owner's path decided.
+      expect(woke).toEqual({ action: 'leave', why: 'LEASE_ENDING', visibilitySec: 1 });
+      // The redelivery finds the taker's receipt and only re-publishes it.
+      expect(await h.processor.process({ ...m, receiveCount: 3 })).toMatchObject({
+        outcome,
+        republished: true,
+      });
+      expect(h.exchange.placeCalls?.()).toBe(outcome === 'EXECUTED' ? 1 : 0);
+      const events = await b.events(2); // also drains the rule's queue for the next test
+      const receipts = await Promise.all(distinct(events).map((r) => h.verifyReceipt(r)));
+      expect(receipts.map((r) => [r.outcome, r.reason ?? null])).toEqual([
+        [outcome, outcome === 'REJECTED' ? 'EXPIRED' : null],
+      ]);
+    });
+  }
+
   it('an exchange timeout gives UNKNOWN then one follow-up receipt; one execution', async () => {
     const exchange = createPaperExchange();
     const { h, b } = await setup({ exchange });

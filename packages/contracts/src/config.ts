@@ -141,7 +141,8 @@ export const CountersignConfig = z.strictObject({
     .strictObject({
       url: z.string().url().optional(),
       // Short, so a message held by a killed consumer comes back soon; the worker's heartbeat
-      // extends it for slow work. The nonce lease defaults to half of it.
+      // extends it for slow work. The nonce lease defaults to half of it plus the
+      // exchange's place deadline (services/exchange-gateway/src/wiring.ts).
       visibilityTimeoutSec: PositiveInt.default(10),
       maxReceives: PositiveInt.default(5),
     })

@@ -16,6 +16,10 @@
 //                                         absent → execute if this delivery verified, else
 //                                                  REJECTED <why it no longer verifies> @request
 //
+// Placing also needs our own lease to outlast the place call: a gateway frozen (SIGSTOP, a GC
+// pause, a stalled VM) after its claim may wake after a taker reconciled and answered; it then
+// leaves the message to the lease's new owner instead of placing.
+//
 // Expiry is checked once, by the verifier, before the first claim. A delivery that fails
 // verification is matched to a claimed request only by the SHA-256 of its exact bytes stored at
 // claim time (a claim happens only after verification, so an attacker can neither forge nor burn
@@ -77,6 +81,11 @@ export interface DeliveryFacts {
   readonly maxReceives: number;
   readonly now: number;
   readonly leaseMs: number;
+  /**
+   * How long after place() is called it may still send the order (its deadline, see
+   * placeDeadlineOf): our lease must outlast it, or a taker could reconcile before it lands.
+   */
+  readonly placeMarginMs: number;
   readonly lastReceiveWaitMs: number;
   readonly reconcileDelaySec: number;
   readonly tooLarge: boolean;
@@ -96,6 +105,11 @@ export interface DeliveryFacts {
    * takeover; unknown for records older than the field), set with `claim`.
    */
   readonly claimedAt?: number;
+  /**
+   * Epoch ms our own claim's lease ends (as last extended), set with `claim` when we hold it;
+   * from then on a takeover may reconcile and answer without us.
+   */
+  readonly leaseUntil?: number;
   readonly waited?: boolean;
   readonly order?: OrderLookup;
   readonly authorization?: AuthorizationResult;
@@ -146,7 +160,12 @@ export type Step =
     } & VerifiedAt)
   /** Re-publish a stored receipt; `followUp`: resolve it now if it is an UNKNOWN. */
   | { readonly kind: 'Republish'; readonly stored: StoredReceipt; readonly followUp: boolean }
-  | { readonly kind: 'Leave'; readonly why: 'IN_PROGRESS'; readonly visibilitySec: number }
+  /** IN_PROGRESS: another holder's live lease; LEASE_ENDING: ours ends before place() could. */
+  | {
+      readonly kind: 'Leave';
+      readonly why: 'IN_PROGRESS' | 'LEASE_ENDING';
+      readonly visibilitySec: number;
+    }
   /** Give the delivery back to the queue (the exchange did not answer a reconciliation). */
   | { readonly kind: 'GiveBack' };
 
@@ -199,12 +218,34 @@ const completedFor = (r: NonceRecord | null | undefined, messageId: string) => {
 /** The request record claimed for these exact bytes, if the lookup found one. */
 const sameToken = (f: DeliveryFacts) =>
   f.lookup?.named === true && f.lookup.sameToken ? f.lookup.record : undefined;
-const leave = (r: NonceRecord & { state: 'IN_PROGRESS' }, now: number) =>
+const leave = (
+  r: { readonly leaseUntil: number },
+  now: number,
+  why: 'IN_PROGRESS' | 'LEASE_ENDING' = 'IN_PROGRESS',
+) =>
   ({
     kind: 'Leave',
-    why: 'IN_PROGRESS',
+    why,
     visibilitySec: Math.max(1, Math.ceil(Math.max(0, r.leaseUntil - now) / 1000)),
   }) as const;
+/** The last-receive wait: until the lease ends (bounded), then claim again. */
+const waitOut = (leaseUntil: number, f: DeliveryFacts) =>
+  ({
+    kind: 'Wait',
+    ms:
+      Math.min(Math.max(0, leaseUntil - f.now), f.leaseMs, f.lastReceiveWaitMs) +
+      LEASE_WAIT_MARGIN_MS,
+  }) as const;
+/**
+ * Authorized and about to place, but our lease (as last extended) does not outlast the place
+ * call begun now: a taker may already have reconciled, or could before the order lands.
+ */
+const leaseEnding = (f: DeliveryFacts) =>
+  f.authorization?.ok === true &&
+  f.placement === undefined &&
+  !(f.leaseUntil !== undefined && f.now + f.placeMarginMs < f.leaseUntil) && {
+    leaseUntil: f.leaseUntil ?? f.now,
+  };
 const refuse = (refusal: Refusal) => ({ kind: 'ClaimMessageKey', refusal }) as const;
 /** When the held request was verified and claimed, for its receipt (the audit checks it then). */
 const verifiedAt = (f: DeliveryFacts): VerifiedAt =>
@@ -367,12 +408,7 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
     'IN_PROGRESS, live lease, last receive, not waited yet',
     'Wait',
     (f) => lastReceive(f) && f.waited !== true && inProgress(refused(f.claim)),
-    (r, f) => ({
-      kind: 'Wait',
-      ms:
-        Math.min(Math.max(0, r.leaseUntil - f.now), f.leaseMs, f.lastReceiveWaitMs) +
-        LEASE_WAIT_MARGIN_MS,
-    }),
+    (r, f) => waitOut(r.leaseUntil, f),
     'min(lease left, leaseMs, lastReceiveWaitMs), then claim again',
   ),
   row(
@@ -447,6 +483,22 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
       ...verifiedAt(f),
     }),
     'REJECTED with the policy reason under iss#jti',
+  ),
+  row(
+    'execute',
+    'authorized, not placed yet; our lease ends before now + placeMarginMs; last receive, not waited yet',
+    'Wait',
+    (f) => lastReceive(f) && f.waited !== true && leaseEnding(f),
+    (l, f) => waitOut(l.leaseUntil, f),
+    'until our lease ends, then claim again (a takeover: reconciled first)',
+  ),
+  row(
+    'execute',
+    'authorized, not placed yet; our lease ends before now + placeMarginMs',
+    'Leave',
+    leaseEnding,
+    (l, f) => leave(l, f.now, 'LEASE_ENDING'),
+    'never placed, no receipt from this delivery: the next owner of the lease reconciles and decides',
   ),
   row(
     'execute',

@@ -14,6 +14,16 @@ export interface ExchangeCalls {
   place(claims: RequestClaims): Promise<Placement>;
 }
 
+/**
+ * How long after place() is called the order may still leave for the exchange: the shorter of
+ * our deadline (`timeoutMs`, which aborts the call) and the adapter's own; 0 when neither bounds
+ * it, the adapter sending at once. The lease must outlast it (decide.ts, placeMarginMs).
+ */
+export function placeDeadlineOf(exchange: Exchange, timeoutMs?: number): number {
+  const bounds = [timeoutMs, exchange.placeDeadlineMs].filter((b) => b !== undefined);
+  return bounds.length === 0 ? 0 : Math.min(...bounds);
+}
+
 /** Runs `call` under a real-time deadline (an I/O bound, not a read of the injected clock). */
 async function withDeadline<T>(
   clientOrderId: string,

@@ -17,7 +17,7 @@ import type { Checkpointer } from './checkpoints.ts';
 import { decide, type DeliveryFacts, type Step, type Verification } from './decide.ts';
 import { createReceiptEmitter, type Emitted, type ReceiptEmitter } from './emitter.ts';
 import { exchangeTimeout } from './errors.ts';
-import { createExchangeCalls, type ExchangeCalls } from './exchange-calls.ts';
+import { createExchangeCalls, placeDeadlineOf, type ExchangeCalls } from './exchange-calls.ts';
 import type { ProcessorOptions, ProcessResult } from './pipeline.ts';
 import type { Logger } from './ports.ts';
 import {
@@ -110,6 +110,8 @@ interface Ctx {
   readonly exchange: ExchangeCalls;
   readonly emitter: ReceiptEmitter;
   readonly unknowns: Unknowns;
+  /** How long a place() call may still send the order (placeDeadlineOf). */
+  readonly placeMarginMs: number;
   /** `now`: the claim's time (a first claim records it as the record's claimedAt). */
   claim(key: string, expiresAt: number, requestSha256?: string, now?: number): Promise<ClaimResult>;
   /** Keep a record until `ms` or the receipt retention, whichever is later. */
@@ -239,11 +241,16 @@ async function perform(
           ? claim.previous.claimedAt
           : now
         : undefined;
-      return { claim, claimedAt };
+      // The store set our lease from the same inputs (now + leaseMs): no read needed. Nothing
+      // extends a nonce lease today (the heartbeat extends queue visibility); one that did would
+      // set leaseUntil here as it extends.
+      const leaseUntil = claim.claimed ? now + x.o.leaseMs : undefined;
+      return { claim, claimedAt, leaseUntil };
     }
     case 'Wait':
       await sleepOn(x.o.clock, step.ms);
-      return { waited: true, claim: undefined };
+      // Claim again; a takeover (of our own lapsed lease too) reconciles again.
+      return { waited: true, claim: undefined, leaseUntil: undefined, order: undefined };
     case 'Reconcile':
       return { order: await x.exchange.lookup(requestOf(d)) };
     case 'Authorize':
@@ -270,6 +277,12 @@ async function perform(
     case 'Republish':
       return republish(x, d, step);
     case 'Leave':
+      if (step.why === 'LEASE_ENDING') {
+        logger.warn(
+          { messageId: d.message.messageId, leaseUntil: d.facts.leaseUntil },
+          'lease ends before place() could: not placed, left for the lease owner',
+        );
+      }
       return { action: 'leave', why: step.why, visibilitySec: step.visibilitySec };
     case 'GiveBack': {
       const c = requestOf(d);
@@ -300,6 +313,7 @@ async function run(
       maxReceives: o.maxReceives,
       now: o.clock.now(),
       leaseMs: o.leaseMs,
+      placeMarginMs: x.placeMarginMs,
       lastReceiveWaitMs: o.lastReceiveWaitMs,
       reconcileDelaySec: o.reconcileDelaySec,
       tooLarge: Buffer.byteLength(token, 'utf8') > o.maxTokenBytes,
@@ -360,6 +374,7 @@ export function createExecutor(o: ExecutorOptions): Executor {
     exchange,
     emitter,
     unknowns,
+    placeMarginMs: placeDeadlineOf(o.exchange, o.exchangeTimeoutMs),
     claim,
     keepUntil,
     streamFor: (key) => streamOf(o.gatewayId, partitionOf(key, o.partitions)),

@@ -96,6 +96,8 @@ function apiErrorOf(answer: Answer): { code: string; message?: string } {
   return parsed.success ? parsed.data : { code: `HTTP_${answer.status}` };
 }
 
+const DEFAULT_DEADLINE_MS = 5000;
+
 export function createHttpExchange(options: HttpExchangeOptions): HttpExchange {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger;
@@ -104,7 +106,7 @@ export function createHttpExchange(options: HttpExchangeOptions): HttpExchange {
     credentials: options.credentials,
     clock,
     requestTimeoutMs: options.requestTimeoutMs ?? 2000,
-    deadlineMs: options.deadlineMs ?? 5000,
+    deadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS,
     recvWindowMs: options.recvWindowMs ?? 5000,
     connections: options.connections ?? 16,
     logger,
@@ -197,6 +199,8 @@ export function createHttpExchange(options: HttpExchangeOptions): HttpExchange {
   }
 
   return {
+    // No attempt of one place() starts after its deadline: the gateway's lease must outlast it.
+    placeDeadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS,
     async place(order, signal) {
       const deadline = client.newDeadline();
       const body = bodyFor(order);

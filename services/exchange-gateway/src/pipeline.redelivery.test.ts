@@ -6,6 +6,7 @@ import { CountersignError, NonceKeys } from '@countersign/contracts';
 import type { ReceiptEventDetail } from '@countersign/contracts';
 import type { NonceStore } from '@countersign/replay-guard';
 import { decodeUnverified } from '@countersign/verifier';
+import { placeDeadlineOf } from './exchange-calls.ts';
 import { createPaperExchange, type PaperExchange } from './paper-exchange.ts';
 import type { Exchange } from './ports.ts';
 import { sha256B64u } from './receipts.ts';
@@ -354,5 +355,97 @@ describe('client order id = clientOrderIdOf(iss, jti)', () => {
     expect(await h.exchange.getOrder(h.orderId(b))).toMatchObject({
       fills: [{ quantity: '0.2', price: '64000.10' }],
     });
+  });
+});
+
+/**
+ * A nonce store whose first request-key claim lands and then holds its caller (a gateway frozen
+ * right after its claim: SIGSTOP, a GC pause) until `wake()`.
+ */
+function freezingAfterClaim() {
+  const store = fakeNonceStore();
+  let frozen = false;
+  let onClaimed = (): void => undefined;
+  let wake = (): void => undefined;
+  const claimed = new Promise<void>((r) => (onClaimed = r));
+  const woken = new Promise<void>((r) => (wake = r));
+  const nonceStore: NonceStore = {
+    ...store,
+    claim: async (key, o) => {
+      const r = await store.claim(key, o);
+      if (!key.startsWith('msg#') && !frozen) {
+        frozen = true;
+        onClaimed();
+        await woken;
+      }
+      return r;
+    },
+  };
+  return { nonceStore, claimed, wake: () => wake() };
+}
+
+describe('a claim places only while its lease outlasts the place call', () => {
+  it('frozen past its lease on the last receive, nobody took over: waits the lease out, takes it back, reconciles, places once', async () => {
+    const f = freezingAfterClaim();
+    const h = await createHarness({ nonceStore: f.nonceStore, leaseMs: 3000 });
+    const m = h.message(await h.token(), { receiveCount: 5 }); // maxReceives 5
+    const first = h.processor.process(m);
+    await f.claimed;
+    h.clock.advance(3000); // its lease has just ended
+    f.wake();
+    expect(await first).toMatchObject({ action: 'delete', outcome: 'EXECUTED' });
+    expect(h.exchange.placeCalls?.()).toBe(1);
+    expect(await allReceipts(h)).toHaveLength(1);
+  });
+
+  it('the margin is the place deadline: leaves while its lease is still live but shorter than exchangeTimeoutMs; the redelivery after the lease places once', async () => {
+    const f = freezingAfterClaim();
+    const h = await createHarness({
+      nonceStore: f.nonceStore,
+      leaseMs: 5000,
+      processor: { exchangeTimeoutMs: 4000 },
+    });
+    const m = h.message(await h.token());
+    const first = h.processor.process(m);
+    await f.claimed;
+    h.clock.advance(1000); // 4000 ms of lease left: not more than a place() may still send for
+    f.wake();
+    expect(await first).toEqual({ action: 'leave', why: 'LEASE_ENDING', visibilitySec: 4 });
+    expect(h.exchange.placeCalls?.()).toBe(0);
+    h.clock.advance(4000); // the lease has ended: the redelivery takes over
+
+    expect(await h.processor.process({ ...m, receiveCount: 2 })).toMatchObject({
+      outcome: 'EXECUTED',
+      republished: false,
+    });
+    expect(h.exchange.placeCalls?.()).toBe(1);
+    expect(await allReceipts(h)).toHaveLength(1);
+  });
+
+  it('places with one millisecond more than the deadline left', async () => {
+    const f = freezingAfterClaim();
+    const h = await createHarness({
+      nonceStore: f.nonceStore,
+      leaseMs: 5000,
+      processor: { exchangeTimeoutMs: 4000 },
+    });
+    const first = h.processor.process(h.message(await h.token()));
+    await f.claimed;
+    h.clock.advance(999); // 4001 ms of lease left
+    f.wake();
+    expect(await first).toMatchObject({ action: 'delete', outcome: 'EXECUTED' });
+  });
+
+  it('a lease no longer than the place deadline is refused at construction (nothing could ever be placed)', async () => {
+    await expect(
+      createHarness({ leaseMs: 4000, processor: { exchangeTimeoutMs: 4000 } }),
+    ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    const http = { placeDeadlineMs: 5000 } as Exchange;
+    expect([
+      placeDeadlineOf(http),
+      placeDeadlineOf(http, 2000),
+      placeDeadlineOf(http, 9000),
+    ]).toEqual([5000, 2000, 5000]);
+    expect(placeDeadlineOf(createPaperExchange())).toBe(0);
   });
 });

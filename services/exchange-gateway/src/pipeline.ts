@@ -22,6 +22,8 @@ import { injectTrace, type Metrics } from '@countersign/observability';
 import type { ChainWriter } from './chain.ts';
 import type { Checkpointer } from './checkpoints.ts';
 import { decideOnFailure } from './decide.ts';
+import { GatewayError } from './errors.ts';
+import { placeDeadlineOf } from './exchange-calls.ts';
 import { createExecutor } from './executor.ts';
 import type { Authorizer } from './policy.ts';
 import { silentLogger, type Exchange, type Logger } from './ports.ts';
@@ -48,7 +50,11 @@ export interface ProcessorOptions {
   /** The queue's last receive (receiveCount ≥ this): a failure then yields POISON_MESSAGE. */
   readonly maxReceives: number;
   readonly clockSkewSec: number;
-  /** Lease of an IN_PROGRESS claim; a later claimer takes over (and reconciles) after it. */
+  /**
+   * Lease of an IN_PROGRESS claim; a later claimer takes over (and reconciles) after it. Must be
+   * longer than the place deadline (placeDeadlineOf): a claim places only while its lease outlasts
+   * the call.
+   */
   readonly leaseMs: number;
   /** How long completed records stay (≥ any possible redelivery). Default 14 days (SQS max retention). */
   readonly receiptRetentionSec?: number;
@@ -80,8 +86,11 @@ export type ProcessResult =
     }
   | {
       readonly action: 'leave';
-      /** IN_PROGRESS elsewhere, an UNKNOWN not resolved yet, or a poison message bound for the DLQ. */
-      readonly why: 'IN_PROGRESS' | 'UNRESOLVED' | 'POISON';
+      /**
+       * IN_PROGRESS elsewhere, our lease ending before place() could (LEASE_ENDING), an UNKNOWN
+       * not resolved yet, or a poison message bound for the DLQ.
+       */
+      readonly why: 'IN_PROGRESS' | 'LEASE_ENDING' | 'UNRESOLVED' | 'POISON';
       /** Suggested visibility before the next delivery. */
       readonly visibilitySec?: number;
     };
@@ -115,6 +124,14 @@ export function newOwnerId(gatewayId: string): string {
 
 export function createProcessor(options: ProcessorOptions): Processor {
   const { clock, maxReceives } = options;
+  const placeDeadlineMs = placeDeadlineOf(options.exchange, options.exchangeTimeoutMs);
+  if (options.leaseMs <= placeDeadlineMs) {
+    // Every claim would find its lease too short to place: nothing would ever execute.
+    throw new GatewayError(
+      'CONFIG_INVALID',
+      `the nonce lease (${options.leaseMs} ms) must be longer than the exchange's place deadline (${placeDeadlineMs} ms)`,
+    );
+  }
   const verifications = createVerifications(
     options.verifier,
     clock,

@@ -22,6 +22,11 @@ export interface ListOrdersRange {
  * (the order may exist: reconcile with getOrder).
  */
 export interface Exchange {
+  /**
+   * How long after place() is called it may still send the order (its own deadline over all
+   * attempts); absent: it sends at once when called (an in-process exchange). Honours `signal`.
+   */
+  readonly placeDeadlineMs?: number;
   place(order: ExchangeOrder, signal?: AbortSignal): Promise<ExecResult>;
   getOrder(clientOrderId: string, signal?: AbortSignal): Promise<ExecResult | undefined>;
   /**

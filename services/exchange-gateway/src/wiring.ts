@@ -59,6 +59,7 @@ import { createCheckpointer } from './checkpoints.ts';
 import { guardChainHeads } from './head-check.ts';
 import { createS3CheckpointStore } from './s3-checkpoint-store.ts';
 import { GatewayError } from './errors.ts';
+import { placeDeadlineOf } from './exchange-calls.ts';
 import { createExchangeFromConfig } from './exchange-wiring.ts';
 import { createProcessor, newOwnerId, type Processor, type RequestVerifier } from './pipeline.ts';
 import { createAuthorizer } from './policy.ts';
@@ -431,9 +432,12 @@ async function wire(
     maxTokenBytes: gw.maxTokenBytes,
     maxReceives: config.queue.maxReceives,
     clockSkewSec: gw.clockSkewSec,
+    // Half the visibility to reach place(), plus the place call's own deadline: the lease must
+    // outlast the call (a claim whose lease would not is left, never placed).
     leaseMs:
       overrides.leaseMs ??
-      Math.max(1000, Math.floor((config.queue.visibilityTimeoutSec * 1000) / 2)),
+      Math.max(1000, Math.floor((config.queue.visibilityTimeoutSec * 1000) / 2)) +
+        placeDeadlineOf(exchange, overrides.exchangeTimeoutMs),
     ...(overrides.exchangeTimeoutMs === undefined
       ? {}
       : { exchangeTimeoutMs: overrides.exchangeTimeoutMs }),

@@ -6,6 +6,9 @@ import type { ClaimResult, NonceRecord, StoredReceipt } from '@countersign/repla
 import type { DeliveryFacts, Step } from '../decide.ts';
 
 export const NOW = 1_800_000_000_000;
+/** The lease of the walk's contexts, and how long a place() call may still send its order. */
+export const LEASE_MS = 5000;
+export const PLACE_MARGIN_MS = 2000;
 export const MSG = 'm-1';
 export const claims = { iss: 'req', jti: 'j'.repeat(22), sub: 'acct' } as RequestClaims;
 export const stored = (messageId: string): StoredReceipt => ({
@@ -68,22 +71,31 @@ export function answers(step: Step, liveLease: NonceRecord = live): Partial<Deli
       ];
     case 'Claim':
       return [
-        { claim: { claimed: true, takeover: false }, claimedAt: NOW },
+        { claim: { claimed: true, takeover: false }, claimedAt: NOW, leaseUntil: NOW + LEASE_MS },
+        // The claim landed, then its gateway froze (SIGSTOP, GC pause): it wakes with its lease
+        // shorter than the place deadline.
+        {
+          claim: { claimed: true, takeover: false },
+          claimedAt: NOW - LEASE_MS + 1000,
+          leaseUntil: NOW + 1000,
+        },
         {
           claim: { claimed: true, takeover: true, previous: inProgress(NOW - 1) },
           claimedAt: FIRST_CLAIM,
+          leaseUntil: NOW + LEASE_MS,
         },
         // A record from before claim times were kept.
         {
           claim: { claimed: true, takeover: true, previous: inProgress(NOW - 1, undefined) },
           claimedAt: undefined,
+          leaseUntil: NOW + LEASE_MS,
         },
         { claim: refused(liveLease) },
         { claim: refused(completed(MSG)) },
         { claim: refused(completed('m-other')) },
       ];
     case 'Wait':
-      return [{ waited: true, claim: undefined }];
+      return [{ waited: true, claim: undefined, leaseUntil: undefined, order: undefined }];
     case 'Reconcile':
       return [
         { order: { kind: 'found', result: FILLED } },
@@ -168,6 +180,10 @@ export function checkStep(f: DeliveryFacts, step: Step, path: readonly Step['kin
       expect(verified && holding && f.authorization?.ok === true, where).toBe(true);
       if (f.claim?.claimed === true && f.claim.takeover)
         expect(f.order?.kind, where).toBe('absent');
+      // ... and only while our lease outlasts the call: no taker can reconcile before it lands.
+      expect(f.leaseUntil !== undefined && f.now + f.placeMarginMs < f.leaseUntil, where).toBe(
+        true,
+      );
       break;
     case 'ClaimMessageKey': {
       expect(f.messageClaim, where).toBeUndefined();
@@ -197,6 +213,12 @@ export function checkStep(f: DeliveryFacts, step: Step, path: readonly Step['kin
       break;
     case 'Leave':
       expect(step.visibilitySec, where).toBeGreaterThanOrEqual(1);
+      // Leaving our own claim: only when it could not place, its lease too short for the call.
+      if (step.why === 'LEASE_ENDING') {
+        expect(holding && f.authorization?.ok === true && f.placement === undefined, where).toBe(
+          true,
+        );
+      }
       break;
     case 'GiveBack':
       expect(verified && f.order?.kind === 'timeout', where).toBe(true);
