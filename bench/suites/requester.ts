@@ -7,8 +7,9 @@
 //   - library submitMany with a null queue: the requester's own cost (validation, claims, JWS);
 //   - the embedded SQLite queue's sendBatch alone: the queue half's cost;
 //   - library submit, one at a time;
-//   - library submitMany, null queue, at three instrumentation levels (none, metrics with
-//     tracing off as wired, tracing on), interleaved in one run, each also against the first;
+//   - library submitMany, null queue, at four instrumentation levels (none; the tracing calls
+//     alone, metrics no-op and tracing off; metrics with tracing off as wired; tracing on),
+//     interleaved in one run, each also against the first;
 //   - HTTP POST /v1/transactions over loopback, 16 keep-alive node:http clients (p50/p99);
 //     client and server share this process, so the client's cost counts against the ratio.
 // As the embedded runtime wires it, every order is remembered (its status) in requester.sqlite
@@ -20,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { percentile } from '@countersign/contracts';
-import { createPromMetrics, instrumentSigner } from '@countersign/observability';
+import { createPromMetrics, instrumentSigner, noopMetrics } from '@countersign/observability';
 import { InMemorySpanExporter, startTracing } from '@countersign/observability/sdk';
 import { createLocalSigner } from '@countersign/signing';
 import type { Queue } from '@countersign/transport';
@@ -51,7 +52,10 @@ export const notes =
   'keep-alive) run in the same process as the server. The ceiling runs on one thread (the ' +
   "issue's definition); the requester signs on libuv's thread pool, so its signatures use " +
   'both cores while the event loop validates, builds claims and writes the queue: the ratio ' +
-  "says how much of one core's signing rate survives all of that.";
+  "says how much of one core's signing rate survives all of that. The instrumentation rows " +
+  'are measured in one interleaved run: "the tracing calls alone" is the instrumented signer ' +
+  'over no-op metrics with tracing off (its sign span wrapper and timing, no recording), so ' +
+  'with "metrics + tracing off" it splits the cost of the metrics from that of the calls.';
 
 /** A unit of work: does some operations, returns how many. */
 type Step = () => Promise<number> | number;
@@ -107,14 +111,23 @@ const nullQueue: Queue = {
   changeVisibility: () => Promise.resolve(),
 };
 
-/** Rates (with the ceiling of the same run) of the three instrumentation levels. */
-async function tracingCosts(
+export type InstrumentationLevel = 'none' | 'tracingCalls' | 'off' | 'on';
+
+/** Rates (with the ceiling of the same run) of the four instrumentation levels. */
+export async function tracingCosts(
   ms: number,
   ceiling: Step,
   common: Omit<Parameters<typeof createRequester>[0], 'queue'>,
   batch: readonly { account: string; txn: unknown }[],
-): Promise<Record<'none' | 'off' | 'on', { ops: number; ceiling: number }>> {
+): Promise<Record<InstrumentationLevel, { ops: number; ceiling: number }>> {
   const plain = createRequester({ ...common, queue: nullQueue });
+  // The calls of the instrumented case with nothing recorded: metrics are no-ops, and the
+  // sign, submit and send spans go to the OpenTelemetry API with no SDK (tracing off).
+  const tracingCalls = createRequester({
+    ...common,
+    signer: instrumentSigner(common.signer, { metrics: noopMetrics, role: 'requester' }),
+    queue: nullQueue,
+  });
   const metrics = createPromMetrics({ processMetrics: false });
   const instrumented = createRequester({
     ...common,
@@ -135,9 +148,16 @@ async function tracingCosts(
       exporter.reset();
     }
   };
-  const [c, none, off, on] = await slices(ms, [ceiling, many(plain), many(instrumented), traced]);
+  const [c, none, calls, off, on] = await slices(ms, [
+    ceiling,
+    many(plain),
+    many(tracingCalls),
+    many(instrumented),
+    traced,
+  ]);
   return {
     none: { ops: none!, ceiling: c! },
+    tracingCalls: { ops: calls!, ceiling: c! },
     off: { ops: off!, ceiling: c! },
     on: { ops: on!, ceiling: c! },
   };
@@ -203,13 +223,18 @@ export async function run({ quick }: { quick: boolean }): Promise<BenchCase[]> {
       await paired(ms, ceiling, async () => (await bare.submitMany(batch)).length),
     );
     // What observability costs, in one interleaved run: no instrumentation (bare signer, no
-    // metrics), as wired with tracing off (instrumented signer + Prometheus registry, no tracer
+    // metrics; the requester's own submit/send spans are no-op calls here too), the tracing calls
+    // alone (the instrumented signer over no-op metrics, tracing off), as wired with tracing off (instrumented signer + Prometheus registry, no tracer
     // provider: the OpenTelemetry API is a no-op), and tracing on (a registered provider whose
     // spans are kept in memory and dropped; registered for each step of 4 batches, unregistered
     // after it, so the slices without it run with the API off).
-    const { none, off, on } = await tracingCosts(ms, ceiling, common, batch);
+    const { none, tracingCalls, off, on } = await tracingCosts(ms, ceiling, common, batch);
     const vsNone = (r: { ops: number }) => `${round(r.ops / none.ops, 3)}× no instrumentation`;
     row('library submitMany, null queue, no instrumentation', none);
+    row(
+      `library submitMany, null queue, metrics off + tracing off: the tracing calls alone (${vsNone(tracingCalls)})`,
+      tracingCalls,
+    );
     row(`library submitMany, null queue, metrics + tracing off (${vsNone(off)})`, off);
     row(`library submitMany, null queue, metrics + tracing on (${vsNone(on)})`, on);
     let n = 0;

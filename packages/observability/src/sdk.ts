@@ -13,6 +13,7 @@ import {
   SimpleSpanProcessor,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-node';
+import { setTracingStarted } from './tracing.ts';
 
 export { InMemorySpanExporter };
 export type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
@@ -49,9 +50,11 @@ export function startTracing(options: TracingOptions): RunningTracing {
     spanProcessors: [processor],
   });
   provider.register();
+  setTracingStarted(true);
   return {
     forceFlush: () => provider.forceFlush(),
     async shutdown() {
+      setTracingStarted(false);
       await provider.shutdown();
       trace.disable();
       propagation.disable();

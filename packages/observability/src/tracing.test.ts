@@ -1,7 +1,8 @@
 import { context, trace } from '@opentelemetry/api';
+import { NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InMemorySpanExporter, startTracing, type RunningTracing } from './sdk.ts';
-import { extractTrace, injectTrace, traced, withSpan } from './tracing.ts';
+import { extractTrace, injectTrace, inTrace, traced, withSpan } from './tracing.ts';
 
 let running: RunningTracing | undefined;
 afterEach(async () => {
@@ -14,6 +15,31 @@ describe('tracing off (no SDK)', () => {
     expect(await withSpan('x', {}, () => Promise.resolve(injectTrace()))).toBeUndefined();
     const port = { go: () => Promise.resolve(1) };
     expect(traced(port, 'p', ['go'], false)).toBe(port);
+  });
+
+  it('runs the work with a span that records nothing, rethrows unchanged, off again after shutdown', async () => {
+    const carrier = { traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` };
+    const seen = await withSpan('x', {}, (span) => Promise.resolve(span), extractTrace(carrier));
+    expect(seen.isRecording()).toBe(false);
+    expect(trace.getSpan(extractTrace(carrier))).toBeUndefined(); // no link while off
+    expect(inTrace(carrier, () => injectTrace())).toBeUndefined();
+    const err = Object.assign(new Error('no'), { code: 'BAD_SIGNATURE' });
+    await expect(withSpan('x', {}, () => Promise.reject(err))).rejects.toBe(err);
+
+    const spy = new InMemorySpanExporter();
+    running = startTracing({ serviceName: 'test', exporter: spy });
+    await withSpan('on', {}, () => Promise.resolve());
+    expect(spy.getFinishedSpans().map((s) => s.name)).toEqual(['on']);
+    await running.shutdown();
+    running = undefined;
+    // A provider registered without startTracing is not used: the helpers stay off.
+    const other = new InMemorySpanExporter();
+    const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(other)] });
+    provider.register();
+    await withSpan('off again', {}, () => Promise.resolve());
+    expect(other.getFinishedSpans()).toEqual([]);
+    await provider.shutdown();
+    trace.disable();
   });
 });
 

@@ -9,10 +9,19 @@ import { handle } from 'hono/aws-lambda';
 import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
 import { loadConfig, systemClock } from '@countersign/contracts';
 import { createEmfMetrics } from '@countersign/observability';
-import { createRequesterServiceFromConfig, type RequesterService } from './wiring.ts';
+import {
+  flushLambdaSpans,
+  startLambdaTracing,
+  type RunningTracing,
+} from '@countersign/observability/lambda';
+import { createRequesterServiceFromConfig } from './wiring.ts';
 
-let service: Promise<RequesterService> | undefined;
-let handler_: ReturnType<typeof handle> | undefined;
+interface Container {
+  readonly handle: ReturnType<typeof handle>;
+  readonly tracing: RunningTracing | undefined;
+}
+
+let container: Promise<Container> | undefined;
 // CloudWatch embedded metric format (requests, signatures, KMS throttles), flushed per invocation.
 const metrics = createEmfMetrics({
   service: 'requester',
@@ -20,17 +29,31 @@ const metrics = createEmfMetrics({
   write: (line) => process.stdout.write(`${line}\n`),
 });
 
-export async function handler(event: LambdaEvent, context: LambdaContext) {
-  service ??= createRequesterServiceFromConfig(loadConfig(process.env, 'requester'), {
-    alsoRecordTo: metrics,
-  }).catch((err: unknown) => {
-    service = undefined; // a failed cold start is retried by the next invocation
+function init(): Promise<Container> {
+  container ??= (async () => {
+    const config = loadConfig(process.env, 'requester');
+    // As the HTTP server does (main.ts): spans only when COUNTERSIGN_TRACING says where they go.
+    const tracing = await startLambdaTracing(config.observability, 'countersign-requester');
+    try {
+      const service = await createRequesterServiceFromConfig(config, { alsoRecordTo: metrics });
+      return { handle: handle(service.app), tracing };
+    } catch (err) {
+      await tracing?.shutdown(); // unregistered, so the next cold start can register again
+      throw err;
+    }
+  })().catch((err: unknown) => {
+    container = undefined; // a failed cold start is retried by the next invocation
     throw err;
   });
-  handler_ ??= handle((await service).app);
+  return container;
+}
+
+export async function handler(event: LambdaEvent, context: LambdaContext) {
+  const { handle: serve, tracing } = await init();
   try {
-    return await handler_(event, context);
+    return await serve(event, context);
   } finally {
     metrics.flush();
+    await flushLambdaSpans(tracing, context);
   }
 }
