@@ -30,7 +30,7 @@ import {
 } from '@countersign/transport';
 import type { EventBus } from '@countersign/transport';
 import { decodeUnverified } from '@countersign/verifier';
-import { createPaperExchange } from '@countersign/exchange-gateway';
+import { createPaperExchange, type Exchange } from '@countersign/exchange-gateway';
 import {
   createHarness,
   defaultPolicy,
@@ -462,6 +462,99 @@ describe.each(backends)('gateway faults on %s adapters', (_name, makeBackend) =>
       expect(receipts.map((r) => [r.outcome, r.reason ?? null])).toEqual([
         [outcome, outcome === 'REJECTED' ? 'EXPIRED' : null],
       ]);
+    });
+  }
+
+  // The same window in an UNKNOWN's follow-up: a resolver frozen under its res# claim, before
+  // place(), past that claim's lease, while another resolver took over and answered.
+  const frozenResolver: [string, 'claim' | 'getOrder', number, 'REJECTED' | 'EXECUTED'][] = [
+    [
+      'after its claim, the token expired meanwhile: the taker answers REJECTED EXPIRED (never placed)',
+      'claim',
+      91_000,
+      'REJECTED',
+    ],
+    [
+      'after its getOrder found nothing, the token still valid: the taker places it',
+      'getOrder',
+      3001,
+      'EXECUTED',
+    ],
+  ];
+  for (const [name, at, frozenMs, outcome] of frozenResolver) {
+    it(`a resolver frozen under its res# claim past its lease, ${name}; on waking it does not place`, async () => {
+      const b = await makeBackend();
+      const paper = createPaperExchange();
+      let lost = 1;
+      let hold: 'claim' | 'getOrder' | undefined;
+      let onHeld = (): void => undefined;
+      let wake = (): void => undefined;
+      const held = new Promise<void>((r) => (onHeld = r));
+      const woken = new Promise<void>((r) => (wake = r));
+      // Once armed, the first call at `at` does its work, then its caller freezes.
+      const freeze = async (point: 'claim' | 'getOrder') => {
+        if (hold !== point) return;
+        hold = undefined;
+        onHeld();
+        await woken;
+      };
+      const exchange: Exchange & Partial<typeof paper> = {
+        ...paper,
+        // The first order is lost on the way: the call times out, nothing reaches the venue.
+        place: (o, s) =>
+          lost-- > 0
+            ? Promise.reject(new CountersignError('EXCHANGE_TIMEOUT', 'no answer'))
+            : paper.place(o, s),
+        getOrder: async (id, s) => {
+          const r = await paper.getOrder(id, s);
+          await freeze('getOrder');
+          return r;
+        },
+      };
+      const store: NonceStore = {
+        claim: async (k, o) => {
+          const r = await b.nonceStore.claim(k, o);
+          if (k.startsWith('res#')) await freeze('claim');
+          return r;
+        },
+        get: (k) => b.nonceStore.get(k),
+        head: (st) => b.nonceStore.head(st),
+        complete: (k, o) => b.nonceStore.complete(k, o),
+      };
+      const h = await createHarness({ nonceStore: store, bus: b.bus, exchange, leaseMs: 3000 });
+      const m = h.message(await h.token());
+      expect(await h.processor.process(m)).toMatchObject({ action: 'leave', why: 'UNRESOLVED' });
+      // The redelivery verifies, re-publishes the UNKNOWN and resolves it: claims res#, freezes.
+      hold = at;
+      const first = h.processor.process({ ...m, receiveCount: 2 });
+      await held;
+      h.clock.advance(frozenMs); // past its res# lease (3 s)
+      h.restart(); // another gateway resolves on the next redelivery
+      expect(await h.processor.process({ ...m, receiveCount: 3 })).toMatchObject({
+        action: 'delete',
+        outcome,
+        republished: false,
+      });
+      expect(paper.placeCalls()).toBe(outcome === 'EXECUTED' ? 1 : 0);
+      wake();
+      const woke = await first.catch((err: unknown) => err);
+      // Waking, it places nothing and answers nothing: the UNKNOWN stays for the next pass.
+      expect(paper.placeCalls()).toBe(outcome === 'EXECUTED' ? 1 : 0);
+      expect(paper.executions()).toBe(outcome === 'EXECUTED' ? 1 : 0);
+      expect(woke).toEqual({ action: 'leave', why: 'UNRESOLVED', visibilitySec: 5 });
+      // The next redelivery finds the taker's follow-up and only re-publishes it.
+      expect(await h.processor.process({ ...m, receiveCount: 4 })).toMatchObject({
+        outcome,
+        republished: true,
+      });
+      expect(paper.placeCalls()).toBe(outcome === 'EXECUTED' ? 1 : 0);
+      const events = await b.events(4); // also drains the rule's queue for the next test
+      const receipts = await Promise.all(distinct(events).map((r) => h.verifyReceipt(r)));
+      expect(receipts.map((r) => [r.outcome, r.reason ?? null])).toEqual([
+        ['UNKNOWN', 'EXCHANGE_TIMEOUT'],
+        [outcome, outcome === 'REJECTED' ? 'EXPIRED' : null],
+      ]);
+      expect(receipts[1]!.resolves).toBe(receipts[0]!.jti);
     });
   }
 

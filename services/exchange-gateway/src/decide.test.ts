@@ -8,6 +8,7 @@ import type { NonceRecord } from '@countersign/replay-guard';
 import {
   decide,
   decideOnFailure,
+  decideResolution,
   DELIVERY_RULES,
   FAILURE_RULES,
   firstRule,
@@ -21,6 +22,7 @@ import {
 } from './decide.ts';
 import {
   answers,
+  checkResolutionStep,
   checkStep,
   claims,
   completed,
@@ -31,6 +33,7 @@ import {
   MSG,
   NOW,
   PLACE_MARGIN_MS,
+  resolutionAnswers,
   stored,
   TERMINAL,
 } from './testing/decision-world.ts';
@@ -183,54 +186,48 @@ describe('decide: the F1 redelivery, row by row', () => {
 });
 
 describe('decideResolution: every state × every answer', () => {
-  function resolutionAnswers(step: ResolutionStep): ResolutionFacts[] {
-    switch (step.kind) {
-      case 'Claim':
-        return [
-          { claim: { claimed: true, takeover: false } },
-          { claim: { claimed: false, existing: completed(MSG) } },
-          { claim: { claimed: false, existing: live } },
-        ];
-      case 'Reconcile':
-        return [
-          { order: { kind: 'found', result: FILLED } },
-          { order: { kind: 'absent' } },
-          { order: { kind: 'timeout' } },
-        ];
-      case 'Verify':
-        return [{ verification: { ok: true } }, { verification: { ok: false, code: 'EXPIRED' } }];
-      case 'Place':
-        return [
-          { placement: { kind: 'done', result: FILLED } },
-          { placement: { kind: 'timeout' } },
-        ];
-      default:
-        return [];
-    }
-  }
-
-  it('ends every path; places only after the order is absent and the token verifies again', () => {
+  it('ends every path; places only after the order is absent and the token verifies again, while our lease outlasts the call', () => {
     const reached = new Set<number>();
-    let ends = 0;
-    const go = (r: ResolutionFacts, depth: number): void => {
-      expect(depth).toBeLessThan(8);
+    const ends = new Map<string, number>();
+    const go = (r: ResolutionFacts, path: ResolutionStep['kind'][]): void => {
+      expect(path.length).toBeLessThan(8);
       const { row, step } = firstRule(RESOLUTION_RULES, r, 'resolution');
+      expect(decideResolution(r)).toEqual(step);
       reached.add(row);
-      if (step.kind === 'Place') {
-        expect(r.claim?.claimed).toBe(true);
-        expect(r.order?.kind).toBe('absent');
-        expect(r.verification?.ok).toBe(true);
-      }
-      if (step.kind === 'RejectFollowUp') expect(r.order?.kind).toBe('absent');
+      checkResolutionStep(r, step, [...path, step.kind].join(' → '));
       const next = resolutionAnswers(step);
-      if (next.length === 0) ends += 1;
-      for (const a of next) go({ ...r, ...a }, depth + 1);
+      if (next.length === 0) {
+        const key = `${step.kind}${step.kind === 'Pending' && step.why ? `:${step.why}` : ''}`;
+        ends.set(key, (ends.get(key) ?? 0) + 1);
+      }
+      for (const a of next) go({ ...r, ...a }, [...path, step.kind]);
     };
-    go({}, 0);
+    const start = { now: NOW, placeMarginMs: PLACE_MARGIN_MS };
+    go(start, []);
     // A delivery that already knows its verification starts there.
-    go({ verification: { ok: false, code: 'UNKNOWN_KID' } }, 0);
-    expect(ends).toBeGreaterThan(8);
+    go({ ...start, verification: { ok: false, code: 'UNKNOWN_KID' } }, []);
+    go({ ...start, verification: { ok: true } }, []);
+    expect([...ends.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(8);
+    expect(ends.get('Pending:LEASE_ENDING')).toBeGreaterThan(0);
     expect([...reached].sort((a, b) => a - b)).toEqual(RESOLUTION_RULES.map((_, i) => i));
+  });
+
+  it('places with one millisecond more than the margin left, not with exactly the margin', () => {
+    const ready: ResolutionFacts = {
+      now: NOW,
+      placeMarginMs: PLACE_MARGIN_MS,
+      claim: { claimed: true, takeover: false },
+      order: { kind: 'absent' },
+      verification: { ok: true },
+    };
+    expect(decideResolution({ ...ready, leaseUntil: NOW + PLACE_MARGIN_MS + 1 })).toEqual({
+      kind: 'Place',
+    });
+    expect(decideResolution({ ...ready, leaseUntil: NOW + PLACE_MARGIN_MS })).toEqual({
+      kind: 'Pending',
+      why: 'LEASE_ENDING',
+    });
+    expect(decideResolution(ready)).toEqual({ kind: 'Pending', why: 'LEASE_ENDING' });
   });
 });
 

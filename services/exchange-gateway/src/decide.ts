@@ -18,7 +18,8 @@
 //
 // Placing also needs our own lease to outlast the place call: a gateway frozen (SIGSTOP, a GC
 // pause, a stalled VM) after its claim may wake after a taker reconciled and answered; it then
-// leaves the message to the lease's new owner instead of placing.
+// leaves the message to the lease's new owner instead of placing. An UNKNOWN's follow-up
+// (decideResolution, under its res# claim) keeps the same rule before its placement.
 //
 // Expiry is checked once, by the verifier, before the first claim. A delivery that fails
 // verification is matched to a claimed request only by the SHA-256 of its exact bytes stored at
@@ -228,6 +229,15 @@ const leave = (
     why,
     visibilitySec: Math.max(1, Math.ceil(Math.max(0, r.leaseUntil - now) / 1000)),
   }) as const;
+/**
+ * Our claim's lease outlasts a place() call begun now (the call may still send the order for
+ * placeMarginMs): no taker can reconcile before the order lands. Delivery and resolution alike.
+ */
+const leaseOutlastsPlace = (f: {
+  readonly now: number;
+  readonly placeMarginMs: number;
+  readonly leaseUntil?: number | undefined;
+}): boolean => f.leaseUntil !== undefined && f.now + f.placeMarginMs < f.leaseUntil;
 /** The last-receive wait: until the lease ends (bounded), then claim again. */
 const waitOut = (leaseUntil: number, f: DeliveryFacts) =>
   ({
@@ -243,7 +253,7 @@ const waitOut = (leaseUntil: number, f: DeliveryFacts) =>
 const leaseEnding = (f: DeliveryFacts) =>
   f.authorization?.ok === true &&
   f.placement === undefined &&
-  !(f.leaseUntil !== undefined && f.now + f.placeMarginMs < f.leaseUntil) && {
+  !leaseOutlastsPlace(f) && {
     leaseUntil: f.leaseUntil ?? f.now,
   };
 const refuse = (refusal: Refusal) => ({ kind: 'ClaimMessageKey', refusal }) as const;
@@ -568,7 +578,12 @@ export function decide(facts: DeliveryFacts): Step {
 // --- Resolving an UNKNOWN (the follow-up receipt, keyed res#<unknown receipt jti>) -------------
 
 export interface ResolutionFacts {
+  readonly now: number;
+  /** As in DeliveryFacts: how long a place() call may still send the order. */
+  readonly placeMarginMs: number;
   readonly claim?: ClaimResult;
+  /** Epoch ms our res# claim's lease ends, set with `claim` when we hold it. */
+  readonly leaseUntil?: number;
   readonly order?: OrderLookup;
   /** The request token verified again, now (asked only when the order is absent). */
   readonly verification?:
@@ -579,8 +594,8 @@ export interface ResolutionFacts {
 export type ResolutionStep =
   | { readonly kind: 'Claim' }
   | { readonly kind: 'Republish'; readonly stored: StoredReceipt }
-  /** Not resolved yet: try again later. */
-  | { readonly kind: 'Pending' }
+  /** Not resolved yet: try again later (LEASE_ENDING: our res# lease ends before place() could). */
+  | { readonly kind: 'Pending'; readonly why?: 'LEASE_ENDING' }
   | { readonly kind: 'Reconcile' }
   | { readonly kind: 'Verify' }
   | { readonly kind: 'Place' }
@@ -648,6 +663,14 @@ export const RESOLUTION_RULES: readonly Rule<ResolutionFacts, ResolutionStep>[] 
     (r) => (r.verification?.ok === false ? r.verification : undefined),
     (v) => ({ kind: 'RejectFollowUp', reason: v.code }),
     'never placed: REJECTED with the verification code, resolving the UNKNOWN',
+  ),
+  res(
+    'resolve',
+    'order absent; the token verifies; not placed yet; our res# lease ends before now + placeMarginMs',
+    'Pending',
+    (r) => r.placement === undefined && !leaseOutlastsPlace(r),
+    () => ({ kind: 'Pending', why: 'LEASE_ENDING' }),
+    'never placed, no follow-up: the next pass claims res# again (after the lease a takeover, reconciled first)',
   ),
   res(
     'resolve',

@@ -360,8 +360,12 @@ export function createExecutor(o: ExecutorOptions): Executor {
     });
   const exchange = createExchangeCalls(o.exchange, o.exchangeTimeoutMs);
   const emitter = createReceiptEmitter(o);
+  const placeMarginMs = placeDeadlineOf(o.exchange, o.exchangeTimeoutMs);
   const unknowns = createUnknowns({
-    claim,
+    claim: (key, expiresAt, now) => claim(key, expiresAt, undefined, now),
+    clock,
+    leaseMs: o.leaseMs,
+    placeMarginMs,
     keepUntil,
     exchange,
     emitter,
@@ -374,7 +378,7 @@ export function createExecutor(o: ExecutorOptions): Executor {
     exchange,
     emitter,
     unknowns,
-    placeMarginMs: placeDeadlineOf(o.exchange, o.exchangeTimeoutMs),
+    placeMarginMs,
     claim,
     keepUntil,
     streamFor: (key) => streamOf(o.gatewayId, partitionOf(key, o.partitions)),

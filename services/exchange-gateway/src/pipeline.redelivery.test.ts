@@ -449,3 +449,54 @@ describe('a claim places only while its lease outlasts the place call', () => {
     expect(placeDeadlineOf(createPaperExchange())).toBe(0);
   });
 });
+
+describe("an UNKNOWN's follow-up places only while its res# lease outlasts the place call", () => {
+  it('a pass frozen after its getOrder found nothing, with no more lease left than exchangeTimeoutMs: places nothing; the pass after the lease reconciles and places once', async () => {
+    const paper = createPaperExchange();
+    let lost = 1;
+    let armed = false;
+    let onHeld = (): void => undefined;
+    let wake = (): void => undefined;
+    const held = new Promise<void>((r) => (onHeld = r));
+    const woken = new Promise<void>((r) => (wake = r));
+    const exchange: Exchange & Partial<PaperExchange> = {
+      ...paper,
+      // The first order is lost on the way: the call times out, nothing reaches the venue.
+      place: (o, s) =>
+        lost-- > 0
+          ? Promise.reject(new CountersignError('EXCHANGE_TIMEOUT', 'no answer'))
+          : paper.place(o, s),
+      getOrder: async (id, s) => {
+        const r = await paper.getOrder(id, s);
+        if (armed) {
+          armed = false;
+          onHeld();
+          await woken;
+        }
+        return r;
+      },
+    };
+    const h = await createHarness({
+      exchange,
+      leaseMs: 5000,
+      processor: { exchangeTimeoutMs: 4000 },
+    });
+    const m = h.message(await h.token());
+    expect(await h.processor.process(m)).toMatchObject({ why: 'UNRESOLVED' });
+    armed = true;
+    const pass = h.processor.reconcileUnknown();
+    await held;
+    h.clock.advance(1000); // 4000 ms of res# lease left: not more than a place() may still send for
+    wake();
+    expect(await pass).toBe(0);
+    expect(paper.placeCalls()).toBe(0);
+    expect(h.processor.pendingUnknown()).toBe(1);
+    expect(await h.processor.reconcileUnknown()).toBe(0); // our lease is still live: pending
+    h.clock.advance(4000); // the lease has ended: the next pass takes res# over, reconciles first
+    expect(await h.processor.reconcileUnknown()).toBe(1);
+    expect(paper.placeCalls()).toBe(1);
+    const [unknown, follow] = await allReceipts(h);
+    expect(follow).toMatchObject({ outcome: 'EXECUTED', resolves: unknown!.jti });
+    expect(await allReceipts(h)).toHaveLength(2);
+  });
+});

@@ -2,7 +2,7 @@
 // under the key res#<unknown receipt jti>, for the UNKNOWNs this process emitted or found on a
 // redelivery. The periodic pass (`reconcile`) and a redelivery both come here.
 import { NonceKeys } from '@countersign/contracts';
-import type { ReceiptClaims, RequestClaims } from '@countersign/contracts';
+import type { Clock, ReceiptClaims, RequestClaims } from '@countersign/contracts';
 import type { ClaimResult } from '@countersign/replay-guard';
 import {
   decideResolution,
@@ -28,14 +28,22 @@ export interface PendingUnknown {
 export interface Unknowns {
   add(entry: PendingUnknown): void;
   /** Resolves one now if it can (undefined: not yet); `known` are facts the caller has. */
-  resolve(entry: PendingUnknown, known?: ResolutionFacts): Promise<ProcessResult | undefined>;
+  resolve(entry: PendingUnknown, known?: ResolutionKnown): Promise<ProcessResult | undefined>;
   /** One pass over every pending UNKNOWN; returns how many were resolved. */
   reconcile(): Promise<number>;
   size(): number;
 }
 
+/** What a caller may already know when it asks to resolve (a delivery's own verification). */
+export type ResolutionKnown = Pick<ResolutionFacts, 'verification'>;
+
 export function createUnknowns(o: {
-  readonly claim: (key: string, expiresAt: number) => Promise<ClaimResult>;
+  /** `now`: the claim's time; the store sets the lease to now + leaseMs. */
+  readonly claim: (key: string, expiresAt: number, now: number) => Promise<ClaimResult>;
+  readonly clock: Clock;
+  readonly leaseMs: number;
+  /** How long a place() call may still send the order (placeDeadlineOf). */
+  readonly placeMarginMs: number;
   /** Epoch ms to keep a record until (the receipt retention). */
   readonly keepUntil: () => number;
   readonly exchange: ExchangeCalls;
@@ -75,20 +83,30 @@ export function createUnknowns(o: {
 
   async function resolve(
     u: PendingUnknown,
-    known: ResolutionFacts = {},
+    known: ResolutionKnown = {},
   ): Promise<ProcessResult | undefined> {
     const key = NonceKeys.resolution(u.unknown.jti);
-    let r: ResolutionFacts = known;
+    let r: ResolutionFacts = { ...known, now: o.clock.now(), placeMarginMs: o.placeMarginMs };
     for (;;) {
+      r = { ...r, now: o.clock.now() };
       const step = decideResolution(r);
       switch (step.kind) {
-        case 'Claim':
-          r = { ...r, claim: await o.claim(key, o.keepUntil()) };
+        case 'Claim': {
+          const claim = await o.claim(key, o.keepUntil(), r.now);
+          // The store set our lease from the same inputs: no read needed (nothing extends it).
+          r = { ...r, claim, leaseUntil: claim.claimed ? r.now + o.leaseMs : undefined };
           break;
+        }
         case 'Republish':
           pending.delete(u.unknown.jti);
           return o.emitter.republish(step.stored);
         case 'Pending':
+          if (step.why === 'LEASE_ENDING') {
+            o.logger.warn(
+              { receiptId: u.unknown.jti, leaseUntil: r.leaseUntil },
+              'res# lease ends before place() could: not placed, left for the next pass',
+            );
+          }
           return undefined;
         case 'Reconcile':
           r = { ...r, order: await o.exchange.lookup(u.claims) };

@@ -3,7 +3,7 @@
 import { expect } from 'vitest';
 import type { RequestClaims } from '@countersign/contracts';
 import type { ClaimResult, NonceRecord, StoredReceipt } from '@countersign/replay-guard';
-import type { DeliveryFacts, Step } from '../decide.ts';
+import type { DeliveryFacts, ResolutionFacts, ResolutionStep, Step } from '../decide.ts';
 
 export const NOW = 1_800_000_000_000;
 /** The lease of the walk's contexts, and how long a place() call may still send its order. */
@@ -227,6 +227,74 @@ export function checkStep(f: DeliveryFacts, step: Step, path: readonly Step['kin
       if (f.poison) expect(step.followUp, where).toBe(false);
       break;
     case 'Lookup':
+      break;
+  }
+}
+
+/** Every answer the world may give to a step resolving an UNKNOWN (under res#). */
+export function resolutionAnswers(step: ResolutionStep): Partial<ResolutionFacts>[] {
+  switch (step.kind) {
+    case 'Claim':
+      return [
+        { claim: { claimed: true, takeover: false }, leaseUntil: NOW + LEASE_MS },
+        // The claim landed, then its resolver froze: it wakes with its lease shorter than the
+        // place deadline.
+        { claim: { claimed: true, takeover: false }, leaseUntil: NOW + 1000 },
+        {
+          claim: { claimed: true, takeover: true, previous: inProgress(NOW - 1) },
+          leaseUntil: NOW + LEASE_MS,
+        },
+        { claim: { claimed: false, existing: completed(MSG) } },
+        { claim: { claimed: false, existing: live } },
+      ];
+    case 'Reconcile':
+      return [
+        { order: { kind: 'found', result: FILLED } },
+        { order: { kind: 'absent' } },
+        // The lookup answered, then its resolver froze past its lease.
+        { order: { kind: 'absent' }, now: NOW + LEASE_MS },
+        { order: { kind: 'timeout' } },
+      ];
+    case 'Verify':
+      return [{ verification: { ok: true } }, { verification: { ok: false, code: 'EXPIRED' } }];
+    case 'Place':
+      return [{ placement: { kind: 'done', result: FILLED } }, { placement: { kind: 'timeout' } }];
+    default:
+      return []; // terminal
+  }
+}
+
+/** The safety rules every resolution step must keep, given the facts it was chosen on. */
+export function checkResolutionStep(r: ResolutionFacts, step: ResolutionStep, where: string): void {
+  const holding = r.claim?.claimed === true;
+  switch (step.kind) {
+    case 'Place':
+      // Placed only under our res# claim, when the exchange does not have the order, on a token
+      // that verifies again ...
+      expect(holding && r.order?.kind === 'absent' && r.verification?.ok === true, where).toBe(
+        true,
+      );
+      // ... and only while our lease outlasts the call: no taker can reconcile before it lands.
+      expect(r.leaseUntil !== undefined && r.now + r.placeMarginMs < r.leaseUntil, where).toBe(
+        true,
+      );
+      break;
+    case 'RejectFollowUp':
+      // "Never placed": only what the exchange said, under our claim.
+      expect(holding && r.order?.kind === 'absent', where).toBe(true);
+      break;
+    case 'EmitFollowUp':
+      expect(holding, where).toBe(true);
+      break;
+    case 'Pending':
+      // Giving up our own claim unplaced: only when its lease is too short for the call.
+      if (step.why === 'LEASE_ENDING') {
+        expect(holding && r.verification?.ok === true && r.placement === undefined, where).toBe(
+          true,
+        );
+      }
+      break;
+    default:
       break;
   }
 }
