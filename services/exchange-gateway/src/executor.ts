@@ -4,6 +4,7 @@
 // handler both run it (via pipeline.ts). UNKNOWN follow-ups are unknowns.ts.
 import {
   clientOrderIdOf,
+  errorCodeOf,
   NonceKeys,
   partitionOf,
   RequestClaims,
@@ -369,12 +370,12 @@ export function createExecutor(o: ExecutorOptions): Executor {
     handle: (message, verification) => run(x, message, verification),
 
     poison(message, cause) {
-      const code = (cause as { code?: unknown } | null)?.code;
+      const code = errorCodeOf(cause);
       logger.error(
         { messageId: message.messageId, receiveCount: message.receiveCount, err: cause },
         'poison message: last receive failed',
       );
-      return lastWord(x, message, typeof code === 'string' ? `failed with ${code}` : undefined);
+      return lastWord(x, message, code === undefined ? undefined : `failed with ${code}`);
     },
 
     blocked(message) {
