@@ -116,11 +116,16 @@ export function createSqliteIdempotencyStore(
 
   /** One operation of the next group; SQLite's failures as STORE_FAILED naming the file. */
   const write = <R>(what: string, fn: () => R): Promise<R> =>
-    (closed ? Promise.reject(new Error('the database is closed')) : group.run(fn)).catch(
-      (err: unknown) => {
-        throw storeFailed(where, what, err);
-      },
-    );
+    (closed
+      ? Promise.reject(
+          new RequesterError('STORE_FAILED', `${where}: the database is closed`, {
+            details: { retryable: false },
+          }),
+        )
+      : group.run(fn)
+    ).catch((err: unknown) => {
+      throw storeFailed(where, what, err);
+    });
 
   /** Reads the record, decides, writes the outcome. */
   const apply = <R>(
