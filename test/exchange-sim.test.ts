@@ -116,6 +116,18 @@ describe('signatures', () => {
     expect(sim.stats().authRejected).toBe(2);
   });
 
+  it('a request body over 16 KiB is refused with 413 before it is read on', async () => {
+    const sim = await startExchangeSimulator({ credentials: [newCredentials().credentials] });
+    open.push(sim);
+    const res = await request(`${sim.url}/api/v1/orders`, {
+      method: 'POST',
+      body: 'x'.repeat(17 * 1024),
+    });
+    expect(res.statusCode).toBe(413);
+    expect(await res.body.json()).toMatchObject({ message: 'body too large' });
+    expect(sim.orders()).toHaveLength(0);
+  });
+
   it('never puts the secret in an error or in the adapter object', async () => {
     const { sim, ex, secret } = await setup();
     sim.inject({ op: 'get', fault: { kind: 'error', when: 'before' }, times: 10 });

@@ -84,6 +84,8 @@ export const ErrorCodes = {
   STATE_INVALID: 'STATE_INVALID',
   /** A role of the embedded data directory (e.g. the gateway) is held by another live process. */
   LOCKED: 'LOCKED',
+  /** A bug in countersign: an internal invariant broke or an API was called out of order. */
+  INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
+import { errorCodeOf } from './errors.ts';
 import { formatPath, type FieldIssue, type Parsed } from './validation.ts';
 
 /** The file every command reads from the data directory (`countersign init` writes it). */
@@ -205,7 +206,7 @@ export function readConfigText(
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const code = errorCodeOf(err) ?? 'error';
     if (options.optional && code === 'ENOENT') return undefined;
     return { ok: false, issues: [{ path, message: `cannot be read (${code})` }] };
   }

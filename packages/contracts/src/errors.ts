@@ -23,7 +23,7 @@ export class CountersignError<C extends ErrorCode = ErrorCode> extends Error {
 export function isCountersignError(err: unknown): err is CountersignError {
   return (
     err instanceof Error &&
-    typeof (err as { code?: unknown }).code === 'string' &&
+    errorCodeOf(err) !== undefined &&
     typeof (err as { details?: unknown }).details === 'object'
   );
 }

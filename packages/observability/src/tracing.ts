@@ -12,6 +12,7 @@ import {
   type Context,
   type Span,
 } from '@opentelemetry/api';
+import { errorCodeOf } from '@countersign/contracts';
 
 export const TRACER_NAME = 'countersign';
 
@@ -79,11 +80,7 @@ export async function withSpan<T>(
     try {
       return await fn(span);
     } catch (err) {
-      const code = (err as { code?: unknown } | null)?.code;
-      span.setStatus({
-        code: SpanStatusCode.ERROR,
-        message: typeof code === 'string' ? code : 'error',
-      });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorCodeOf(err) ?? 'error' });
       throw err;
     } finally {
       span.end();

@@ -4,7 +4,7 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Algorithm } from '@countersign/contracts';
+import { errorCodeOf, type Algorithm } from '@countersign/contracts';
 import { ALGORITHMS, isAlgorithm } from './algorithms.ts';
 import { SigningError } from './errors.ts';
 import { createLocalSigner, type LocalSignerRuntime } from './local-signer.ts';
@@ -32,7 +32,7 @@ export function generatePrivateKey(alg: Algorithm): KeyObject {
 }
 
 export function isErrno(err: unknown, code: string): boolean {
-  return (err as NodeJS.ErrnoException | undefined)?.code === code;
+  return errorCodeOf(err) === code;
 }
 
 /** Writes a private key file exclusively (0600): KEY_EXISTS when the file is already there. */

@@ -4,7 +4,7 @@
 import { createHash, generateKeyPairSync, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { importJWK, jwtVerify } from 'jose';
-import type { Algorithm } from '@countersign/contracts';
+import { errorCodeOf, type Algorithm } from '@countersign/contracts';
 import { cryptoKeyOptions } from './algorithms.ts';
 import { createKmsClient, createKmsSigner, KMS_RAW_MAX_BYTES } from './kms-signer.ts';
 import { signJwt } from './jwt.ts';
@@ -29,7 +29,7 @@ async function codeOf(p: Promise<unknown>): Promise<{ code: string; message: str
   try {
     await p;
   } catch (err) {
-    return { code: String((err as { code?: unknown }).code), message: (err as Error).message };
+    return { code: String(errorCodeOf(err)), message: (err as Error).message };
   }
   throw new Error('expected a rejection');
 }

@@ -13,7 +13,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { CountersignError, systemClock } from '@countersign/contracts';
+import { CountersignError, errorCodeOf, systemClock } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
 
 export type RoleLockError = CountersignError<'LOCKED'>;
@@ -82,13 +82,13 @@ export function acquireRoleLock(
     db.exec('BEGIN EXCLUSIVE');
   } catch (err) {
     db.close();
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) {
+    const code = errorCodeOf(err);
+    if (code?.startsWith('SQLITE_BUSY')) {
       throw lockedError(role, dataDir, path, pidFile);
     }
     throw new CountersignError('STORE_FAILED', `the lock file ${path} cannot be used`, {
       cause: err,
-      details: { role, path, code: typeof code === 'string' ? code : null },
+      details: { role, path, code: code ?? null },
     });
   }
   held.add(db);

@@ -10,6 +10,7 @@
 // unknown members, so none is `__proto__`, and the member count is exact (the strict JSON
 // duplicate check uses it instead of walking the value again).
 import {
+  CountersignError,
   DEFAULT_TXN_PRECISION,
   decimalPattern,
   IDENTIFIER,
@@ -119,7 +120,10 @@ function checkRequest(v: unknown): Accepted | undefined {
 }
 // The enumerations above are spelled out for speed; these keep them tied to the schema.
 if (Sides.join() !== 'buy,sell' || TimesInForce.join() !== 'GTC,IOC,FOK') {
-  throw new Error('claims-check: sides or times in force changed; update checkRequest');
+  throw new CountersignError(
+    'INTERNAL',
+    'claims-check: sides or times in force changed; update checkRequest',
+  );
 }
 
 // Receipt claims, from combinators: a check returns the parsed value or NO; `members` counts

@@ -1,5 +1,9 @@
 // VerificationError: every way a token can fail, as one code from the closed list (DESIGN.md §5).
-import { CountersignError, VerificationCodes, type VerificationCode } from '@countersign/contracts';
+import {
+  CountersignError,
+  verificationCodeOf,
+  type VerificationCode,
+} from '@countersign/contracts';
 
 export class VerificationError extends CountersignError<VerificationCode> {
   constructor(code: VerificationCode, message: string, details: { claim?: string } = {}) {
@@ -8,15 +12,12 @@ export class VerificationError extends CountersignError<VerificationCode> {
   }
 }
 
-const CODES: ReadonlySet<string> = new Set(Object.values(VerificationCodes));
-
 /** Structural check (works across duplicate package copies, unlike instanceof). */
 export function isVerificationError(e: unknown): e is VerificationError {
   return (
     e instanceof Error &&
     e.name === 'VerificationError' &&
-    typeof (e as { code?: unknown }).code === 'string' &&
-    CODES.has((e as unknown as { code: string }).code) &&
+    verificationCodeOf(e) !== undefined &&
     typeof (e as { details?: unknown }).details === 'object'
   );
 }

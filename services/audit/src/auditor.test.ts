@@ -99,6 +99,15 @@ function tamperPayload(token: string): string {
 }
 
 describe('createAuditor', () => {
+  it('finish() twice, or memory() before finish(), is a bug thrown as INTERNAL', async () => {
+    const a = auditorFor(await freshKit());
+    expect(() => a.memory()).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    a.finish({ kind: 'embedded-live', from: null, to: null, gateway: null });
+    expect(() => a.finish({ kind: 'embedded-live', from: null, to: null, gateway: null })).toThrow(
+      expect.objectContaining({ code: 'INTERNAL' }),
+    );
+  });
+
   it('reports a clean chain delivered shuffled and duplicated, with exact counts', async () => {
     const k = await freshKit();
     const emitted = await emitMany(k, 30);

@@ -18,6 +18,7 @@ import {
   type StreamSummary,
 } from '@countersign/contracts';
 import { AnswerIndex } from './answers.ts';
+import { AuditError } from './errors.ts';
 import { checkLinks } from './chain-links.ts';
 import { CheckpointCollector } from './checkpoint-chain.ts';
 import { digestWords, wordsToB64u } from './digest.ts';
@@ -338,7 +339,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
   let memory: Map<string, RememberedStream> | undefined;
   function finish(source: AuditSource, extra: FinishOptions = {}): AuditReport {
     // End-of-run checks report findings: running them twice would count them twice.
-    if (memory) throw new Error('Auditor.finish() may be called once');
+    if (memory) throw new AuditError('INTERNAL', 'Auditor.finish() may be called once');
     memory = new Map();
     const names = new Set([...streams.keys(), ...checkpoints.streams()]);
     for (const m of [options.remembered, options.starts]) {
@@ -455,7 +456,7 @@ export function createAuditor(options: AuditorOptions): Auditor {
     findingCount: () => sink.total,
     finish,
     memory() {
-      if (!memory) throw new Error('Auditor.memory() needs finish() first');
+      if (!memory) throw new AuditError('INTERNAL', 'Auditor.memory() needs finish() first');
       return new Map(memory);
     },
   };

@@ -11,6 +11,7 @@ export type AuditErrorCode = Extract<
   | 'KEY_UNAVAILABLE'
   | 'STORE_FAILED'
   | 'STATE_INVALID'
+  | 'INTERNAL'
 >;
 
 export class AuditError extends CountersignError<AuditErrorCode> {

@@ -41,6 +41,8 @@ export type {
   EmbeddedLiveOptions,
   SqsLiveOptions,
   EventBridgeReplayOptions,
+  LiveDrain,
+  IngestListener,
 } from './sources.ts';
 export { jsonFileAuditState, mergeMemory } from './state-file.ts';
 export type { AuditStateStore, DurableWrite } from './state-file.ts';
@@ -51,6 +53,7 @@ export type {
   AuditRuntime,
   ReplayRequest,
   LiveRequest,
+  FollowRequest,
   ReconcileRequest,
 } from './wiring.ts';
 export { reconcile, indexReceipts, idsToLookUp, stuckRecords } from './reconcile.ts';

@@ -4,10 +4,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Clock } from '@countersign/contracts';
-import { createSqliteEventBus } from '@countersign/transport';
-import { createAuditor } from './auditor.ts';
-import { runEmbeddedLive } from './sources.ts';
+import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type Clock } from '@countersign/contracts';
+import { createSqliteEventBus, type Queue, type ReceivedMessage } from '@countersign/transport';
+import { createAuditor, type IngestResult } from './auditor.ts';
+import { runEmbeddedLive, runSqsLive } from './sources.ts';
 import { jsonFileAuditState, type DurableWrite } from './state-file.ts';
 import { START, kitVerifiers, testKit } from './testing/kit.ts';
 
@@ -63,6 +63,143 @@ describe('embedded live audit', () => {
     expect(second.summary).toMatchObject({ receipts: 3, events: 3 });
     expect(second.summary.streams[0]).toMatchObject({ firstSeq: 6, lastSeq: 8 });
     await bus.close();
+  });
+});
+
+describe('draining live sources (the demo reads receipts through them)', () => {
+  const newAuditor = async () => {
+    const kit = await testKit();
+    const auditor = createAuditor({
+      verifiers: kitVerifiers(kit, clock),
+      clockSkewSec: 30,
+      clock,
+      window: { checkpointsUntil: null },
+    });
+    return { kit, auditor };
+  };
+  const aborted = () => AbortSignal.abort();
+
+  it('embedded: an aborted signal without drain stops at once; with drain it reads until empty and reports each event', async () => {
+    const { kit, auditor } = await newAuditor();
+    const bus = createSqliteEventBus({ path: join(dir, 'bus.sqlite'), pollIntervalMs: 5 });
+    const emitted = [];
+    for (let i = 0; i < 5; i++) emitted.push(await kit.gateway.emit());
+    // The third event twice: the auditor says duplicate, and the listener hears it.
+    await bus.publish([...emitted.map((e) => e.detail), emitted[2]!.detail]);
+    const stopped = await runEmbeddedLive({ archive: bus, auditor, signal: aborted(), waitMs: 20 });
+    expect(stopped).toBe(0);
+    expect(bus.position('demo')).toBe('0');
+    const seen: IngestResult[] = [];
+    const n = await runEmbeddedLive({
+      archive: bus,
+      auditor,
+      consumer: 'demo',
+      batch: 2,
+      waitMs: 20,
+      signal: aborted(),
+      drain: { maxMs: 60_000, clock },
+      onIngested: (detail, result) => {
+        expect(detail).toBeTypeOf('object');
+        seen.push(result);
+      },
+    });
+    expect(n).toBe(6);
+    expect(seen).toEqual(['accepted', 'accepted', 'accepted', 'accepted', 'accepted', 'duplicate']);
+    expect(bus.position('demo')).not.toBe('0');
+    expect(bus.position('audit')).toBe('0');
+    await bus.close();
+  });
+
+  it('embedded: while events are outstanding it reads on, and stops at the deadline', async () => {
+    const { auditor } = await newAuditor();
+    const bus = createSqliteEventBus({ path: join(dir, 'bus.sqlite'), pollIntervalMs: 5 });
+    // Each read takes 2 s of the injected clock.
+    let now = 0;
+    const ticking: Clock = { now: () => now };
+    let reads = 0;
+    const counting = {
+      ...bus,
+      poll: (...args: Parameters<typeof bus.poll>) => {
+        reads++;
+        now += 2000;
+        return bus.poll(...args);
+      },
+      commit: bus.commit.bind(bus),
+    };
+    const n = await runEmbeddedLive({
+      archive: counting,
+      auditor,
+      waitMs: 1,
+      signal: aborted(),
+      drain: { maxMs: 5000, clock: ticking, outstanding: () => 1 },
+    });
+    expect(n).toBe(0);
+    // The deadline is 5 s after the first drain read (t=2 s → 7 s): reads at 2, 4, 6 and 8 s.
+    expect(reads).toBe(4);
+    await bus.close();
+  });
+
+  it('sqs: audits through the envelope check (wrong source is a finding, not a receipt), acknowledges, and stops when drained', async () => {
+    const kit = await testKit();
+    const good = await kit.gateway.emit();
+    const envelope = (id: string, source: string, detail: unknown) =>
+      JSON.stringify({
+        id,
+        time: new Date(clock.now()).toISOString(),
+        source,
+        'detail-type': EVENT_DETAIL_TYPE,
+        detail,
+      });
+    const message = (n: number, body: string): ReceivedMessage => ({
+      messageId: `m${n}`,
+      receiptHandle: `h${n}`,
+      receiveCount: 1,
+      groupId: undefined,
+      sentAt: clock.now(),
+      body,
+    });
+    const batches: ReceivedMessage[][] = [
+      [
+        message(1, envelope('e1', EVENT_SOURCE, good.detail)),
+        message(2, envelope('e2', 'someone.else', good.detail)),
+        message(3, 'not json'),
+      ],
+    ];
+    const deleted: string[] = [];
+    const signals: (AbortSignal | undefined)[] = [];
+    const queue = {
+      maxReceives: 5,
+      receive: (o: { signal?: AbortSignal }) => {
+        signals.push(o.signal);
+        return Promise.resolve(batches.shift() ?? []);
+      },
+      delete: (h: string) => {
+        deleted.push(h);
+        return Promise.resolve();
+      },
+    } as unknown as Queue;
+    const findings: string[] = [];
+    const sqsAuditor = createAuditor({
+      verifiers: kitVerifiers(kit, clock),
+      clockSkewSec: 30,
+      clock,
+      window: { checkpointsUntil: null },
+      onFinding: (f) => findings.push(f.code),
+    });
+    const seen: IngestResult[] = [];
+    const n = await runSqsLive({
+      queue,
+      auditor: sqsAuditor,
+      signal: aborted(),
+      drain: { maxMs: 60_000, clock },
+      onIngested: (_detail, result) => seen.push(result),
+    });
+    expect(n).toBe(3);
+    expect(seen).toEqual(['accepted']);
+    expect(findings).toHaveLength(2);
+    expect(deleted).toEqual(['h1', 'h2', 'h3']);
+    // Two reads (the batch, then the empty one that ends the drain), neither cut short.
+    expect(signals).toEqual([undefined, undefined]);
   });
 });
 

@@ -9,10 +9,10 @@ import {
   StartReplayCommand,
   type EventBridgeClient,
 } from '@aws-sdk/client-eventbridge';
-import type { EventArchive, Queue, ReceivedMessage } from '@countersign/transport';
+import type { ArchivedEvent, EventArchive, Queue, ReceivedMessage } from '@countersign/transport';
 import { parseEventBridgeEnvelope } from '@countersign/transport';
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, type Clock } from '@countersign/contracts';
-import type { Auditor } from './auditor.ts';
+import type { Auditor, IngestResult } from './auditor.ts';
 import { AuditError } from './errors.ts';
 import type { RememberedStream } from './ports.ts';
 import { mergeMemory, type AuditStateStore } from './state-file.ts';
@@ -151,43 +151,79 @@ export async function replayEmbeddedArchive(options: ArchiveReplayOptions): Prom
   return n;
 }
 
+/**
+ * Draining instead of stopping: once the live source's signal aborts, reads are no longer cut
+ * short, and the source stops at the first read that comes back empty while nothing is
+ * `outstanding`, or `maxMs` after the drain began. For a caller that stopped the producer and
+ * wants what it already published (the demo, after its gateway stopped).
+ */
+export interface LiveDrain {
+  readonly maxMs: number;
+  readonly clock: Clock;
+  /** Events still awaited (e.g. receipts on their way through EventBridge → SQS). Default 0. */
+  readonly outstanding?: () => number;
+}
+
+/** Told of every event the auditor took, with its result (a live view's counters). */
+export type IngestListener = (detail: unknown, result: IngestResult) => void;
+
+/** Whether a draining source has caught up, after a drain read that found `found` events. */
+function drainedAfter(drain: LiveDrain): (found: number) => boolean {
+  let until: number | undefined;
+  return (found) => {
+    until ??= drain.clock.now() + drain.maxMs;
+    if (drain.clock.now() >= until) return true;
+    return found === 0 && (drain.outstanding?.() ?? 0) === 0;
+  };
+}
+
 export interface EmbeddedLiveOptions {
   readonly archive: EventArchive;
   readonly auditor: Auditor;
   readonly consumer?: string;
   readonly state?: StateSaving;
   readonly signal: AbortSignal;
+  /** When set, an aborted signal starts a drain instead of stopping at once. */
+  readonly drain?: LiveDrain;
+  readonly onIngested?: IngestListener;
   readonly batch?: number;
   readonly waitMs?: number;
 }
 
-/** Follows the embedded bus with a durable cursor until the signal aborts. */
+/** Follows the embedded bus with a durable cursor until the signal aborts (or, draining, until caught up). */
 export async function runEmbeddedLive(options: EmbeddedLiveOptions): Promise<number> {
+  const { signal, drain } = options;
   const consumer = options.consumer ?? 'audit';
+  const drained = drain ? drainedAfter(drain) : undefined;
   let n = 0;
-  while (!options.signal.aborted) {
-    let events;
+  for (;;) {
+    const draining = signal.aborted;
+    if (draining && !drained) break;
+    let events: ArchivedEvent[];
     try {
       events = await options.archive.poll(consumer, {
         max: options.batch ?? 100,
         waitMs: options.waitMs ?? 1000,
-        signal: options.signal,
+        ...(draining ? {} : { signal }),
       });
     } catch (err) {
-      if (options.signal.aborted) break;
-      throw err;
+      // A read cut short by the abort; while draining, a failed read counts as an empty one.
+      if (!signal.aborted) throw err;
+      if (!drained) break;
+      events = [];
     }
-    if (events.length === 0) continue;
-    await options.auditor.ingestMany(events.map((e) => e.detail));
-    n += events.length;
-    // The cursor moves only past what the saved state covers (else a restart would see a gap).
-    if (
-      options.state &&
-      !(await saveWithRetry(options.state, options.auditor.heads(), options.signal))
-    ) {
-      break;
+    if (events.length > 0) {
+      const details = events.map((e) => e.detail);
+      const results = await options.auditor.ingestMany(details);
+      if (options.onIngested) details.forEach((d, i) => options.onIngested!(d, results[i]!));
+      n += events.length;
+      // The cursor moves only past what the saved state covers (else a restart would see a gap).
+      if (options.state && !(await saveWithRetry(options.state, options.auditor.heads(), signal))) {
+        break;
+      }
+      await options.archive.commit(consumer, events[events.length - 1]!.id);
     }
-    await options.archive.commit(consumer, events[events.length - 1]!.id);
+    if (draining && drained!(events.length)) break;
   }
   return n;
 }
@@ -196,7 +232,11 @@ export async function runEmbeddedLive(options: EmbeddedLiveOptions): Promise<num
 export async function auditQueueMessage(
   auditor: Auditor,
   message: Pick<ReceivedMessage, 'body' | 'messageId'>,
-): Promise<{ replayName: string | undefined }> {
+): Promise<{
+  replayName: string | undefined;
+  /** The event's detail and what the auditor made of it; absent when it was not our event. */
+  ingested?: { readonly detail: unknown; readonly result: IngestResult };
+}> {
   let envelope;
   try {
     envelope = parseEventBridgeEnvelope(message.body);
@@ -212,8 +252,8 @@ export async function auditQueueMessage(
     );
     return { replayName: envelope.replayName };
   }
-  await auditor.ingest(envelope.detail);
-  return { replayName: envelope.replayName };
+  const result = await auditor.ingest(envelope.detail);
+  return { replayName: envelope.replayName, ingested: { detail: envelope.detail, result } };
 }
 
 export interface SqsLiveOptions {
@@ -221,35 +261,45 @@ export interface SqsLiveOptions {
   readonly auditor: Auditor;
   readonly state?: StateSaving;
   readonly signal: AbortSignal;
+  /** When set, an aborted signal starts a drain instead of stopping at once. */
+  readonly drain?: LiveDrain;
+  readonly onIngested?: IngestListener;
   readonly waitMs?: number;
 }
 
-/** Consumes the audit queue until the signal aborts; deletes each message once audited + saved. */
+/** Consumes the audit queue until the signal aborts (or, draining, until caught up); deletes each message once audited + saved. */
 export async function runSqsLive(options: SqsLiveOptions): Promise<number> {
+  const { signal, drain } = options;
+  const drained = drain ? drainedAfter(drain) : undefined;
   let n = 0;
-  while (!options.signal.aborted) {
+  for (;;) {
+    const draining = signal.aborted;
+    if (draining && !drained) break;
     let messages: ReceivedMessage[];
     try {
       messages = await options.queue.receive({
         max: 10,
         waitMs: options.waitMs ?? 10_000,
-        signal: options.signal,
+        ...(draining ? {} : { signal }),
       });
     } catch (err) {
-      if (options.signal.aborted) break;
-      throw err;
+      if (!signal.aborted) throw err;
+      if (!drained) break;
+      messages = [];
     }
-    if (messages.length === 0) continue;
-    for (const m of messages) await auditQueueMessage(options.auditor, m);
-    if (
-      options.state &&
-      !(await saveWithRetry(options.state, options.auditor.heads(), options.signal))
-    ) {
-      break; // not acknowledged: the messages come back and are audited again
+    if (messages.length > 0) {
+      for (const m of messages) {
+        const { ingested } = await auditQueueMessage(options.auditor, m);
+        if (ingested) options.onIngested?.(ingested.detail, ingested.result);
+      }
+      if (options.state && !(await saveWithRetry(options.state, options.auditor.heads(), signal))) {
+        break; // not acknowledged: the messages come back and are audited again
+      }
+      // Not with the abort signal: a batch that was audited and saved should be acknowledged.
+      await Promise.all(messages.map((m) => options.queue.delete(m.receiptHandle)));
+      n += messages.length;
     }
-    // Not with the abort signal: a batch that was audited and saved should be acknowledged.
-    await Promise.all(messages.map((m) => options.queue.delete(m.receiptHandle)));
-    n += messages.length;
+    if (draining && drained!(messages.length)) break;
   }
   return n;
 }

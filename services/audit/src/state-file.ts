@@ -19,6 +19,7 @@ import { z } from 'zod';
 import {
   GENESIS_PREV,
   canonicalJson,
+  errorCodeOf,
   sha256B64u,
   type StateRef,
   type Clock,
@@ -86,7 +87,7 @@ function alive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return errorCodeOf(err) === 'EPERM';
   }
 }
 
@@ -133,7 +134,7 @@ export function jsonFileAuditState(
       try {
         text = await readFile(path, 'utf8');
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+        if (errorCodeOf(err) === 'ENOENT') return new Map();
         throw err;
       }
       let json: unknown;
@@ -171,7 +172,7 @@ export function jsonFileAuditState(
         await rename(tmp, path);
       } catch (cause) {
         await unlink(tmp).catch(() => undefined);
-        const code = (cause as NodeJS.ErrnoException | null)?.code;
+        const code = errorCodeOf(cause);
         throw new AuditError(
           'STORE_FAILED',
           `cannot save the audit state ${path}: ${code ?? (cause as Error).message}`,

@@ -56,6 +56,8 @@ import {
   runEmbeddedLive,
   runSqsLive,
   saveWithRetry,
+  type IngestListener,
+  type LiveDrain,
   type ProgressListener,
   type StateErrorListener,
 } from './sources.ts';
@@ -107,6 +109,21 @@ export interface LiveRequest {
   readonly onStateError?: StateErrorListener;
 }
 
+/** Live traffic into the caller's auditor: no state file, no report (the demo's live view). */
+export interface FollowRequest {
+  readonly auditor: Auditor;
+  readonly signal: AbortSignal;
+  /** When set, an aborted signal drains what was already published instead of stopping. */
+  readonly drain?: LiveDrain;
+  readonly onIngested?: IngestListener;
+  /** Embedded: the bus cursor's name (default `audit`; one cursor per concurrent reader). */
+  readonly consumer?: string;
+  /** Embedded: events per read. */
+  readonly batch?: number;
+  /** Longest wait of one read (ms). */
+  readonly waitMs?: number;
+}
+
 export interface ReconcileRequest {
   /** Epoch ms, inclusive (orders placed, receipts issued). */
   readonly from: number;
@@ -127,6 +144,8 @@ export interface AuditRuntime {
   replay(request: ReplayRequest): Promise<AuditReport>;
   /** Audits live traffic until the signal aborts, then reports. */
   live(request: LiveRequest): Promise<AuditReport>;
+  /** Feeds live traffic to the caller's auditor (same sources as `live`); returns events read. */
+  follow(request: FollowRequest): Promise<number>;
   /** Reconciles the exchange's orders of [from, to) with the receipts (embedded mode). */
   reconcile(request: ReconcileRequest): Promise<AuditReport>;
   /** Loads the trusted keys once; throws KEY_UNAVAILABLE when they cannot be loaded. */
@@ -446,6 +465,23 @@ export function createAuditFromConfig(
         report,
         request.onStateError,
       );
+    },
+
+    async follow(request) {
+      const common = {
+        auditor: request.auditor,
+        signal: request.signal,
+        ...(request.drain ? { drain: request.drain } : {}),
+        ...(request.onIngested ? { onIngested: request.onIngested } : {}),
+        ...(request.waitMs === undefined ? {} : { waitMs: request.waitMs }),
+      };
+      if (aws) return runSqsLive({ ...common, queue: auditQueue() });
+      return runEmbeddedLive({
+        ...common,
+        archive: embeddedArchive(),
+        ...(request.consumer === undefined ? {} : { consumer: request.consumer }),
+        ...(request.batch === undefined ? {} : { batch: request.batch }),
+      });
     },
 
     async reconcile(request) {

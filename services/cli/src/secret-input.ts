@@ -1,6 +1,7 @@
 // Reads exchange API credentials as raw bytes, never from argv (which other users of the
 // machine can read in /proc) and never as JS strings: from stdin (two lines: key, then secret),
 // or, on a terminal, from a prompt that does not echo. The caller wipes the buffers.
+import { CountersignError } from '@countersign/contracts';
 
 export interface SecretInput {
   readonly isTTY?: boolean;
@@ -19,9 +20,10 @@ export interface RawCredentials {
 
 const MAX_INPUT_BYTES = 8192;
 
-export class SecretInputError extends Error {
+/** Unusable input on stdin: a usage error (exit 2), like a bad flag. */
+export class SecretInputError extends CountersignError<'CONFIG_INVALID'> {
   constructor(message: string) {
-    super(message);
+    super('CONFIG_INVALID', message);
     this.name = 'SecretInputError';
   }
 }

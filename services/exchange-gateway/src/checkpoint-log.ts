@@ -13,7 +13,7 @@
 // mirror and the audit's memory (see services/audit/README.md).
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CHECKPOINT_MIRROR_FILE } from '@countersign/contracts';
+import { CHECKPOINT_MIRROR_FILE, errorCodeOf } from '@countersign/contracts';
 import { openSqlite } from '@countersign/sqlite';
 import { GatewayError } from './errors.ts';
 import { silentLogger, type CheckpointStore, type Logger } from './ports.ts';
@@ -60,7 +60,7 @@ function readIfPresent(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    if (errorCodeOf(err) === 'ENOENT') return '';
     throw err;
   }
 }

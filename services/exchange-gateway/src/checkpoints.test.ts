@@ -136,6 +136,27 @@ describe('checkpointer', () => {
     }
   });
 
+  it('a writer that keeps losing the index gives up with CHAIN_CONFLICT, logged, not thrown', async () => {
+    const t = await setup();
+    const warned: { err?: unknown; stream?: string }[] = [];
+    const cp = createCheckpointer({
+      gatewayId: 'gw',
+      signer: t.signer,
+      // Another writer wins every index.
+      store: { ...t.store, append: () => Promise.resolve(false) },
+      every: 3,
+      clock: t.clock,
+      timer: t.timer,
+      logger: { ...silentLogger, warn: (obj) => void warned.push(obj) },
+    });
+    await cp.writeNow(head(4));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]!.err).toMatchObject({
+      code: 'CHAIN_CONFLICT',
+      details: { stream: 'gw/3', index: 1, races: 6 },
+    });
+  });
+
   it('the log refuses updates and deletes; the mirror gets every appended token, fsynced', async () => {
     const t = await setup({ mirror: true });
     const cp = t.make();

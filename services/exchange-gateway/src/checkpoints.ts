@@ -13,6 +13,7 @@
 import { decodeUnverified } from '@countersign/verifier';
 import { CheckpointClaims, nextCheckpointClaims, TokenTypes } from '@countersign/contracts';
 import type { Clock } from '@countersign/contracts';
+import { GatewayError } from './errors.ts';
 import type { ChainHead } from '@countersign/replay-guard';
 import { signJwt } from '@countersign/signing';
 import type { Signer } from '@countersign/signing';
@@ -121,8 +122,10 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
       }
       s.link = undefined; // another writer took this index: read its checkpoint and go on top
       if (lost >= MAX_LOST_RACES) {
-        throw new Error(
+        throw new GatewayError(
+          'CHAIN_CONFLICT',
           `checkpoint index ${claims.index} of ${head.stream} lost ${lost + 1} races`,
+          { details: { stream: head.stream, index: claims.index, races: lost + 1 } },
         );
       }
     }

@@ -18,6 +18,7 @@ import {
   type DeliveryFacts,
   type ResolutionFacts,
   type ResolutionStep,
+  type Rule,
   type Step,
 } from './decide.ts';
 import {
@@ -241,6 +242,17 @@ describe('decideOnFailure', () => {
       kind: 'Poison',
     });
     expect(FAILURE_RULES).toHaveLength(3);
+  });
+});
+
+describe('firstRule', () => {
+  it('no row applying is a bug, thrown as INTERNAL naming the table', () => {
+    const none: Rule<object, Step>[] = [
+      { stage: 'test', when: 'never', step: 'Reject', apply: () => undefined },
+    ];
+    expect(() => firstRule(none, {}, 'test')).toThrow(
+      expect.objectContaining({ code: 'INTERNAL', details: { table: 'test' } }),
+    );
   });
 });
 

@@ -33,6 +33,7 @@
 // record's first claim, kept across takeovers): a receipt signed later than that (a takeover, a
 // reconciliation after the token expired) is audited as of that time, not as of its signing.
 import type { ReasonCode, RequestClaims, VerificationCode } from '@countersign/contracts';
+import { GatewayError } from './errors.ts';
 import type { ClaimResult, NonceRecord, StoredReceipt } from '@countersign/replay-guard';
 import type { AuthorizationResult, PolicyStamp } from './policy.ts';
 import type { ExecResult } from './ports.ts';
@@ -545,9 +546,9 @@ export const DELIVERY_RULES: readonly Rule<DeliveryFacts, Step>[] = [
 ];
 
 /** Thrown when no row applies: a bug in the facts the executor built, never bad input. */
-export class NoRuleError extends Error {
+export class NoRuleError extends GatewayError<'INTERNAL'> {
   constructor(table: string) {
-    super(`no ${table} rule applies to these facts`);
+    super('INTERNAL', `no ${table} rule applies to these facts`, { details: { table } });
     this.name = 'NoRuleError';
   }
 }

@@ -4,6 +4,7 @@
 // handler both run it (via pipeline.ts). UNKNOWN follow-ups are unknowns.ts.
 import {
   clientOrderIdOf,
+  errorCodeOf,
   NonceKeys,
   partitionOf,
   RequestClaims,
@@ -16,7 +17,7 @@ import { decodeUnverified } from '@countersign/verifier';
 import type { Checkpointer } from './checkpoints.ts';
 import { decide, type DeliveryFacts, type Step, type Verification } from './decide.ts';
 import { createReceiptEmitter, type Emitted, type ReceiptEmitter } from './emitter.ts';
-import { exchangeTimeout } from './errors.ts';
+import { exchangeTimeout, GatewayError } from './errors.ts';
 import { createExchangeCalls, placeDeadlineOf, type ExchangeCalls } from './exchange-calls.ts';
 import type { ProcessorOptions, ProcessResult } from './pipeline.ts';
 import type { Logger } from './ports.ts';
@@ -100,7 +101,9 @@ function claimedForToken(record: NonceRecord | undefined, token: string, sha256:
 
 /** The request a step works on; the rules only ask for one once it is known. */
 function requestOf(d: Delivery): RequestClaims {
-  if (!d.claims) throw new Error('no request claims yet: the facts and the rules disagree');
+  if (!d.claims) {
+    throw new GatewayError('INTERNAL', 'no request claims yet: the facts and the rules disagree');
+  }
   return d.claims;
 }
 
@@ -338,7 +341,8 @@ async function lastWord(
   detail: string | undefined,
 ): Promise<ProcessResult> {
   // The poison rows answer from what is stored; they never ask to verify again.
-  const noVerify = () => Promise.reject(new Error('a poison message is not verified again'));
+  const noVerify = () =>
+    Promise.reject(new GatewayError('INTERNAL', 'a poison message is not verified again'));
   try {
     await run(x, message, noVerify, { poison: { detail: detail ?? 'processing failed' } });
   } catch (err) {
@@ -388,12 +392,12 @@ export function createExecutor(o: ExecutorOptions): Executor {
     handle: (message, verification) => run(x, message, verification),
 
     poison(message, cause) {
-      const code = (cause as { code?: unknown } | null)?.code;
+      const code = errorCodeOf(cause);
       logger.error(
         { messageId: message.messageId, receiveCount: message.receiveCount, err: cause },
         'poison message: last receive failed',
       );
-      return lastWord(x, message, typeof code === 'string' ? `failed with ${code}` : undefined);
+      return lastWord(x, message, code === undefined ? undefined : `failed with ${code}`);
     },
 
     blocked(message) {

@@ -10,6 +10,7 @@
 // message (its reconcile delay, its lease's rest), in order, instead of after their own timeout.
 // A skipped message on its last receive cannot come back to run (the queue moves it to its DLQ
 // next), so it is handed to `blocked` first, which answers it.
+import { errorCodeOf } from '@countersign/contracts';
 import type { Queue, ReceivedMessage } from '@countersign/transport';
 import type { ProcessResult } from './pipeline.ts';
 import type { Logger } from './ports.ts';
@@ -135,7 +136,7 @@ export async function runFifoGroups(
  */
 function logFailure(logger: Logger, message: ReceivedMessage, err: unknown): void {
   const at = { messageId: message.messageId, receiveCount: message.receiveCount };
-  const code = (err as { code?: unknown } | null)?.code;
+  const code = errorCodeOf(err);
   if (code === 'CHAIN_CONFLICT' || code === 'NONCE_CONFLICT') {
     const text = err instanceof Error ? err.message : String(err);
     logger.info(

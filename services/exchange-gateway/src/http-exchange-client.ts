@@ -129,7 +129,9 @@ async function readBody(res: Dispatcher.ResponseData, max: number): Promise<stri
     size += buf.length;
     if (size > max) {
       body.destroy();
-      throw Object.assign(new Error('answer too large'), { code: 'ANSWER_TOO_LARGE' });
+      throw new GatewayError('PAYLOAD_TOO_LARGE', `the exchange answered more than ${max} bytes`, {
+        details: { maxBytes: max },
+      });
     }
     chunks.push(buf);
   }
@@ -213,7 +215,7 @@ export function createSignedClient(options: SignedClientOptions): SignedClient {
       if (abort.signal.aborted) return { end: { kind: 'timeout' } };
       const code = errorCode(err);
       if (TIMEOUT_CODES.has(code)) return { end: { kind: 'timeout' } };
-      if (RESET_CODES.has(code) || code.startsWith('HPE_') || code === 'ANSWER_TOO_LARGE') {
+      if (RESET_CODES.has(code) || code.startsWith('HPE_') || code === 'PAYLOAD_TOO_LARGE') {
         return { end: { kind: 'reset', code } };
       }
       throw new GatewayError('EXCHANGE_FAILED', `exchange ${spec.op} failed (${code})`, {

@@ -15,7 +15,7 @@
 // The rules live in decide.ts (a pure decision table); executor.ts performs the steps. This
 // module wires them behind the `Processor` interface the worker and the Lambda handler use.
 import { randomUUID } from 'node:crypto';
-import type { Clock, Outcome, ReasonCode } from '@countersign/contracts';
+import { errorCodeOf, type Clock, type Outcome, type ReasonCode } from '@countersign/contracts';
 import type { NonceStore, StoredReceipt } from '@countersign/replay-guard';
 import type { EventBus, ReceivedMessage } from '@countersign/transport';
 import { injectTrace, type Metrics } from '@countersign/observability';
@@ -167,9 +167,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
         try {
           return await executor.handle(message, () => verifications.of(message));
         } catch (err) {
-          const code = (err as { code?: unknown } | null)?.code;
           const next = decideOnFailure({
-            code: typeof code === 'string' ? code : undefined,
+            code: errorCodeOf(err),
             attempt,
             receiveCount: message.receiveCount,
             maxReceives,

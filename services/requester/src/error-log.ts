@@ -1,7 +1,7 @@
 // What the requester logs about an error: its code, safe details, message and the chain of
 // causes (code and message of each, e.g. SQLITE_BUSY "database is locked"), so an operator sees
 // why a store or queue call failed. Never a stack, and nothing shaped like a token.
-import { isCountersignError } from '@countersign/contracts';
+import { errorCodeOf, isCountersignError } from '@countersign/contracts';
 
 /** Three base64url segments: a compact JWS (a bearer credential) is cut out of any message. */
 const COMPACT_JWS = /[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g;
@@ -14,10 +14,10 @@ export interface LoggedCause {
 }
 
 function describe(value: unknown): LoggedCause {
-  const code = (value as { code?: unknown } | null)?.code;
+  const code = errorCodeOf(value);
   const message = value instanceof Error ? value.message : String(value);
   return {
-    ...(typeof code === 'string' ? { code } : {}),
+    ...(code === undefined ? {} : { code }),
     message: message.replace(COMPACT_JWS, '[token]').slice(0, MAX_MESSAGE),
   };
 }

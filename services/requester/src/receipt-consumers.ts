@@ -17,6 +17,7 @@ import {
 } from '@countersign/transport';
 import type { Logger } from 'pino';
 import { errorFields } from './error-log.ts';
+import { RequesterError } from './errors.ts';
 import type { IntakeResult, ReceiptIntake } from './receipt-intake.ts';
 
 /** The embedded bus cursor of a requester (one per requester id, shared by its processes). */
@@ -145,7 +146,11 @@ export async function runSqsReceiptConsumer(o: SqsReceiptConsumerOptions): Promi
       await Promise.all(
         messages.filter((m) => !keep.has(m.messageId)).map((m) => o.queue.delete(m.receiptHandle)),
       );
-      if (keep.size > 0) throw new Error(`${keep.size} receipt messages were not stored`);
+      if (keep.size > 0) {
+        throw new RequesterError('STORE_FAILED', `${keep.size} receipt messages were not stored`, {
+          details: { count: keep.size },
+        });
+      }
       failures = 0;
     } catch (err) {
       if (o.signal.aborted) break;

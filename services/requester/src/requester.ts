@@ -250,7 +250,8 @@ export function createRequester(options: RequesterOptions): Requester {
       chunks.push(
         options.remember!(orders).then(
           () => undefined,
-          (err: unknown) => err ?? new Error('remember failed'),
+          (err: unknown) =>
+            err ?? new RequesterError('STORE_FAILED', 'remembering the order failed'),
         ),
       );
     }

@@ -7,7 +7,7 @@
 // another process holds the write lock, a call waits on later event-loop turns (up to the busy
 // timeout), not in SQLite's busy handler, which would stop every other request meanwhile.
 import { randomUUID } from 'node:crypto';
-import { isCountersignError } from '@countersign/contracts';
+import { errorCodeOf, isCountersignError } from '@countersign/contracts';
 import { assertSharedMemoryIntact } from '@countersign/sqlite';
 import { RequesterError } from './errors.ts';
 import {
@@ -116,11 +116,16 @@ export function createSqliteIdempotencyStore(
 
   /** One operation of the next group; SQLite's failures as STORE_FAILED naming the file. */
   const write = <R>(what: string, fn: () => R): Promise<R> =>
-    (closed ? Promise.reject(new Error('the database is closed')) : group.run(fn)).catch(
-      (err: unknown) => {
-        throw storeFailed(where, what, err);
-      },
-    );
+    (closed
+      ? Promise.reject(
+          new RequesterError('STORE_FAILED', `${where}: the database is closed`, {
+            details: { retryable: false },
+          }),
+        )
+      : group.run(fn)
+    ).catch((err: unknown) => {
+      throw storeFailed(where, what, err);
+    });
 
   /** Reads the record, decides, writes the outcome. */
   const apply = <R>(
@@ -192,8 +197,7 @@ export function createSqliteIdempotencyStore(
 /** STORE_FAILED naming the file and carrying SQLite's code (its message stays in `cause`). */
 export function storeFailed(where: string, what: string, err: unknown): Error {
   if (isCountersignError(err)) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  const sqliteCode = typeof code === 'string' ? code : 'SQLITE_ERROR';
+  const sqliteCode = errorCodeOf(err) ?? 'SQLITE_ERROR';
   return new RequesterError('STORE_FAILED', `${where}: ${what} failed (${sqliteCode})`, {
     cause: err,
     details: {

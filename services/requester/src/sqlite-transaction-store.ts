@@ -50,6 +50,10 @@ export function createSqliteTransactionStore(
   const ttlMs = options.ttlMs ?? TRANSACTION_TTL_MS;
   const where = `transaction store ${options.path}`;
   const failed = (what: string, err: unknown): Error => storeFailed(where, what, err);
+  const closedError = () =>
+    new RequesterError('STORE_FAILED', `${where}: the store is closed`, {
+      details: { retryable: false },
+    });
   const handle = openRequesterDb(options.path, options);
   const { db, group } = handle;
   try {
@@ -75,11 +79,9 @@ export function createSqliteTransactionStore(
   let closed = false;
 
   const run = <T>(what: string, fn: () => T): Promise<T> =>
-    (closed ? Promise.reject(new Error('the store is closed')) : group.run(fn)).catch(
-      (err: unknown) => {
-        throw failed(what, err);
-      },
-    );
+    (closed ? Promise.reject(closedError()) : group.run(fn)).catch((err: unknown) => {
+      throw failed(what, err);
+    });
 
   const toRecord = (ref: OrderRef, row: Row): TransactionRecord => {
     if (row.outcome !== null && !OUTCOMES.has(row.outcome)) {
@@ -124,7 +126,7 @@ export function createSqliteTransactionStore(
           }),
 
     get(ref) {
-      if (closed) return Promise.reject(failed('get', new Error('the store is closed')));
+      if (closed) return Promise.reject(closedError());
       try {
         assertSharedMemoryIntact(db); // a read outside group commit: no SIGBUS on a cut -shm
         const row = select.get(ref.jti, ref.iss);

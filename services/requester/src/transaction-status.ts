@@ -8,7 +8,7 @@
 // - Waiting holds no thread and does not spin: it sleeps on the order's in-process signal (raised
 //   by this process's receipt consumer) and re-reads the store every `pollMs` for receipts stored
 //   by another process, until the receipt is in or the time is up.
-import type { Clock, Outcome, ReceiptClaims } from '@countersign/contracts';
+import { errorCodeOf, type Clock, type Outcome, type ReceiptClaims } from '@countersign/contracts';
 import type { Verifier } from '@countersign/verifier';
 import type { Logger } from 'pino';
 import type { ReceiptSignals } from './receipt-signals.ts';
@@ -76,11 +76,9 @@ export function createTransactionStatus(options: TransactionStatusOptions): Tran
     try {
       ({ claims } = await verifier.verify(record.storedReceipt));
     } catch (err) {
-      if ((err as { code?: unknown }).code === 'KEY_UNAVAILABLE') throw err; // 503, retry
-      logger.error(
-        { jti: record.jti, code: (err as { code?: unknown }).code },
-        'a stored receipt failed verification: not served',
-      );
+      const code = errorCodeOf(err);
+      if (code === 'KEY_UNAVAILABLE') throw err; // 503, retry
+      logger.error({ jti: record.jti, code }, 'a stored receipt failed verification: not served');
       return queued;
     }
     const { req } = claims;

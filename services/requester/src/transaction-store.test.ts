@@ -45,11 +45,13 @@ describe('the SQLite stores of requester.sqlite share one connection', () => {
     const jti = newJti();
     await orders.remember([{ iss: 'bot', jti, account: 'acct-1' }]);
     expect((await orders.get({ iss: 'bot', jti }))?.account).toBe('acct-1');
-    await expect(idempotency.begin('s', 'k', 'h')).rejects.toMatchObject({ code: 'STORE_FAILED' });
+    const closed = { code: 'STORE_FAILED', message: expect.stringMatching(/is closed$/) };
+    await expect(idempotency.begin('s', 'k', 'h')).rejects.toMatchObject(closed);
     await orders.close?.();
     await expect(
       orders.remember([{ iss: 'bot', jti: newJti(), account: 'a' }]),
-    ).rejects.toMatchObject({ code: 'STORE_FAILED' });
+    ).rejects.toMatchObject(closed);
+    await expect(orders.get({ iss: 'bot', jti })).rejects.toMatchObject(closed);
     // A store opened afterwards opens the file again and finds what was committed.
     const again = createSqliteTransactionStore({ path, clock });
     expect((await again.get({ iss: 'bot', jti }))?.account).toBe('acct-1');

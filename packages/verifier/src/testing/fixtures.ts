@@ -1,6 +1,11 @@
 // Shared fixtures for the verifier's tests (not exported from the package).
 import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { GENESIS_PREV, type Algorithm, type RequestClaims } from '@countersign/contracts';
+import {
+  errorCodeOf,
+  GENESIS_PREV,
+  type Algorithm,
+  type RequestClaims,
+} from '@countersign/contracts';
 import {
   createLocalSigner,
   cryptoKeyOptions,
@@ -110,7 +115,7 @@ export async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
     await p;
   } catch (err) {
-    return String((err as { code?: unknown }).code);
+    return String(errorCodeOf(err));
   }
   throw new Error('expected a rejection');
 }

@@ -28,11 +28,10 @@ import {
 import { createKmsClient } from '@countersign/signing';
 import { configFailure } from '../config-errors.ts';
 import { ensureLocalKek, ensureSimCredentials, type CliClients } from '../exchange-sim-setup.ts';
-import { readCredentials, SecretInputError, type SecretInput } from '../secret-input.ts';
+import { UsageError } from '../command-run.ts';
+import { readCredentials, type SecretInput } from '../secret-input.ts';
 
 export const ExchangeExitCodes = { OK: 0, FAILED: 1, BAD_ARGUMENTS: 2 } as const;
-
-class ArgumentError extends Error {}
 
 interface Output {
   write(text: string): unknown;
@@ -113,10 +112,6 @@ function failure(prefix: string, err: unknown, stderr: Output): number {
   if (isCountersignError(err) && err.code === 'CONFIG_INVALID') {
     return configFailure(prefix, err, stderr);
   }
-  if (err instanceof SecretInputError || err instanceof ArgumentError) {
-    stderr.write(`${prefix}: ${err.message}\n`);
-    return ExchangeExitCodes.BAD_ARGUMENTS;
-  }
   stderr.write(`${prefix}: ${err instanceof Error ? err.message : String(err)}\n`);
   return ExchangeExitCodes.FAILED;
 }
@@ -180,7 +175,7 @@ function number(
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
-    throw new ArgumentError(
+    throw new UsageError(
       `${flag} must be a number from ${min} to ${max}, got "${value.slice(0, 20)}"`,
     );
   }

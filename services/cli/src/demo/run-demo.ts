@@ -8,7 +8,6 @@ import { Agent, request as httpRequest } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import pino, { type Logger } from 'pino';
 import {
   CountersignError,
@@ -19,7 +18,12 @@ import {
   withAbsolutePaths,
 } from '@countersign/contracts';
 import type { AuditReport, Clock, CountersignConfig, ReasonCode } from '@countersign/contracts';
-import { createAuditFromConfig, type Auditor, type IngestResult } from '@countersign/audit';
+import {
+  createAuditFromConfig,
+  type Auditor,
+  type AuditRuntime,
+  type IngestResult,
+} from '@countersign/audit';
 import { acquireRoleLock } from '@countersign/sqlite';
 import {
   createGatewayFromConfig,
@@ -29,12 +33,6 @@ import {
 import { ensureLocalSigner } from '@countersign/signing';
 import { decodeUnverified } from '@countersign/verifier';
 import { createRequesterServiceFromConfig, startHttpServer } from '@countersign/requester';
-import {
-  createSqliteEventBus,
-  createSqsQueue,
-  parseEventBridgeEnvelope,
-  type ReceivedMessage,
-} from '@countersign/transport';
 import { reconcileWith } from '../commands/audit-reconcile.ts';
 import { embeddedOperatorStatus } from '../operator-status.ts';
 import { buildBadApples, OVER_LIMIT_ORDER, OVER_LIMIT_WHY, type BadApple } from './bad-apples.ts';
@@ -112,43 +110,21 @@ async function pool<T>(
  */
 const DRAIN_MS: Record<CountersignConfig['mode'], number> = { embedded: 10_000, aws: 30_000 };
 
-interface DrainPlan {
-  readonly signal: AbortSignal;
-  /**
-   * Receipts still awaited: the drain reads on (up to DRAIN_MS) while this is above 0, and
-   * stops at the first empty read once it is 0. Undefined: stop at the first empty read
-   * (an interrupted run, whose unprocessed messages have no receipt on the way).
-   */
-  outstanding: (() => number) | undefined;
-}
-
 /**
- * Feeds every receipt that reaches the audit side to the auditor and reports it. When the
- * drain signal aborts (the gateway has stopped), it reads on until the bus or queue is empty
- * (and, when told, until the awaited receipts arrived), so the counts include the receipts of
- * the messages the gateway finished last.
+ * Feeds every receipt that reaches the audit side (audit's own live source: the bus cursor
+ * `demo`, or the audit queue) to the auditor and reports it. When `drain` aborts (the gateway
+ * has stopped), the source reads on until it is empty and `outstanding()` is 0, so the counts
+ * include the receipts of the messages the gateway finished last.
  */
 function startReceiptSink(
   config: CountersignConfig,
+  audit: AuditRuntime,
   auditor: Auditor,
-  drainPlan: DrainPlan,
+  drain: AbortSignal,
+  outstanding: () => number,
   clock: Clock,
   onReceipt: (messageId: string, receipt: SeenReceipt, verified: boolean) => void,
-): Promise<void> {
-  const drain = drainPlan.signal;
-  let drainUntil: number | undefined;
-  // A poll started before the drain is cut short by it; during the drain, an empty poll ends it
-  // unless receipts are still awaited (then only the deadline does).
-  const drained = (draining: boolean, found: number): boolean => {
-    if (!draining) return false;
-    drainUntil ??= clock.now() + DRAIN_MS[config.mode];
-    if (clock.now() >= drainUntil) return true;
-    return found === 0 && (drainPlan.outstanding?.() ?? 0) === 0;
-  };
-  const handleAll = async (details: readonly unknown[]) => {
-    const results = await auditor.ingestMany(details);
-    details.forEach((detail, i) => report(detail, results[i]!));
-  };
+): Promise<number> {
   const report = (detail: unknown, result: IngestResult) => {
     if (result === 'duplicate' || result === 'skipped') return;
     const receipt = (detail as { receipt?: unknown }).receipt;
@@ -165,63 +141,15 @@ function startReceiptSink(
       result === 'accepted',
     );
   };
-  if (config.mode === 'embedded') {
-    const bus = createSqliteEventBus({ path: embeddedPaths(config.dataDir).busDb });
-    return (async () => {
-      try {
-        for (;;) {
-          const draining = drain.aborted;
-          const events = await bus
-            .poll('demo', { max: 200, waitMs: 200, ...(draining ? {} : { signal: drain }) })
-            .catch((err: unknown) => {
-              if (drain.aborted) return [];
-              throw err;
-            });
-          if (events.length > 0) await handleAll(events.map((e) => e.detail));
-          const last = events[events.length - 1];
-          if (last) await bus.commit('demo', last.id);
-          if (drained(draining, events.length)) break;
-        }
-      } finally {
-        await bus.close();
-      }
-    })();
-  }
-  const queue = createSqsQueue({
-    client: new SQSClient({}),
-    queueUrl: config.audit.queueUrl ?? '',
-    maxReceives: config.queue.maxReceives,
+  return audit.follow({
+    auditor,
+    signal: drain,
+    drain: { maxMs: DRAIN_MS[config.mode], clock, outstanding },
+    onIngested: report,
+    ...(config.mode === 'embedded'
+      ? { consumer: 'demo', batch: 200, waitMs: 200 }
+      : { waitMs: 1000 }),
   });
-  return (async () => {
-    for (;;) {
-      const draining = drain.aborted;
-      let messages: ReceivedMessage[];
-      try {
-        messages = await queue.receive({
-          max: 10,
-          waitMs: 1000,
-          ...(draining ? {} : { signal: drain }),
-        });
-      } catch (err) {
-        if (!drain.aborted) throw err;
-        messages = [];
-      }
-      for (const m of messages) {
-        let detail: unknown;
-        try {
-          detail = parseEventBridgeEnvelope(m.body).detail;
-        } catch (err) {
-          // Not an event at all: a finding for audit, not a crash of the demo.
-          auditor.malformed(
-            `audit queue message is not an EventBridge event: ${(err as Error).message}`,
-          );
-        }
-        if (detail !== undefined) await handleAll([detail]);
-        await queue.delete(m.receiptHandle);
-      }
-      if (drained(draining, messages.length)) break;
-    }
-  })();
 }
 
 /** POSTs JSON over node:http; resolves with the status and the parsed JSON answer. */
@@ -483,15 +411,15 @@ async function runUnlocked(options: DemoOptions): Promise<DemoSummary> {
     onFinding: () => void liveFindings++,
   });
   // Embedded, a receipt is on the bus before its message leaves the queue: an empty read after
-  // the gateway stopped is the end. On AWS the rule → SQS leg lags: wait for what is awaited.
-  const drainPlan: DrainPlan = {
-    signal: drainSink.signal,
-    outstanding: config.mode === 'aws' ? () => pending : undefined,
-  };
+  // the gateway stopped is the end. On AWS the rule → SQS leg lags: wait for what is awaited
+  // (not after an interruption: unprocessed messages have no receipt on the way).
+  let awaitOutstanding = config.mode === 'aws';
   const sinkDone = startReceiptSink(
     config,
+    audit,
     auditor,
-    drainPlan,
+    drainSink.signal,
+    () => (awaitOutstanding ? pending : 0),
     clock,
     (messageId, receipt, verified) => {
       lastReceiptAt = clock.now();
@@ -635,7 +563,7 @@ async function runUnlocked(options: DemoOptions): Promise<DemoSummary> {
   const finishedAt = clock.now();
   const interrupted = options.signal.aborted;
   // An interrupted run's unprocessed messages have no receipt on the way: do not wait for them.
-  if (interrupted) drainPlan.outstanding = undefined;
+  if (interrupted) awaitOutstanding = false;
 
   if (options.keepRunning && !interrupted) {
     const bearer = apiKeyFile ? `$(cat ${apiKeyFile})` : '<your API key>';

@@ -2,7 +2,7 @@
 // schema with its value (the defaults written out) and a line saying what it does and which
 // environment variable overrides it. Values come from the parsed configuration, so a default
 // changed in the schema changes the file; a field without a line here fails a unit test.
-import { CONFIG_ENV, type CountersignConfig } from '@countersign/contracts';
+import { CONFIG_ENV, CountersignError, type CountersignConfig } from '@countersign/contracts';
 
 /** One line per field, by path (`[]` stands for every element of an array). */
 export const FIELD_DOCS: Readonly<Record<string, string>> = {
@@ -141,7 +141,9 @@ function commentLines(text: string, indent: string): string[] {
 
 function docLines(path: string, indent: string): string[] {
   const doc = FIELD_DOCS[path];
-  if (doc === undefined) throw new Error(`no doc line for config field ${path}`);
+  if (doc === undefined) {
+    throw new CountersignError('INTERNAL', `no doc line for config field ${path}`);
+  }
   const env = ENV_OF.get(path);
   return commentLines(`${doc}${env ? ` [env ${env}]` : ''}`, indent);
 }

@@ -8,6 +8,7 @@ import {
   CountersignError,
   EmbeddedKeyNames,
   embeddedPaths,
+  errorCodeOf,
   parseConfig,
   type Clock,
   type CountersignConfig,
@@ -64,7 +65,7 @@ function apiKeyFor(keyFile: string | undefined): string {
     writeFileSync(keyFile, `${key}\n`, { mode: 0o600, flag: 'wx' });
   } catch (err) {
     // Another first run wrote it at the same moment: use theirs.
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (errorCodeOf(err) !== 'EEXIST') throw err;
     return readFileSync(keyFile, 'utf8').trim();
   }
   chmodSync(keyFile, 0o600);
@@ -134,7 +135,7 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
   try {
     writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (errorCodeOf(err) !== 'EEXIST') throw err;
     throw new InitError(`${file} was written by another process meanwhile; keep it`, 'EXISTS');
   }
   return { file, apiKey, keyFile: options.keyFile ?? null, backup, config };

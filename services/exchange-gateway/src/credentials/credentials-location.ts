@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { errorCodeOf } from '@countersign/contracts';
 import { GatewayError } from '../errors.ts';
 import { parseSealedCredentials, type SealedCredentials } from './sealed-credentials.ts';
 
@@ -47,7 +48,7 @@ export async function readSealedCredentials(
       bytes = readFileSync(location.path);
     } catch (err) {
       throw invalid(
-        `cannot read sealed credentials ${location.path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+        `cannot read sealed credentials ${location.path}: ${errorCodeOf(err) ?? 'error'}`,
       );
     }
     if (bytes.length > MAX_SEALED_BYTES) {

@@ -12,7 +12,7 @@ import {
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { canonicalJson } from '@countersign/contracts';
+import { canonicalJson, errorCodeOf } from '@countersign/contracts';
 import { GatewayError } from '../errors.ts';
 
 /** A KMS-style encryption context: it must be presented again, unchanged, to decrypt. */
@@ -126,7 +126,7 @@ export function ensureKekFile(path: string): void {
   try {
     writeFileSync(path, randomBytes(KEK_BYTES), { mode: 0o600, flag: 'wx' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (errorCodeOf(err) !== 'EEXIST') throw err;
   }
   chmodSync(path, 0o600);
 }
@@ -138,9 +138,7 @@ function readKek(path: string): Buffer {
     mode = statSync(path).mode;
     kek = readFileSync(path);
   } catch (err) {
-    throw invalid(
-      `cannot read the key-encryption key ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
+    throw invalid(`cannot read the key-encryption key ${path}: ${errorCodeOf(err) ?? 'error'}`);
   }
   if ((mode & 0o077) !== 0) {
     kek.fill(0);

@@ -8,8 +8,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { systemClock, type Clock } from '@countersign/contracts';
+import { errorCodeOf, systemClock, type Clock } from '@countersign/contracts';
 import type { ExchangeCredentials } from '../credentials/exchange-credentials.ts';
+import { GatewayError } from '../errors.ts';
 import { ApiErrorCodes, CLIENT_ORDER_ID, ExchangePaths, type ApiOrder } from '../exchange-api.ts';
 import { realSleep, type Sleep } from '../http-exchange-client.ts';
 import { silentLogger, type Logger } from '../ports.ts';
@@ -95,8 +96,6 @@ const AdminSettings = z.strictObject({
   timeoutRate: Rate.optional(),
 });
 
-class BodyTooLarge extends Error {}
-
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -106,7 +105,9 @@ function readBody(req: IncomingMessage): Promise<string> {
       if (size > MAX_BODY_BYTES) {
         req.removeAllListeners('data');
         req.resume();
-        reject(new BodyTooLarge());
+        reject(
+          new GatewayError('PAYLOAD_TOO_LARGE', `a request body over ${MAX_BODY_BYTES} bytes`),
+        );
         return;
       }
       chunks.push(c);
@@ -298,7 +299,7 @@ export async function startExchangeSimulator(
     try {
       body = await readBody(req);
     } catch (err) {
-      if (err instanceof BodyTooLarge)
+      if (errorCodeOf(err) === 'PAYLOAD_TOO_LARGE')
         return send(res, apiError(413, ApiErrorCodes.INVALID_REQUEST, 'body too large'));
       throw err;
     }
