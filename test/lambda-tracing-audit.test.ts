@@ -3,13 +3,12 @@
 // the collector before the handler resolves (only the end-of-invocation flush sends it that early).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReceiptEventDetail } from '@countersign/contracts';
-import { demoOrders } from '@countersign/cli';
 import { createGatewayFromConfig } from '@countersign/exchange-gateway';
-import { createRequesterFromConfig } from '@countersign/requester';
 import {
   callerTrace,
   setupLambdaTracing,
   sqsRecord,
+  submitOneOrder,
   type LambdaTracingSetup,
 } from './support/lambda-tracing.ts';
 
@@ -23,10 +22,7 @@ describe('audit Lambda tracing', () => {
   it('one invocation = one trace from the bus event field, flushed before it returns', async () => {
     const { config, receiver } = setup;
     // A real receipt event (tracing not started yet, so it carries no trace of its own).
-    const requester = await createRequesterFromConfig(config);
-    const order = demoOrders(1)[0]!;
-    await requester.requester.submit(order.txn, { account: order.account });
-    await requester.close();
+    await submitOneOrder(config);
     const published: ReceiptEventDetail[] = [];
     const gateway = await createGatewayFromConfig(config, {
       bus: { publish: (events) => Promise.resolve(void published.push(...events)) },

@@ -5,12 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayFromConfig } from '@countersign/exchange-gateway';
 import { LAMBDA_FLUSH_TIMEOUT_MS } from '@countersign/observability/lambda';
-import { createRequesterFromConfig } from '@countersign/requester';
-import { demoOrders } from '@countersign/cli';
 import {
   callerTrace,
   setupLambdaTracing,
   sqsRecord,
+  submitOneOrder,
   type LambdaTracingSetup,
 } from './support/lambda-tracing.ts';
 
@@ -24,10 +23,7 @@ describe('gateway Lambda tracing', () => {
   it('one invocation = one trace from the SQS attribute, flushed before it returns', async () => {
     const { config, receiver } = setup;
     // A signed request in the queue, as the requester sends it (tracing not started yet).
-    const requester = await createRequesterFromConfig(config);
-    const order = demoOrders(1)[0]!;
-    await requester.requester.submit(order.txn, { account: order.account });
-    await requester.close();
+    await submitOneOrder(config);
     const reader = await createGatewayFromConfig(config);
     const [message] = await reader.queue.receive({ max: 1, waitMs: 1000 });
     await reader.close();

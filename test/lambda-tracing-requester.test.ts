@@ -3,6 +3,7 @@
 // handler resolves (only the end-of-invocation flush sends batched spans that early).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoOrders } from '@countersign/cli';
+import { functionUrlEvent } from '@countersign/requester/testing';
 import {
   callerTrace,
   setupLambdaTracing,
@@ -15,37 +16,14 @@ beforeAll(async () => {
 });
 afterAll(() => setup.cleanup());
 
-function urlEvent(headers: Record<string, string>, body: string) {
-  const http = { method: 'POST', path: '/v1/transactions', protocol: 'HTTP/1.1' };
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: http.path,
-    rawQueryString: '',
-    headers: { host: 'abc.lambda-url.us-east-1.on.aws', ...headers },
-    body,
-    isBase64Encoded: false,
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'abc',
-      domainName: 'abc.lambda-url.us-east-1.on.aws',
-      domainPrefix: 'abc',
-      requestId: 'r-1',
-      routeKey: '$default',
-      stage: '$default',
-      time: '25/Nov/2026:16:00:00 +0000',
-      timeEpoch: 1795622400000,
-      http: { ...http, sourceIp: '127.0.0.1', userAgent: 'test' },
-    },
-  };
-}
-
 describe('requester Lambda tracing', () => {
   it('one invocation = one trace from the traceparent header, flushed before it returns', async () => {
     const { apiKey, receiver } = setup;
     const caller = callerTrace();
     const order = demoOrders(1)[0]!;
-    const event = urlEvent(
+    const event = functionUrlEvent(
+      'POST',
+      '/v1/transactions',
       {
         'content-type': 'application/json',
         authorization: `Bearer ${apiKey}`,

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SQSRecord } from 'aws-lambda';
 import { parseConfig, type CountersignConfig } from '@countersign/contracts';
-import { prepareDemo } from '@countersign/cli';
+import { demoOrders, prepareDemo } from '@countersign/cli';
+import { createRequesterFromConfig } from '@countersign/requester';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver.ts';
 
 export interface LambdaTracingSetup {
@@ -80,4 +81,12 @@ export function sqsRecord(
     eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:queue',
     awsRegion: 'us-east-1',
   };
+}
+
+/** Signs one demo order and puts it on the queue, as the requester does (before tracing starts). */
+export async function submitOneOrder(config: CountersignConfig): Promise<void> {
+  const requester = await createRequesterFromConfig(config);
+  const order = demoOrders(1)[0]!;
+  await requester.requester.submit(order.txn, { account: order.account });
+  await requester.close();
 }

@@ -153,20 +153,14 @@ export async function archivedHeads(
   const times = states.flatMap((s) => (s.checkpoint ? [s.checkpoint.iat * 1000] : []));
   const from = times.length === 0 ? 0 : Math.max(0, Math.min(...times) - ARCHIVE_LOOKBACK_MS);
   const out = new Map<string, ArchivedHead>();
-  for await (const event of archive.read({ from })) {
-    const detail = ReceiptEventDetail.safeParse(event.detail);
-    if (!detail.success) continue;
-    const unverified = decodeUnverified(detail.data.receipt);
-    const stream = unverified?.stream;
-    const seq = unverified?.seq;
-    if (typeof stream !== 'string' || typeof seq !== 'number') continue;
+  for await (const { receipt, stream, seq } of archivedReceipts(archive, from)) {
     const head = heads.get(stream);
     if (!head || seq < head.seq || seq === 0) continue;
     const seen = out.get(stream);
-    const other = seq === head.seq && receiptChainHash(detail.data.receipt) !== head.hash;
+    const other = seq === head.seq && receiptChainHash(receipt) !== head.hash;
     if (seen && seq <= seen.seq && !(other && !seen.otherAtHead)) continue;
     try {
-      const claims = await verifyReceipt(detail.data.receipt);
+      const claims = await verifyReceipt(receipt);
       if (claims.stream !== stream || claims.seq !== seq) continue;
     } catch {
       continue; // a forged receipt must not stop the gateway
@@ -177,6 +171,25 @@ export async function archivedHeads(
     });
   }
   return out;
+}
+
+/**
+ * The receipt events of an archive from `from` (ms), with the stream and seq their payload names
+ * (unverified: the caller verifies before it trusts either). Other events are skipped.
+ */
+export async function* archivedReceipts(
+  archive: Pick<EventArchive, 'read'>,
+  from: number,
+): AsyncGenerator<{ readonly receipt: string; readonly stream: string; readonly seq: number }> {
+  for await (const event of archive.read(from === 0 ? {} : { from })) {
+    const detail = ReceiptEventDetail.safeParse(event.detail);
+    if (!detail.success) continue;
+    const unverified = decodeUnverified(detail.data.receipt);
+    const stream = unverified?.stream;
+    const seq = unverified?.seq;
+    if (typeof stream !== 'string' || typeof seq !== 'number') continue;
+    yield { receipt: detail.data.receipt, stream, seq };
+  }
 }
 
 /** What the archive shows that the stored head missed, or undefined. */

@@ -29,10 +29,10 @@ import {
 } from '@countersign/replay-guard';
 import { acquireRoleLock } from '@countersign/sqlite';
 import { createSqliteEventBus, type EventArchive } from '@countersign/transport';
-import { decodeUnverified } from '@countersign/verifier';
 import { createSqliteCheckpointLog } from './checkpoint-log.ts';
 import { GatewayError } from './errors.ts';
 import {
+  archivedReceipts,
   headDisagreement,
   ownTokenVerifiers,
   readHeadStates,
@@ -75,24 +75,18 @@ async function archivedTails(
   verifyReceipt: (token: string) => Promise<ReceiptClaims>,
 ): Promise<Map<string, Map<number, Link | 'conflict'>>> {
   const out = new Map<string, Map<number, Link | 'conflict'>>();
-  for await (const event of archive.read({})) {
-    const detail = ReceiptEventDetail.safeParse(event.detail);
-    if (!detail.success) continue;
-    const unverified = decodeUnverified(detail.data.receipt);
-    const stream = unverified?.stream;
-    const seq = unverified?.seq;
-    if (typeof stream !== 'string' || typeof seq !== 'number') continue;
+  for await (const { receipt, stream, seq } of archivedReceipts(archive, 0)) {
     const start = from.get(stream);
     if (start === undefined || seq < start) continue;
     let claims: ReceiptClaims;
     try {
-      claims = await verifyReceipt(detail.data.receipt);
+      claims = await verifyReceipt(receipt);
     } catch {
       continue; // not ours to trust: a forged receipt must not move a head
     }
     const seqs = out.get(claims.stream) ?? new Map<number, Link | 'conflict'>();
     out.set(claims.stream, seqs);
-    const link = { hash: receiptChainHash(detail.data.receipt), prev: claims.prev };
+    const link = { hash: receiptChainHash(receipt), prev: claims.prev };
     const had = seqs.get(claims.seq);
     if (had === undefined) seqs.set(claims.seq, link);
     else if (had === 'conflict' || had.hash !== link.hash) seqs.set(claims.seq, 'conflict');

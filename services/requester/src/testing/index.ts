@@ -13,3 +13,4 @@ export { describeTransactionStoreContract } from './transaction-store-contract.t
 export type { TransactionStoreHarness } from './transaction-store-contract.ts';
 export { gatewayKit, tamperPayload, resignedUnderSameKid } from './receipts.ts';
 export type { GatewayKit, ReceiptOrder, ReceiptOptions } from './receipts.ts';
+export { functionUrlEvent } from './function-url.ts';
