@@ -1,26 +1,21 @@
 // The audit Lambda with COUNTERSIGN_TRACING=otlp: the verification span of a receipt event
 // continues the trace carried in the bus event's `trace` field (beside the receipt), and reaches
 // the collector before the handler resolves (only the end-of-invocation flush sends it that early).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ReceiptEventDetail } from '@countersign/contracts';
 import { createGatewayFromConfig } from '@countersign/exchange-gateway';
 import {
   callerTrace,
-  setupLambdaTracing,
+  useLambdaTracing,
   sqsRecord,
   submitOneOrder,
-  type LambdaTracingSetup,
 } from './support/lambda-tracing.ts';
 
-let setup: LambdaTracingSetup;
-beforeAll(async () => {
-  setup = await setupLambdaTracing();
-});
-afterAll(() => setup.cleanup());
+const setup = useLambdaTracing();
 
 describe('audit Lambda tracing', () => {
   it('one invocation = one trace from the bus event field, flushed before it returns', async () => {
-    const { config, receiver } = setup;
+    const { config, receiver } = setup();
     // A real receipt event (tracing not started yet, so it carries no trace of its own).
     await submitOneOrder(config);
     const published: ReceiptEventDetail[] = [];

@@ -2,26 +2,21 @@
 // trace of the SQS traceparent attribute and reach the collector before the handler resolves
 // (the batch processor would hold them 5 s: only the end-of-invocation flush sends them); a
 // collector that never answers delays the invocation by the flush bound at most and fails nothing.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createGatewayFromConfig } from '@countersign/exchange-gateway';
 import { LAMBDA_FLUSH_TIMEOUT_MS } from '@countersign/observability/lambda';
 import {
   callerTrace,
-  setupLambdaTracing,
+  useLambdaTracing,
   sqsRecord,
   submitOneOrder,
-  type LambdaTracingSetup,
 } from './support/lambda-tracing.ts';
 
-let setup: LambdaTracingSetup;
-beforeAll(async () => {
-  setup = await setupLambdaTracing();
-});
-afterAll(() => setup.cleanup());
+const setup = useLambdaTracing();
 
 describe('gateway Lambda tracing', () => {
   it('one invocation = one trace from the SQS attribute, flushed before it returns', async () => {
-    const { config, receiver } = setup;
+    const { config, receiver } = setup();
     // A signed request in the queue, as the requester sends it (tracing not started yet).
     await submitOneOrder(config);
     const reader = await createGatewayFromConfig(config);

@@ -1,24 +1,16 @@
 // The requester Lambda with COUNTERSIGN_TRACING=otlp: the spans of one invocation continue the
 // caller's traceparent header (HTTP, sign, queue send) and reach the collector before the
 // handler resolves (only the end-of-invocation flush sends batched spans that early).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { demoOrders } from '@countersign/cli';
 import { functionUrlEvent } from '@countersign/requester/testing';
-import {
-  callerTrace,
-  setupLambdaTracing,
-  type LambdaTracingSetup,
-} from './support/lambda-tracing.ts';
+import { callerTrace, useLambdaTracing } from './support/lambda-tracing.ts';
 
-let setup: LambdaTracingSetup;
-beforeAll(async () => {
-  setup = await setupLambdaTracing();
-});
-afterAll(() => setup.cleanup());
+const setup = useLambdaTracing();
 
 describe('requester Lambda tracing', () => {
   it('one invocation = one trace from the traceparent header, flushed before it returns', async () => {
-    const { apiKey, receiver } = setup;
+    const { apiKey, receiver } = setup();
     const caller = callerTrace();
     const order = demoOrders(1)[0]!;
     const event = functionUrlEvent(

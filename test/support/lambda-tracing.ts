@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SQSRecord } from 'aws-lambda';
+import { afterAll, beforeAll } from 'vitest';
 import { parseConfig, type CountersignConfig } from '@countersign/contracts';
 import { demoOrders, prepareDemo } from '@countersign/cli';
 import { createRequesterFromConfig } from '@countersign/requester';
@@ -47,6 +48,19 @@ export async function setupLambdaTracing(): Promise<LambdaTracingSetup> {
       await receiver.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** Sets the Lambda environment up before the file's tests and tears it down after them. */
+export function useLambdaTracing(): () => LambdaTracingSetup {
+  let setup: LambdaTracingSetup | undefined;
+  beforeAll(async () => {
+    setup = await setupLambdaTracing();
+  });
+  afterAll(() => setup?.cleanup());
+  return () => {
+    if (!setup) throw new Error('the Lambda tracing setup runs in beforeAll');
+    return setup;
   };
 }
 
