@@ -175,6 +175,21 @@ describe('countersign audit reconcile', () => {
     expect(report.reconciliation).toMatchObject({ exchangeOrders: 6, matched: 5 });
   });
 
+  it('by default reconciles up to and including this millisecond', async () => {
+    await trade(1);
+    // Placed in the very millisecond the command reads as now: still part of the period.
+    const t = clock.now();
+    const frozen: Clock = { now: () => t };
+    const exchange = createPaperExchange({ path: paths().exchangeDb, clock: frozen });
+    await exchange.place({ clientOrderId: 'same-ms', account: 'acct-x', txn: order() });
+    await exchange.close();
+    const { io, out } = capture({ clock: frozen });
+    const { code, report } = await reconcileJson(io, out);
+    expect(report.reconciliation).toMatchObject({ exchangeOrders: 2, matched: 1 });
+    expect(report.summary.findingsByCode).toEqual({ EXECUTION_WITHOUT_RECEIPT: 1 });
+    expect(code).toBe(3);
+  });
+
   it('catches a receipt whose order was deleted from the exchange database', async () => {
     const [, second] = await trade(3);
     const id = clientOrderIdOf(second!.claims.req.iss!, second!.claims.req.jti!);

@@ -150,7 +150,8 @@ export async function auditReconcileCommand(
   signal?: AbortSignal,
 ): Promise<AuditExitCode> {
   const prefix = 'countersign audit reconcile';
-  // Default period: everything up to now.
+  // Default period: everything up to now, this millisecond included (an order placed in the
+  // same millisecond as the command starts is history too, not the future).
   const from = parseInstant(options.from, 'from');
   const to = parseInstant(options.to, 'to');
   const format = parseFormat(options.format);
@@ -160,7 +161,7 @@ export async function auditReconcileCommand(
     for (const p of problems) io.stderr.write(`${prefix}: ${p}\n`);
     return AuditExitCodes.BAD_ARGUMENTS;
   }
-  const period = { from: from.value ?? 0, to: to.value ?? io.clock.now() };
+  const period = { from: from.value ?? 0, to: to.value ?? io.clock.now() + 1 };
   if (period.from >= period.to) {
     io.stderr.write(`${prefix}: --from must be before --to\n`);
     return AuditExitCodes.BAD_ARGUMENTS;
@@ -201,7 +202,7 @@ export function registerReconcile(audit: Command, io?: Partial<ReconcileCommandI
       '--from <iso>',
       'orders placed and receipts issued from (ISO 8601, inclusive; default: the beginning)',
     )
-    .option('--to <iso>', 'until (ISO 8601, exclusive; default: now)')
+    .option('--to <iso>', 'until (ISO 8601, exclusive; default: now, inclusive)')
     .option('--format <format>', 'text | json | html', 'text')
     .option('--out <file>', 'write the report here instead of stdout')
     .exitOverride(exitTwoOnUsageError)
