@@ -14,6 +14,7 @@ export type {
   SqliteQueue,
   SqliteQueueOptions,
   DeadLetterMessage,
+  RedriveResult,
   QueueDepth,
 } from './sqlite-queue.ts';
 export { createSqsQueue, traceOf } from './sqs-queue.ts';
