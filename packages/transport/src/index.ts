@@ -19,6 +19,8 @@ export type {
 } from './sqlite-queue.ts';
 export { createSqsQueue, traceOf } from './sqs-queue.ts';
 export type { SqsQueueOptions } from './sqs-queue.ts';
+export { findSqsDeadLetterQueue, peekSqsDeadLetters, startSqsRedrive } from './sqs-dlq.ts';
+export type { SqsDeadLetter, SqsDeadLetterPeek, SqsDeadLetterQueue } from './sqs-dlq.ts';
 export { createSqliteEventBus } from './sqlite-event-bus.ts';
 export type { SqliteEventBus, SqliteEventBusOptions } from './sqlite-event-bus.ts';
 export { createEventBridgeBus, eventEntrySize, MAX_EVENT_ENTRY_BYTES } from './eventbridge-bus.ts';
