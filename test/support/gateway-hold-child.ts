@@ -2,7 +2,8 @@
 // store, exchange, bus on the data directory in COUNTERSIGN_DATA_DIR) whose nonce store holds
 // every request forever at a chosen point, so the parent can SIGKILL it mid-batch
 // deterministically. Odd requests hang right after their claim (nothing placed), even ones in
-// their complete() (the order filled, no receipt). Each hold is reported on stdout.
+// their complete() (the order filled, no receipt); with HOLD_AT=complete every request is held
+// in its complete(). Each hold is reported on stdout.
 import { embeddedPaths, loadConfig } from '@countersign/contracts';
 import { createSqliteNonceStore, type NonceStore } from '@countersign/replay-guard';
 import { createGatewayFromConfig, createWorker, silentLogger } from '@countersign/exchange-gateway';
@@ -11,6 +12,7 @@ const config = loadConfig(process.env, 'gateway');
 const real = createSqliteNonceStore({ path: embeddedPaths(config.dataDir).nonceDb });
 const never = new Promise<never>(() => undefined);
 const isRequest = (key: string) => !key.startsWith('msg#') && !key.startsWith('res#');
+const allInComplete = process.env.HOLD_AT === 'complete';
 let claims = 0;
 const holding: NonceStore = {
   ordered: true,
@@ -20,7 +22,7 @@ const holding: NonceStore = {
     const result = await real.claim(key, o);
     if (!isRequest(key) || !result.claimed) return result;
     claims += 1;
-    if (claims % 2 === 0) return result; // this one goes on to the exchange, then hangs below
+    if (allInComplete || claims % 2 === 0) return result; // this one goes on to the exchange, then hangs below
     process.stdout.write(`hold claimed ${key}\n`);
     return never;
   },

@@ -286,6 +286,7 @@ export const Parts = [
   'exchange',
   'receipts',
   'keys',
+  'queue',
 ] as const;
 export type Part = (typeof Parts)[number];
 const AWS_REQUIRED: Record<Part, readonly (keyof typeof CONFIG_ENV)[]> = {
@@ -293,6 +294,9 @@ const AWS_REQUIRED: Record<Part, readonly (keyof typeof CONFIG_ENV)[]> = {
   exchange: [],
   // The key tools (`keys jwks` prints a key set from its trust configuration or KMS key id alone).
   keys: [],
+  // The DLQ tools (`queue dlq`, `queue redrive`): the requests queue, whose redrive policy names
+  // its DLQ.
+  queue: ['COUNTERSIGN_QUEUE_URL'],
   // The requester's receipts side (the receipts Lambda, `request status`): the gateway's key to
   // verify receipts and the table of the orders; nothing to sign or send with.
   receipts: ['COUNTERSIGN_GATEWAY_KMS_KEY_ID', 'COUNTERSIGN_IDEMPOTENCY_TABLE'],

@@ -14,10 +14,13 @@ export type {
   SqliteQueue,
   SqliteQueueOptions,
   DeadLetterMessage,
+  RedriveResult,
   QueueDepth,
 } from './sqlite-queue.ts';
 export { createSqsQueue, traceOf } from './sqs-queue.ts';
 export type { SqsQueueOptions } from './sqs-queue.ts';
+export { findSqsDeadLetterQueue, peekSqsDeadLetters, startSqsRedrive } from './sqs-dlq.ts';
+export type { SqsDeadLetter, SqsDeadLetterPeek, SqsDeadLetterQueue } from './sqs-dlq.ts';
 export { createSqliteEventBus } from './sqlite-event-bus.ts';
 export type { SqliteEventBus, SqliteEventBusOptions } from './sqlite-event-bus.ts';
 export { createEventBridgeBus, eventEntrySize, MAX_EVENT_ENTRY_BYTES } from './eventbridge-bus.ts';

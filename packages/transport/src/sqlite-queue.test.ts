@@ -30,6 +30,30 @@ function queue(overrides: Partial<SqliteQueueOptions> = {}): SqliteQueue {
 
 const msg = (n: number, groupId = `g${n}`) => ({ body: `body-${n}`, groupId, dedupId: `d-${n}` });
 
+/** A child process that drains queue `name` of the file once told to (`proc.stdin.end`). */
+function startChild(name: string) {
+  const child = fileURLToPath(new URL('./testing/sqlite-queue-child.ts', import.meta.url));
+  const proc = spawn(process.execPath, ['--import', 'tsx', child, path, name], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const ready = new Promise<void>((resolve) => {
+    proc.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+      if (err.includes('ready')) resolve();
+    });
+  });
+  proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const done = new Promise<string[]>((resolve, reject) => {
+    proc.on('error', reject);
+    proc.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited ${code}: ${err}`)),
+    );
+  });
+  return { proc, ready, done };
+}
+
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'cs-queue-'));
   path = join(dir, 'queue.db');
@@ -340,29 +364,7 @@ describe('createSqliteQueue', () => {
       );
       for (const s of sent) if (s.ok) ids.add(s.messageId);
     }
-    const child = fileURLToPath(new URL('./testing/sqlite-queue-child.ts', import.meta.url));
-    const startChild = () => {
-      const proc = spawn(process.execPath, ['--import', 'tsx', child, path, 'shared'], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let out = '';
-      let err = '';
-      const ready = new Promise<void>((resolve) => {
-        proc.stderr.on('data', (b: Buffer) => {
-          err += b.toString();
-          if (err.includes('ready')) resolve();
-        });
-      });
-      proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
-      const done = new Promise<string[]>((resolve, reject) => {
-        proc.on('error', reject);
-        proc.on('exit', (code) =>
-          code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited ${code}: ${err}`)),
-        );
-      });
-      return { proc, ready, done };
-    };
-    const children = [startChild(), startChild()];
+    const children = [startChild('shared'), startChild('shared')];
     await Promise.all(children.map((c) => c.ready));
     for (const c of children) c.proc.stdin.end('go\n');
     const [a = [], b = []] = await Promise.all(children.map((c) => c.done));
@@ -373,6 +375,97 @@ describe('createSqliteQueue', () => {
     expect(a.length).toBeGreaterThan(0);
     expect(b.length).toBeGreaterThan(0);
   }, 60_000);
+
+  describe('redrive', () => {
+    /** Sends `ns` and lets each die: received once, then moved to the DLQ by the next receive. */
+    async function deadLetters(q: SqliteQueue, ns: number[], groupOf = (n: number) => `g${n}`) {
+      const ids: string[] = [];
+      for (const n of ns) ids.push((await q.send(msg(n, groupOf(n)))).messageId);
+      for (const m of await q.receive({ max: 10, waitMs: 0 })) {
+        await q.changeVisibility(m.receiptHandle, 0);
+      }
+      expect(await q.receive({ max: 10, waitMs: 0 })).toEqual([]);
+      expect(q.dlq().map((d) => d.messageId)).toEqual(ids);
+      return ids;
+    }
+
+    it('moves every dead letter back as the same message, oldest first, receive count reset', async () => {
+      const q = queue({ maxReceives: 1 });
+      const ids = await deadLetters(q, [1, 2, 3]);
+      const before = q.dlq();
+      t += 60_000;
+      const result = await q.redrive();
+      expect(result).toEqual({ moved: before, notFound: [] });
+      expect(q.depth()).toEqual({ visible: 3, inFlight: 0, dlq: 0 });
+      const got = await q.receive({ max: 10, waitMs: 0 });
+      expect(got.map((m) => [m.messageId, m.body, m.groupId, m.receiveCount, m.sentAt])).toEqual(
+        ids.map((id, i) => [id, `body-${i + 1}`, `g${i + 1}`, 1, before[i]!.sentAt]),
+      );
+      // The DLQ rule starts over: a redriven message dies again only after maxReceives more.
+      for (const m of got) await q.changeVisibility(m.receiptHandle, 0);
+      expect(await q.receive({ max: 10, waitMs: 0 })).toEqual([]);
+      expect(q.dlq().map((d) => [d.messageId, d.dedupId, d.receiveCount, d.movedAt])).toEqual(
+        ids.map((id, i) => [id, `d-${i + 1}`, 1, t]),
+      );
+    });
+
+    it('appends: a redriven message comes after what its group queued meanwhile', async () => {
+      const q = queue({ maxReceives: 1 });
+      const [dead] = await deadLetters(q, [1], () => 'acct');
+      const later = await q.send(msg(2, 'acct'));
+      await q.redrive();
+      const first = await q.receive({ max: 10, waitMs: 0 });
+      expect(first.map((m) => m.messageId)).toEqual([later.messageId, dead]);
+    });
+
+    it('by message id: moves those, reports the ones not in the DLQ, leaves the rest', async () => {
+      const q = queue({ maxReceives: 1 });
+      const [a, b, c] = await deadLetters(q, [1, 2, 3]);
+      const result = await q.redrive({ messageIds: [c!, 'no-such-id', a!, c!] });
+      expect(result.moved.map((m) => m.messageId)).toEqual([a, c]); // DLQ order, once each
+      expect(result.notFound).toEqual(['no-such-id']);
+      expect(q.dlq().map((d) => d.messageId)).toEqual([b]);
+      // Already moved: not found the second time, nothing queued twice.
+      expect(await q.redrive({ messageIds: [a!] })).toEqual({ moved: [], notFound: [a] });
+      expect(q.depth()).toEqual({ visible: 2, inFlight: 0, dlq: 1 });
+    });
+
+    it('moves nothing when it cannot get the write lock (one transaction)', async () => {
+      const q = queue({ maxReceives: 1 });
+      await deadLetters(q, [1, 2]);
+      const other = new Database(path);
+      other.exec('BEGIN IMMEDIATE'); // another process holds the write lock
+      const blocked = queue({ maxReceives: 1, busyTimeoutMs: 0 });
+      await expect(blocked.redrive()).rejects.toMatchObject({
+        code: 'QUEUE_FAILED',
+        details: { retryable: true },
+      });
+      other.exec('ROLLBACK');
+      other.close();
+      expect(q.depth()).toEqual({ visible: 0, inFlight: 0, dlq: 2 });
+    });
+
+    it('while another process drains the queue: each redriven message is delivered once', async () => {
+      const q = queue({ name: 'shared', clock: undefined, maxReceives: 1 });
+      const dead = await deadLetters(q, [9001, 9002, 9003, 9004, 9005], (n) => `g${n % 2}`);
+      const backlog = new Set<string>();
+      for (let i = 0; i < 50; i++) {
+        const sent = await q.sendBatch(
+          Array.from({ length: 10 }, (_, j) => msg(i * 10 + j, `g${(i * 10 + j) % 7}`)),
+        );
+        for (const s of sent) if (s.ok) backlog.add(s.messageId);
+      }
+      const drainer = startChild('shared');
+      await drainer.ready;
+      drainer.proc.stdin.end('go\n');
+      const result = await q.redrive(); // while the child receives and deletes
+      expect(result.moved.map((m) => m.messageId)).toEqual(dead);
+      const seen = await drainer.done;
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(new Set(seen)).toEqual(new Set([...backlog, ...dead]));
+      expect(q.depth()).toEqual({ visible: 0, inFlight: 0, dlq: 0 });
+    }, 60_000);
+  });
 
   it('recoverAbandoned makes other receivers’ deliveries visible now, not its own', async () => {
     const dead = queue({ receiver: 'dead' });

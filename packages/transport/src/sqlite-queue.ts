@@ -18,6 +18,12 @@
 //   in-flight deliveries of every other receiver visible at once. Only sound when those receivers
 //   are known to be dead (the caller holds the data directory's role lock); the receive count
 //   still counts the abandoned delivery, so the DLQ and last-receive rules stay as they were;
+// - redrive moves dead letters back (all, or by message id) in one write transaction: each is
+//   appended behind everything queued now, as a new message with the same id, body, group and
+//   dedup id and receive count 0 (like an SQS move task, which sends them again). So it comes
+//   after later messages of its group already queued; a gateway's takeover reconciles a
+//   redriven request with the exchange before it could place it again. Redrive does not touch
+//   the dedup log (the first send's entry still covers its dedup id);
 // - message ids are UUIDv7 (time-ordered, 74 random bits per millisecond); receipt handles start
 //   with the row's seq, so delete and changeVisibility find the row by primary key. Neither needs
 //   an index of its own, so a send writes one row, two index entries at the end of their range
@@ -82,6 +88,13 @@ export interface DeadLetterMessage {
   readonly movedAt: number;
 }
 
+export interface RedriveResult {
+  /** The dead letters moved back, in the order they were queued again. */
+  readonly moved: readonly DeadLetterMessage[];
+  /** Requested message ids that were not in the DLQ (never there, or already moved). */
+  readonly notFound: readonly string[];
+}
+
 export interface QueueDepth {
   readonly visible: number;
   readonly inFlight: number;
@@ -99,6 +112,11 @@ export interface SqliteQueue extends Queue {
   recoverAbandoned(exceptReceiver?: string): Promise<number>;
   /** Peeks at the DLQ, oldest first (read-only). */
   dlq(options?: { readonly limit?: number }): DeadLetterMessage[];
+  /**
+   * Moves dead letters back to the queue (every one, or those of `messageIds`), oldest first,
+   * in one transaction; safe while other processes send and receive.
+   */
+  redrive(options?: { readonly messageIds?: readonly string[] }): Promise<RedriveResult>;
   depth(): QueueDepth;
   close(): Promise<void>;
 }
@@ -344,6 +362,15 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   const countDlq = db.prepare<[string], { n: number }>(
     'SELECT count(*) AS n FROM queue_dlq WHERE queue = ?',
   );
+  const allDlq = db.prepare<[string], MessageRow & { moved_at: number }>(
+    `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count, moved_at
+       FROM queue_dlq WHERE queue = ? ORDER BY seq`,
+  );
+  const dlqById = db.prepare<[string, string], MessageRow & { moved_at: number }>(
+    `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count, moved_at
+       FROM queue_dlq WHERE queue = ? AND message_id = ? ORDER BY seq`,
+  );
+  const deleteDlq = db.prepare<[number]>('DELETE FROM queue_dlq WHERE seq = ?');
   const peekDlq = db.prepare<[string, number], MessageRow & { moved_at: number }>(
     `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count, moved_at
        FROM queue_dlq WHERE queue = ? ORDER BY seq LIMIT ?`,
@@ -447,6 +474,28 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
       }
       if (moved === 0 || out.length >= max) return out;
     }
+  };
+
+  /** In the write transaction: the chosen DLQ rows become queued messages again. */
+  const redriveRows = (messageIds: readonly string[] | undefined): RedriveResult => {
+    const now = clock.now();
+    const notFound: string[] = [];
+    let rows: (MessageRow & { moved_at: number })[];
+    if (messageIds === undefined) rows = allDlq.all(queue);
+    else {
+      rows = [];
+      for (const id of new Set(messageIds)) {
+        const found = dlqById.all(queue, id);
+        if (found.length === 0) notFound.push(id);
+        rows.push(...found);
+      }
+      rows.sort((a, b) => a.seq - b.seq); // oldest dead letter first, whatever order was asked
+    }
+    for (const r of rows) {
+      insertMessage.run(queue, r.message_id, r.body, r.group_id, r.dedup_id, r.sent_at, now, null);
+      deleteDlq.run(r.seq);
+    }
+    return { moved: rows.map(deadLetterOf), notFound };
   };
 
   let sendsSincePurge = 0;
@@ -566,17 +615,13 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
 
     dlq(o = {}) {
       const limit = Math.max(1, Math.floor(o.limit ?? 100));
-      return run('dlq', () =>
-        peekDlq.all(queue, limit).map((r) => ({
-          messageId: r.message_id,
-          body: r.body,
-          groupId: r.group_id,
-          dedupId: r.dedup_id,
-          receiveCount: r.receive_count,
-          sentAt: r.sent_at,
-          movedAt: r.moved_at,
-        })),
-      );
+      return run('dlq', () => peekDlq.all(queue, limit).map(deadLetterOf));
+    },
+
+    async redrive(o = {}) {
+      const result = await write('redrive', () => redriveRows(o.messageIds));
+      if (result.moved.length > 0) notifyLocal(wakeup);
+      return result;
     },
 
     depth() {
@@ -597,6 +642,18 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
       }
       return Promise.resolve();
     },
+  };
+}
+
+function deadLetterOf(r: MessageRow & { moved_at: number }): DeadLetterMessage {
+  return {
+    messageId: r.message_id,
+    body: r.body,
+    groupId: r.group_id,
+    dedupId: r.dedup_id,
+    receiveCount: r.receive_count,
+    sentAt: r.sent_at,
+    movedAt: r.moved_at,
   };
 }
 

@@ -6,6 +6,7 @@ import { register as registerExchange } from './commands/exchange.ts';
 import { register as registerGateway } from './commands/gateway.ts';
 import { register as registerInit } from './commands/init.ts';
 import { register as registerKeys } from './commands/keys.ts';
+import { register as registerQueue } from './commands/queue.ts';
 import { register as registerRequester } from './commands/requester.ts';
 import { register as registerStart } from './commands/start.ts';
 
@@ -45,5 +46,6 @@ registerKeys(program);
 registerGateway(program);
 registerAudit(program);
 registerExchange(program);
+registerQueue(program);
 
 await program.parseAsync(process.argv);
