@@ -7,6 +7,8 @@
 //   3. The gateway drains the queue: every v1 and v2 order executes once, none is rejected.
 //   4. v1 retired (its ARN with `exp`): a token v1 signs after that is REJECTED KEY_RETIRED.
 //   5. Audit replays the archive: clean, v1's requests verified as of their own time.
+// The alias-only path: one gateway worker trusting only the alias runs through the move; it
+// reads the alias again at v2's first unknown kid and keeps v1 as the previous target.
 // And a requester and a gateway signing through aliases keep running across both alias moves:
 // their signers follow them (createKmsAliasSigner), the receipts of both gateway keys audit clean.
 import { mkdtempSync } from 'node:fs';
@@ -15,9 +17,19 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CreateKeyCommand, KMSClient, UpdateAliasCommand } from '@aws-sdk/client-kms';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { AuditReport, parseConfig, type CountersignConfig } from '@countersign/contracts';
+import {
+  AuditReport,
+  clientOrderIdOf,
+  parseConfig,
+  type CountersignConfig,
+} from '@countersign/contracts';
 import { createAuditFromConfig } from '@countersign/audit';
-import { createGatewayFromConfig, createWorker, silentLogger } from '@countersign/exchange-gateway';
+import {
+  createGatewayFromConfig,
+  createWorker,
+  silentLogger,
+  type PaperExchange,
+} from '@countersign/exchange-gateway';
 import { createRequesterFromConfig } from '@countersign/requester';
 import { createKmsAliasSigner, createKmsClient, type KmsAliasSigner } from '@countersign/signing';
 import { clientConfig } from './support/aws.ts';
@@ -83,17 +95,15 @@ async function submit(config: CountersignConfig, from: number, n: number) {
 
 type Answer = { outcome: string; reason?: string | undefined };
 
+type Gateway = Awaited<ReturnType<typeof createGatewayFromConfig>>;
+
 /**
- * One gateway on `config` until it answered `expected` messages; their outcomes, one per
- * message id. Under the 2 s visibility timeout a slow first attempt can see its message
- * delivered again; the second answer republishes the same receipt, so it counts once.
+ * A worker of `gw`, running until stopped; the outcome of each message it answered, by message
+ * id. Under the 2 s visibility timeout a slow first attempt can see its message delivered again;
+ * the second answer republishes the same receipt, so it counts once. `gate` is awaited before
+ * each message is processed (the worker keeps receiving; what it took waits in flight).
  */
-async function drain(
-  config: CountersignConfig,
-  expected: number,
-  running?: Awaited<ReturnType<typeof createGatewayFromConfig>>,
-): Promise<Answer[]> {
-  const gw = running ?? (await createGatewayFromConfig(config, { logger: silentLogger }));
+function startWorker(gw: Gateway, gate: () => Promise<void> = () => Promise.resolve()) {
   const byMessage = new Map<string, Answer>();
   const worker = createWorker({
     queue: gw.queue,
@@ -101,6 +111,7 @@ async function drain(
       prefetch: (m) => gw.processor.prefetch(m),
       reconcileUnknown: () => gw.processor.reconcileUnknown(),
       process: async (m) => {
+        await gate();
         const r = await gw.processor.process(m);
         if (r.action === 'delete') {
           byMessage.set(m.messageId, { outcome: r.outcome, reason: r.reason });
@@ -114,11 +125,27 @@ async function drain(
     reconcileIntervalMs: 0,
   });
   const work = worker.run();
-  await until(() => byMessage.size >= expected, 60_000, 'the queue to drain');
+  return {
+    byMessage,
+    async stop() {
+      await worker.stop();
+      await work;
+    },
+  };
+}
+
+/** One gateway on `config` until it answered `expected` messages; their outcomes. */
+async function drain(
+  config: CountersignConfig,
+  expected: number,
+  running?: Gateway,
+): Promise<Answer[]> {
+  const gw = running ?? (await createGatewayFromConfig(config, { logger: silentLogger }));
+  const worker = startWorker(gw);
+  await until(() => worker.byMessage.size >= expected, 60_000, 'the queue to drain');
   await worker.stop();
-  await work;
   if (!running) await gw.close();
-  return [...byMessage.values()];
+  return [...worker.byMessage.values()];
 }
 
 /** Live audit of the stack's audit queue until it is empty. */
@@ -194,6 +221,84 @@ describe('requester key rotation on AWS APIs (moto)', () => {
     expect(report.findings).toEqual([]);
     expect(report.summary.receipts).toBe(25);
     expect(report.summary.byOutcome).toMatchObject({ EXECUTED: 24, REJECTED: 1 });
+  }, 240_000);
+
+  it('one gateway worker trusting only the alias runs through the move: v2 learnt at its first unknown kid, v1 kept, every order executed once', async () => {
+    const stack = await createAwsStack(SHORT_VISIBILITY);
+    const kms = new KMSClient(clientConfig());
+    const sqs = new SQSClient(clientConfig());
+    const alias = `alias/${stack.name}/requester`;
+    // Only the alias: no v2 published before use, no restart. The re-read for an unknown kid is
+    // allowed every second instead of every minute (the schedule stays 5 min, so nothing but an
+    // unknown kid can make this gateway read the alias again during the test).
+    const config = configOf(stack, [{ kms: alias, minRefreshSec: 1 }]);
+    const gateway = await createGatewayFromConfig(config, { logger: silentLogger });
+    let release: () => void = () => undefined;
+    let held: Promise<void> | undefined;
+    let waiting = 0;
+    const worker = startWorker(gateway, async () => {
+      if (!held) return;
+      waiting++;
+      await held;
+      waiting--;
+    });
+    try {
+      // 1. v1 traffic through the running worker: the gateway has read the alias (v1).
+      const v1a = await submit(config, 0, 4);
+      await until(() => worker.byMessage.size >= 4, 60_000, 'the first v1 orders');
+
+      // 2. The worker stops consuming: the next v1 orders wait, taken (in flight) or queued.
+      held = new Promise((r) => (release = r));
+      const v1b = await submit(config, 4, 12);
+      expect(v1b.kid).toBe(v1a.kid);
+      await until(() => waiting > 0, 30_000, 'the worker to take a v1 order');
+      const left = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: stack.queueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages'],
+        }),
+      );
+      expect(Number(left.Attributes?.ApproximateNumberOfMessages)).toBeGreaterThan(0);
+
+      // 3. v2 created and the alias moved while the worker runs; a requester started now signs v2.
+      const v2Key = await kms.send(
+        new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }),
+      );
+      await kms.send(
+        new UpdateAliasCommand({ AliasName: alias, TargetKeyId: v2Key.KeyMetadata!.KeyId! }),
+      );
+      const v2 = await submit(config, 16, 12);
+      expect(v2.kid).not.toBe(v1a.kid);
+
+      // 4. The same worker consumes again: every v1 and v2 order executes, none is rejected.
+      release();
+      held = undefined;
+      await until(() => worker.byMessage.size >= 28, 60_000, 'every order to be answered');
+      const sent = [...v1a.sent, ...v1b.sent, ...v2.sent];
+      expect(new Set(sent.map((s) => s.messageId)).size).toBe(28);
+      expect([...worker.byMessage.keys()].sort()).toEqual(sent.map((s) => s.messageId).sort());
+      expect([...worker.byMessage.values()]).toEqual(
+        Array.from({ length: 28 }, () => ({ outcome: 'EXECUTED' })),
+      );
+      // Exactly once at the exchange: one ledger row per order, each order's own client id.
+      const paper = gateway.exchange as PaperExchange;
+      const ledger = await paper.listOrders({ from: 0, to: Date.now() + 60_000 });
+      expect(paper.executions()).toBe(28);
+      expect(ledger.map((o) => o.clientOrderId).sort()).toEqual(
+        sent.map((s) => clientOrderIdOf(REQUESTER, s.jti)).sort(),
+      );
+    } finally {
+      release();
+      await worker.stop();
+      await gateway.close();
+    }
+
+    // 5. Audit, started after the move, lists v1 explicitly (it never saw the alias name it).
+    const audit = configOf(stack, [{ kms: alias }, { kms: stack.requesterKeyId }]);
+    const report = await auditLive(audit, sqs, stack.auditQueueUrl);
+    expect(report.findings).toEqual([]);
+    expect(report.summary.receipts).toBe(28);
+    expect(report.summary.byOutcome).toMatchObject({ EXECUTED: 28 });
   }, 240_000);
 
   it('a requester and a gateway running across their alias moves follow them without a restart; audit clean', async () => {

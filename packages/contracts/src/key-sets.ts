@@ -56,6 +56,11 @@ export const KmsKeySource = z
     /** Re-read every N seconds (default: 300 for an alias, 3600 for a key). */
     refreshSec: intIn(1, 86_400).optional(),
     /**
+     * Alias only: re-read for an unknown kid at most once per N seconds (default 60, or
+     * `refreshSec` when shorter). Lower it only where KMS calls are cheap (tests, emulators).
+     */
+    minRefreshSec: intIn(1, 3600).optional(),
+    /**
      * Alias only: after the alias moved, the previous target keeps verifying tokens signed up to
      * N seconds after this process saw the move (default 330: max token lifetime + skew).
      */

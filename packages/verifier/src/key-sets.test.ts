@@ -133,6 +133,31 @@ describe('an alias that moves', () => {
   });
 });
 
+describe('a running verifier that trusts only an alias', () => {
+  it('reads the moved alias at the first unknown kid once per interval: 60 s, or minRefreshSec', async () => {
+    const cases: [KeySet, number][] = [
+      [[{ kms: 'alias/req' }], 60],
+      [[{ kms: 'alias/req', minRefreshSec: 5 }], 5],
+    ];
+    for (const [set, intervalSec] of cases) {
+      const clock = manualClock();
+      const kms = kmsWithAlias();
+      const verifier = verifierFor(set, clock, { kms: () => kms });
+      await verifier.verify(await signedNow(v1, clock));
+      kms.target = 'k2';
+      clock.advance(intervalSec - 1);
+      // Within the interval of the last read: no re-read, the new kid is unknown.
+      expect(await codeOf(verifier.verify(await signedNow(v2, clock)))).toBe('UNKNOWN_KID');
+      expect(kms.calls).toBe(1);
+      clock.advance(1);
+      expect((await verifier.verify(await signedNow(v2, clock))).header.kid).toBe(v2.signer.kid);
+      expect(kms.calls).toBe(2);
+      // The previous target still verifies (v1 tokens queued when the alias moved).
+      expect((await verifier.verify(await signedNow(v1, clock))).header.kid).toBe(v1.signer.kid);
+    }
+  });
+});
+
 describe('retirement in the trust configuration', () => {
   it('refuses what a key signed at or after its exp, and verifies what it signed before', async () => {
     const clock = manualClock();

@@ -38,6 +38,8 @@ export type KmsKeyRef =
       readonly exp?: number;
       /** Re-read every N seconds (default: ttlMs of the options). */
       readonly refreshSec?: number;
+      /** Alias: at most one re-read per N seconds for unknown kids (default min(TTL, 60 s)). */
+      readonly minRefreshSec?: number;
       /** Alias: how long a previous target keeps verifying after a move (default 330 s). */
       readonly previousKeyTrustSec?: number;
     };
@@ -205,7 +207,9 @@ export function kmsPublicKeys(options: {
       {
         ttlMs,
         minRefreshIntervalMs:
-          options.minRefreshIntervalMs ?? Math.min(ttlMs, KEY_REREAD_MIN_INTERVAL_MS),
+          ref.minRefreshSec !== undefined
+            ? ref.minRefreshSec * 1000
+            : (options.minRefreshIntervalMs ?? Math.min(ttlMs, KEY_REREAD_MIN_INTERVAL_MS)),
         // A key id's material never changes: an unknown kid cannot be one of its keys.
         refreshOnUnknownKid: alias,
         clock,
