@@ -228,10 +228,10 @@ describe('requester key rotation on AWS APIs (moto)', () => {
     const kms = new KMSClient(clientConfig());
     const sqs = new SQSClient(clientConfig());
     const alias = `alias/${stack.name}/requester`;
-    // Only the alias: no v2 published before use, no restart. The re-read for an unknown kid is
-    // allowed every second instead of every minute (the schedule stays 5 min, so nothing but an
-    // unknown kid can make this gateway read the alias again during the test).
-    const config = configOf(stack, [{ kms: alias, minRefreshSec: 1 }]);
+    // Only the alias, with its defaults: no v2 published before use, no restart. v2's first
+    // unknown kid makes the gateway read the alias again (at once, or at the end of the 5 s
+    // unknown-kid interval: the order waits, it is not refused); the 5 min schedule never fires.
+    const config = configOf(stack, [{ kms: alias }]);
     const gateway = await createGatewayFromConfig(config, { logger: silentLogger });
     let release: () => void = () => undefined;
     let held: Promise<void> | undefined;

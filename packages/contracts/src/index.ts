@@ -129,6 +129,7 @@ export {
   DEFAULT_PREVIOUS_KEY_TRUST_SEC,
   isKmsAlias,
   KEY_REREAD_MIN_INTERVAL_MS,
+  UNKNOWN_KID_REREAD_MS,
 } from './key-sets.ts';
 export { isHttpsOrLoopback } from './secure-url.ts';
 export {

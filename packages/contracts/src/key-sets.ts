@@ -33,11 +33,17 @@ function intIn(min: number, max: number) {
 export const DEFAULT_PREVIOUS_KEY_TRUST_SEC = MAX_LIFETIME_SEC + 30;
 
 /**
- * A verifier reads a KMS alias again for an unknown kid at most this often. A signer that
- * follows an alias moves to its new target only this long after it saw the move, so that every
- * verifier has either read the new target already or may read it at the first unknown kid.
+ * A signer that follows a KMS alias re-reads it this often, and moves to a new target only this
+ * long after it saw the move (verifiers that read the alias in between already trust it).
  */
 export const KEY_REREAD_MIN_INTERVAL_MS = 60_000;
+
+/**
+ * A verifier reads a KMS alias or JWKS URL again for an unknown kid at most this often (default).
+ * A token signed after its last read waits for the next one (at most this long) rather than
+ * being refused: a key that appeared since is then trusted.
+ */
+export const UNKNOWN_KID_REREAD_MS = 5_000;
 
 const validity = {
   /** The key verifies tokens signed (iat) from this time on (skew allowed). */
@@ -56,8 +62,9 @@ export const KmsKeySource = z
     /** Re-read every N seconds (default: 300 for an alias, 3600 for a key). */
     refreshSec: intIn(1, 86_400).optional(),
     /**
-     * Alias only: re-read for an unknown kid at most once per N seconds (default 60, or
-     * `refreshSec` when shorter). Lower it only where KMS calls are cheap (tests, emulators).
+     * Alias only: re-read for an unknown kid at most once per N seconds (default 5, or
+     * `refreshSec` when shorter). A token signed after the last read waits up to this long for
+     * the next one instead of being refused, so keep it short.
      */
     minRefreshSec: intIn(1, 3600).optional(),
     /**
@@ -82,7 +89,10 @@ export const JwksUrlSource = z.strictObject({
     .refine(isHttpsOrLoopback, 'must be https:// (plain http:// only to a loopback host)'),
   /** Fresh for N seconds, then refreshed in the background (default 300). */
   ttlSec: intIn(1, 86_400).optional(),
-  /** At most one fetch per N seconds, for unknown kids and after failures (default 30). */
+  /**
+   * At most one fetch per N seconds, for unknown kids and after failures (default 5); a token
+   * signed after the last fetch waits up to this long for the next one instead of being refused.
+   */
   minRefreshSec: intIn(1, 3600).optional(),
   /** One fetch, headers and body (default 5000). */
   timeoutMs: intIn(100, 60_000).optional(),

@@ -6,11 +6,11 @@
 //
 //   alias moves ──▶ next re-read sees it (≤ 1 min) ──▶ still the old key for 1 min ──▶ new key
 //
-// The wait is what keeps valid orders from being refused UNKNOWN_KID: a verifier re-reads an
-// alias for an unknown kid at most once a minute, so by the time the first new-key token arrives
-// it has either read the new target already or may read it now. The old key signs for at most
-// two minutes after the move, well inside the time verifiers keep trusting a previous alias
-// target (DEFAULT_PREVIOUS_KEY_TRUST_SEC). The kid in each header and the key KMS signs with
+// The wait is a margin, not what keeps orders from being refused: a verifier that has not read
+// the new target yet holds a new-key token until its next unknown-kid re-read (at most 5 s) and
+// verifies it then (key-cache.ts). The old key signs for at most two minutes after the move,
+// well inside the time verifiers keep trusting a previous alias target
+// (DEFAULT_PREVIOUS_KEY_TRUST_SEC). The kid in each header and the key KMS signs with
 // always match (signJwt takes `current()` once per token).
 //
 // Re-reads run in the background when a token is signed after the interval; signing never waits

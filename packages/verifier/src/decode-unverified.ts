@@ -34,3 +34,14 @@ export function decodeUnverified(token: string): Record<string, unknown> | undef
     return undefined;
   }
 }
+
+/** A compact JWS payload's `iat` (seconds), unverified; undefined when absent or not a number. */
+export function unverifiedIat(payload: Buffer): number | undefined {
+  try {
+    const value: unknown = JSON.parse(payload.toString('utf8'), noProto);
+    const iat = (value as { iat?: unknown } | null)?.iat;
+    return typeof iat === 'number' && Number.isFinite(iat) ? iat : undefined;
+  } catch {
+    return undefined;
+  }
+}

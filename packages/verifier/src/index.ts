@@ -10,7 +10,7 @@ export type {
 } from './verifier.ts';
 export { VerificationError, isVerificationError } from './errors.ts';
 export { staticKeys, jwksFile, combineKeys } from './key-resolvers.ts';
-export type { KeyEntry, KeyResolver } from './key-resolvers.ts';
+export type { KeyEntry, KeyResolver, ResolveHint } from './key-resolvers.ts';
 export { kmsPublicKeys } from './kms-keys.ts';
 export type { KmsKeyRef } from './kms-keys.ts';
 export { jwksUrl } from './jwks-url.ts';

@@ -3,12 +3,14 @@
 // could lead to plain http), a time limit on the whole fetch and a size limit on the body, then
 // the same validation as any JWKS (known alg, key fits alg, kid = thumbprint when shaped so).
 // Cached like every key source (key-cache.ts): fresh for `ttlMs`, served stale while one
-// background fetch runs, at most one fetch per `minRefreshIntervalMs` for unknown kids or after
-// a failure, so a spray of made-up kids costs one request per interval.
+// background fetch runs, at most one fetch per `minRefreshIntervalMs` (5 s) for unknown kids or
+// after a failure, so a spray of made-up kids costs one request per interval. A kid signed after
+// the last fetch waits for the next one (a key the publisher added since then verifies).
 import {
   CountersignError,
   isHttpsOrLoopback,
   systemClock,
+  UNKNOWN_KID_REREAD_MS,
   type Clock,
 } from '@countersign/contracts';
 import { parseJwks } from '@countersign/signing';
@@ -19,7 +21,7 @@ export interface JwksUrlOptions {
   readonly issuer?: string;
   /** Default 5 min. */
   readonly ttlMs?: number;
-  /** Default 30 s. */
+  /** Default 5 s (UNKNOWN_KID_REREAD_MS): also the longest a token with a new kid waits. */
   readonly minRefreshIntervalMs?: number;
   /** The whole fetch, headers and body (default 5 s). */
   readonly timeoutMs?: number;
@@ -92,7 +94,7 @@ export function jwksUrl(url: string, options: JwksUrlOptions = {}): CachedKeys {
     },
     {
       ttlMs: options.ttlMs ?? 300_000,
-      minRefreshIntervalMs: options.minRefreshIntervalMs ?? 30_000,
+      minRefreshIntervalMs: options.minRefreshIntervalMs ?? UNKNOWN_KID_REREAD_MS,
       clock: options.clock ?? systemClock,
     },
   );

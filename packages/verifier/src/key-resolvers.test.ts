@@ -226,3 +226,58 @@ describe('kmsPublicKeys key removal', () => {
     expect(await keys.resolve(rs.signer.kid)).toBeDefined();
   });
 });
+
+describe('an unknown kid signed after the last load', () => {
+  /** A manual clock whose sleeps end when `advance` passes their time. */
+  const sleepingClock = () => {
+    let t = NOW_MS;
+    const sleepers = new Set<{ until: number; wake: () => void }>();
+    return {
+      now: () => t,
+      sleep: (ms: number) =>
+        new Promise<void>((wake) => void sleepers.add({ until: t + ms, wake })),
+      advance(ms: number) {
+        t += ms;
+        for (const s of sleepers) {
+          if (s.until <= t) {
+            sleepers.delete(s);
+            s.wake();
+          }
+        }
+      },
+    };
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 20));
+
+  it('waits for the next load; if that load fails it is KEY_UNAVAILABLE (retry), not UNKNOWN_KID', async () => {
+    const clock = sleepingClock();
+    const kms = kmsStub({ 'alias/es': { f: es, spec: 'ECC_NIST_P256' } });
+    const keys = kmsPublicKeys({ client: kms, keyIds: ['alias/es'], clock });
+    await keys.resolve(es.signer.kid);
+    clock.advance(1_000);
+    kms.fail = true;
+    let settled = false;
+    const pending = keys.resolve('new-kid').finally(() => (settled = true));
+    await settle();
+    expect(settled).toBe(false);
+    clock.advance(4_000); // the default 5 s interval of an alias ends
+    await expect(pending).rejects.toMatchObject({ code: 'KEY_UNAVAILABLE' });
+    expect(kms.calls).toBe(2);
+  });
+
+  it('never waits on a key id (its material cannot change) nor for a kid a later source has', async () => {
+    const clock = sleepingClock();
+    const kms = kmsStub({
+      'alias/es': { f: es, spec: 'ECC_NIST_P256' },
+      k: { f: rs, spec: 'RSA_2048' },
+    });
+    const alias = kmsPublicKeys({ client: kms, keyIds: ['alias/es'], clock });
+    const keyId = kmsPublicKeys({ client: kms, keyIds: ['k'], clock });
+    const both = combineKeys(alias, keyId);
+    expect(await both.resolve(rs.signer.kid)).toBeDefined();
+    clock.advance(1_000); // both loaded a second ago: the alias may not load again for 4 s
+    expect((await both.resolve(rs.signer.kid))?.kid).toBe(rs.signer.kid);
+    expect(await keyId.resolve('made-up')).toBeUndefined();
+    expect(kms.calls).toBe(2);
+  });
+});

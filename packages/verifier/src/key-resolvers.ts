@@ -23,8 +23,21 @@ export interface KeyEntry {
   readonly exp?: number;
 }
 
+/** What a resolver may know of the token whose kid it resolves. */
+export interface ResolveHint {
+  /**
+   * The latest time (ms, our clock) the token may have been signed, from its unverified iat:
+   * a source that reloaded after it and lacks the kid does not know it; one that last loaded
+   * before it may wait for its next load. Absent: now.
+   */
+  readonly signedAtMs?: number;
+}
+
+/** A hint that takes what each source has loaded as final (never waits for a reload). */
+const SETTLED: ResolveHint = { signedAtMs: Number.NEGATIVE_INFINITY };
+
 export interface KeyResolver {
-  resolve(kid: string): Promise<KeyEntry | undefined>;
+  resolve(kid: string, hint?: ResolveHint): Promise<KeyEntry | undefined>;
   /**
    * What `resolve` would give now without loading anything: the entry of a kid already loaded,
    * else undefined (then the verifier calls `resolve`). Optional; it lets a verify finish
@@ -126,19 +139,28 @@ export function jwksFile(
  * Tries resolvers in order; the first that knows the kid wins. A source that cannot load its
  * keys does not stop the others: a kid another source knows still verifies. A kid nobody knows
  * while a source is unavailable is KEY_UNAVAILABLE (it may be that source's, so the message is
- * retried), not UNKNOWN_KID.
+ * retried), not UNKNOWN_KID. A kid no source has loaded is then asked of all sources at once, so
+ * that each may wait for its next load in parallel (one interval, not one per source), and a
+ * kid of a later source never waits on an earlier one's reload.
  */
 export function combineKeys(...resolvers: readonly KeyResolver[]): KeyResolver {
   return {
-    async resolve(kid: string): Promise<KeyEntry | undefined> {
+    async resolve(kid: string, hint?: ResolveHint): Promise<KeyEntry | undefined> {
       let failure: unknown;
+      const answered: KeyResolver[] = [];
       for (const r of resolvers) {
         try {
-          const hit = await r.resolve(kid);
+          const hit = await r.resolve(kid, SETTLED);
           if (hit) return hit;
+          answered.push(r);
         } catch (err) {
           failure ??= err;
         }
+      }
+      const answers = await Promise.allSettled(answered.map((r) => r.resolve(kid, hint)));
+      for (const a of answers) {
+        if (a.status === 'fulfilled' && a.value) return a.value;
+        if (a.status === 'rejected') failure ??= a.reason;
       }
       if (failure !== undefined) throw failure as Error;
       return undefined;

@@ -21,9 +21,37 @@ beforeAll(async () => {
   [v1, v2] = await Promise.all([fixture('ES256'), fixture('ES256')]);
 });
 
+/** A manual clock whose sleeps end when `advance` passes their time. */
 function manualClock(start = NOW_MS) {
   let t = start;
-  return { now: () => t, advance: (sec: number) => void (t += sec * 1000) };
+  const sleepers = new Set<{ until: number; wake: () => void }>();
+  return {
+    now: () => t,
+    sleep: (ms: number) =>
+      new Promise<void>((wake) => void sleepers.add({ until: t + Math.max(0, ms), wake })),
+    advance(sec: number) {
+      t += sec * 1000;
+      for (const s of sleepers) {
+        if (s.until <= t) {
+          sleepers.delete(s);
+          s.wake();
+        }
+      }
+    },
+  };
+}
+
+/** Lets pending promises (a load, the verifies waiting on it) run. */
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+/** Tracks whether a promise has settled yet. */
+function tracked<T>(p: Promise<T>) {
+  const t = { done: false, value: p };
+  p.then(
+    () => (t.done = true),
+    () => (t.done = true),
+  );
+  return t;
 }
 
 /** KMS with key ids k1/k2 and one alias whose target can move; counts GetPublicKey calls. */
@@ -60,13 +88,13 @@ function verifierFor(set: KeySet, clock: { now(): number }, extra: object = {}) 
 }
 
 /** A token with a made-up kid (well-formed, so the verifier gets as far as the key lookup). */
-function randomKidToken(): string {
+function randomKidToken(iat?: number): string {
   const header = JSON.stringify({
     alg: 'ES256',
     kid: randomBytes(12).toString('hex'),
     typ: 'txn+jwt',
   });
-  return signRaw(v1, 'ES256', header, JSON.stringify({ iss: 'req-1' }));
+  return signRaw(v1, 'ES256', header, JSON.stringify({ iss: 'req-1', iat }));
 }
 
 /** Tokens signed at the clock's time. */
@@ -82,7 +110,7 @@ describe('an unknown-kid spray', () => {
     const verifier = verifierFor([{ kms: 'alias/req' }, { kms: 'k2' }], clock, { kms: () => kms });
     await verifier.verify(await signedNow(v1, clock)); // the alias knows it: k2 not loaded yet
     expect(kms.calls).toBe(1);
-    clock.advance(61); // past the alias's minimum refresh interval (60 s)
+    clock.advance(61); // past the alias's minimum refresh interval (5 s)
     const codes = await Promise.all(
       Array.from({ length: 500 }, () => codeOf(verifier.verify(randomKidToken()))),
     );
@@ -104,7 +132,7 @@ describe('an unknown-kid spray', () => {
       fetch: fakeFetch,
     });
     await verifier.verify(await signedNow(v1, clock));
-    clock.advance(31); // past the default 30 s penalty box
+    clock.advance(6); // past the default 5 s penalty box
     await Promise.all(Array.from({ length: 500 }, () => codeOf(verifier.verify(randomKidToken()))));
     expect(fetches).toBe(2);
   });
@@ -134,27 +162,84 @@ describe('an alias that moves', () => {
 });
 
 describe('a running verifier that trusts only an alias', () => {
-  it('reads the moved alias at the first unknown kid once per interval: 60 s, or minRefreshSec', async () => {
+  it('verifies a new target signed after its last read: waits for the next read (5 s, or minRefreshSec)', async () => {
     const cases: [KeySet, number][] = [
-      [[{ kms: 'alias/req' }], 60],
-      [[{ kms: 'alias/req', minRefreshSec: 5 }], 5],
+      [[{ kms: 'alias/req' }], 5],
+      [[{ kms: 'alias/req', minRefreshSec: 20 }], 20],
     ];
     for (const [set, intervalSec] of cases) {
       const clock = manualClock();
       const kms = kmsWithAlias();
       const verifier = verifierFor(set, clock, { kms: () => kms });
       await verifier.verify(await signedNow(v1, clock));
-      kms.target = 'k2';
+      kms.target = 'k2'; // the alias moves; a requester started after it signs with v2 at once
       clock.advance(intervalSec - 1);
-      // Within the interval of the last read: no re-read, the new kid is unknown.
-      expect(await codeOf(verifier.verify(await signedNow(v2, clock)))).toBe('UNKNOWN_KID');
+      const v2Order = tracked(verifier.verify(await signedNow(v2, clock)));
+      await settle();
+      expect(v2Order.done).toBe(false); // not refused: waiting for the next permitted read
       expect(kms.calls).toBe(1);
       clock.advance(1);
-      expect((await verifier.verify(await signedNow(v2, clock))).header.kid).toBe(v2.signer.kid);
+      expect((await v2Order.value).header.kid).toBe(v2.signer.kid);
       expect(kms.calls).toBe(2);
       // The previous target still verifies (v1 tokens queued when the alias moved).
       expect((await verifier.verify(await signedNow(v1, clock))).header.kid).toBe(v1.signer.kid);
     }
+  });
+
+  it('refuses at once an unknown kid signed before its last read (no wait, no read)', async () => {
+    const clock = manualClock();
+    const kms = kmsWithAlias();
+    const verifier = verifierFor([{ kms: 'alias/req' }], clock, { kms: () => kms });
+    await verifier.verify(await signedNow(v1, clock));
+    clock.advance(1);
+    // Signed 40 s before our read: beyond iat's rounding and the 30 s skew, our read saw it.
+    const old = tracked(codeOf(verifier.verify(randomKidToken(NOW - 40))));
+    await settle();
+    expect(old.done).toBe(true);
+    expect(await old.value).toBe('UNKNOWN_KID');
+    expect(kms.calls).toBe(1);
+  });
+
+  it('a spray of made-up kids signed now: one read per interval, all refused after it', async () => {
+    const clock = manualClock();
+    const kms = kmsWithAlias();
+    const verifier = verifierFor([{ kms: 'alias/req' }], clock, { kms: () => kms });
+    await verifier.verify(await signedNow(v1, clock));
+    for (let round = 1; round <= 3; round++) {
+      clock.advance(1);
+      const iat = Math.floor(clock.now() / 1000);
+      const spray = tracked(
+        Promise.all(
+          Array.from({ length: 300 }, () => codeOf(verifier.verify(randomKidToken(iat)))),
+        ),
+      );
+      await settle();
+      expect(spray.done).toBe(false);
+      expect(kms.calls).toBe(round); // none yet: the interval since the last read is not over
+      clock.advance(4); // the interval ends: one shared read
+      expect(new Set(await spray.value)).toEqual(new Set(['UNKNOWN_KID']));
+      expect(kms.calls).toBe(round + 1);
+      // Signed no later than that read: refused at once, without another.
+      expect(await codeOf(verifier.verify(randomKidToken(iat)))).toBe('UNKNOWN_KID');
+      expect(kms.calls).toBe(round + 1);
+    }
+  });
+
+  it('a forged future iat waits no longer than the next read', async () => {
+    const clock = manualClock();
+    const kms = kmsWithAlias();
+    const verifier = verifierFor([{ kms: 'alias/req' }], clock, { kms: () => kms });
+    await verifier.verify(await signedNow(v1, clock));
+    clock.advance(1);
+    const forged = tracked(codeOf(verifier.verify(randomKidToken(NOW + 86_400))));
+    await settle();
+    expect(forged.done).toBe(false);
+    clock.advance(4);
+    expect(await forged.value).toBe('UNKNOWN_KID');
+    expect(kms.calls).toBe(2);
+    // And after that read it is refused at once: the future does not keep it waiting.
+    expect(await codeOf(verifier.verify(randomKidToken(NOW + 86_400)))).toBe('UNKNOWN_KID');
+    expect(kms.calls).toBe(2);
   });
 });
 

@@ -85,8 +85,8 @@ export function createKidOwners(
 /** A resolver whose keys pass `owners` before they verify anything. */
 export function guardedKeys(resolver: KeyResolver, owners: KidOwners, where: string): KeyResolver {
   return {
-    async resolve(kid) {
-      const hit = await resolver.resolve(kid);
+    async resolve(kid, hint) {
+      const hit = await resolver.resolve(kid, hint);
       return hit && owners.admit(hit, where) ? hit : undefined;
     },
     peek(kid) {

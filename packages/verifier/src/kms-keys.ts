@@ -3,9 +3,10 @@
 // A key id or ARN names fixed key material: it is read once and again after the TTL (1 h) only
 // to notice a deleted or disabled key; an unknown kid never makes it read again. An alias can
 // move, so it is re-resolved (GetPublicKey on the alias returns the target's key and id) on a
-// schedule (5 min) and, for an unknown kid, at most once per minute. When it moved, the previous
-// target stays trusted for what it signed up to `previousKeyTrustSec` (330 s: max token lifetime
-// + skew) after this process saw the move: tokens still queued when the alias switched verify.
+// schedule (5 min) and, for an unknown kid, at most once per 5 s: a token signed after the last
+// read waits for the next one, so a new target verifies from its first token. When it moved, the
+// previous target stays trusted for what it signed up to `previousKeyTrustSec` (330 s: max token
+// lifetime + skew) after this process saw the move: tokens still queued at the switch verify.
 // A process that starts after the move never saw the previous target: list it explicitly
 // (`{ kms: <old key ARN>, exp }`), as the CDK stack does.
 //
@@ -20,6 +21,7 @@ import {
   isKmsAlias,
   KEY_REREAD_MIN_INTERVAL_MS,
   systemClock,
+  UNKNOWN_KID_REREAD_MS,
   type Algorithm,
   type Clock,
 } from '@countersign/contracts';
@@ -38,7 +40,7 @@ export type KmsKeyRef =
       readonly exp?: number;
       /** Re-read every N seconds (default: ttlMs of the options). */
       readonly refreshSec?: number;
-      /** Alias: at most one re-read per N seconds for unknown kids (default min(TTL, 60 s)). */
+      /** Alias: at most one re-read per N seconds for unknown kids (default min(TTL, 5 s)). */
       readonly minRefreshSec?: number;
       /** Alias: how long a previous target keeps verifying after a move (default 330 s). */
       readonly previousKeyTrustSec?: number;
@@ -181,7 +183,10 @@ export function kmsPublicKeys(options: {
   readonly issuer?: string;
   /** Default re-read interval: 1 h for a key, 5 min for an alias. */
   readonly ttlMs?: number;
-  /** At most one GetPublicKey per key or alias per interval (default: min(TTL, 60 s)). */
+  /**
+   * At most one GetPublicKey per key or alias per interval, for unknown kids (aliases) and after
+   * failures (default: min(TTL, 5 s) for an alias, min(TTL, 60 s) for a key).
+   */
   readonly minRefreshIntervalMs?: number;
   readonly clock?: Clock;
 }): KeyResolver & { readonly kmsCalls: number; list(): Promise<readonly KeyEntry[]> } {
@@ -209,7 +214,8 @@ export function kmsPublicKeys(options: {
         minRefreshIntervalMs:
           ref.minRefreshSec !== undefined
             ? ref.minRefreshSec * 1000
-            : (options.minRefreshIntervalMs ?? Math.min(ttlMs, KEY_REREAD_MIN_INTERVAL_MS)),
+            : (options.minRefreshIntervalMs ??
+              Math.min(ttlMs, alias ? UNKNOWN_KID_REREAD_MS : KEY_REREAD_MIN_INTERVAL_MS)),
         // A key id's material never changes: an unknown kid cannot be one of its keys.
         refreshOnUnknownKid: alias,
         clock,
@@ -218,11 +224,11 @@ export function kmsPublicKeys(options: {
   });
   const combined = combineKeys(...perRef);
   return {
-    resolve(kid) {
+    resolve(kid, hint) {
       // Every key and alias loads at first use and refreshes on its own schedule, whichever
       // of them the tokens name.
       for (const r of perRef) r.touch();
-      return combined.resolve(kid);
+      return combined.resolve(kid, hint);
     },
     peek(kid) {
       for (const r of perRef) r.touch();

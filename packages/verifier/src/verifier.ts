@@ -27,8 +27,9 @@ import {
 import { ALGORITHMS, cryptoKeyOptions } from '@countersign/signing';
 import { createBatchItemOpener, type VerifiedBatch } from './batch-item.ts';
 import { compiledClaimsCheck } from './claims-check.ts';
+import { unverifiedIat } from './decode-unverified.ts';
 import { excerpt, VerificationError } from './errors.ts';
-import type { KeyEntry, KeyResolver } from './key-resolvers.ts';
+import type { KeyEntry, KeyResolver, ResolveHint } from './key-resolvers.ts';
 import { hasMemberCount, parseStrictJson } from './strict-json.ts';
 
 /** The claims type each token type verifies to by default. */
@@ -320,6 +321,19 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
     return { header: header ?? parseHeader(headerSegment), payload, sig, signedLength: d2 };
   }
 
+  /**
+   * Step 4, for a kid not loaded: the latest time the token may have been signed, on our clock
+   * (its unverified iat, rounded up, plus the allowed skew). Read only if a source asks.
+   */
+  function signedAtHint(payload: Buffer): ResolveHint {
+    return {
+      get signedAtMs() {
+        const iat = unverifiedIat(payload);
+        return iat === undefined ? undefined : (iat + 1 + skew) * 1000;
+      },
+    };
+  }
+
   /** Step 4's checks of the resolved key, and step 5's signature length; the prepared key. */
   function keyFor(t: ParsedToken, key: KeyEntry | undefined): PreparedKey {
     if (!key) fail('UNKNOWN_KID', `no trusted key with kid ${excerpt(t.header.kid)}`);
@@ -365,7 +379,7 @@ export function createVerifier<Y extends TokenType, T = DefaultClaims<Y>>(
       // 4. key by kid, and the key's pinned alg
       let key: KeyEntry | undefined;
       try {
-        key = await keys.resolve(t.header.kid);
+        key = await keys.resolve(t.header.kid, signedAtHint(t.payload));
       } catch (cause) {
         // Key loading failed (KMS down, unreadable file): not the token's fault, so not a
         // VerificationError; callers retry later instead of rejecting the token.

@@ -178,7 +178,7 @@ function keysWhenFileAppears(
   let keys: KeyResolver | undefined;
   let lookedAt = Number.NEGATIVE_INFINITY;
   return {
-    resolve(kid) {
+    resolve(kid, hint) {
       if (!keys) {
         const now = clock.now();
         if (now - lookedAt < 1000) return Promise.resolve(undefined);
@@ -188,7 +188,7 @@ function keysWhenFileAppears(
         if (!keys) return Promise.resolve(undefined);
         logger.info({ file }, 'requester key file found: trusting it');
       }
-      return keys.resolve(kid);
+      return keys.resolve(kid, hint);
     },
   };
 }
