@@ -362,10 +362,6 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
   const countDlq = db.prepare<[string], { n: number }>(
     'SELECT count(*) AS n FROM queue_dlq WHERE queue = ?',
   );
-  const allDlq = db.prepare<[string], MessageRow & { moved_at: number }>(
-    `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count, moved_at
-       FROM queue_dlq WHERE queue = ? ORDER BY seq`,
-  );
   const dlqById = db.prepare<[string, string], MessageRow & { moved_at: number }>(
     `SELECT seq, message_id, body, group_id, dedup_id, sent_at, receive_count, moved_at
        FROM queue_dlq WHERE queue = ? AND message_id = ? ORDER BY seq`,
@@ -481,7 +477,7 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
     const now = clock.now();
     const notFound: string[] = [];
     let rows: (MessageRow & { moved_at: number })[];
-    if (messageIds === undefined) rows = allDlq.all(queue);
+    if (messageIds === undefined) rows = peekDlq.all(queue, -1); // LIMIT -1: every row
     else {
       rows = [];
       for (const id of new Set(messageIds)) {
