@@ -477,7 +477,8 @@ export function createSqliteQueue(options: SqliteQueueOptions): SqliteQueue {
     const now = clock.now();
     const notFound: string[] = [];
     let rows: (MessageRow & { moved_at: number })[];
-    if (messageIds === undefined) rows = peekDlq.all(queue, -1); // LIMIT -1: every row
+    if (messageIds === undefined)
+      rows = peekDlq.all(queue, -1); // LIMIT -1: every row
     else {
       rows = [];
       for (const id of new Set(messageIds)) {
